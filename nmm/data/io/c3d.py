@@ -1,0 +1,145 @@
+"""C3D files through ezc3d: analog channels with their rate and units, and point (marker) data."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nmm.data.errors import DataValidationError, ReaderError
+from nmm.data.muscles import MuscleSet, get_muscle_set
+from nmm.data.schema import Signal
+from nmm.data.units import si_factor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class C3DRecording:
+    """Contents of a C3D file.
+
+    analogs: all analog channels (T_a, C) at the analog rate, units from ANALOG:UNITS;
+    points: (T_p, P, 3) marker positions in m (NaN where a marker was not seen);
+    point_labels: P names; point_time: (T_p,) s; point_rate: Hz.
+    """
+
+    analogs: Signal
+    points: np.ndarray
+    point_labels: tuple[str, ...]
+    point_time: np.ndarray
+    point_rate: float
+    source: str
+
+
+def _param(params: Mapping, group: str, name: str, default=None):
+    try:
+        return params[group][name]["value"]
+    except KeyError:
+        return default
+
+
+def read_c3d(path: str | os.PathLike[str]) -> C3DRecording:
+    """Read a C3D file; ReaderError naming the file if it is missing or not a valid C3D."""
+    import ezc3d
+
+    path = Path(path)
+    src = str(path)
+    if not path.is_file():
+        raise ReaderError("file not found", source=src)
+    try:
+        c3d = ezc3d.c3d(src)
+    except Exception as exc:  # ezc3d raises bare RuntimeError/IOError on corrupt files
+        raise ReaderError(f"not a readable C3D file ({exc})", source=src) from exc
+    params = c3d["parameters"]
+    analog_rate = float(np.ravel(_param(params, "ANALOG", "RATE", [0.0]))[0])
+    labels = [str(x).strip() for x in _param(params, "ANALOG", "LABELS", [])]
+    units = [str(x).strip() for x in _param(params, "ANALOG", "UNITS", [])]
+    first = int(c3d["header"]["points"]["first_frame"])
+    analog_values = np.asarray(c3d["data"]["analogs"])[0].T  # (T_a, C)
+    if len(units) != len(labels):
+        log.warning(
+            "%s: ANALOG:UNITS has %d entries for %d labels; assuming V",
+            src,
+            len(units),
+            len(labels),
+        )
+        units = ["V"] * len(labels)
+    if analog_rate <= 0:
+        raise ReaderError(f"ANALOG:RATE is {analog_rate} Hz (must be > 0)", source=src)
+    analogs = Signal.uniform(
+        analog_values,
+        analog_rate,
+        _unique(labels),
+        units,
+        start=first / float(c3d["header"]["points"]["frame_rate"] or 1.0),
+        kind="analog",
+        source=src,
+    )
+    point_rate = float(np.ravel(_param(params, "POINT", "RATE", [0.0]))[0])
+    point_labels = tuple(str(x) for x in _param(params, "POINT", "LABELS", []))
+    unit = str(np.ravel(_param(params, "POINT", "UNITS", ["mm"]))[0]).strip() or "mm"
+    _, factor = si_factor(unit)
+    points = np.asarray(c3d["data"]["points"])[:3].transpose(2, 1, 0) * factor  # (T_p, P, 3)
+    point_time = (
+        (first + np.arange(points.shape[0])) / point_rate
+        if point_rate > 0
+        else np.arange(points.shape[0], dtype=float)
+    )
+    return C3DRecording(analogs, points, point_labels, point_time, point_rate, src)
+
+
+def _unique(labels: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        seen[lab] = seen.get(lab, 0) + 1
+        out.append(lab if seen[lab] == 1 else f"{lab}#{seen[lab]}")
+    return out
+
+
+def emg_from_c3d(
+    recording: C3DRecording,
+    channel_map: Mapping[str, str] | None = None,
+    muscle_set: MuscleSet | str = "upper_limb_surface",
+) -> Signal:
+    """The EMG of `recording` as a Signal with canonical muscle names.
+
+    channel_map: C3D analog label -> muscle name (canonical or alias). Without it, every label
+    whose first dot-separated part is a known alias of `muscle_set` (e.g. 'Biceps.EMG4') is taken;
+    the labels left unmapped are logged. A mapped label missing from the file is an error.
+    """
+    mset = get_muscle_set(muscle_set)
+    sig = recording.analogs
+    if channel_map is None:
+        channel_map = {}
+        for label in sig.channels:
+            try:
+                channel_map[label] = mset.canonical(label.split(".")[0])
+            except DataValidationError:
+                continue
+        unmapped = [c for c in sig.channels if c not in channel_map]
+        if unmapped:
+            log.info(
+                "%s: analog channels not mapped to muscles of '%s': %s",
+                recording.source,
+                mset.name,
+                ", ".join(unmapped),
+            )
+        if not channel_map:
+            raise DataValidationError(
+                f"no analog channel matches a muscle of '{mset.name}'", source=recording.source
+            )
+    missing = [label for label in channel_map if label not in sig.channels]
+    if missing:
+        raise DataValidationError(
+            f"EMG channel missing from the C3D file (analog labels: {', '.join(sig.channels)})",
+            source=recording.source,
+            channel=missing[0],
+        )
+    names = [mset.canonical(m, source=recording.source) for m in channel_map.values()]
+    emg = sig.select(list(channel_map))
+    return emg.with_values(emg.values, channels=names, kind="emg")

@@ -1,0 +1,137 @@
+"""The project's own dataset folder: `manifest.yaml` plus one OpenSim `.sto` per trial stream.
+
+    manifest.yaml
+    S01/flexion_01_emg.sto, S01/flexion_01_kinematics.sto, ...
+
+The manifest lists the subjects (MVIC reference, anthropometry) and, per trial, its identity,
+load, coordinate, metadata and streams (file and the unit of each channel). Every file is written
+atomically and the manifest last, so an interrupted write never leaves a manifest that points at
+missing or half-written files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nmm.atomic import atomic_write_text
+from nmm.data.errors import ReaderError
+from nmm.data.io.sto import read_sto, write_sto
+from nmm.data.schema import Cohort, Load, Subject, Trial
+
+FORMAT = "nmm-painsig-dataset"
+VERSION = 1
+MANIFEST = "manifest.yaml"
+
+
+def write_dataset(cohort: Cohort, folder: str | os.PathLike[str]) -> Path:
+    """Write `cohort` as a dataset folder; returns the manifest path."""
+    folder = Path(folder)
+    trials = []
+    for t in cohort:
+        streams = {}
+        for kind, sig in t.streams().items():
+            rel = Path(t.subject) / f"{t.session}_{t.trial_id}_{kind}.sto"
+            write_sto(folder / rel, sig.time, sig.values, sig.channels, name=f"{t.trial_id} {kind}")
+            streams[kind] = {
+                "file": rel.as_posix(),
+                "rate_hz": sig.rate,
+                "units": dict(zip(sig.channels, sig.units, strict=True)),
+            }
+        trials.append(
+            {
+                "subject": t.subject,
+                "trial_id": t.trial_id,
+                "session": t.session,
+                "condition": t.condition,
+                "coordinate": t.coordinate,
+                "load": {"mass_kg": t.load.mass_kg, "lever_arm_m": t.load.lever_arm_m},
+                "metadata": t.metadata,
+                "streams": streams,
+            }
+        )
+    subjects = [
+        {
+            "id": s.subject_id,
+            "mvic": s.mvic,
+            "body_mass_kg": s.body_mass_kg,
+            "height_m": s.height_m,
+            "metadata": s.metadata,
+        }
+        for s in cohort.subjects.values()
+    ]
+    muscle_set = cohort.trials[0].muscle_set.name if cohort.trials else "elbow"
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": cohort.name,
+        "muscle_set": muscle_set,
+        "subjects": subjects,
+        "trials": trials,
+    }
+    return atomic_write_text(
+        folder / MANIFEST, yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
+    )
+
+
+def read_dataset(folder: str | os.PathLike[str]) -> Cohort:
+    """Read a dataset folder written by `write_dataset` (or by hand in the same layout)."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    try:
+        manifest: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ReaderError(f"cannot read dataset manifest: {exc}", source=str(path)) from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ReaderError(f"not a dataset manifest (expected format: {FORMAT})", source=str(path))
+    if manifest.get("version") != VERSION:
+        raise ReaderError(
+            f"manifest version {manifest.get('version')} is not supported "
+            f"(this reader knows version {VERSION})",
+            source=str(path),
+        )
+    subjects = [
+        Subject(
+            str(s["id"]),
+            dict(s.get("mvic") or {}),
+            s.get("body_mass_kg"),
+            s.get("height_m"),
+            dict(s.get("metadata") or {}),
+        )
+        for s in manifest.get("subjects", [])
+    ]
+    trials = []
+    for entry in manifest.get("trials", []):
+        streams = {}
+        for kind, spec in entry["streams"].items():
+            file = folder / spec["file"]
+            table = read_sto(file)
+            units = spec["units"]
+            missing = [c for c in units if c not in table.columns]
+            if missing:
+                raise ReaderError(
+                    "channel listed in the manifest is missing from the file",
+                    source=str(file),
+                    channel=missing[0],
+                )
+            streams[kind] = table.to_signal(
+                list(units), list(units.values()), kind, rate=spec.get("rate_hz")
+            )
+        trials.append(
+            Trial(
+                subject=str(entry["subject"]),
+                trial_id=str(entry["trial_id"]),
+                muscle_set=manifest.get("muscle_set", "elbow"),
+                session=str(entry.get("session", "1")),
+                condition=str(entry.get("condition", "baseline")),
+                coordinate=entry.get("coordinate", "elbow_flexion"),
+                load=Load(**(entry.get("load") or {})),
+                metadata=dict(entry.get("metadata") or {}),
+                source=str(path),
+                **streams,
+            )
+        )
+    return Cohort(subjects, trials, name=manifest.get("name", folder.name))

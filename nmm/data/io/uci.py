@@ -1,0 +1,207 @@
+"""The UCI "EMG dataset in Lower Limb" text files (Sanchez et al. 2014, CC BY 4.0).
+
+Each file: `File Name: ...`, one header line per channel (`Channel N: 'name', K values,
+engineering units: mV, ...`), sometimes a `Digitals combined ...` line (an extra column of event
+codes), a blank line, then tab-separated rows at 1000 Hz. Channel names and numbering vary, so
+channels are mapped by name; the goniometer ('Flexo-Extension', 'Flexo', 'FX') becomes the
+`knee_angle` coordinate in rad. Its 50 Hz samples are held to 1000 Hz in the file (stepped).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nmm.data.errors import DataValidationError, ReaderError
+from nmm.data.muscles import get_muscle_set
+from nmm.data.schema import Cohort, Signal, Subject, Trial
+
+log = logging.getLogger(__name__)
+
+RATE_HZ = 1000.0  # stated by the dataset's documentation
+GONIOMETER_RATE_HZ = 50.0  # "extrapolated from 50 to 1000 samples per second" (file headers)
+COORDINATE = "knee_angle"
+_GONIOMETER = {"flexo-extension", "flexo", "fx", "flexo extension"}
+_CHANNEL = re.compile(
+    r"^Channel\s+\d+:\s*'(?P<name>[^']*)',\s*(?P<n>\d+)\s+values,\s*"
+    r"engineering units:\s*(?P<unit>[^,]*)",
+    re.IGNORECASE,
+)
+_FILE = re.compile(r"^(?P<num>\d+)(?P<group>[AN])(?P<task>mar|pie|sen)\.txt$", re.IGNORECASE)
+TASKS = {"mar": "gait", "pie": "standing", "sen": "sitting"}
+GROUPS = {"A": "abnormal", "N": "normal"}
+
+
+def read_uci_file(
+    path: str | os.PathLike[str],
+    subject: str | None = None,
+    condition: str | None = None,
+    trial_id: str | None = None,
+) -> Trial:
+    """One UCI file as a Trial: raw EMG (mV) of the 4 thigh muscles and the knee angle (rad).
+
+    subject/condition/trial_id default to those encoded in the file name (`1Amar.txt` ->
+    subject 'A1', condition 'abnormal', trial 'gait').
+    """
+    path = Path(path)
+    src = str(path)
+    try:
+        lines = path.read_text(encoding="latin-1").splitlines()
+    except OSError as exc:
+        raise ReaderError(f"cannot read file: {exc}", source=src) from exc
+    match = _FILE.match(path.name)
+    if match:
+        subject = subject or f"{match['group'].upper()}{int(match['num'])}"
+        condition = condition or GROUPS[match["group"].upper()]
+        trial_id = trial_id or TASKS[match["task"].lower()]
+    if not (subject and condition and trial_id):
+        raise ReaderError(
+            "file name is not <n><A|N><mar|pie|sen>.txt: pass subject, condition and trial_id",
+            source=src,
+        )
+    muscles = get_muscle_set("knee")
+    columns: list[tuple[str, str, str]] = []  # (kind, name, unit) per data column
+    counts: list[int] = []  # declared number of values per EMG channel
+    unmapped: list[str] = []
+    goniometer_note = ""
+    try:
+        blank = next(i for i, ln in enumerate(lines) if not ln.strip())
+    except StopIteration:
+        raise ReaderError("no blank line ends the header", source=src) from None
+    for ln in lines[1:blank]:
+        if ln.lower().startswith("digitals"):
+            columns.append(("events", "events", "1"))
+            continue
+        m = _CHANNEL.match(ln.strip())
+        if not m:
+            raise ReaderError(f"unrecognised header line: {ln!r}", source=src)
+        name, unit = m["name"].strip(), m["unit"].strip()
+        if name.lower() in _GONIOMETER:
+            columns.append(("angle", COORDINATE, unit))
+            goniometer_note = ln.strip()
+            continue
+        counts.append(int(m["n"]))
+        try:
+            columns.append(("emg", muscles.canonical(name, source=src), unit))
+        except DataValidationError:
+            columns.append(("unmapped", name, unit))
+            unmapped.append(name)
+    if unmapped:
+        log.warning("%s: channels not mapped to the knee muscle set: %s", src, ", ".join(unmapped))
+    try:
+        data = pd.read_csv(
+            io.StringIO("\n".join(lines[blank + 1 :])), sep="\t", header=None, dtype=float
+        ).to_numpy()
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ReaderError(f"data rows are not tab-separated numbers ({exc})", source=src) from exc
+    if data.shape[1] != len(columns):
+        raise ReaderError(
+            f"{data.shape[1]} data columns but the header declares {len(columns)} channels",
+            source=src,
+        )
+    n = min(counts) if counts else data.shape[0]
+    if data.shape[0] < n:
+        raise ReaderError(
+            f"header declares {n} values per EMG channel but the file holds "
+            f"{data.shape[0]} rows (truncated?)",
+            source=src,
+        )
+    if data.shape[0] > n:
+        log.info(
+            "%s: ignoring %d rows after the %d declared EMG samples (goniometer padding)",
+            src,
+            data.shape[0] - n,
+            n,
+        )
+    data = data[:n]
+    emg_idx = [i for i, c in enumerate(columns) if c[0] == "emg"]
+    angle_idx = [i for i, c in enumerate(columns) if c[0] == "angle"]
+    if not emg_idx:
+        raise DataValidationError("no EMG channel could be mapped", source=src)
+    emg = Signal.uniform(
+        data[:, emg_idx],
+        RATE_HZ,
+        [columns[i][1] for i in emg_idx],
+        [columns[i][2] for i in emg_idx],
+        kind="emg",
+        source=src,
+    )
+    kinematics = None
+    if angle_idx:
+        i = angle_idx[0]
+        unit = columns[i][2]
+        factor = math.pi / 180.0 if unit.lower().startswith("deg") else 1.0
+        angle = _hold_trailing_gap(data[:, i], src)
+        kinematics = Signal.uniform(
+            angle * factor, RATE_HZ, [COORDINATE], "rad", kind="kinematics", source=src
+        )
+    metadata = {
+        "task": trial_id,
+        "group": condition,
+        "unmapped_channels": unmapped,
+        "goniometer": goniometer_note,
+        "dataset": "uci-lower-limb",
+    }
+    return Trial(
+        subject=subject,
+        trial_id=trial_id,
+        muscle_set=muscles,
+        emg=emg,
+        kinematics=kinematics,
+        condition=condition,
+        coordinate=COORDINATE,
+        source=src,
+        metadata=metadata,
+    )
+
+
+def _hold_trailing_gap(angle: np.ndarray, src: str) -> np.ndarray:
+    """Hold the last goniometer value over a trailing gap of at most one 50 Hz sample period.
+
+    The goniometer (50 Hz, held to 1000 Hz) can stop one period before the EMG; a longer or
+    interior gap is left as NaN for validation to reject.
+    """
+    finite = np.isfinite(angle)
+    if finite.all() or not finite.any():
+        return angle
+    last = int(np.flatnonzero(finite)[-1])
+    gap = angle.size - 1 - last
+    if 0 < gap <= RATE_HZ / GONIOMETER_RATE_HZ and finite[: last + 1].all():
+        log.info("%s: goniometer ends %d samples before the EMG; holding its last value", src, gap)
+        angle = angle.copy()
+        angle[last + 1 :] = angle[last]
+    return angle
+
+
+def read_uci_lower_limb(
+    folder: str | os.PathLike[str], tasks: tuple[str, ...] = ("mar", "pie", "sen")
+) -> Cohort:
+    """Every `<n><A|N><task>.txt` under `folder` (e.g. A_TXT/ and N_TXT/) as one Cohort."""
+    folder = Path(folder)
+    files = [
+        p
+        for p in folder.rglob("*.txt")
+        if (m := _FILE.match(p.name)) and m["task"].lower() in tasks
+    ]
+    files.sort(
+        key=lambda p: (lambda m: (m["group"].upper(), int(m["num"]), m["task"]))(
+            _FILE.match(p.name)
+        )
+    )
+    if not files:
+        raise ReaderError(
+            "no UCI lower-limb files (<n><A|N><mar|pie|sen>.txt) found", source=str(folder)
+        )
+    trials = [read_uci_file(p) for p in files]
+    subjects = [
+        Subject(s, metadata={"group": next(t.condition for t in trials if t.subject == s)})
+        for s in dict.fromkeys(t.subject for t in trials)
+    ]
+    return Cohort(subjects, trials, name="uci-lower-limb")
