@@ -1,0 +1,297 @@
+"""Chainable preprocessing of Signals, configured from Hydra (`conf/preprocess/`).
+
+Each step is a small dataclass called on a Signal and returning a new Signal, so a chain reads
+like the processing it does (pyomeca style): band-pass -> notch -> rectify -> low-pass envelope ->
+MVIC normalisation -> resampling. Kinematics: low-pass, then differentiation to speed and
+acceleration.
+
+Zero-phase filtering runs a Butterworth filter forwards and backwards (scipy.signal.sosfiltfilt):
+the effective order doubles and the gain at the cut-off is -6 dB (0.5) instead of -3 dB.
+`order` below is the order of the single-pass design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal as sps
+
+from nmm.data.errors import DataValidationError
+from nmm.data.schema import Signal, Trial
+
+Step = Callable[[Signal], Signal]
+
+
+def _check_cutoffs(sig: Signal, cutoffs: Sequence[float], what: str) -> None:
+    nyquist = sig.rate / 2.0
+    for fc in cutoffs:
+        if not np.isfinite(fc) or fc <= 0:
+            raise DataValidationError(f"{what}: cut-off {fc} Hz must be > 0", source=sig.source)
+        if fc >= nyquist:
+            raise DataValidationError(
+                f"{what}: cut-off {fc:g} Hz is at or above the Nyquist frequency "
+                f"{nyquist:g} Hz of this {sig.rate:g} Hz signal",
+                source=sig.source,
+            )
+
+
+def _filtfilt(sig: Signal, sos: np.ndarray, what: str) -> Signal:
+    # sosfiltfilt pads 3 * (2 * n_sections + 1) samples at each end: a shorter signal cannot pass
+    padlen = 3 * (2 * len(sos) + 1)
+    if sig.n_samples <= padlen:
+        raise DataValidationError(
+            f"{what}: signal has {sig.n_samples} samples; zero-phase filtering of this order "
+            f"needs more than {padlen}",
+            source=sig.source,
+        )
+    return sig.with_values(sps.sosfiltfilt(sos, sig.values, axis=0))
+
+
+def _check_order(order: int, what: str) -> None:
+    if int(order) != order or order < 1:
+        raise DataValidationError(f"{what}: filter order must be a positive integer, got {order}")
+
+
+@dataclass(frozen=True)
+class BandPass:
+    """Zero-phase Butterworth band-pass, low_hz-high_hz Hz (default 20-400 Hz, order 4 per pass)."""
+
+    low_hz: float = 20.0
+    high_hz: float = 400.0
+    order: int = 4
+
+    def __call__(self, sig: Signal) -> Signal:
+        _check_order(self.order, "band-pass")
+        _check_cutoffs(sig, (self.low_hz, self.high_hz), "band-pass")
+        if self.low_hz >= self.high_hz:
+            raise DataValidationError(
+                f"band-pass: low cut-off {self.low_hz} Hz must be below high {self.high_hz} Hz",
+                source=sig.source,
+            )
+        sos = sps.butter(
+            self.order, (self.low_hz, self.high_hz), btype="bandpass", fs=sig.rate, output="sos"
+        )
+        return _filtfilt(sig, sos, "band-pass")
+
+
+@dataclass(frozen=True)
+class LowPass:
+    """Zero-phase Butterworth low-pass at cutoff_hz Hz (order per pass)."""
+
+    cutoff_hz: float
+    order: int = 4
+
+    def __call__(self, sig: Signal) -> Signal:
+        _check_order(self.order, "low-pass")
+        _check_cutoffs(sig, (self.cutoff_hz,), "low-pass")
+        sos = sps.butter(self.order, self.cutoff_hz, btype="lowpass", fs=sig.rate, output="sos")
+        return _filtfilt(sig, sos, "low-pass")
+
+
+@dataclass(frozen=True)
+class Notch:
+    """Zero-phase IIR notch at freq_hz (50 or 60 Hz powerline) and its harmonics below Nyquist.
+
+    quality: Q = freq / bandwidth (scipy.signal.iirnotch).
+    """
+
+    freq_hz: float = 50.0
+    quality: float = 30.0
+    harmonics: int = 1
+
+    def __call__(self, sig: Signal) -> Signal:
+        _check_cutoffs(sig, (self.freq_hz,), "notch")
+        out = sig
+        for k in range(1, self.harmonics + 1):
+            f = k * self.freq_hz
+            if f >= sig.rate / 2:
+                break
+            b, a = sps.iirnotch(f, self.quality, fs=sig.rate)
+            out = _filtfilt(out, sps.tf2sos(b, a), "notch")
+        return out
+
+
+@dataclass(frozen=True)
+class Rectify:
+    """Full-wave rectification |x|."""
+
+    def __call__(self, sig: Signal) -> Signal:
+        return sig.with_values(np.abs(sig.values))
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Linear envelope: full-wave rectification then zero-phase low-pass at cutoff_hz.
+
+    About 6 Hz for musculoskeletal models, 50 Hz in the pain-signature paper (Becker et al.).
+    """
+
+    cutoff_hz: float = 6.0
+    order: int = 4
+    clip_negative: bool = True  # the low-pass can undershoot below 0 after sharp bursts
+
+    def __call__(self, sig: Signal) -> Signal:
+        out = LowPass(self.cutoff_hz, self.order)(Rectify()(sig))
+        values = np.clip(out.values, 0.0, None) if self.clip_negative else out.values
+        return out.with_values(values, kind="envelope")
+
+
+@dataclass(frozen=True)
+class NormaliseMVIC:
+    """Divide each channel by its MVIC reference (same units as the signal); units become '1'."""
+
+    mvic: Mapping[str, float]
+
+    def __call__(self, sig: Signal) -> Signal:
+        ref = []
+        for ch in sig.channels:
+            if ch not in self.mvic:
+                raise DataValidationError(
+                    "no MVIC reference for this channel", source=sig.source, channel=ch
+                )
+            if not np.isfinite(self.mvic[ch]) or self.mvic[ch] <= 0:
+                raise DataValidationError(
+                    f"MVIC reference must be > 0, got {self.mvic[ch]}",
+                    source=sig.source,
+                    channel=ch,
+                )
+            ref.append(self.mvic[ch])
+        return sig.with_values(sig.values / np.asarray(ref), units=("1",) * len(ref))
+
+
+@dataclass(frozen=True)
+class Resample:
+    """Resample to rate_hz by polyphase filtering (anti-aliased) from the signal's start time."""
+
+    rate_hz: float
+
+    def __call__(self, sig: Signal) -> Signal:
+        if not np.isfinite(self.rate_hz) or self.rate_hz <= 0:
+            raise DataValidationError(
+                f"resample: rate must be > 0 Hz, got {self.rate_hz}", source=sig.source
+            )
+        if np.isclose(self.rate_hz, sig.rate, rtol=1e-9):
+            return sig
+        from fractions import Fraction
+
+        ratio = Fraction(self.rate_hz / sig.rate).limit_denominator(1000)
+        values = sps.resample_poly(sig.values, ratio.numerator, ratio.denominator, axis=0)
+        time = sig.time[0] + np.arange(values.shape[0]) / self.rate_hz
+        return Signal(time, values, sig.channels, sig.units, self.rate_hz, sig.kind, sig.source)
+
+
+@dataclass(frozen=True)
+class Differentiate:
+    """Add `<coordinate>_speed` (rad/s) and `<coordinate>_acceleration` (rad/s^2) channels.
+
+    Second-order central differences (numpy.gradient, one-sided at the ends) of the angle channel;
+    low-pass the angle first (default 10 Hz, order 4, zero lag, as in Becker et al.).
+    """
+
+    coordinate: str = "elbow_flexion"
+
+    def __call__(self, sig: Signal) -> Signal:
+        if sig.n_samples < 3:
+            raise DataValidationError(
+                f"differentiate: {sig.n_samples} samples, need at least 3", source=sig.source
+            )
+        angle = sig[self.coordinate]
+        if sig.unit(self.coordinate) != "rad":
+            raise DataValidationError(
+                f"differentiate: angle must be in rad, got '{sig.unit(self.coordinate)}'",
+                source=sig.source,
+                channel=self.coordinate,
+            )
+        speed = np.gradient(angle, sig.time, edge_order=2)
+        accel = np.gradient(speed, sig.time, edge_order=2)
+        return sig.with_values(
+            np.column_stack([angle, speed, accel]),
+            channels=(
+                self.coordinate,
+                f"{self.coordinate}_speed",
+                f"{self.coordinate}_acceleration",
+            ),
+            units=("rad", "rad/s", "rad/s^2"),
+        )
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Steps applied in order: Chain([BandPass(), Envelope(6)])(signal)."""
+
+    steps: Sequence[Step] = ()
+
+    def __call__(self, sig: Signal) -> Signal:
+        for step in self.steps:
+            sig = step(sig)
+        return sig
+
+
+def preprocess_trial(
+    trial: Trial,
+    emg: Step | None = None,
+    kinematics: Step | None = None,
+    mvic: Mapping[str, float] | None = None,
+) -> Trial:
+    """Apply the EMG chain (raw -> envelope) and the kinematics chain to a trial.
+
+    The envelope is normalised by `mvic` (per muscle, in the raw EMG's units) when given.
+    """
+    changes: dict[str, Signal] = {}
+    if emg is not None and trial.emg is not None:
+        env = emg(trial.emg)
+        if mvic is not None:
+            env = NormaliseMVIC(mvic)(env)
+        changes["envelope"] = env.with_values(env.values, kind="envelope")
+    if kinematics is not None and trial.kinematics is not None:
+        changes["kinematics"] = kinematics(trial.kinematics.select([trial.coordinate]))
+    return trial.replace(**changes) if changes else trial
+
+
+def mvic_reference(trials: Sequence[Trial], emg: Step) -> dict[str, float]:
+    """Peak envelope per muscle over the given (MVIC) trials, in the raw EMG's units."""
+    peaks: dict[str, float] = {}
+    for t in trials:
+        if t.emg is None:
+            raise DataValidationError("MVIC trial has no raw EMG", source=t.source)
+        env = emg(t.emg)
+        for ch in env.channels:
+            peaks[ch] = max(peaks.get(ch, 0.0), float(np.max(env[ch])))
+    return peaks
+
+
+def align_streams(trial: Trial, rate_hz: float) -> Trial:
+    """Envelope, kinematics and torque on one time grid at `rate_hz`, over their common span.
+
+    Linear interpolation: the envelope and kinematics must already be low-passed well below
+    rate_hz / 2 (e.g. 6 Hz envelope, 10 Hz kinematics at 100 Hz). The raw EMG is left as is.
+    """
+    streams = {k: s for k, s in trial.streams().items() if k != "emg"}
+    if not streams:
+        raise DataValidationError("no envelope, kinematics or torque to align", source=trial.source)
+    if not np.isfinite(rate_hz) or rate_hz <= 0:
+        raise DataValidationError(f"align: rate must be > 0 Hz, got {rate_hz}", source=trial.source)
+    start = max(s.time[0] for s in streams.values())
+    stop = min(s.time[-1] for s in streams.values())
+    n = int(np.floor((stop - start) * rate_hz + 1e-9)) + 1
+    if stop <= start or n < 2:
+        spans = ", ".join(f"{k} {s.time[0]:g}-{s.time[-1]:g} s" for k, s in streams.items())
+        raise DataValidationError(f"streams do not overlap in time ({spans})", source=trial.source)
+    grid = start + np.arange(n) / rate_hz
+    aligned = {
+        k: Signal(
+            grid,
+            np.column_stack(
+                [np.interp(grid, s.time, s.values[:, j]) for j in range(len(s.channels))]
+            ),
+            s.channels,
+            s.units,
+            rate_hz,
+            s.kind,
+            s.source,
+        )
+        for k, s in streams.items()
+    }
+    return trial.replace(**aligned)

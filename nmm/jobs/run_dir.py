@@ -1,0 +1,52 @@
+"""What every run directory holds: the resolved config, metrics.json, and the seed."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from nmm.atomic import atomic_write_text
+
+
+def seed_everything(seed: int) -> int:
+    """Seed Python, NumPy and (if imported) torch; returns the seed for recording."""
+    random.seed(seed)
+    np.random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import torch
+    except ImportError:  # torch is a dependency; guard only keeps the data layer importable alone
+        return seed
+    torch.manual_seed(seed)
+    return seed
+
+
+def write_config(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> Path:
+    """The fully resolved config as `config.yaml` in the run directory."""
+    return atomic_write_text(Path(run_dir) / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_metrics(metrics: dict[str, Any], run_dir: str | os.PathLike[str]) -> Path:
+    """`metrics.json` in the run directory, written atomically."""
+    text = json.dumps(_jsonable(metrics), indent=2, allow_nan=True)
+    return atomic_write_text(Path(run_dir) / "metrics.json", text + "\n")
