@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from nmm.atomic import atomic_path  # noqa: E402
-from nmm.data.schema import Trial  # noqa: E402
+from nmm.atomic import atomic_path
+from nmm.data.schema import Trial
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike[str], dpi: int = 150) -> Path:
