@@ -1,4 +1,4 @@
-"""Data job: read -> validate -> preprocess -> align -> dataset folder, figures, per-trial numbers."""
+"""Data job: read, validate, preprocess, align; write a dataset folder, figures and numbers."""
 
 from __future__ import annotations
 
