@@ -197,7 +197,7 @@ class EmgOnsetSegmenter:
         acc_name = f"{trial.coordinate}_acceleration"
         kin = _need_kinematics(trial, acc_name)
         above = env[self.agonist] > self.threshold(env)
-        min_on = max(1, int(round(self.min_on_s * env.rate)))
+        min_on = max(1, round(self.min_on_s * env.rate))
         onsets = [env.time[a] for a, b in _runs(above) if b - a >= min_on]
         acc = kin[acc_name]
         speed = _need_kinematics(trial, f"{trial.coordinate}_speed")[f"{trial.coordinate}_speed"]
