@@ -36,10 +36,12 @@ class C3DRecording:
 
 
 def _param(params: Mapping, group: str, name: str, default=None):
+    """The value of GROUP:NAME, or `default` if it is absent or empty (ezc3d writes `[]`)."""
     try:
-        return params[group][name]["value"]
+        value = params[group][name]["value"]
     except KeyError:
         return default
+    return default if np.size(value) == 0 else value
 
 
 def read_c3d(path: str | os.PathLike[str]) -> C3DRecording:

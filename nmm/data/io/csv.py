@@ -6,7 +6,8 @@ channel, in which unit, and who/what the trial is::
     subject: S01
     trial_id: flexion_01
     condition: baseline          # optional: session, coordinate, muscle_set, load, metadata
-    time_column: time            # or rate_hz: 2000 (samples start at start_s, default 0)
+    time_column: time            # and/or rate_hz: 2000 (without a time column, samples start
+                                 # at start_s, default 0; with one, rate_hz is its declared rate)
     streams:
       emg:        {BIClong: {column: EMG1, unit: mV}, TRIlong: {column: EMG2, unit: mV}}
       kinematics: {elbow_flexion: {column: angle, unit: deg}}
@@ -55,7 +56,10 @@ def read_csv_trial(csv_path: str | os.PathLike[str], schema_path: str | os.PathL
     time_col = schema.get("time_column")
     if time_col is not None:
         time = _column(frame, time_col, src)
-        rate = float(1.0 / np.median(np.diff(time))) if time.size > 1 else float("nan")
+        if "rate_hz" in schema:  # declared rate; Signal checks it against the time column
+            rate = float(schema["rate_hz"])
+        else:
+            rate = float(1.0 / np.median(np.diff(time))) if time.size > 1 else float("nan")
     elif "rate_hz" in schema:
         rate = float(schema["rate_hz"])
         time = float(schema.get("start_s", 0.0)) + np.arange(len(frame)) / rate
@@ -124,6 +128,7 @@ def write_csv_trial(
     schema: dict[str, Any] = {k: getattr(trial, k) for k in _TRIAL_KEYS if k != "muscle_set"}
     schema["muscle_set"] = trial.muscle_set.name
     schema["time_column"] = "time"
+    schema["rate_hz"] = first.rate
     schema["load"] = {"mass_kg": trial.load.mass_kg, "lever_arm_m": trial.load.lever_arm_m}
     schema["streams"] = spec
     if trial.metadata:

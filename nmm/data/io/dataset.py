@@ -1,17 +1,21 @@
 """The project's own dataset folder: `manifest.yaml` plus one OpenSim `.sto` per trial stream.
 
     manifest.yaml
-    S01/flexion_01_emg.sto, S01/flexion_01_kinematics.sto, ...
+    data-<id>/S01/1_flexion_01_emg.sto, data-<id>/S01/1_flexion_01_kinematics.sto, ...
 
 The manifest lists the subjects (MVIC reference, anthropometry) and, per trial, its identity,
-load, coordinate, metadata and streams (file and the unit of each channel). Every file is written
-atomically and the manifest last, so an interrupted write never leaves a manifest that points at
-missing or half-written files.
+load, coordinate, metadata and streams (file and the unit of each channel). Each write puts its
+stream files in a new `data-<id>/` folder and writes the manifest last, atomically: an
+interrupted write never leaves a manifest that points at missing, half-written or newer files,
+and the previous dataset stays readable until the new manifest replaces it.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +29,40 @@ from nmm.data.schema import Cohort, Load, Subject, Trial
 FORMAT = "nmm-painsig-dataset"
 VERSION = 1
 MANIFEST = "manifest.yaml"
+_GENERATION = re.compile(r"^data-[0-9a-f]{12}$")  # stream-file folders made by write_dataset
+
+
+def _opt_float(value: float | None) -> float | None:
+    """A plain float for YAML (numpy scalars are not representable by yaml.safe_dump)."""
+    return None if value is None else float(value)
 
 
 def write_dataset(cohort: Cohort, folder: str | os.PathLike[str]) -> Path:
-    """Write `cohort` as a dataset folder; returns the manifest path."""
+    """Write `cohort` as a dataset folder; returns the manifest path.
+
+    Stream files go to a new `data-<id>/` folder; the manifest is replaced last. A failed write
+    removes what it wrote and leaves the previous dataset as it was; a successful one removes
+    the `data-<id>/` folders of earlier writes.
+    """
     folder = Path(folder)
+    generation = f"data-{uuid.uuid4().hex[:12]}"
+    try:
+        path = _write(cohort, folder, generation)
+    except BaseException:
+        shutil.rmtree(folder / generation, ignore_errors=True)
+        raise
+    for old in folder.iterdir():
+        if old.name != generation and _GENERATION.match(old.name) and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def _write(cohort: Cohort, folder: Path, generation: str) -> Path:
     trials = []
     for t in cohort:
         streams = {}
         for kind, sig in t.streams().items():
-            rel = Path(t.subject) / f"{t.session}_{t.trial_id}_{kind}.sto"
+            rel = Path(generation) / t.subject / f"{t.session}_{t.trial_id}_{kind}.sto"
             write_sto(folder / rel, sig.time, sig.values, sig.channels, name=f"{t.trial_id} {kind}")
             streams[kind] = {
                 "file": rel.as_posix(),
@@ -48,7 +76,10 @@ def write_dataset(cohort: Cohort, folder: str | os.PathLike[str]) -> Path:
                 "session": t.session,
                 "condition": t.condition,
                 "coordinate": t.coordinate,
-                "load": {"mass_kg": t.load.mass_kg, "lever_arm_m": t.load.lever_arm_m},
+                "load": {
+                    "mass_kg": float(t.load.mass_kg),
+                    "lever_arm_m": _opt_float(t.load.lever_arm_m),
+                },
                 "metadata": t.metadata,
                 "streams": streams,
             }
@@ -56,9 +87,9 @@ def write_dataset(cohort: Cohort, folder: str | os.PathLike[str]) -> Path:
     subjects = [
         {
             "id": s.subject_id,
-            "mvic": s.mvic,
-            "body_mass_kg": s.body_mass_kg,
-            "height_m": s.height_m,
+            "mvic": {str(m): float(v) for m, v in s.mvic.items()},
+            "body_mass_kg": _opt_float(s.body_mass_kg),
+            "height_m": _opt_float(s.height_m),
             "metadata": s.metadata,
         }
         for s in cohort.subjects.values()

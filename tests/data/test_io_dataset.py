@@ -1,0 +1,277 @@
+"""The project's dataset folder: exact round trips, OpenSim reads its files, atomic rewrites,
+and errors that name the manifest or the file and channel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import nmm.data.io.dataset as dataset_mod
+from nmm.data import Cohort, Load, ReaderError, Signal, Subject, Trial
+from nmm.data.io.dataset import MANIFEST, read_dataset, write_dataset
+
+
+def _cohort(seed: int = 0, name: str = "pilot") -> Cohort:
+    """Two subjects, three trials, streams at different rates and start times."""
+    rng = np.random.default_rng(seed)
+
+    def uniform(n, rate, channels, units, kind, start=0.0, scale=1.0):
+        return Signal.uniform(
+            rng.normal(scale=scale, size=(n, len(channels))),
+            rate,
+            channels,
+            units,
+            start=start,
+            kind=kind,
+        )
+
+    n_kin = 150
+    t_kin = 0.05 + np.arange(n_kin) / 100.0
+    angle = 0.6 + 0.8 * np.sin(t_kin)
+    kin = Signal(
+        t_kin,
+        np.column_stack([angle, 0.8 * np.cos(t_kin)]),
+        ("elbow_flexion", "elbow_flexion_speed"),
+        ("rad", "rad/s"),
+        100.0,
+        "kinematics",
+    )
+    subjects = [
+        Subject(
+            "S01",
+            mvic={"BIClong": 0.81 + seed, "TRIlong": 0.43},
+            body_mass_kg=72.5,
+            height_m=1.81,
+            metadata={"hand": "right", "age": 31},
+        ),
+        Subject("S02", mvic={"BIClong": 1.2e-3, "TRIlong": 9.5e-4}),
+    ]
+    trials = [
+        Trial(
+            "S01",
+            "flexion_01",
+            emg=uniform(1500, 1000.0, ("BIClong", "TRIlong"), "mV", "emg", scale=0.2),
+            kinematics=kin,
+            torque=uniform(75, 50.0, ("elbow_flexion_moment",), "N·m", "torque", start=0.07),
+            load=Load(mass_kg=2.0, lever_arm_m=0.35),
+            metadata={"vas": 0, "note": "warm-up done"},
+        ),
+        Trial(
+            "S01",
+            "flexion_01",
+            session="2",
+            condition="pain",
+            envelope=uniform(300, 200.0, ("BIClong", "TRIlong"), "1", "envelope", start=1.0),
+            kinematics=kin,
+            load=Load(mass_kg=4.0),
+            metadata={"vas": 6},
+        ),
+        Trial(
+            "S02",
+            "hold",
+            emg=uniform(4000, 2000.0, ("BIClong", "TRIlong", "BRA"), "uV", "emg", scale=50.0),
+        ),
+    ]
+    return Cohort(subjects, trials, name=name)
+
+
+def _assert_same(back: Cohort, ref: Cohort) -> None:
+    assert back.name == ref.name
+    assert back.subject_ids == ref.subject_ids
+    for sid, s in ref.subjects.items():
+        b = back.subjects[sid]
+        assert (b.mvic, b.body_mass_kg, b.height_m, b.metadata) == (
+            s.mvic,
+            s.body_mass_kg,
+            s.height_m,
+            s.metadata,
+        )
+    assert len(back) == len(ref)
+    for bt, rt in zip(back, ref, strict=True):
+        assert (bt.subject, bt.trial_id, bt.session, bt.condition, bt.coordinate) == (
+            rt.subject,
+            rt.trial_id,
+            rt.session,
+            rt.condition,
+            rt.coordinate,
+        )
+        assert bt.muscle_set.name == rt.muscle_set.name
+        assert bt.load == rt.load
+        assert bt.metadata == rt.metadata
+        assert set(bt.streams()) == set(rt.streams())
+        for kind, rs in rt.streams().items():
+            bs = bt.streams()[kind]
+            assert (bs.kind, bs.channels, bs.units, bs.rate) == (
+                kind,
+                rs.channels,
+                rs.units,
+                rs.rate,
+            )
+            assert np.array_equal(bs.time, rs.time), kind
+            assert np.array_equal(bs.values, rs.values), kind
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def test_round_trip_is_exact(tmp_path: Path):
+    cohort = _cohort()
+    manifest = write_dataset(cohort, tmp_path / "ds")
+    assert manifest == tmp_path / "ds" / MANIFEST
+    back = read_dataset(tmp_path / "ds")
+    _assert_same(back, cohort)
+    # each stream is its own file, named in the manifest
+    doc = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    files = [s["file"] for t in doc["trials"] for s in t["streams"].values()]
+    assert len(files) == len(set(files)) == 6
+    assert all((tmp_path / "ds" / f).is_file() for f in files)
+    # the data sources of the streams are the .sto files; no temporary files remain
+    assert all(s.source.endswith(".sto") for t in back for s in t.streams().values())
+    assert not [p for p in (tmp_path / "ds").rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_numpy_scalars_in_subject_and_load_are_written(tmp_path: Path):
+    ref = _cohort()
+    subjects = [
+        Subject(
+            s.subject_id,
+            mvic={k: np.float64(v) for k, v in s.mvic.items()},
+            body_mass_kg=np.float64(s.body_mass_kg) if s.body_mass_kg else None,
+            height_m=s.height_m,
+            metadata=s.metadata,
+        )
+        for s in ref.subjects.values()
+    ]
+    trials = [t.replace(load=Load(np.float64(t.load.mass_kg), t.load.lever_arm_m)) for t in ref]
+    write_dataset(Cohort(subjects, trials, name=ref.name), tmp_path)
+    _assert_same(read_dataset(tmp_path), ref)
+
+
+def test_opensim_reads_the_stream_files(tmp_path: Path):
+    osim = pytest.importorskip("opensim")
+    cohort = _cohort()
+    write_dataset(cohort, tmp_path)
+    doc = yaml.safe_load((tmp_path / MANIFEST).read_text(encoding="utf-8"))
+    checked = 0
+    for entry, trial in zip(doc["trials"], cohort, strict=True):
+        for kind, spec in entry["streams"].items():
+            sig = trial.streams()[kind]
+            table = osim.TimeSeriesTable(str(tmp_path / spec["file"]))
+            assert list(table.getColumnLabels()) == list(sig.channels)
+            assert table.getNumRows() == sig.n_samples
+            np.testing.assert_allclose(
+                np.array(table.getIndependentColumn()), sig.time, rtol=0, atol=1e-12
+            )
+            np.testing.assert_allclose(
+                table.getMatrix().to_numpy(), sig.values, rtol=1e-12, atol=1e-12
+            )
+            checked += 1
+    assert checked == 6
+
+
+def test_failed_rewrite_leaves_previous_dataset_intact(tmp_path: Path, monkeypatch):
+    first = _cohort(seed=0)
+    write_dataset(first, tmp_path)
+    before = _files(tmp_path)
+
+    calls = {"n": 0}
+    real_write_sto = dataset_mod.write_sto
+
+    def flaky_write_sto(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full (simulated)")
+        return real_write_sto(*args, **kwargs)
+
+    monkeypatch.setattr(dataset_mod, "write_sto", flaky_write_sto)
+    # the same identities with new values: the rewrite would replace the same trials
+    with pytest.raises(OSError, match="simulated"):
+        write_dataset(_cohort(seed=1, name="pilot-v2"), tmp_path)
+    assert calls["n"] == 2
+    after = _files(tmp_path)
+    assert after[MANIFEST] == before[MANIFEST]
+    for rel, content in before.items():
+        assert after.get(rel) == content, f"{rel} changed by a failed write"
+    assert sorted(after) == sorted(before)  # and the failed write left nothing behind
+    _assert_same(read_dataset(tmp_path), first)
+
+
+def test_successful_rewrite_replaces_dataset(tmp_path: Path):
+    write_dataset(_cohort(seed=0), tmp_path)
+    second = _cohort(seed=1, name="pilot-v2")
+    write_dataset(second, tmp_path)
+    _assert_same(read_dataset(tmp_path), second)
+    # stale stream files of the first write are not left behind
+    doc = yaml.safe_load((tmp_path / MANIFEST).read_text(encoding="utf-8"))
+    referenced = {s["file"] for t in doc["trials"] for s in t["streams"].values()}
+    on_disk = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.sto")}
+    assert on_disk == referenced
+
+
+def _edit_manifest(folder: Path, edit) -> Path:
+    path = folder / MANIFEST
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    edit(doc)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda d: d.update(version=2), "version 2 is not supported"),
+        (lambda d: d.pop("version"), "version None"),
+        (lambda d: d.update(format="some-other-format"), "not a dataset manifest"),
+        (lambda d: d.pop("format"), "not a dataset manifest"),
+    ],
+)
+def test_manifest_format_and_version(tmp_path: Path, edit, match):
+    write_dataset(_cohort(), tmp_path)
+    path = _edit_manifest(tmp_path, edit)
+    with pytest.raises(ReaderError, match=match) as err:
+        read_dataset(tmp_path)
+    assert str(path) in str(err.value)
+
+
+def test_manifest_that_is_not_yaml_or_absent(tmp_path: Path):
+    with pytest.raises(ReaderError, match="manifest") as err:
+        read_dataset(tmp_path)
+    assert str(tmp_path / MANIFEST) in str(err.value)
+    (tmp_path / MANIFEST).write_text("format: [unclosed\n")
+    with pytest.raises(ReaderError, match="manifest"):
+        read_dataset(tmp_path)
+    (tmp_path / MANIFEST).write_text("- a list\n- not a mapping\n")
+    with pytest.raises(ReaderError, match="not a dataset manifest"):
+        read_dataset(tmp_path)
+
+
+def test_manifest_channel_missing_from_file(tmp_path: Path):
+    write_dataset(_cohort(), tmp_path)
+    rel = {}
+
+    def add_channel(doc):
+        spec = doc["trials"][0]["streams"]["emg"]
+        spec["units"]["BRA"] = "mV"
+        rel["file"] = spec["file"]
+
+    _edit_manifest(tmp_path, add_channel)
+    with pytest.raises(ReaderError) as err:
+        read_dataset(tmp_path)
+    assert err.value.channel == "BRA"
+    assert str(tmp_path / rel["file"]) in str(err.value) and "BRA" in str(err.value)
+
+
+def test_stream_file_missing(tmp_path: Path):
+    write_dataset(_cohort(), tmp_path)
+    doc = yaml.safe_load((tmp_path / MANIFEST).read_text(encoding="utf-8"))
+    victim = tmp_path / doc["trials"][2]["streams"]["emg"]["file"]
+    victim.unlink()
+    with pytest.raises(ReaderError) as err:
+        read_dataset(tmp_path)
+    assert str(victim) in str(err.value)
