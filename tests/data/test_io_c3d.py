@@ -230,3 +230,13 @@ def test_missing_file(tmp_path: Path):
     with pytest.raises(ReaderError, match="not found") as err:
         read_c3d(path)
     assert str(path) in str(err.value)
+
+
+def test_c3d_truncated_inside_its_data_is_rejected(tmp_path: Path, pyomeca_dir: Path):
+    # ezc3d alone reads such a file and silently returns fewer frames
+    data = (pyomeca_dir / "markers_analogs.c3d").read_bytes()
+    cut = tmp_path / "cut.c3d"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ReaderError, match=r"580 frames .* truncated") as err:
+        read_c3d(cut)
+    assert str(cut) in str(err.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,42 @@ def _param(params: Mapping, group: str, name: str, default=None):
     return default if np.size(value) == 0 else value
 
 
+# C3D header layout (C3D.ORG, "The C3D File Format User Guide", ch. 3): 16-bit words
+_PROCESSOR_ENDIAN = {84: "<", 86: ">"}  # Intel, MIPS; DEC (85) floats are not IEEE: not checked
+
+
+def _check_not_truncated(path: Path) -> None:
+    """ReaderError if the file is shorter than the frames its header declares.
+
+    ezc3d reads a truncated file without complaint, rewriting the frame count, so the header is
+    checked here: bytes needed = (data_start_block - 1) * 512
+    + frames * (points * 4 + analog_values_per_frame) * (4 if float else 2).
+    """
+    with path.open("rb") as f:
+        header = f.read(512)
+        if len(header) < 512 or header[1] != 0x50:
+            raise ReaderError("not a C3D file (bad header)", source=str(path))
+        f.seek((header[0] - 1) * 512)
+        param = f.read(4)
+    endian = _PROCESSOR_ENDIAN.get(param[3] if len(param) == 4 else 0)
+    if endian is None:
+        return
+    n_points, n_analog, first, last = struct.unpack(endian + "4H", header[2:10])
+    (scale,) = struct.unpack(endian + "f", header[12:16])
+    (data_start,) = struct.unpack(endian + "H", header[16:18])
+    if last < first or last == 0xFFFF:  # long recordings keep their frame count elsewhere
+        return
+    word = 4 if scale < 0 else 2
+    needed = (data_start - 1) * 512 + (last - first + 1) * (n_points * 4 + n_analog) * word
+    size = path.stat().st_size
+    if size < needed:
+        raise ReaderError(
+            f"file holds {size} bytes but its header declares {last - first + 1} frames that "
+            f"need {needed}: truncated",
+            source=str(path),
+        )
+
+
 def read_c3d(path: str | os.PathLike[str]) -> C3DRecording:
     """Read a C3D file; ReaderError naming the file if it is missing or not a valid C3D."""
     import ezc3d
@@ -52,6 +89,7 @@ def read_c3d(path: str | os.PathLike[str]) -> C3DRecording:
     src = str(path)
     if not path.is_file():
         raise ReaderError("file not found", source=src)
+    _check_not_truncated(path)
     try:
         c3d = ezc3d.c3d(src)
     except Exception as exc:  # ezc3d raises bare RuntimeError/IOError on corrupt files
