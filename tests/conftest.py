@@ -22,31 +22,26 @@ def shared_models_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    path = shared_data_dir()
-    if not path.is_dir():
-        pytest.skip(f"shared recordings not found at {path} (set NMM_SHARED_DATA)")
+    return existing(shared_data_dir(), "shared recordings")
+
+
+def existing(path: Path, what: str, setting: str = "NMM_SHARED_DATA") -> Path:
+    """`path` if it exists, else skip the test saying what is missing and which setting finds it."""
+    if not path.exists():
+        pytest.skip(f"{what} not found at {path} (set {setting})")
     return path
 
 
 @pytest.fixture(scope="session")
 def pyomeca_dir(shared_data: Path) -> Path:
-    path = shared_data / "pyomeca-upper-limb"
-    if not path.is_dir():
-        pytest.skip(f"pyomeca recording not found at {path}")
-    return path
+    return existing(shared_data / "pyomeca-upper-limb", "pyomeca recording")
 
 
 @pytest.fixture(scope="session")
 def uci_dir(shared_data: Path) -> Path:
-    path = shared_data / "uci-lower-limb"
-    if not path.is_dir():
-        pytest.skip(f"UCI lower-limb recordings not found at {path}")
-    return path
+    return existing(shared_data / "uci-lower-limb", "UCI lower-limb recordings")
 
 
 @pytest.fixture(scope="session")
 def arm26_osim() -> Path:
-    path = shared_models_dir() / "arm26.osim"
-    if not path.is_file():
-        pytest.skip(f"arm26.osim not found at {path} (set NMM_SHARED_MODELS)")
-    return path
+    return existing(shared_models_dir() / "arm26.osim", "arm26.osim", "NMM_SHARED_MODELS")

@@ -12,21 +12,19 @@ def _where(source: str | None, channel: str | None) -> str:
     return (", ".join(parts) + ": ") if parts else ""
 
 
-class DataValidationError(ValueError):
+class _LocatedError(ValueError):
+    """A ValueError that knows the file and channel it is about, and names them first."""
+
+    def __init__(self, message: str, *, source: str | None = None, channel: str | None = None):
+        self.source = source
+        self.channel = channel
+        self.reason = message
+        super().__init__(_where(source, channel) + message)
+
+
+class DataValidationError(_LocatedError):
     """A recording violates the data model (time, lengths, finiteness, units, channel names)."""
 
-    def __init__(self, message: str, *, source: str | None = None, channel: str | None = None):
-        self.source = source
-        self.channel = channel
-        self.reason = message
-        super().__init__(_where(source, channel) + message)
 
-
-class ReaderError(ValueError):
+class ReaderError(_LocatedError):
     """A file cannot be read as the format it claims to be."""
-
-    def __init__(self, message: str, *, source: str | None = None, channel: str | None = None):
-        self.source = source
-        self.channel = channel
-        self.reason = message
-        super().__init__(_where(source, channel) + message)

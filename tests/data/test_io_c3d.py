@@ -10,6 +10,7 @@ import pytest
 
 from nmm.data import DataValidationError, ReaderError
 from nmm.data.io.c3d import emg_from_c3d, read_c3d
+from tests.conftest import existing
 
 ezc3d = pytest.importorskip("ezc3d")
 
@@ -19,10 +20,7 @@ ezc3d = pytest.importorskip("ezc3d")
 
 @pytest.fixture(scope="module")
 def real_path(pyomeca_dir: Path) -> Path:
-    path = pyomeca_dir / "markers_analogs.c3d"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
-    return path
+    return existing(pyomeca_dir / "markers_analogs.c3d", "pyomeca C3D file")
 
 
 @pytest.fixture(scope="module")
