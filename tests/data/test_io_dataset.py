@@ -131,8 +131,10 @@ def test_round_trip_is_exact(tmp_path: Path):
     files = [s["file"] for t in doc["trials"] for s in t["streams"].values()]
     assert len(files) == len(set(files)) == 6
     assert all((tmp_path / "ds" / f).is_file() for f in files)
-    # the data sources of the streams are the .sto files; no temporary files remain
-    assert all(s.source.endswith(".sto") for t in back for s in t.streams().values())
+    # raw EMG is a compressed .npz, the other streams OpenSim .sto files; no temporary files
+    for t in back:
+        for kind, s in t.streams().items():
+            assert s.source.endswith(".npz" if kind == "emg" else ".sto")
     assert not [p for p in (tmp_path / "ds").rglob("*") if p.name.endswith(".tmp")]
 
 
@@ -161,6 +163,8 @@ def test_opensim_reads_the_stream_files(tmp_path: Path):
     checked = 0
     for entry, trial in zip(doc["trials"], cohort, strict=True):
         for kind, spec in entry["streams"].items():
+            if spec["file"].endswith(".npz"):
+                continue  # raw EMG is stored as .npz, not for OpenSim
             sig = trial.streams()[kind]
             table = osim.TimeSeriesTable(str(tmp_path / spec["file"]))
             assert list(table.getColumnLabels()) == list(sig.channels)
@@ -172,7 +176,7 @@ def test_opensim_reads_the_stream_files(tmp_path: Path):
                 table.getMatrix().to_numpy(), sig.values, rtol=1e-12, atol=1e-12
             )
             checked += 1
-    assert checked == 6
+    assert checked == 4
 
 
 def test_failed_rewrite_leaves_previous_dataset_intact(tmp_path: Path, monkeypatch):
@@ -210,7 +214,11 @@ def test_successful_rewrite_replaces_dataset(tmp_path: Path):
     # stale stream files of the first write are not left behind
     doc = yaml.safe_load((tmp_path / MANIFEST).read_text(encoding="utf-8"))
     referenced = {s["file"] for t in doc["trials"] for s in t["streams"].values()}
-    on_disk = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.sto")}
+    on_disk = {
+        p.relative_to(tmp_path).as_posix()
+        for p in tmp_path.rglob("*")
+        if p.suffix in (".sto", ".npz")
+    }
     assert on_disk == referenced
 
 

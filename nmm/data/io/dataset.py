@@ -1,7 +1,10 @@
 """The project's own dataset folder: `manifest.yaml` plus one OpenSim `.sto` per trial stream.
 
     manifest.yaml
-    data-<id>/S01/1_flexion_01_emg.sto, data-<id>/S01/1_flexion_01_kinematics.sto, ...
+    data-<id>/S01/1_flexion_01_emg.npz, data-<id>/S01/1_flexion_01_kinematics.sto, ...
+
+Kinematics, torque and envelopes are OpenSim `.sto` files; the raw EMG (kHz rates) is a
+compressed `.npz` (arrays `time`, `values`, `channels`), exact in float64.
 
 The manifest lists the subjects (MVIC reference, anthropometry) and, per trial, its identity,
 load, coordinate, metadata and streams (file and the unit of each channel). Each write puts its
@@ -19,12 +22,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
-from nmm.atomic import atomic_write_text
+from nmm.atomic import atomic_path, atomic_write_text
 from nmm.data.errors import ReaderError
 from nmm.data.io.sto import read_sto, write_sto
-from nmm.data.schema import Cohort, Load, Subject, Trial
+from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
 
 FORMAT = "nmm-painsig-dataset"
 VERSION = 1
@@ -37,8 +41,13 @@ def _opt_float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def write_dataset(cohort: Cohort, folder: str | os.PathLike[str]) -> Path:
+def write_dataset(
+    cohort: Cohort, folder: str | os.PathLike[str], binary_streams: tuple[str, ...] = ("emg",)
+) -> Path:
     """Write `cohort` as a dataset folder; returns the manifest path.
+
+    binary_streams: streams stored as compressed `.npz` (float64, exact) instead of `.sto`:
+    by default the raw EMG, which at 2 kHz and more is large as text.
 
     Stream files go to a new `data-<id>/` folder; the manifest is replaced last. A failed write
     removes what it wrote and leaves the previous dataset as it was; a successful one removes
@@ -47,7 +56,7 @@ def write_dataset(cohort: Cohort, folder: str | os.PathLike[str]) -> Path:
     folder = Path(folder)
     generation = f"data-{uuid.uuid4().hex[:12]}"
     try:
-        path = _write(cohort, folder, generation)
+        path = _write(cohort, folder, generation, binary_streams)
     except BaseException:
         shutil.rmtree(folder / generation, ignore_errors=True)
         raise
@@ -57,13 +66,52 @@ def write_dataset(cohort: Cohort, folder: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _write(cohort: Cohort, folder: Path, generation: str) -> Path:
+def _write_stream(path: Path, sig: Signal, name: str) -> None:
+    if path.suffix == ".npz":
+        with atomic_path(path) as tmp, tmp.open("wb") as f:
+            np.savez_compressed(
+                f, time=sig.time, values=sig.values, channels=np.array(sig.channels)
+            )
+    else:
+        write_sto(path, sig.time, sig.values, sig.channels, name=name)
+
+
+def _read_stream(path: Path, kind: str, units: dict[str, str], rate: float | None) -> Signal:
+    if path.suffix != ".npz":
+        table = read_sto(path)
+        missing = [c for c in units if c not in table.columns]
+        if missing:
+            raise ReaderError(
+                "channel listed in the manifest is missing from the file",
+                source=str(path),
+                channel=missing[0],
+            )
+        return table.to_signal(list(units), list(units.values()), kind, rate=rate)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            time, values, channels = npz["time"], npz["values"], [str(c) for c in npz["channels"]]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ReaderError(f"cannot read stream file: {exc}", source=str(path)) from exc
+    missing = [c for c in units if c not in channels]
+    if missing:
+        raise ReaderError(
+            "channel listed in the manifest is missing from the file",
+            source=str(path),
+            channel=missing[0],
+        )
+    idx = [channels.index(c) for c in units]
+    rate = rate if rate is not None else float(1.0 / np.median(np.diff(time)))
+    return Signal(time, values[:, idx], tuple(units), tuple(units.values()), rate, kind, str(path))
+
+
+def _write(cohort: Cohort, folder: Path, generation: str, binary_streams: tuple[str, ...]) -> Path:
     trials = []
     for t in cohort:
         streams = {}
         for kind, sig in t.streams().items():
-            rel = Path(generation) / t.subject / f"{t.session}_{t.trial_id}_{kind}.sto"
-            write_sto(folder / rel, sig.time, sig.values, sig.channels, name=f"{t.trial_id} {kind}")
+            suffix = ".npz" if kind in binary_streams else ".sto"
+            rel = Path(generation) / t.subject / f"{t.session}_{t.trial_id}_{kind}{suffix}"
+            _write_stream(folder / rel, sig, name=f"{t.trial_id} {kind}")
             streams[kind] = {
                 "file": rel.as_posix(),
                 "rate_hz": sig.rate,
@@ -138,18 +186,8 @@ def read_dataset(folder: str | os.PathLike[str]) -> Cohort:
     for entry in manifest.get("trials", []):
         streams = {}
         for kind, spec in entry["streams"].items():
-            file = folder / spec["file"]
-            table = read_sto(file)
-            units = spec["units"]
-            missing = [c for c in units if c not in table.columns]
-            if missing:
-                raise ReaderError(
-                    "channel listed in the manifest is missing from the file",
-                    source=str(file),
-                    channel=missing[0],
-                )
-            streams[kind] = table.to_signal(
-                list(units), list(units.values()), kind, rate=spec.get("rate_hz")
+            streams[kind] = _read_stream(
+                folder / spec["file"], kind, dict(spec["units"]), spec.get("rate_hz")
             )
         trials.append(
             Trial(
