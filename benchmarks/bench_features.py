@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -81,6 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     if str(REPO_ROOT) not in sys.path:  # run as a script: make the project importable
         sys.path.insert(0, str(REPO_ROOT))
+    from benchmarks.machine import describe_machine
     from painsig.features import extract_features
 
     epochs = synthetic_epochs(args.n_epochs, args.seed)
@@ -107,13 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
         "seed": args.seed,
         "ours_seconds": ours_s,
         "antropy_appen_seconds": antropy_s,
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-        },
+        "machine": describe_machine("numpy", "antropy"),
     }
     write_json_atomic(result, args.out)
     print(
