@@ -223,5 +223,7 @@ def segment_trials(trials: Iterable[Trial], segmenter) -> list[Epoch]:
     """All epochs of all trials, in trial order."""
     epochs: list[Epoch] = []
     for t in trials:
-        epochs.extend(segmenter(t))
+        found = segmenter(t)
+        log.info("%s/%s (%s): %d contractions", t.subject, t.trial_id, t.condition, len(found))
+        epochs.extend(found)
     return epochs

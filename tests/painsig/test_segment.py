@@ -76,7 +76,7 @@ def test_emg_onset_segmenter_starts_at_onset_and_ends_at_acceleration_offset():
 
 
 def test_short_epochs_are_rejected_with_a_logged_reason(caplog):
-    with caplog.at_level(logging.INFO, logger="painsig.segment"):
+    with caplog.at_level(logging.DEBUG, logger="painsig.segment"):
         epochs = KinematicSegmenter(min_duration_s=1.0)(make_trial())
     assert epochs == []
     assert "rejected" in caplog.text and "min_duration_s" in caplog.text
