@@ -11,12 +11,15 @@ import logging
 from pathlib import Path
 
 import hydra
+from hydra import compose
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from nmm.config import CONF_DIR
 from nmm.jobs.data_overview import run_data_overview
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
+from painsig.job import run_painsig
+from scripts.pain import settings_from_config
 
 log = logging.getLogger("nmm.demo")
 
@@ -40,9 +43,31 @@ def main(cfg: DictConfig) -> None:
         cfg.preprocess.resample_hz,
         run_dir,
     )
-    metrics = {"seed": seed, "status": NOT_YET, "data": overview}
+    pain_cfg = compose(
+        config_name="painsig_run",
+        overrides=[
+            *cfg.demo.painsig_overrides,
+            f"paths.shared_data={cfg.paths.shared_data}",
+            f"run_dir={run_dir / 'painsig_uci'}",
+            f"seed={seed}",
+        ],
+    )
+    pain = run_painsig(
+        instantiate(pain_cfg.data),
+        instantiate(pain_cfg.preprocess.emg),
+        instantiate(pain_cfg.preprocess.kinematics),
+        instantiate(pain_cfg.painsig.segmenter),
+        settings_from_config(pain_cfg.painsig),
+        pain_cfg.run_dir,
+        seed,
+    )
+    write_config(pain_cfg, pain_cfg.run_dir)
+    metrics = {"seed": seed, "status": NOT_YET, "data": overview, "painsig_uci": pain}
     path = write_metrics(metrics, run_dir)
-    print(f"demo finished: metrics in {path}, figures in {run_dir / 'figures'}")
+    print(
+        f"demo finished: metrics in {path}, figures in {run_dir / 'figures'} and "
+        f"{run_dir / 'painsig_uci' / 'figures'}"
+    )
 
 
 if __name__ == "__main__":

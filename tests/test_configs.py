@@ -71,18 +71,20 @@ def test_data_sources_build_real_cohorts(shared_data):
 
 def test_demo_runs_end_to_end(tmp_path, shared_data):
     run_dir = tmp_path / "demo"
+    fast_painsig = (
+        "demo.painsig_overrides=['experiment=uci_painsig','painsig.evaluation.n_permutations=2',"
+        "'painsig.evaluation.n_boot=50','painsig.classifier.n_estimators=20']"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "scripts.demo",
+        f"run_dir={run_dir}",
+        f"paths.shared_data={shared_data}",
+        fast_painsig,
+    ]
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.demo",
-            f"run_dir={run_dir}",
-            f"paths.shared_data={shared_data}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=Path(CONF_DIR).parent,
+        command, capture_output=True, text=True, timeout=300, cwd=Path(CONF_DIR).parent
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -92,3 +94,8 @@ def test_demo_runs_end_to_end(tmp_path, shared_data):
     assert trial["kinematics_rate_hz"] == 100.0
     assert (run_dir / "config.yaml").is_file()
     assert all(Path(f).is_file() for f in metrics["data"]["figures"])
+    pain = metrics["painsig_uci"]
+    assert pain["cv"] == "logo" and pain["n_subjects"] == 22
+    assert pain["n_permutations"] == 2
+    assert pain["balanced_accuracy_ci"][0] <= pain["balanced_accuracy"]
+    assert (run_dir / "painsig_uci" / "figures" / "shap_beeswarm.png").is_file()
