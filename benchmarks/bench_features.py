@@ -11,11 +11,7 @@ Usage: python benchmarks/bench_features.py [--out benchmarks/results/features.js
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import antropy
@@ -42,32 +38,6 @@ def synthetic_epochs(n_epochs: int, seed: int) -> list[np.ndarray]:
     return epochs
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Smallest wall-clock time (s) of ``repeats`` calls of ``fn``."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def write_json_atomic(data: dict, path: Path) -> None:
-    """Write ``data`` as JSON to a temporary file next to ``path``, then rename it over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "x") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -80,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     if str(REPO_ROOT) not in sys.path:  # run as a script: make the project importable
         sys.path.insert(0, str(REPO_ROOT))
-    from benchmarks.machine import describe_machine
+    from benchmarks.machine import best_time, describe_machine, write_result
     from painsig.features import extract_features
 
     epochs = synthetic_epochs(args.n_epochs, args.seed)
@@ -109,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
         "antropy_appen_seconds": antropy_s,
         "machine": describe_machine("numpy", "antropy"),
     }
-    write_json_atomic(result, args.out)
+    write_result(result, args.out)
     print(
         f"{len(epochs)} epochs of {EPOCH_SECONDS[0]:g}-{EPOCH_SECONDS[1]:g} s at {FS_HZ:g} Hz: "
         f"full feature set ({table.shape[1]} features) {ours_s:.3f} s, antropy.app_entropy "

@@ -29,12 +29,9 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import json
 import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -48,16 +45,6 @@ TRIM_THRESHOLD_BYTES = 1024 * 1024 * 1024
 ELBOW_SPEED_RAD_S = 4.0  # speeds drawn from ±this: normalised fibre speeds stay within [-1, 1]
 GOAL_SPEEDUP = 1000.0
 GOAL_REL_RMS = 0.005
-
-
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Smallest wall-clock time (s) of ``repeats`` calls of ``fn``."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def tune_allocator() -> str | None:
@@ -113,8 +100,7 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     import torch
 
-    from benchmarks.machine import describe_machine
-    from nmm.atomic import atomic_write_text
+    from benchmarks.machine import best_time, describe_machine, write_result
     from nmm.opensim.elbow_twin import load_rigid_tendon_twin, opensim_muscle_torque
     from nmm.physics.elbow import muscle_torque
     from nmm.physics.geometry import MuscleGeometry
@@ -224,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         "osim": str(osim_path),
         "machine": describe_machine("numpy", "torch", "opensim"),
     }
-    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
+    write_result(result, args.out)
     print(
         f"muscle torque, {n_torch} states: torch float32 {f32:,.0f} /s "
         f"(float64 {f64:,.0f} /s; default allocator {f32_default:,.0f} /s), OpenSim "

@@ -1,10 +1,14 @@
-"""The machine a benchmark ran on, recorded with every result (``describe_machine``)."""
+"""What every benchmark shares: the machine description, best-of timing, atomic JSON results."""
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 
 def describe_machine(*modules: str) -> dict[str, object]:
@@ -28,3 +32,20 @@ def describe_machine(*modules: str) -> dict[str, object]:
         else:
             out[name] = str(getattr(module, "__version__", "unknown"))
     return out
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> float:
+    """Smallest wall-clock time (s) of ``repeats`` calls of ``fn``."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def write_result(data: dict, path: Path) -> Path:
+    """Write a benchmark result as indented JSON, atomically (temporary file, then rename)."""
+    from nmm.atomic import atomic_write_text
+
+    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")

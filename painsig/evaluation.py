@@ -39,7 +39,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +55,8 @@ from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, trai
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
+from nmm.reports.figures import save_figure
+
 __all__ = [
     "METRIC_NAMES",
     "CVResult",
@@ -71,7 +72,6 @@ __all__ = [
     "permutation_chance_level",
     "plot_confusion_matrix",
     "random_split_inflation",
-    "save_figure_atomic",
 ]
 
 logger = logging.getLogger(__name__)
@@ -964,27 +964,6 @@ def fraction_classified_positive(
 # --------------------------------------------------------------------------- figures
 
 
-def save_figure_atomic(fig: Figure, path: str | os.PathLike[str], dpi: int = 150) -> Path:
-    """Save ``fig`` as PNG to ``path`` atomically; return the path.
-
-    The figure is written to a temporary file in the destination folder (created if needed)
-    and moved over ``path`` with :func:`os.replace`, so a reader never sees a half-written
-    file; the temporary file is removed if saving fails.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def plot_confusion_matrix(
     y_true: npt.ArrayLike,
     y_pred: npt.ArrayLike,
@@ -998,7 +977,7 @@ def plot_confusion_matrix(
 
     Each cell shows the count and the row percentage (recall of the true class). Drawn on a
     standalone :class:`matplotlib.figure.Figure` (Agg canvas, never registered with pyplot,
-    so no figure is left open) and saved with :func:`save_figure_atomic`. Returns the path.
+    so no figure is left open), saved atomically by :func:`nmm.reports.figures.save_figure`.
     """
     labels = list(labels)
     cm = confusion_matrix(_as_1d(y_true, "y_true"), _as_1d(y_pred, "y_pred"), labels=labels)
@@ -1027,7 +1006,7 @@ def plot_confusion_matrix(
     ax.set_ylabel("true")
     if title:
         ax.set_title(title)
-    return save_figure_atomic(fig, path)
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- JSON

@@ -35,8 +35,8 @@ from matplotlib.figure import Figure
 from scipy.stats import spearmanr
 from sklearn.utils.validation import check_is_fitted
 
+from nmm.reports.figures import save_figure
 from painsig.classifier import PainClassifier
-from painsig.evaluation import save_figure_atomic
 
 with warnings.catch_warnings():
     # shap 0.51 calls Colormap.set_bad/set_over/set_under at import, which matplotlib 3.11
@@ -186,7 +186,7 @@ def plot_shap_beeswarm(
     ax.set_xlabel("SHAP value (log-odds of pain)")
     if title:
         ax.set_title(title)
-    return save_figure_atomic(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_shap_bar(
@@ -212,4 +212,4 @@ def plot_shap_bar(
     ax.set_xlabel("mean |SHAP value| (log-odds of pain)")
     if title:
         ax.set_title(title)
-    return save_figure_atomic(fig, path)
+    return save_figure(fig, path)
