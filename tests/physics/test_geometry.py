@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -21,9 +20,6 @@ from nmm.opensim import geometry_sampling
 from nmm.opensim.geometry_sampling import GeometrySamples, OsimModelError, sample_elbow_geometry
 from nmm.physics.geometry import DEFAULT_RANGE_MARGIN, MuscleGeometry
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_MODELS = Path(os.environ.get("NMM_SHARED_MODELS", REPO.parent / "shared" / "models"))
-ARM26 = SHARED_MODELS / "arm26.osim"
 MUSCLES = ("TRIlong", "TRIlat", "TRImed", "BIClong", "BICshort", "BRA")
 ELBOW = "r_elbow_flex"
 ELBOW_RANGE = (0.0, 2.26892803)  # rad, arm26's r_elbow_flex range (METHODS.md section 4)
@@ -53,11 +49,9 @@ TABLE_TOL = 2e-4  # m: 0.2 mm (the table rounds to 0.1 mm and 0.1 mm)
 
 
 @pytest.fixture(scope="module")
-def arm26() -> Path:
+def arm26(arm26_osim: Path) -> Path:
     pytest.importorskip("opensim", reason="OpenSim 4.6 (pip 'opensim') is not installed")
-    if not ARM26.is_file():
-        pytest.skip(f"arm26.osim not found at {ARM26} (set NMM_SHARED_MODELS to its folder)")
-    return ARM26
+    return arm26_osim
 
 
 @pytest.fixture(scope="module")
