@@ -1,0 +1,195 @@
+"""Validation of the synthetic-cohort config (``conf/synth/``) and seeded random streams.
+
+:func:`validate_config` turns the Hydra/OmegaConf node into a plain dict and checks it, raising
+:class:`SynthConfigError` with the offending key and what was expected: a negative load, an
+unknown muscle, zero trials or subjects, an unknown condition. Whether the muscles exist in the
+``.osim`` is checked when the model is read (:func:`check_model_muscles`).
+
+:func:`rng` gives an independent, reproducible NumPy generator for any tuple of keys (subject,
+trial, stream), so results do not depend on the order in which parallel jobs finish.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CONDITIONS",
+    "SynthConfigError",
+    "check_model_muscles",
+    "rng",
+    "validate_config",
+]
+
+#: Conditions the generator knows (movement epochs); MVIC trials are added per subject.
+CONDITIONS = ("baseline", "pain", "placebo")
+
+
+class SynthConfigError(ValueError):
+    """The synthetic-cohort config cannot be used; the message names the key."""
+
+
+def _to_dict(cfg: Any) -> dict[str, Any]:
+    try:
+        from omegaconf import DictConfig, OmegaConf
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        DictConfig = ()  # noqa: N806
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    if isinstance(cfg, Mapping):
+        return {k: _to_dict(v) if isinstance(v, Mapping) else v for k, v in cfg.items()}
+    raise SynthConfigError(f"synth config must be a mapping, got {type(cfg).__name__}")
+
+
+def _number(
+    cfg: Mapping[str, Any],
+    key: str,
+    *,
+    low: float | None = None,
+    strict: bool = False,
+    where: str = "synth",
+) -> float:
+    if key not in cfg:
+        raise SynthConfigError(f"{where}.{key} is missing")
+    value = cfg[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SynthConfigError(f"{where}.{key} must be a finite number, got {value!r}")
+    if low is not None and (value <= low if strict else value < low):
+        raise SynthConfigError(
+            f"{where}.{key} must be {'>' if strict else '>='} {low}, got {value!r}"
+        )
+    return float(value)
+
+
+def _range(cfg: Mapping[str, Any], key: str, where: str) -> None:
+    spec = cfg.get(key)
+    if not isinstance(spec, Mapping) or "min" not in spec or "max" not in spec:
+        raise SynthConfigError(f"{where}.{key} must be a mapping with min and max")
+    if not spec["min"] <= spec["max"]:
+        raise SynthConfigError(f"{where}.{key}: min {spec['min']} > max {spec['max']}")
+
+
+def validate_config(cfg: Any) -> dict[str, Any]:
+    """A plain, checked copy of the ``synth`` config node; SynthConfigError names what is wrong."""
+    c = _to_dict(cfg)
+    for key in ("osim", "muscles", "hidden", "loads_kg", "conditions", "task", "emg", "solver"):
+        if key not in c:
+            raise SynthConfigError(f"synth.{key} is missing")
+    muscles = list(c["muscles"])
+    if not muscles or len(set(muscles)) != len(muscles):
+        raise SynthConfigError(f"synth.muscles must be distinct muscle names, got {muscles}")
+    hidden = list(c["hidden"])
+    unknown = [m for m in hidden if m not in muscles]
+    if unknown:
+        raise SynthConfigError(
+            f"synth.hidden: {unknown} not among synth.muscles ({', '.join(muscles)})"
+        )
+    if len(hidden) == len(muscles):
+        raise SynthConfigError("synth.hidden hides every muscle: at least one must be measured")
+    n = c.get("n_subjects")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise SynthConfigError(f"synth.n_subjects must be an integer >= 1, got {n!r}")
+    t = c.get("trials_per_cell")
+    if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+        raise SynthConfigError(
+            f"synth.trials_per_cell (movement trials per condition and load) must be an integer "
+            f">= 1, got {t!r}"
+        )
+    loads = list(c["loads_kg"])
+    if not loads:
+        raise SynthConfigError("synth.loads_kg is empty: give at least one load (kg), e.g. [0]")
+    for load in loads:
+        if isinstance(load, bool) or not isinstance(load, int | float) or not math.isfinite(load):
+            raise SynthConfigError(f"synth.loads_kg: {load!r} is not a number of kg")
+        if load < 0:
+            raise SynthConfigError(f"synth.loads_kg: a load cannot be negative, got {load} kg")
+    if len(set(loads)) != len(loads):
+        raise SynthConfigError(f"synth.loads_kg has duplicates: {loads}")
+    conds = list(c["conditions"])
+    if "baseline" not in conds:
+        raise SynthConfigError(f"synth.conditions must include 'baseline', got {conds}")
+    bad = [x for x in conds if x not in CONDITIONS]
+    if bad:
+        raise SynthConfigError(f"synth.conditions: unknown {bad} (known: {', '.join(CONDITIONS)})")
+    task = c["task"]
+    cycles = task.get("cycles_per_trial")
+    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
+        raise SynthConfigError(
+            f"synth.task.cycles_per_trial must be an integer >= 1, got {cycles!r}"
+        )
+    durations = list(task.get("flexion_duration_s") or [])
+    if not durations or any(not (isinstance(d, int | float) and d > 0) for d in durations):
+        raise SynthConfigError(
+            f"synth.task.flexion_duration_s must list positive durations (s), got {durations}"
+        )
+    _number(task, "rate_hz", low=0, strict=True, where="synth.task")
+    _number(task, "hold_s", low=0, where="synth.task")
+    _number(task, "lead_in_s", low=0, where="synth.task")
+    emg = c["emg"]
+    rate = _number(emg, "rate_hz", low=0, strict=True, where="synth.emg")
+    band = list(emg.get("band_hz") or [])
+    if len(band) != 2 or not 0 < band[0] < band[1] < rate / 2:
+        raise SynthConfigError(
+            f"synth.emg.band_hz must be [low, high] with 0 < low < high < rate/2 = {rate / 2} Hz, "
+            f"got {band}"
+        )
+    if rate < 2000:
+        raise SynthConfigError(f"synth.emg.rate_hz must be >= 2000 Hz (surface EMG), got {rate}")
+    for key in ("gain_mv", "noise_uv", "powerline_uv", "drift_uv"):
+        _range(emg, key, "synth.emg")
+    solver = c["solver"]
+    _number(solver, "mesh_interval_s", low=0, strict=True, where="synth.solver")
+    _number(solver, "tolerance", low=0, strict=True, where="synth.solver")
+    workers = c.get("workers", 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SynthConfigError(f"synth.workers must be an integer >= 1, got {workers!r}")
+    out = c.get("output") or {}
+    truth_rate = out.get("truth_rate_hz", task["rate_hz"])
+    ratio = float(task["rate_hz"]) / float(truth_rate) if truth_rate else 0.0
+    if truth_rate <= 0 or abs(ratio - round(ratio)) > 1e-9:
+        raise SynthConfigError(
+            f"synth.output.truth_rate_hz must divide synth.task.rate_hz = {task['rate_hz']} Hz, "
+            f"got {truth_rate}"
+        )
+    pm = c.get("pain_model") or {}
+    injected = pm.get("injected_muscle")
+    if injected not in muscles or injected in hidden:
+        raise SynthConfigError(
+            f"synth.pain_model.injected_muscle must be a measured muscle "
+            f"({', '.join(m for m in muscles if m not in hidden)}), got {injected!r}"
+        )
+    frac = _number(pm, "placebo_fraction", low=0, where="synth.pain_model")
+    if frac > 1:
+        raise SynthConfigError(f"synth.pain_model.placebo_fraction must be in [0, 1], got {frac}")
+    pain = pm.get("pain") or {}
+    for key in ("cocontraction_gain", "amplitude_scale", "duration_scale", "variability_scale"):
+        _number(pain, key, low=0, strict=True, where="synth.pain_model.pain")
+    targets = pain.get("target_d") or {}
+    for key in ("peak", "var", "mad"):
+        _number(targets, key, where="synth.pain_model.pain.target_d")
+    return c
+
+
+def check_model_muscles(wanted: Sequence[str], have: Sequence[str], osim: str) -> None:
+    """SynthConfigError unless every wanted muscle is in the model (names both lists)."""
+    missing = [m for m in wanted if m not in have]
+    if missing:
+        raise SynthConfigError(
+            f"synth.muscles: {missing} not in the model {osim} (its muscles: {', '.join(have)})"
+        )
+
+
+def _key(k: int | str) -> int:
+    return int(k) if isinstance(k, int) else zlib.crc32(str(k).encode("utf-8"))
+
+
+def rng(seed: int, *keys: int | str) -> np.random.Generator:
+    """An independent generator for ``(seed, *keys)``; strings are hashed with CRC-32."""
+    return np.random.default_rng(
+        np.random.SeedSequence(int(seed), spawn_key=tuple(map(_key, keys)))
+    )
