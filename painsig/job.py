@@ -68,6 +68,41 @@ def peak_references(cohort: Cohort, processed: Sequence[Trial]) -> tuple[dict, s
     return refs, "subject peak envelope over all trials (no MVIC trials)"
 
 
+def _compare_third(
+    final: PainClassifier,
+    third: pd.DataFrame,
+    cols: list[str],
+    settings: PainsigSettings,
+    run_dir: Path,
+) -> dict[str, Any]:
+    """Features of the third condition's contractions called positive vs negative by the model.
+
+    Paired at the subject level (subjects with contractions in both predicted classes), as the
+    paper's placebo comparison but without treating contractions as independent.
+    """
+    predicted = pd.Series(final.predict(third[cols]), index=third.index)
+    correction = dict(settings.statistics).get("correction", "holm")
+    try:
+        stats = compare_conditions(
+            third[cols],
+            predicted,
+            third["subject"],
+            settings.negative,
+            settings.positive,
+            paired=True,
+            correction=correction,
+        )
+    except ValueError as exc:  # e.g. fewer than 2 subjects with both predicted classes
+        log.warning("%s: predicted-class comparison skipped: %s", settings.third, exc)
+        return {"predicted_class_comparison": f"skipped: {exc}"}
+    name = f"statistics_{settings.third}_predicted.csv"
+    _write_csv(stats, run_dir / name)
+    return {
+        "predicted_class_comparison": name,
+        "predicted_class_significant_features": list(stats.index[stats["significant"]]),
+    }
+
+
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, float_format="%.10g")
@@ -180,6 +215,7 @@ def run_painsig(
                 pos_label=settings.positive,
                 random_state=seed,
             ),
+            **_compare_third(final, third, cols, settings, run_dir),
         }
     scfg = dict(settings.statistics)
     stats = compare_conditions(

@@ -94,3 +94,16 @@ def csv_cohort(
     trial = read_csv_trial(_require(Path(csv), "CSV file"), _require(Path(schema), "CSV schema"))
     cohort = Cohort([Subject(trial.subject)], [trial], name=Path(csv).stem)
     return _check_coordinate(cohort, coordinate)
+
+
+def synthetic_cohort(
+    root: str | os.PathLike[str] | None = None, seed: int = 0, coordinate: str = "elbow_flexion"
+) -> Cohort:
+    """The embedded default synthetic cohort (generated with OpenSim on first use, then cached).
+
+    Only the dataset is read; the ground-truth folder beside it is for evaluation, never models.
+    """
+    from nmm.data.synth import ensure_default_cohort
+
+    folder = ensure_default_cohort(root=root, seed=seed)
+    return _check_coordinate(read_dataset(folder / "dataset"), coordinate)

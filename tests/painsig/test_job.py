@@ -73,6 +73,7 @@ def test_run_painsig_writes_honest_metrics_and_figures(cohort, tmp_path):
     assert report["balanced_accuracy"] > 0.8  # the peak drop is large and consistent
     assert report["chance_level"] < 0.7
     assert 0.0 <= report["third_condition"]["fraction"] <= 1.0
+    assert "predicted_class_comparison" in report["third_condition"]
     assert report["random_split_inflation"]["grouped_scheme"] == "logo"
     for name in ("confusion_matrix", "shap_beeswarm", "shap_bar"):
         assert (tmp_path / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
