@@ -1,0 +1,592 @@
+"""Evaluation of the NMM against the ground truth of the synthetic cohort.
+
+Per hidden muscle, subject and load (the movement trials of a subject at a load pooled, all
+conditions), between the reconstructed envelope ê and the *reference envelope*: the true
+excitation (``ground_truth/``, :mod:`nmm.data.synth.ground_truth`) low-passed like an envelope
+(``evaluate.reference_cutoff_hz``, 6 Hz; the summary's ``vs_excitation`` repeats the scores
+against the raw excitation):
+
+- RMSE (envelope units, 0-1), Pearson r and R² = 1 - SS_res / SS_tot;
+- the **copy-synergist baseline**: BRA from the mean of the biceps heads' measured envelopes,
+  TRImed from TRIlat's (``evaluate.baseline``), scored the same way;
+- torque: RMSE (N·m) and R² of the muscle torque against the trial's inverse-dynamics torque
+  (OpenSim ID in the synthetic cohort);
+- parameter recovery: |learned - true| of the relative muscle parameters (factors on the
+  ``.osim`` values) per parameter and muscle, where the truth lists them.
+
+Protocols (``evaluate.protocols``):
+
+- ``per_subject``: network and every subject's parameters fitted together on all subjects'
+  measured channels, kinematics and torque (the hidden channels are never seen), each subject
+  scored with its own parameters;
+- ``loso``: leave one subject out: the network and the others' parameters are fitted without
+  it, then it is personalised with the network frozen from its measured channels, kinematics
+  and torque only (:func:`nmm.model.personalise.personalise`), and scored. The folds run in
+  ``evaluate.workers`` spawned processes (:func:`start_loso`), during the per-subject fit.
+
+Summaries (``metrics.json`` under the protocol's key): ``hidden_pearson_r_mean``,
+``hidden_rmse_mean``, ``hidden_r2_mean``, ``baseline_copy_synergist_rmse_mean``,
+``rmse_ratio_to_baseline``, ``torque_r2`` (mean over subject × load cells), ``torque_r2_pooled``,
+``torque_rmse_nm``, ``per_muscle`` and ``cells`` breakdowns, ``parameter_recovery`` and
+``targets_met``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from nmm.model.features import PreparedTrial, samples
+from nmm.model.physics import PersonalisedElbow
+from nmm.model.reconstruct import Reconstruction, reconstruct
+
+__all__ = [
+    "cell_scores",
+    "evaluate_model",
+    "evaluate_protocols",
+    "pearson_r",
+    "r2_score",
+    "read_truth_excitation",
+    "rmse",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASELINE = {"BRA": ["BIClong", "BICshort"], "TRImed": ["TRIlat"]}
+DEFAULT_TARGETS = {"rmse_ratio_to_baseline": 0.6, "pearson_r": 0.9, "torque_r2": 0.95}
+
+
+def rmse(pred: np.ndarray, true: np.ndarray) -> float:
+    """Root-mean-square error."""
+    return float(np.sqrt(np.mean((np.asarray(pred) - np.asarray(true)) ** 2)))
+
+
+def pearson_r(pred: np.ndarray, true: np.ndarray) -> float:
+    """Pearson correlation (NaN when either series is constant)."""
+    p, t = np.asarray(pred, float), np.asarray(true, float)
+    sp, st = p.std(), t.std()
+    if sp == 0 or st == 0:
+        return float("nan")
+    return float(np.mean((p - p.mean()) * (t - t.mean())) / (sp * st))
+
+
+def r2_score(pred: np.ndarray, true: np.ndarray) -> float:
+    """Coefficient of determination 1 - SS_res/SS_tot (NaN when the truth is constant)."""
+    t = np.asarray(true, float)
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
+    if ss_tot == 0:
+        return float("nan")
+    return 1.0 - float(np.sum((np.asarray(pred, float) - t) ** 2)) / ss_tot
+
+
+def read_truth_excitation(
+    truth_dir: str | os.PathLike[str],
+    trial: PreparedTrial,
+    muscles: Sequence[str],
+    cutoff_hz: float | None = None,
+    order: int = 4,
+) -> np.ndarray | None:
+    """``(T, M)`` true excitations on the trial's grid, or None if the truth has no such trial.
+
+    With ``cutoff_hz``, the *reference envelope*: the excitation low-passed as the envelope
+    chain low-passes the rectified EMG (zero-phase Butterworth, ``order`` per pass; 6 Hz in
+    ``conf/preprocess/msk.yaml``), i.e. the normalised envelope the muscle would show without
+    EMG noise. The solver's excitations carry mesh-rate chatter (MocoInverse) that no envelope
+    can follow; the reference removes it for the model and the baseline alike.
+    """
+    from nmm.data.synth.ground_truth import read_trial_truth
+
+    try:
+        truth = read_trial_truth(truth_dir, trial.subject, trial.trial_id, trial.session)
+    except (OSError, ValueError) as exc:
+        log.debug("no ground truth for %s: %s", trial.key, exc)
+        return None
+    exc_sig = truth["excitation"]
+    cols = []
+    for m in muscles:
+        if m not in exc_sig.channels:
+            return None
+        cols.append(np.interp(trial.time, exc_sig.time, exc_sig[m]))
+    out = np.column_stack(cols)
+    if cutoff_hz:
+        from scipy import signal as sps
+
+        sos = sps.butter(order, cutoff_hz, fs=trial.rate, output="sos")
+        if out.shape[0] > 3 * (2 * len(sos) + 1):
+            out = np.clip(sps.sosfiltfilt(sos, out, axis=0), 0.0, None)
+    return out
+
+
+def _baseline(
+    trial: PreparedTrial, muscles: Sequence[str], spec: Mapping[str, Sequence[str]], muscle: str
+) -> np.ndarray | None:
+    sources = spec.get(muscle)
+    if not sources:
+        return None
+    idx = [list(muscles).index(s) for s in sources if s in muscles]
+    if not idx or not all(trial.measured[i] for i in idx):
+        return None
+    return trial.envelopes[:, idx].mean(axis=1)
+
+
+def cell_scores(
+    recs: Sequence[Reconstruction],
+    truths: Sequence[np.ndarray | None],
+    hidden: Sequence[str],
+    baseline: Mapping[str, Sequence[str]] = DEFAULT_BASELINE,
+) -> list[dict[str, Any]]:
+    """Scores per (subject, load, hidden muscle): the cell's movement trials pooled.
+
+    Returns rows with ``subject``, ``load_kg``, ``muscle``, ``rmse``, ``pearson_r``, ``r2``,
+    ``baseline_rmse``, ``baseline_pearson_r``, ``torque_rmse_nm``, ``torque_r2``, ``n_samples``.
+    """
+    cells: dict[tuple[str, float], list[int]] = {}
+    for k, rec in enumerate(recs):
+        cells.setdefault((rec.trial.subject, rec.trial.load_kg), []).append(k)
+    rows = []
+    for (subject, load), ks in sorted(cells.items()):
+        tq_pred = np.concatenate([recs[k].torque for k in ks])
+        tq_true = np.concatenate([recs[k].trial.torque for k in ks])
+        torque = {"torque_rmse_nm": rmse(tq_pred, tq_true), "torque_r2": r2_score(tq_pred, tq_true)}
+        with_truth = [k for k in ks if truths[k] is not None]
+        if not hidden or not with_truth:
+            rows.append({"subject": subject, "load_kg": load, "muscle": None, **torque})
+            continue
+        for m in hidden:
+            j = list(recs[with_truth[0]].muscles).index(m)
+            pred = np.concatenate([recs[k].envelopes[:, j] for k in with_truth])
+            true = np.concatenate([truths[k][:, j] for k in with_truth])  # type: ignore[index]
+            base = [_baseline(recs[k].trial, recs[k].muscles, baseline, m) for k in with_truth]
+            row = {
+                "subject": subject,
+                "load_kg": load,
+                "muscle": m,
+                "rmse": rmse(pred, true),
+                "pearson_r": pearson_r(pred, true),
+                "r2": r2_score(pred, true),
+                "n_samples": int(true.size),
+                **torque,
+            }
+            if all(b is not None for b in base):
+                b = np.concatenate(base)  # type: ignore[arg-type]
+                row["baseline_rmse"] = rmse(b, true)
+                row["baseline_pearson_r"] = pearson_r(b, true)
+            rows.append(row)
+    return rows
+
+
+def _mean(values: Sequence[float]) -> float:
+    v = [x for x in values if x is not None and np.isfinite(x)]
+    return float(np.mean(v)) if v else float("nan")
+
+
+def _summarise(
+    rows: Sequence[dict[str, Any]],
+    recs: Sequence[Reconstruction],
+    targets: Mapping[str, float],
+) -> dict[str, Any]:
+    hidden_rows = [r for r in rows if r.get("muscle")]
+    torque_cells = {(r["subject"], r["load_kg"]): r for r in rows}.values()
+    tq_pred = np.concatenate([r.torque for r in recs]) if recs else np.zeros(0)
+    tq_true = np.concatenate([r.trial.torque for r in recs]) if recs else np.zeros(0)
+    out: dict[str, Any] = {
+        "hidden_pearson_r_mean": _mean([r["pearson_r"] for r in hidden_rows]),
+        "hidden_rmse_mean": _mean([r["rmse"] for r in hidden_rows]),
+        "hidden_r2_mean": _mean([r["r2"] for r in hidden_rows]),
+        "baseline_copy_synergist_rmse_mean": _mean([r.get("baseline_rmse") for r in hidden_rows]),
+        "baseline_copy_synergist_pearson_r_mean": _mean(
+            [r.get("baseline_pearson_r") for r in hidden_rows]
+        ),
+        "torque_r2": _mean([r["torque_r2"] for r in torque_cells]),
+        "torque_r2_pooled": r2_score(tq_pred, tq_true) if tq_true.size else float("nan"),
+        "torque_rmse_nm": rmse(tq_pred, tq_true) if tq_true.size else float("nan"),
+    }
+    base = out["baseline_copy_synergist_rmse_mean"]
+    out["rmse_ratio_to_baseline"] = (
+        out["hidden_rmse_mean"] / base if base and np.isfinite(base) else float("nan")
+    )
+    per_muscle: dict[str, Any] = {}
+    for m in sorted({r["muscle"] for r in hidden_rows}):
+        rs = [r for r in hidden_rows if r["muscle"] == m]
+        pm = {
+            "rmse_mean": _mean([r["rmse"] for r in rs]),
+            "pearson_r_mean": _mean([r["pearson_r"] for r in rs]),
+            "r2_mean": _mean([r["r2"] for r in rs]),
+            "baseline_rmse_mean": _mean([r.get("baseline_rmse") for r in rs]),
+            "baseline_pearson_r_mean": _mean([r.get("baseline_pearson_r") for r in rs]),
+        }
+        pm["rmse_ratio_to_baseline"] = (
+            pm["rmse_mean"] / pm["baseline_rmse_mean"]
+            if np.isfinite(pm["baseline_rmse_mean"]) and pm["baseline_rmse_mean"] > 0
+            else float("nan")
+        )
+        pm["targets_met"] = {
+            "rmse_ratio_to_baseline": bool(
+                pm["rmse_ratio_to_baseline"] <= targets["rmse_ratio_to_baseline"]
+            ),
+            "pearson_r": bool(pm["pearson_r_mean"] >= targets["pearson_r"]),
+        }
+        per_muscle[m] = pm
+    out["per_muscle"] = per_muscle
+    out["targets"] = dict(targets)
+    out["targets_met"] = {
+        "rmse_ratio_to_baseline": all(
+            v["targets_met"]["rmse_ratio_to_baseline"] for v in per_muscle.values()
+        )
+        if per_muscle
+        else False,
+        "pearson_r": all(v["targets_met"]["pearson_r"] for v in per_muscle.values())
+        if per_muscle
+        else False,
+        "torque_r2": bool(out["torque_r2"] >= targets["torque_r2"]),
+    }
+    out["cells"] = list(rows)
+    return out
+
+
+def parameter_recovery(
+    physics: PersonalisedElbow, subject_ids: Sequence[str], truth_summary: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """|learned - true| of the relative muscle parameters (factors), per parameter and muscle.
+
+    ``truth_summary``: the ground truth's ``cohort.json`` (``subjects[].factors``).
+    """
+    if not truth_summary:
+        return None
+    truth = {s["subject_id"]: s.get("factors", {}) for s in truth_summary.get("subjects", [])}
+    table = physics.parameters_table
+    rel = [s.name for s in table.specs if s.relative]
+    errors: dict[str, dict[str, list[float]]] = {n: {} for n in rel}
+    rows = []
+    for i, sid in enumerate(subject_ids):
+        if sid not in truth:
+            continue
+        values = table.subject(i).values
+        for name in rel:
+            for k, m in enumerate(table.muscle_names):
+                true = truth[sid].get(m, {}).get(name)
+                if true is None:
+                    continue
+                got = float(np.atleast_1d(values[name])[k])
+                errors[name].setdefault(m, []).append(abs(got - true))
+                rows.append(
+                    {"subject": sid, "parameter": name, "muscle": m, "true": true, "learned": got}
+                )
+    if not rows:
+        return None
+    return {
+        "abs_error_mean": {
+            n: _mean([e for v in per.values() for e in v]) for n, per in errors.items() if per
+        },
+        "abs_error_per_muscle": {
+            n: {m: _mean(v) for m, v in per.items()} for n, per in errors.items() if per
+        },
+        "values": rows,
+    }
+
+
+def evaluate_model(
+    bundle: Any,
+    physics: PersonalisedElbow,
+    subject_ids: Sequence[str],
+    trials: Sequence[PreparedTrial],
+    truth_dir: str | os.PathLike[str] | None,
+    *,
+    hidden: Sequence[str],
+    baseline: Mapping[str, Sequence[str]] = DEFAULT_BASELINE,
+    targets: Mapping[str, float] = DEFAULT_TARGETS,
+    kinds: Sequence[str] | None = ("movement",),
+    reference_cutoff_hz: float | None = 6.0,
+) -> tuple[dict[str, Any], list[Reconstruction], list[np.ndarray | None]]:
+    """Reconstruct ``trials`` of ``subject_ids`` (rows of ``physics``) and score them.
+
+    Hidden muscles are scored against the reference envelope (``reference_cutoff_hz``, see
+    :func:`read_truth_excitation`; None: the raw excitation); ``vs_excitation`` repeats the
+    hidden-muscle summary against the raw excitation.
+    """
+    rows = {s: i for i, s in enumerate(subject_ids)}
+    use = [t for t in trials if t.subject in rows and (kinds is None or t.kind in set(kinds))]
+    recs = [
+        reconstruct(
+            bundle.module.net,
+            physics,
+            rows[t.subject],
+            t,
+            bundle.spec,
+            bundle.window,
+            bundle.stride,
+            use_measured=bundle.use_measured,
+        )
+        for t in use
+    ]
+    truths = [
+        read_truth_excitation(truth_dir, t, bundle.muscles, reference_cutoff_hz)
+        if truth_dir
+        else None
+        for t in use
+    ]
+    cells = cell_scores(recs, truths, hidden, baseline)
+    summary = _summarise(cells, recs, targets)
+    summary["reference"] = (
+        f"true excitation low-passed at {reference_cutoff_hz:g} Hz (reference envelope)"
+        if reference_cutoff_hz
+        else "true excitation"
+    )
+    if reference_cutoff_hz and truth_dir:
+        raw = [read_truth_excitation(truth_dir, t, bundle.muscles) for t in use]
+        vs = _summarise(cell_scores(recs, raw, hidden, baseline), recs, targets)
+        summary["vs_excitation"] = {
+            k: vs[k]
+            for k in (
+                "hidden_pearson_r_mean",
+                "hidden_rmse_mean",
+                "hidden_r2_mean",
+                "baseline_copy_synergist_rmse_mean",
+                "rmse_ratio_to_baseline",
+            )
+        } | {"per_muscle": vs["per_muscle"]}
+    truth_summary = None
+    if truth_dir and (Path(truth_dir) / "cohort.json").is_file():
+        from nmm.data.synth.ground_truth import read_cohort_truth
+
+        truth_summary = read_cohort_truth(truth_dir)
+    summary["parameter_recovery"] = parameter_recovery(physics, subject_ids, truth_summary)
+    return summary, recs, truths
+
+
+def _merge_folds(folds: Sequence[dict[str, Any]], targets: Mapping[str, float]) -> dict[str, Any]:
+    cells = [c for f in folds for c in f["summary"]["cells"]]
+    recs = [r for f in folds for r in f["recs"]]
+    out = _summarise(cells, recs, targets)
+    recovery = [f["summary"].get("parameter_recovery") for f in folds]
+    values = [v for r in recovery if r for v in r["values"]]
+    if values:
+        names = sorted({v["parameter"] for v in values})
+        out["parameter_recovery"] = {
+            "abs_error_mean": {
+                n: _mean([abs(v["learned"] - v["true"]) for v in values if v["parameter"] == n])
+                for n in names
+            },
+            "values": values,
+        }
+    out["folds"] = [
+        {k: v for k, v in f.items() if k not in ("summary", "recs", "truths")} for f in folds
+    ]
+    return out
+
+
+def evaluate_protocols(
+    cfg: DictConfig,
+    bundle: Any,
+    trials: Sequence[PreparedTrial],
+    truth_dir: str | os.PathLike[str] | None,
+    elbow: Any,
+    protocols: Sequence[str],
+    *,
+    run_dir: str | os.PathLike[str],
+    loso_pending: list[Any] | None = None,
+) -> dict[str, Any]:
+    """Run the protocols of ``evaluate.protocols`` (see the module doc); returns
+    ``{protocol: summary}``. ``bundle`` is the model fitted on every subject (per-subject);
+    ``loso_pending``: folds already submitted by :func:`start_loso`."""
+    from nmm.model.reconstruct import write_outputs
+
+    ev = cfg.get("evaluate") or {}
+    opt = _options(cfg)
+    hidden, baseline, targets = opt["hidden"], opt["baseline"], opt["targets"]
+    kinds, cutoff = opt["kinds"], opt["reference_cutoff_hz"]
+    out: dict[str, Any] = {}
+    run_dir = Path(run_dir)
+    if "per_subject" in protocols:
+        t0 = time.perf_counter()
+        ids = bundle.module.subject_ids
+        summary, recs, truths = evaluate_model(
+            bundle,
+            bundle.module.physics,
+            ids,
+            trials,
+            truth_dir,
+            hidden=hidden,
+            baseline=baseline,
+            targets=targets,
+            kinds=kinds,
+            reference_cutoff_hz=cutoff,
+        )
+        summary["eval_wall_s"] = time.perf_counter() - t0
+        out["per_subject"] = summary
+        if ev.get("write_outputs", True):
+            truth_map = {r.trial.key: t for r, t in zip(recs, truths, strict=True) if t is not None}
+            write_outputs(
+                recs,
+                run_dir / "predictions",
+                physics=bundle.module.physics,
+                subject_rows={s: i for i, s in enumerate(ids)},
+                osim=cfg.physics.osim,
+                truth=truth_map,
+                hidden=hidden,
+                max_figures=int(ev.get("max_figures", 6)),
+            )
+        log.info("per-subject: %s", _brief(summary))
+    if "loso" in protocols:
+        folds = loso_results(cfg, trials, elbow, truth_dir, run_dir, pending=loso_pending)
+        if folds:
+            out["loso"] = _merge_folds(folds, targets)
+            log.info("LOSO: %s", _brief(out["loso"]))
+    return out
+
+
+def _options(cfg: DictConfig) -> dict[str, Any]:
+    ev = cfg.get("evaluate") or {}
+    baseline = (
+        OmegaConf.to_container(ev.get("baseline"), resolve=True)
+        if ev.get("baseline")
+        else DEFAULT_BASELINE
+    )
+    targets = {
+        **DEFAULT_TARGETS,
+        **(OmegaConf.to_container(ev.get("targets"), resolve=True) if ev.get("targets") else {}),
+    }
+    cutoff = ev.get("reference_cutoff_hz", 6.0)
+    return {
+        "hidden": list(cfg.physics.hidden),
+        "baseline": baseline,
+        "targets": targets,
+        "kinds": list(ev.get("kinds")) if ev.get("kinds") else None,
+        "reference_cutoff_hz": float(cutoff) if cutoff else None,
+        "personalise": dict(ev.get("personalise") or {}),
+    }
+
+
+def loso_fold(
+    cfg: DictConfig,
+    trials: Sequence[PreparedTrial],
+    elbow: Any,
+    truth_dir: str | os.PathLike[str] | None,
+    held_out: str,
+    run_dir: str | os.PathLike[str],
+) -> dict[str, Any]:
+    """One leave-one-subject-out fold: fit without ``held_out``, personalise it with the network
+    frozen (measured channels, kinematics, torque), score it. Runs in a worker process too."""
+    from nmm.model.personalise import personalise
+    from nmm.model.train import bundle as make_bundle
+    from nmm.model.train import fit, set_threads
+
+    set_threads(cfg.get("threads"))
+    t0 = time.perf_counter()
+    opt = _options(cfg)
+    subjects = list(dict.fromkeys(t.subject for t in trials))
+    others = [x for x in subjects if x != held_out]
+    module, _, info = fit(
+        cfg,
+        trials,
+        elbow,
+        Path(run_dir) / "loso" / held_out,
+        train_subjects=others,
+        loggers=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    b = make_bundle(cfg, module)
+    test = [t for t in trials if t.subject == held_out]
+    pers = opt["personalise"]
+    physics, ids, pinfo = personalise(
+        b,
+        test,
+        steps=int(pers.get("steps", 150)),
+        lr=float(pers.get("lr", 0.05)),
+        batch_size=pers.get("batch_size"),
+        seed=int(cfg.seed),
+        window=samples(float(pers["window_s"]), float(cfg.preprocess.resample_hz))
+        if pers.get("window_s")
+        else None,
+        use_measured=b.use_measured,
+    )
+    summary, recs, truths = evaluate_model(
+        b,
+        physics,
+        ids,
+        test,
+        truth_dir,
+        hidden=opt["hidden"],
+        baseline=opt["baseline"],
+        targets=opt["targets"],
+        kinds=opt["kinds"],
+        reference_cutoff_hz=opt["reference_cutoff_hz"],
+    )
+    log.info("LOSO %s: %s", held_out, _brief(summary))
+    import resource
+
+    return {
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "held_out": held_out,
+        "fit": info,
+        "personalise": pinfo,
+        "summary": summary,
+        "recs": recs,
+        "truths": truths,
+        "wall_s": time.perf_counter() - t0,
+        "hidden_rmse_mean": summary["hidden_rmse_mean"],
+        "hidden_pearson_r_mean": summary["hidden_pearson_r_mean"],
+        "torque_r2": summary["torque_r2"],
+    }
+
+
+def _held_out(cfg: DictConfig, trials: Sequence[PreparedTrial]) -> list[str]:
+    ev = cfg.get("evaluate") or {}
+    only = ev.get("loso_subjects")
+    subjects = list(dict.fromkeys(t.subject for t in trials))
+    return [s for s in subjects if not only or s in set(only)]
+
+
+def start_loso(
+    cfg: DictConfig,
+    trials: Sequence[PreparedTrial],
+    elbow: Any,
+    truth_dir: str | os.PathLike[str] | None,
+    run_dir: str | os.PathLike[str],
+) -> list[Any] | None:
+    """Submit the LOSO folds to ``evaluate.workers`` worker processes (spawned, one torch thread
+    each) and return their futures; None when ``workers`` <= 1 (folds then run in turn). On a
+    2-core machine two single-threaded folds at once take about the time of one."""
+    workers = int((cfg.get("evaluate") or {}).get("workers", 1) or 1)
+    if workers <= 1:
+        return None
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+    futures = [
+        pool.submit(loso_fold, cfg, list(trials), elbow, truth_dir, s, str(run_dir))
+        for s in _held_out(cfg, trials)
+    ]
+    pool.shutdown(wait=False)
+    return futures
+
+
+def loso_results(
+    cfg: DictConfig,
+    trials: Sequence[PreparedTrial],
+    elbow: Any,
+    truth_dir: str | os.PathLike[str] | None,
+    run_dir: str | os.PathLike[str],
+    pending: list[Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Every LOSO fold's result: from ``pending`` futures (:func:`start_loso`), else run here."""
+    if pending is not None:
+        return [f.result() for f in pending]
+    return [loso_fold(cfg, trials, elbow, truth_dir, s, run_dir) for s in _held_out(cfg, trials)]
+
+
+def _brief(s: Mapping[str, Any]) -> str:
+    return (
+        f"hidden r {s['hidden_pearson_r_mean']:.3f}, RMSE {s['hidden_rmse_mean']:.4f} "
+        f"(baseline {s['baseline_copy_synergist_rmse_mean']:.4f}, ratio "
+        f"{s['rmse_ratio_to_baseline']:.2f}), torque R² {s['torque_r2']:.3f}"
+    )

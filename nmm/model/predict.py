@@ -1,0 +1,185 @@
+"""What ``nmm-predict`` runs (``conf/predict.yaml``): reconstruct trials with a trained NMM.
+
+1. The training run is read back: its ``config.yaml`` (physics, preprocessing, model, channel
+   map) and ``model.ckpt`` (network and the training subjects' parameters).
+2. The data (``data=...``) are prepared as in training (:func:`nmm.model.train.prepare_cohort`).
+3. Each subject the model has parameters for keeps them (unless ``repersonalise``); every other
+   subject is personalised with the network frozen, from its measured channels, kinematics and
+   torque only (:func:`nmm.model.personalise.personalise`).
+4. Every trial is reconstructed and written (:func:`nmm.model.reconstruct.write_outputs`):
+   every muscle's envelope as ``.sto``, the personalised ``.osim`` per subject, figures; and
+   ``metrics.json`` with the torque fit per trial (RMSE, R² against the trial's torque: the
+   recorded elbow moment of a real trial), the envelopes' range and how channels were mapped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from nmm.model.evaluate import pearson_r, r2_score, read_truth_excitation, rmse
+from nmm.model.features import samples
+from nmm.model.personalise import personalise
+from nmm.model.physics import PersonalisedElbow
+from nmm.model.reconstruct import reconstruct, write_outputs
+from nmm.model.train import build_elbow, build_module, bundle, prepare_cohort, set_threads
+
+__all__ = ["load_trained", "run_predict"]
+
+log = logging.getLogger(__name__)
+
+
+def load_trained(model_dir: str | Path, checkpoint: str | Path | None = None) -> tuple[Any, Any]:
+    """The trained NMM of an ``nmm-train`` run directory: ``(train config, NMMBundle)``.
+
+    Raises:
+        FileNotFoundError: the run directory has no ``config.yaml`` or checkpoint.
+    """
+    model_dir = Path(model_dir)
+    cfg_path = model_dir / "config.yaml"
+    ckpt = Path(checkpoint) if checkpoint else model_dir / "model.ckpt"
+    for p in (cfg_path, ckpt):
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"{p}: not found; model_dir must be a run directory written by nmm-train"
+            )
+    train_cfg = OmegaConf.load(cfg_path)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    meta = state.get("nmm", {})
+    if "subject_ids" not in meta:
+        raise ValueError(f"{ckpt}: not an NMM checkpoint (no 'nmm' metadata)")
+    elbow = build_elbow(train_cfg)
+    module = build_module(train_cfg, elbow, meta["subject_ids"])
+    module.load_state_dict(state["state_dict"])
+    module.eval()
+    return train_cfg, bundle(train_cfg, module)
+
+
+def run_predict(cfg: DictConfig) -> dict[str, Any]:
+    """``nmm-predict``: see the module doc. Returns the metrics written to ``metrics.json``."""
+    from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
+
+    t0 = time.perf_counter()
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seed = seed_everything(int(cfg.seed))
+    set_threads(cfg.get("threads"))
+    write_config(cfg, run_dir)
+    train_cfg, b = load_trained(cfg.model_dir, cfg.get("checkpoint"))
+    if cfg.get("use_measured") is not None:
+        b.use_measured = bool(cfg.use_measured)
+    cohort = instantiate(cfg.data)
+    # prepare every trial (no trial-kind filter at prediction time)
+    prep_cfg = OmegaConf.merge(train_cfg, {"datamodule": {"kinds": None}})
+    trials = prepare_cohort(cohort, prep_cfg, b.module.physics.elbow)
+    known = set(b.module.subject_ids)
+    new = [t for t in trials if cfg.get("repersonalise") or t.subject not in known]
+    physics_for: dict[str, tuple[PersonalisedElbow, int]] = {}
+    pinfo = None
+    if new:
+        p = cfg.get("personalise") or {}
+        physics, ids, pinfo = personalise(
+            b,
+            new,
+            steps=int(p.get("steps", 200)),
+            lr=float(p.get("lr", 0.05)),
+            batch_size=p.get("batch_size"),
+            seed=int(cfg.seed),
+            window=samples(float(p["window_s"]), float(train_cfg.preprocess.resample_hz))
+            if p.get("window_s")
+            else None,
+            use_measured=b.use_measured,
+        )
+        for i, s in enumerate(ids):
+            physics_for[s] = (physics, i)
+    for i, s in enumerate(b.module.subject_ids):
+        physics_for.setdefault(s, (b.module.physics, i))
+    recs = [
+        reconstruct(
+            b.module.net,
+            physics_for[t.subject][0],
+            physics_for[t.subject][1],
+            t,
+            b.spec,
+            b.window,
+            b.stride,
+            use_measured=b.use_measured,
+        )
+        for t in trials
+    ]
+    truth_dir = cfg.get("truth_dir")
+    cutoff = (train_cfg.get("evaluate") or {}).get("reference_cutoff_hz", 6.0)
+    truths = (
+        {t.key: read_truth_excitation(truth_dir, t, b.muscles, cutoff) for t in trials}
+        if truth_dir
+        else {}
+    )
+    hidden = list(train_cfg.physics.hidden)
+    written = {"sto": [], "osim": [], "figures": []}
+    groups: dict[int, tuple[PersonalisedElbow, dict[str, int]]] = {}
+    for s, (phys, row) in physics_for.items():
+        if any(t.subject == s for t in trials):
+            groups.setdefault(id(phys), (phys, {}))[1][s] = row
+    for phys, rows in groups.values():
+        subset = [r for r in recs if r.trial.subject in rows]
+        w = write_outputs(
+            subset,
+            run_dir,
+            physics=phys,
+            subject_rows=rows,
+            osim=train_cfg.physics.osim,
+            truth={k2: v for k2, v in truths.items() if v is not None},
+            hidden=hidden,
+            max_figures=int(cfg.get("max_figures", 12)),
+        )
+        for name in written:
+            written[name] += w[name]
+    per_trial = []
+    for r in recs:
+        tr = r.trial
+        row: dict[str, Any] = {
+            "subject": tr.subject,
+            "trial": tr.trial_id,
+            "load_kg": tr.load_kg,
+            "n_samples": tr.n_samples,
+            "span_s": [float(tr.time[0]), float(tr.time[-1])],
+            "torque_source": tr.torque_source,
+            "torque_rmse_nm": rmse(r.torque, tr.torque),
+            "torque_r2": r2_score(r.torque, tr.torque),
+            "torque_pearson_r": pearson_r(r.torque, tr.torque),
+            "torque_range_nm": [float(tr.torque.min()), float(tr.torque.max())],
+            "envelope_min": float(r.envelopes.min()),
+            "envelope_max": float(r.envelopes.max()),
+            "envelope_peak": dict(zip(r.muscles, r.envelopes.max(axis=0).tolist(), strict=True)),
+            "envelope_normalisation": tr.metadata.get("envelope_normalisation"),
+            "channel_map": tr.metadata.get("channel_map"),
+            "personalised_here": tr.subject in {t.subject for t in new},
+        }
+        truth = truths.get(tr.key)
+        if truth is not None:
+            for m in hidden:
+                j = list(r.muscles).index(m)
+                row[f"{m}_rmse"] = rmse(r.envelopes[:, j], truth[:, j])
+                row[f"{m}_pearson_r"] = pearson_r(r.envelopes[:, j], truth[:, j])
+        per_trial.append(row)
+    bounded = all(x["envelope_min"] >= 0.0 and x["envelope_max"] <= 1.0 for x in per_trial)
+    metrics = {
+        "seed": seed,
+        "model_dir": str(cfg.model_dir),
+        "cohort": cohort.name,
+        "trials": per_trial,
+        "envelopes_bounded_0_1": bounded,
+        "torque_r2_mean": float(np.mean([x["torque_r2"] for x in per_trial])),
+        "personalisation": pinfo,
+        "files": {k: len(v) for k, v in written.items()},
+        "wall_s": time.perf_counter() - t0,
+    }
+    write_metrics(metrics, run_dir)
+    return metrics

@@ -1,0 +1,113 @@
+"""From trials to model arrays: channel maps, missing channels, normalisation, windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
+from nmm.model.features import (
+    ChannelMap,
+    MissingChannelError,
+    input_features,
+    prepare_trial,
+    window_starts,
+)
+from nmm.model.train import feature_spec, prepare_cohort
+
+MUSCLES = ("BIClong", "BICshort", "BRA", "TRIlong", "TRIlat", "TRImed")
+HIDDEN = ("BRA", "TRImed")
+RATE = 100.0
+
+
+def _kin(n: int) -> Signal:
+    t = np.arange(n) / RATE
+    q = 1.0 + 0.5 * np.sin(2 * np.pi * t)
+    return Signal.uniform(
+        np.column_stack([q, np.gradient(q, t), np.gradient(np.gradient(q, t), t)]),
+        RATE,
+        ["elbow_flexion", "elbow_flexion_speed", "elbow_flexion_acceleration"],
+        ["rad", "rad/s", "rad/s^2"],
+        kind="kinematics",
+    )
+
+
+def _trial(channels, n=150, muscle_set="elbow", units="1", torque=True) -> Trial:
+    env = Signal.uniform(np.full((n, len(channels)), 0.2), RATE, channels, units, kind="envelope")
+    tq = Signal.uniform(np.zeros((n, 1)), RATE, ["elbow_flexion_moment"], "N·m", kind="torque")
+    return Trial(
+        subject="P01",
+        trial_id="t1",
+        muscle_set=muscle_set,
+        envelope=env,
+        kinematics=_kin(n),
+        torque=tq if torque else None,
+        load=Load(2.0, 0.3),
+    )
+
+
+CMAP = ChannelMap.from_config(
+    MUSCLES, HIDDEN, {"biceps": ["BIClong", "BICshort"], "triceps": ["TRIlong", "TRIlat"]}
+)
+
+
+def test_a_trial_missing_an_input_muscle_is_a_clear_error():
+    trial = _trial(["BIClong", "BICshort", "TRIlong"])
+    with pytest.raises(
+        MissingChannelError,
+        match=r"TRIlat.*channels \['BIClong', 'BICshort', "
+        r"'TRIlong'\].*channel_map",
+    ):
+        prepare_trial(trial, CMAP, RATE)
+
+
+def test_a_missing_channel_fails_the_cohort_preparation(tiny_cfg, elbow):
+    cohort = Cohort([Subject("P01")], [_trial(["BIClong", "TRIlong", "TRIlat"])])
+    with pytest.raises(MissingChannelError, match="BICshort"):
+        prepare_cohort(cohort, tiny_cfg, elbow)
+
+
+def test_surface_channels_map_onto_the_model_muscles():
+    trial = _trial(["biceps", "triceps"], muscle_set="upper_limb_surface")
+    p = prepare_trial(trial, CMAP, RATE)
+    assert p.measured.tolist() == [True, True, False, True, True, False]
+    assert np.allclose(p.envelopes[:, 0], 0.2) and np.allclose(p.envelopes[:, 2], 0.0)
+    assert p.metadata["channel_map"]["BIClong"] == ["biceps"]
+
+
+def test_envelopes_without_mvic_are_divided_by_their_peak():
+    trial = _trial(["BIClong", "BICshort", "TRIlong", "TRIlat"], units="mV")
+    p = prepare_trial(trial, CMAP, RATE)
+    assert p.metadata["envelope_normalisation"] == "peak"
+    assert np.allclose(p.envelopes[:, p.measured].max(axis=0), 1.0)
+
+
+def test_no_torque_uses_the_given_inverse_dynamics():
+    trial = _trial(["BIClong", "BICshort", "TRIlong", "TRIlat"], torque=False)
+    with pytest.raises(MissingChannelError, match="torque"):
+        prepare_trial(trial, CMAP, RATE)
+    p = prepare_trial(trial, CMAP, RATE, inverse_dynamics=lambda q, qd, qdd, m, lever: 3.0 + 0 * q)
+    assert p.torque_source == "inverse_dynamics" and np.allclose(p.torque, 3.0)
+
+
+def test_features_follow_the_spec(tiny_cfg):
+    spec = feature_spec(tiny_cfg)
+    p = prepare_trial(_trial(["BIClong", "BICshort", "TRIlong", "TRIlat"]), CMAP, RATE)
+    x = input_features(p, spec, MUSCLES)
+    assert x.shape == (p.n_samples, spec.n_features) and spec.n_features == 8
+    assert spec.names[-4:] == [
+        "envelope_BIClong",
+        "envelope_BICshort",
+        "envelope_TRIlong",
+        "envelope_TRIlat",
+    ]
+    assert np.allclose(x[:, 3], 2.0 * tiny_cfg.model.input_scales.load)
+
+
+@pytest.mark.parametrize(("n", "window", "stride"), [(100, 30, 10), (95, 30, 20), (20, 30, 10)])
+def test_windows_cover_every_sample(n, window, stride):
+    starts = window_starts(n, window, stride)
+    covered = np.zeros(n, bool)
+    for s in starts:
+        covered[s : s + window] = True
+    assert covered.all() and starts[0] == 0

@@ -1,0 +1,95 @@
+"""The physics-informed loss: terms, allowable errors, masks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nmm.model.loss import LOSS_TERMS, PhysicsInformedLoss
+
+ALLOW = {
+    "emg": 0.05,
+    "torque_nm": 2.0,
+    "smoothness": 0.01,
+    "synergy": 0.1,
+    "effort": 0.5,
+    "parameters": 0.25,
+}
+
+
+def batch(b=2, t=20, m=6):
+    g = torch.Generator().manual_seed(0)
+    env = torch.rand(b, t, m, generator=g)
+    measured = torch.tensor([[True, True, False, True, True, False]] * b)
+    valid = torch.ones(b, t, dtype=torch.bool)
+    torque = torch.randn(b, t, generator=g)
+    return env, measured, valid, torque
+
+
+def test_perfect_fit_zeroes_data_and_torque_terms():
+    env, measured, valid, torque = batch()
+    loss = PhysicsInformedLoss(ALLOW, hidden=[2, 5])
+    terms = loss(env, env, measured, valid, torque, torque)
+    assert float(terms["emg"]) == 0.0 and float(terms["torque"]) == 0.0
+    assert set(LOSS_TERMS) | {"total"} == set(terms)
+
+
+def test_terms_scale_with_the_allowable_error():
+    env, measured, valid, torque = batch()
+    target = env + 0.1
+    a = PhysicsInformedLoss(ALLOW)(env, target, measured, valid, torque, torque + 1.0)
+    b = PhysicsInformedLoss({**ALLOW, "emg": 0.1, "torque_nm": 4.0})(
+        env, target, measured, valid, torque, torque + 1.0
+    )
+    assert torch.isclose(a["emg"], torch.tensor(4.0)) and torch.isclose(b["emg"], torch.tensor(1.0))
+    assert torch.isclose(a["torque"], 4 * b["torque"])
+
+
+def test_unmeasured_muscles_and_padding_are_ignored():
+    env, measured, valid, torque = batch()
+    target = env.clone()
+    target[..., 2] += 5.0  # BRA is not measured
+    valid[:, 15:] = False
+    target[:, 15:] += 5.0  # padding
+    torque_target = torque.clone()
+    torque_target[:, 15:] += 100.0
+    terms = PhysicsInformedLoss(ALLOW)(env, target, measured, valid, torque, torque_target)
+    assert float(terms["emg"]) == 0.0 and float(terms["torque"]) == 0.0
+
+
+def test_burn_in_skips_the_first_samples_of_the_torque_term():
+    env, measured, valid, torque = batch()
+    target = torque.clone()
+    target[:, :3] += 10.0
+    terms = PhysicsInformedLoss(ALLOW, burn_in=3)(env, env, measured, valid, torque, target)
+    assert float(terms["torque"]) == 0.0
+
+
+def test_synergy_prior_pulls_hidden_towards_its_synergists():
+    env, measured, valid, torque = batch()
+    target = env.clone()
+    env = env.clone()
+    env[..., 2] = target[..., [0, 1]].mean(-1)  # BRA = mean of the biceps heads
+    loss = PhysicsInformedLoss(ALLOW, hidden=[2], synergists={2: [0, 1]})
+    assert float(loss(env, target, measured, valid, torque, torque)["synergy"]) == pytest.approx(0)
+    env[..., 2] += 0.1
+    assert float(loss(env, target, measured, valid, torque, torque)["synergy"]) == pytest.approx(
+        1.0, rel=1e-5
+    )
+
+
+def test_parameter_prior_sums_over_parameters():
+    env, measured, valid, torque = batch()
+    dev = torch.full((2, 4), 0.25)
+    scales = torch.full((4,), 0.25)
+    terms = PhysicsInformedLoss(ALLOW)(env, env, measured, valid, torque, torque, dev, scales)
+    assert float(terms["parameters"]) == pytest.approx(4.0)
+
+
+def test_bad_settings_raise():
+    with pytest.raises(ValueError, match="missing"):
+        PhysicsInformedLoss({"emg": 0.05})
+    with pytest.raises(ValueError, match="> 0"):
+        PhysicsInformedLoss({**ALLOW, "torque_nm": 0.0})
+    with pytest.raises(ValueError, match="unknown loss terms"):
+        PhysicsInformedLoss(ALLOW, weights={"physics": 1.0})

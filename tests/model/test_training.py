@@ -1,0 +1,169 @@
+"""Training with Lightning: the loss falls, checkpoints resume, predictions are bounded, and the
+nmm-train / nmm-predict jobs run end to end on a toy cohort (tiny model, seconds)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch import Callback, Trainer, seed_everything
+
+from nmm.model.reconstruct import reconstruct
+from nmm.model.train import bundle, fit
+
+from .conftest import compose_train
+
+
+class LossRecorder(Callback):
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.losses.append(float(outputs["loss"]))
+
+
+def test_tiny_model_trains_and_the_loss_falls(tiny_cfg, elbow, toy_trials, tmp_path):
+    from nmm.model.train import build_datamodule, build_module
+
+    rec = LossRecorder()
+    seed_everything(0, verbose=False)
+    ids = sorted({t.subject for t in toy_trials})
+    module = build_module(tiny_cfg, elbow, ids)
+    dm = build_datamodule(tiny_cfg, toy_trials, ids)
+    trainer = Trainer(
+        max_epochs=10,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[rec],
+        deterministic="warn",
+        accelerator="cpu",
+    )
+    trainer.fit(module, datamodule=dm)
+    first, last = np.mean(rec.losses[:3]), np.mean(rec.losses[-3:])
+    assert len(rec.losses) >= 10
+    assert last < 0.7 * first, f"loss did not fall: {first:.3f} -> {last:.3f}"
+
+
+def _state(module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_checkpoint_resumes_to_the_same_state(tiny_cfg, elbow, toy_trials, tmp_path):
+    common = dict(loggers=False, enable_progress_bar=False)
+    fit(tiny_cfg, toy_trials, elbow, tmp_path / "a", max_epochs=4, **common)
+    first, trainer, _ = fit(tiny_cfg, toy_trials, elbow, tmp_path / "b", max_epochs=2, **common)
+    last = tmp_path / "b" / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    saved = torch.load(last, map_location="cpu", weights_only=False)
+    assert saved["nmm"]["subject_ids"] == first.subject_ids and saved["epoch"] == 1
+    _, trainer, _ = fit(
+        tiny_cfg, toy_trials, elbow, tmp_path / "b", max_epochs=4, ckpt_path=str(last), **common
+    )
+    assert trainer.current_epoch == 4
+    # last.ckpt of both runs: the resumed run continued exactly where the first stopped
+    a = torch.load(tmp_path / "a" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    b = torch.load(last, weights_only=False)["state_dict"]
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_predictions_are_within_0_1(tiny_cfg, elbow, toy_trials, tmp_path):
+    module, _, _ = fit(
+        tiny_cfg,
+        toy_trials,
+        elbow,
+        tmp_path,
+        callbacks=False,
+        loggers=False,
+        max_epochs=1,
+        enable_progress_bar=False,
+    )
+    b = bundle(tiny_cfg, module)
+    trial = toy_trials[0]
+    rec = reconstruct(module.net, module.physics, 0, trial, b.spec, b.window, b.stride)
+    assert rec.envelopes.shape == (trial.n_samples, 6)
+    assert rec.envelopes.min() >= 0.0 and rec.envelopes.max() <= 1.0
+    assert np.isfinite(rec.torque).all()
+    wild = torch.randn(2, b.window, b.spec.n_features) * 100
+    with torch.no_grad():
+        out = module(wild)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from nmm.config import CONF_DIR
+    from nmm.model.predict import run_predict
+    from nmm.model.train import run_train
+
+    run = tmp_path / "train"
+    cfg = compose_train(
+        [
+            f"synthetic.root={toy_dir}",
+            f"run_dir={run}",
+            "trainer.max_epochs=2",
+            "evaluate.personalise.steps=3",
+            "evaluate.max_figures=1",
+        ],
+        geometry_cache,
+    )
+    metrics = run_train(cfg)
+    for protocol in ("per_subject", "loso"):
+        s = metrics[protocol]
+        for key in (
+            "hidden_pearson_r_mean",
+            "hidden_rmse_mean",
+            "torque_r2",
+            "baseline_copy_synergist_rmse_mean",
+        ):
+            assert key in s
+        assert set(s["per_muscle"]) == {"BRA", "TRImed"}
+    assert len(metrics["loso"]["folds"]) == 2
+    on_disk = json.loads((run / "metrics.json").read_text())
+    assert on_disk["per_subject"]["parameter_recovery"]["abs_error_mean"]
+    assert (run / "model.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert (run / "logs" / "metrics.csv").is_file()
+    assert list((run / "predictions" / "models").glob("*.osim"))
+
+    out = tmp_path / "predict"
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        pcfg = compose(
+            config_name="predict",
+            overrides=[
+                "data=folder",
+                f"data.path={toy_dir / 'dataset'}",
+                f"model_dir={run}",
+                f"run_dir={out}",
+                "repersonalise=true",
+                "personalise.steps=3",
+                f"truth_dir={toy_dir / 'ground_truth'}",
+                "max_figures=1",
+            ],
+        )
+    pm = run_predict(pcfg)
+    assert pm["envelopes_bounded_0_1"]
+    assert pm["personalisation"]["steps"] == 3
+    stos = sorted(p.name for p in (out / "envelopes").rglob("*_envelopes.sto"))
+    assert len(stos) == len(pm["trials"]) == 4
+    assert len(list((out / "models").glob("*.osim"))) == 2
+    assert list((out / "figures").glob("*.png"))
+    from nmm.data.io.sto import read_sto
+
+    table = read_sto(next((out / "envelopes").rglob("*_envelopes.sto")))
+    assert list(table.columns) == ["BIClong", "BICshort", "BRA", "TRIlong", "TRIlat", "TRImed"]
+    assert table.data.min() >= 0.0 and table.data.max() <= 1.0
+
+
+@pytest.mark.parametrize("protocol_list", ["[per_subject]"])
+def test_configs_compose(protocol_list, geometry_cache):
+    cfg = compose_train(
+        [f"evaluate.protocols={protocol_list}", "model=pinn", "trainer=gpu"], geometry_cache
+    )
+    assert cfg.trainer.accelerator == "gpu" and cfg.model.net._target_.endswith("NMMEncoder")
+    cfg = compose_train(["callbacks=none", "logger=none"], geometry_cache)
+    assert not cfg.callbacks and not cfg.logger
