@@ -24,8 +24,9 @@ from scripts.pain import settings_from_config
 log = logging.getLogger("nmm.demo")
 
 NOT_YET = (
-    "NMM training, synergy extrapolation, the synthetic cohort and the OpenSim validation "
-    "are not built yet (issues 3-8); this demo runs the data layer end to end."
+    "the full pipeline (NMM vs synergy extrapolation, OpenSim validation, one report) is not "
+    "built yet (issues 6 and 8); this demo runs the data layer on the pyomeca trial and the "
+    "pain-signature analysis on the UCI recordings. Train the NMM with nmm-train."
 )
 
 
