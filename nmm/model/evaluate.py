@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from nmm.model.features import PreparedTrial, samples
+from nmm.model.features import PreparedTrial
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, reconstruct
 
@@ -474,7 +474,7 @@ def loso_fold(
 ) -> dict[str, Any]:
     """One leave-one-subject-out fold: fit without ``held_out``, personalise it with the network
     frozen (measured channels, kinematics, torque), score it. Runs in a worker process too."""
-    from nmm.model.personalise import personalise
+    from nmm.model.personalise import personalise_from_config
     from nmm.model.train import bundle as make_bundle
     from nmm.model.train import fit, set_threads
 
@@ -495,18 +495,8 @@ def loso_fold(
     )
     b = make_bundle(cfg, module)
     test = [t for t in trials if t.subject == held_out]
-    pers = opt["personalise"]
-    physics, ids, pinfo = personalise(
-        b,
-        test,
-        steps=int(pers.get("steps", 150)),
-        lr=float(pers.get("lr", 0.05)),
-        batch_size=pers.get("batch_size"),
-        seed=int(cfg.seed),
-        window=samples(float(pers["window_s"]), float(cfg.preprocess.resample_hz))
-        if pers.get("window_s")
-        else None,
-        use_measured=b.use_measured,
+    physics, ids, pinfo = personalise_from_config(
+        b, test, opt["personalise"], cfg.preprocess.resample_hz, int(cfg.seed), default_steps=150
     )
     summary, recs, truths = evaluate_model(
         b,

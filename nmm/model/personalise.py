@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import default_collate
 
 from nmm.model.datamodule import WindowDataset
-from nmm.model.features import PreparedTrial
+from nmm.model.features import PreparedTrial, samples
 from nmm.model.physics import PersonalisedElbow, with_measured
 
 __all__ = ["personalise"]
@@ -124,3 +124,30 @@ def personalise(
         info["wall_s"],
     )
     return physics, ids, info
+
+
+def personalise_from_config(
+    bundle: Any,
+    trials: Sequence[PreparedTrial],
+    settings: Any,
+    rate_hz: float,
+    seed: int,
+    default_steps: int,
+) -> tuple[PersonalisedElbow, list[str], dict[str, Any]]:
+    """:func:`personalise` with the settings of a config's `personalise` node.
+
+    settings: mapping with optional `steps`, `lr`, `batch_size`, `window_s` (s); rate_hz: the
+    model's common rate (Hz), to turn `window_s` into samples.
+    """
+    settings = settings or {}
+    window_s = settings.get("window_s")
+    return personalise(
+        bundle,
+        trials,
+        steps=int(settings.get("steps", default_steps)),
+        lr=float(settings.get("lr", 0.05)),
+        batch_size=settings.get("batch_size"),
+        seed=seed,
+        window=samples(float(window_s), float(rate_hz)) if window_s else None,
+        use_measured=bundle.use_measured,
+    )

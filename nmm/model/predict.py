@@ -25,8 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nmm.model.evaluate import pearson_r, r2_score, read_truth_excitation, rmse
-from nmm.model.features import samples
-from nmm.model.personalise import personalise
+from nmm.model.personalise import personalise_from_config
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import reconstruct, write_outputs
 from nmm.model.train import build_elbow, build_module, bundle, prepare_cohort, set_threads
@@ -84,18 +83,13 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     physics_for: dict[str, tuple[PersonalisedElbow, int]] = {}
     pinfo = None
     if new:
-        p = cfg.get("personalise") or {}
-        physics, ids, pinfo = personalise(
+        physics, ids, pinfo = personalise_from_config(
             b,
             new,
-            steps=int(p.get("steps", 200)),
-            lr=float(p.get("lr", 0.05)),
-            batch_size=p.get("batch_size"),
-            seed=int(cfg.seed),
-            window=samples(float(p["window_s"]), float(train_cfg.preprocess.resample_hz))
-            if p.get("window_s")
-            else None,
-            use_measured=b.use_measured,
+            cfg.get("personalise"),
+            train_cfg.preprocess.resample_hz,
+            int(cfg.seed),
+            default_steps=200,
         )
         for i, s in enumerate(ids):
             physics_for[s] = (physics, i)
