@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -69,8 +68,9 @@ def rel_rms(x: np.ndarray, ref: np.ndarray) -> float:
 
 
 def arm26_path() -> Path:
-    shared = Path(os.environ.get("NMM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-    return Path(os.environ.get("NMM_SHARED_MODELS", shared.parent / "models")) / "arm26.osim"
+    from nmm.data.sources import shared_models_root
+
+    return shared_models_root() / "arm26.osim"
 
 
 def main(argv: list[str] | None = None) -> dict | None:

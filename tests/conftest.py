@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_data_dir() -> Path:
-    """$NMM_SHARED_DATA, else ../shared/data beside the repository."""
-    return Path(os.environ.get("NMM_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
-
-
-def shared_models_dir() -> Path:
-    """$NMM_SHARED_MODELS, else the `models` folder beside the shared data."""
-    return Path(os.environ.get("NMM_SHARED_MODELS", shared_data_dir().parent / "models")).resolve()
+from nmm.data.sources import shared_data_root, shared_models_root
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    return existing(shared_data_dir(), "shared recordings")
+    return existing(shared_data_root(), "shared recordings")
 
 
 def existing(path: Path, what: str, setting: str = "NMM_SHARED_DATA") -> Path:
@@ -44,4 +33,4 @@ def uci_dir(shared_data: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def arm26_osim() -> Path:
-    return existing(shared_models_dir() / "arm26.osim", "arm26.osim", "NMM_SHARED_MODELS")
+    return existing(shared_models_root() / "arm26.osim", "arm26.osim", "NMM_SHARED_MODELS")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from scipy import signal as sps
@@ -174,8 +175,6 @@ class Resample:
             )
         if np.isclose(self.rate_hz, sig.rate, rtol=1e-9):
             return sig
-        from fractions import Fraction
-
         ratio = Fraction(self.rate_hz / sig.rate).limit_denominator(1000)
         values = sps.resample_poly(sig.values, ratio.numerator, ratio.denominator, axis=0)
         time = sig.time[0] + np.arange(values.shape[0]) / self.rate_hz

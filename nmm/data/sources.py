@@ -20,9 +20,17 @@ log = logging.getLogger(__name__)
 STANDARD_GRAVITY = 9.80665  # m/s^2 (ISO 80000-3)
 
 
+_REPO = Path(__file__).resolve().parents[2]
+
+
 def shared_data_root() -> Path:
-    """The folder of shared recordings: $NMM_SHARED_DATA, else ../shared/data from the cwd."""
-    return Path(os.environ.get("NMM_SHARED_DATA", "../shared/data")).resolve()
+    """The folder of shared recordings: $NMM_SHARED_DATA, else ../shared/data beside the repo."""
+    return Path(os.environ.get("NMM_SHARED_DATA", _REPO.parent / "shared" / "data")).resolve()
+
+
+def shared_models_root() -> Path:
+    """The folder of shared models: $NMM_SHARED_MODELS, else `models` beside the shared data."""
+    return Path(os.environ.get("NMM_SHARED_MODELS", shared_data_root().parent / "models")).resolve()
 
 
 def _require(path: Path, what: str) -> Path:

@@ -15,14 +15,12 @@ from nmm.atomic import atomic_write_text
 
 
 def seed_everything(seed: int) -> int:
-    """Seed Python, NumPy and (if imported) torch; returns the seed for recording."""
+    """Seed Python, NumPy and torch; returns the seed for recording."""
     random.seed(seed)
     np.random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
-    try:
-        import torch
-    except ImportError:  # torch is a dependency; guard only keeps the data layer importable alone
-        return seed
+    import torch  # imported here so the data layer does not pay torch's import time
+
     torch.manual_seed(seed)
     return seed
 

@@ -180,6 +180,12 @@ def _hold_trailing_gap(angle: np.ndarray, src: str) -> np.ndarray:
     return angle
 
 
+def _file_order(path: Path) -> tuple[str, int, str]:
+    """Group, subject number, task: A1 before A2 before A10."""
+    m = _FILE.match(path.name)
+    return m["group"].upper(), int(m["num"]), m["task"]
+
+
 def read_uci_lower_limb(
     folder: str | os.PathLike[str], tasks: tuple[str, ...] = ("mar", "pie", "sen")
 ) -> Cohort:
@@ -190,11 +196,7 @@ def read_uci_lower_limb(
         for p in folder.rglob("*.txt")
         if (m := _FILE.match(p.name)) and m["task"].lower() in tasks
     ]
-    files.sort(
-        key=lambda p: (lambda m: (m["group"].upper(), int(m["num"]), m["task"]))(
-            _FILE.match(p.name)
-        )
-    )
+    files.sort(key=_file_order)
     if not files:
         raise ReaderError(
             "no UCI lower-limb files (<n><A|N><mar|pie|sen>.txt) found", source=str(folder)
