@@ -10,7 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from nmm.config import CONF_DIR
-from tests.conftest import shared_models_dir
+from nmm.data.sources import shared_models_root
 
 # Lightning's tips and its LeafSpec deprecation under torch 2.13 (shared/STACK.md)
 warnings.filterwarnings("ignore", message=".*LeafSpec.*")
@@ -32,7 +32,7 @@ def compose_train(overrides: list[str] | None = None, geometry_cache: Path | Non
     """``conf/train.yaml`` with the tiny model, no progress bar and a test geometry cache."""
     base = [
         "model=tiny",
-        f"paths.shared_models={shared_models_dir()}",
+        f"paths.shared_models={shared_models_root()}",
         "trainer.enable_progress_bar=false",
         "+trainer.enable_model_summary=false",
         "logger=csv",
