@@ -868,6 +868,13 @@ def _du(path: Path) -> int:
 
 
 def _fingerprint(cfg: Mapping[str, Any], seed: int) -> str:
+    """SHA-256 of the config, seed and format version. The ``.osim`` enters by its content, not
+    its path, so the embedded cohort is reused from any clone and any working directory."""
+    from nmm.opensim.geometry_sampling import file_sha256
+
+    cfg = dict(cfg)
+    if cfg.get("osim") and Path(cfg["osim"]).is_file():
+        cfg["osim"] = "sha256:" + file_sha256(cfg["osim"])
     text = json.dumps({"cfg": cfg, "seed": int(seed), "version": FORMAT_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
