@@ -3,7 +3,9 @@
 The torch model (:mod:`nmm.physics.elbow`) is validated against OpenSim 4.6 itself, on the
 user's ``.osim`` (arm26 in the tests). OpenSim never runs in a training loop: these functions
 are for validation and for cached reference outputs. :mod:`opensim` is imported inside the
-functions, so importing this module is cheap.
+functions, so importing this module is cheap; torch is imported only by
+:func:`arm_parameters_from_osim` (it builds the torch :class:`ArmParameters`), so the twins run
+on a torch-free path (``nmm-validate``).
 
 Two twins are built from an ``.osim``:
 
@@ -45,12 +47,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nmm.opensim.geometry_sampling import DEFAULT_LOCKED, OsimModelError
-from nmm.physics.elbow import ArmParameters
+
+if TYPE_CHECKING:  # nmm.physics.elbow imports torch; the twin itself runs without it
+    from nmm.physics.elbow import ArmParameters
 
 __all__ = [
     "DEFAULT_COORDINATE",
@@ -539,6 +543,8 @@ def arm_parameters_from_osim(
     Raises:
         OsimModelError: see :func:`build_inverse_dynamics_twin`.
     """
+    from nmm.physics.elbow import ArmParameters  # here: the rest of the twin is torch-free
+
     path = Path(osim_path).expanduser().resolve()
     model, state = _load_plain(path)
     coord = _coordinate(model, coordinate, path)
