@@ -38,6 +38,7 @@ __all__ = [
     "parameters_report",
     "plot_reconstruction",
     "predict_envelopes",
+    "read_outputs",
     "reconstruct",
     "write_outputs",
 ]
@@ -275,3 +276,43 @@ def write_outputs(
         )
         written["figures"].append(str(p))
     return written
+
+
+def read_outputs(
+    out_dir: str | os.PathLike[str], trials: Sequence[PreparedTrial]
+) -> list[Reconstruction]:
+    """The reconstructions :func:`write_outputs` wrote under ``out_dir``, for ``trials``.
+
+    Each trial's ``_envelopes``, ``_excitation``, ``_activation`` and ``_torque`` files are read
+    back onto the trial (the files hold its own time grid); trials with no files are left out.
+    Raises ``ValueError`` naming the file when its grid or columns disagree with the trial.
+    """
+    from nmm.data.io.sto import read_sto
+
+    out = []
+    for tr in trials:
+        base = Path(out_dir) / "envelopes" / tr.subject / _stem(tr)
+        if not Path(f"{base}_envelopes.sto").is_file():
+            continue
+        arrays = {}
+        for what in ("envelopes", "excitation", "activation", "torque"):
+            path = Path(f"{base}_{what}.sto")
+            table = read_sto(path)
+            if table.time.shape != tr.time.shape or not np.allclose(table.time, tr.time):
+                raise ValueError(f"{path}: its time grid differs from trial {tr.key}")
+            arrays[what] = table
+        muscles = tuple(c for c in arrays["envelopes"].columns if c != "time")
+        torque_col = [c for c in arrays["torque"].columns if c.endswith("_moment_muscles")]
+        if not torque_col:
+            raise ValueError(f"{base}_torque.sto: no '<coordinate>_moment_muscles' column")
+        out.append(
+            Reconstruction(
+                trial=tr,
+                muscles=muscles,
+                envelopes=np.column_stack([arrays["envelopes"].column(m) for m in muscles]),
+                excitation=np.column_stack([arrays["excitation"].column(m) for m in muscles]),
+                activation=np.column_stack([arrays["activation"].column(m) for m in muscles]),
+                torque=np.asarray(arrays["torque"].column(torque_col[0]), dtype=float),
+            )
+        )
+    return out
