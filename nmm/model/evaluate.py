@@ -51,10 +51,12 @@ __all__ = [
     "cell_scores",
     "evaluate_model",
     "evaluate_protocols",
+    "evaluation_options",
     "pearson_r",
     "r2_score",
     "read_truth_excitation",
     "rmse",
+    "summarise_cells",
 ]
 
 log = logging.getLogger(__name__)
@@ -187,11 +189,13 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(v)) if v else float("nan")
 
 
-def _summarise(
+def summarise_cells(
     rows: Sequence[dict[str, Any]],
     recs: Sequence[Reconstruction],
     targets: Mapping[str, float],
 ) -> dict[str, Any]:
+    """The protocol summary of :func:`cell_scores` rows (keys in the module doc); torque R² is
+    the mean over (subject, load) cells and, pooled over ``recs``, ``torque_r2_pooled``."""
     hidden_rows = [r for r in rows if r.get("muscle")]
     torque_cells = {(r["subject"], r["load_kg"]): r for r in rows}.values()
     tq_pred = np.concatenate([r.torque for r in recs]) if recs else np.zeros(0)
@@ -333,7 +337,7 @@ def evaluate_model(
         for t in use
     ]
     cells = cell_scores(recs, truths, hidden, baseline)
-    summary = _summarise(cells, recs, targets)
+    summary = summarise_cells(cells, recs, targets)
     summary["reference"] = (
         f"true excitation low-passed at {reference_cutoff_hz:g} Hz (reference envelope)"
         if reference_cutoff_hz
@@ -341,7 +345,7 @@ def evaluate_model(
     )
     if reference_cutoff_hz and truth_dir:
         raw = [read_truth_excitation(truth_dir, t, bundle.muscles) for t in use]
-        vs = _summarise(cell_scores(recs, raw, hidden, baseline), recs, targets)
+        vs = summarise_cells(cell_scores(recs, raw, hidden, baseline), recs, targets)
         summary["vs_excitation"] = {
             k: vs[k]
             for k in (
@@ -364,7 +368,7 @@ def evaluate_model(
 def _merge_folds(folds: Sequence[dict[str, Any]], targets: Mapping[str, float]) -> dict[str, Any]:
     cells = [c for f in folds for c in f["summary"]["cells"]]
     recs = [r for f in folds for r in f["recs"]]
-    out = _summarise(cells, recs, targets)
+    out = summarise_cells(cells, recs, targets)
     recovery = [f["summary"].get("parameter_recovery") for f in folds]
     values = [v for r in recovery if r for v in r["values"]]
     if values:
@@ -399,7 +403,7 @@ def evaluate_protocols(
     from nmm.model.reconstruct import write_outputs
 
     ev = cfg.get("evaluate") or {}
-    opt = _options(cfg)
+    opt = evaluation_options(cfg)
     hidden, baseline, targets = opt["hidden"], opt["baseline"], opt["targets"]
     kinds, cutoff = opt["kinds"], opt["reference_cutoff_hz"]
     out: dict[str, Any] = {}
@@ -439,10 +443,25 @@ def evaluate_protocols(
         if folds:
             out["loso"] = _merge_folds(folds, targets)
             log.info("LOSO: %s", _brief(out["loso"]))
+            if ev.get("write_outputs", True):
+                # each held-out subject reconstructed by the model that never saw it
+                recs = [r for f in folds for r in f["recs"]]
+                truths = [t for f in folds for t in f["truths"]]
+                write_outputs(
+                    recs,
+                    run_dir / "loso" / "predictions",
+                    truth={
+                        r.trial.key: t for r, t in zip(recs, truths, strict=True) if t is not None
+                    },
+                    hidden=hidden,
+                    max_figures=int(ev.get("max_figures", 6)),
+                )
     return out
 
 
-def _options(cfg: DictConfig) -> dict[str, Any]:
+def evaluation_options(cfg: DictConfig) -> dict[str, Any]:
+    """Hidden muscles, baseline, targets, scored kinds, reference cutoff (Hz) and the
+    personalisation settings of ``cfg.evaluate``, with the module's defaults."""
     ev = cfg.get("evaluate") or {}
     baseline = (
         OmegaConf.to_container(ev.get("baseline"), resolve=True)
@@ -480,7 +499,7 @@ def loso_fold(
 
     set_threads(cfg.get("threads"))
     t0 = time.perf_counter()
-    opt = _options(cfg)
+    opt = evaluation_options(cfg)
     subjects = list(dict.fromkeys(t.subject for t in trials))
     others = [x for x in subjects if x != held_out]
     module, _, info = fit(
