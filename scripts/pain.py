@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmm.config import CONF_DIR
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
+from nmm.jobs.sweep import run_job
 from painsig.job import PainsigSettings, run_painsig
 
 log = logging.getLogger("painsig")
@@ -31,8 +32,8 @@ def settings_from_config(cfg: DictConfig) -> PainsigSettings:
     )
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="painsig_run")
-def main(cfg: DictConfig) -> None:
+def run_painsig_job(cfg: DictConfig) -> dict:
+    """The painsig analysis of one config into ``cfg.run_dir``; returns its metrics."""
     run_dir = Path(cfg.run_dir)
     seed = seed_everything(int(cfg.seed))
     write_config(cfg, run_dir)
@@ -45,12 +46,20 @@ def main(cfg: DictConfig) -> None:
         run_dir,
         seed,
     )
-    path = write_metrics({"seed": seed, **report}, run_dir)
+    metrics = {"seed": seed, **report}
+    path = write_metrics(metrics, run_dir)
     print(
         f"painsig finished: balanced accuracy {report['balanced_accuracy']:.3f} "
         f"{report['balanced_accuracy_ci']} ({report['cv']}), chance {report['chance_level']}; "
         f"metrics in {path}"
     )
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="painsig_run")
+def main(cfg: DictConfig) -> float | None:
+    # sweep jobs: own folder, overrides recorded, failures recorded (nmm.jobs.sweep)
+    return run_job(cfg, run_painsig_job)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ nmm-train                                  # default synthetic cohort, both prot
 nmm-train model=tiny trainer.max_epochs=5  # a quick smoke run
 nmm-train trainer=gpu                      # on a GPU (trainer=default picks it when present)
 nmm-train ckpt_path=outputs/train/checkpoints/last.ckpt   # resume
+nmm-train -m subject=glob(S*) seed=0,1 hydra/launcher=joblib   # a local parallel sweep
+nmm-aggregate sweep_dir=multirun/<date_time>              # its table, summary and figures
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import hydra
 from omegaconf import DictConfig
 
 from nmm.config import CONF_DIR
+from nmm.jobs.sweep import run_job
 from nmm.model.train import run_train
 
 log = logging.getLogger("nmm.train")
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
-def main(cfg: DictConfig) -> None:
+def train_and_report(cfg: DictConfig) -> dict:
+    """nmm-train's work (nmm.model.train.run_train) and a one-line summary per protocol."""
     metrics = run_train(cfg)
     for protocol in ("per_subject", "loso"):
         if protocol in metrics:
@@ -32,6 +35,14 @@ def main(cfg: DictConfig) -> None:
                 f"torque R² {s['torque_r2']:.3f}"
             )
     print(f"nmm-train finished: {cfg.run_dir}/metrics.json")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    # a sweep job's own folder, its overrides in metrics.json, a failure that does not stop the
+    # sweep, and the Optuna objective (nmm.jobs.sweep)
+    return run_job(cfg, train_and_report)
 
 
 if __name__ == "__main__":

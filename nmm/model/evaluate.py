@@ -548,10 +548,11 @@ def loso_fold(
 
 
 def _held_out(cfg: DictConfig, trials: Sequence[PreparedTrial]) -> list[str]:
-    ev = cfg.get("evaluate") or {}
-    only = ev.get("loso_subjects")
-    subjects = list(dict.fromkeys(t.subject for t in trials))
-    return [s for s in subjects if not only or s in set(only)]
+    """LOSO folds: the selected subjects (``subjects``) within ``evaluate.loso_subjects``."""
+    from nmm.model.train import selected_subjects
+
+    only = (cfg.get("evaluate") or {}).get("loso_subjects")
+    return [s for s in selected_subjects(cfg, trials) if not only or s in set(only)]
 
 
 def start_loso(

@@ -54,6 +54,7 @@ __all__ = [
     "load_cohort",
     "prepare_cohort",
     "run_train",
+    "selected_subjects",
 ]
 
 log = logging.getLogger(__name__)
@@ -418,6 +419,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     CSV logs under ``logs/``, and ``metrics.json`` (see :mod:`nmm.model.evaluate`).
     """
     from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
+    from nmm.jobs.sweep import global_rank
     from nmm.model.evaluate import evaluate_protocols, start_loso
     from nmm.model.reconstruct import parameters_report
 
@@ -439,11 +441,20 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     )
     protocols = list(cfg.evaluate.get("protocols") or []) if cfg.get("evaluate") else []
     pending = None
-    if "loso" in protocols and truth_dir is not None:
+    if "loso" in protocols and truth_dir is not None and global_rank() == 0:
         # folds start in worker processes now and train while the per-subject fit runs here
         pending = start_loso(cfg, trials, elbow, truth_dir, run_dir)
-    module, trainer, info = fit(cfg, trials, elbow, run_dir, ckpt_path=cfg.get("ckpt_path"))
+    module, trainer, info = fit(
+        cfg,
+        trials,
+        elbow,
+        run_dir,
+        train_subjects=selected_subjects(cfg, trials),
+        ckpt_path=cfg.get("ckpt_path"),
+    )
     trainer.save_checkpoint(str(run_dir / "model.ckpt"))
+    if trainer.global_rank != 0:  # DDP: rank 0 evaluates and writes (nmm.jobs.sweep)
+        return {}
     metrics: dict[str, Any] = {
         "seed": seed,
         "cohort": cohort.name,
@@ -464,6 +475,24 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     metrics["timing"] = {"total_s": time.perf_counter() - t0, "fit_s": info["fit_wall_s"]}
     write_metrics(metrics, run_dir)
     return metrics
+
+
+def selected_subjects(cfg: DictConfig, trials: Sequence[PreparedTrial]) -> list[str]:
+    """The subjects of ``cfg.subjects`` (``conf/subject/``; null: every subject), in cohort order.
+
+    The per-subject protocol fits and scores these only; LOSO holds out these only (and trains
+    on all the others). A name the cohort lacks is an error listing the cohort's subjects.
+    """
+    cohort = list(dict.fromkeys(t.subject for t in trials))
+    chosen = cfg.get("subjects")
+    if chosen is None:
+        return cohort
+    chosen = [str(s) for s in chosen]
+    missing = [s for s in chosen if s not in set(cohort)]
+    if missing or not chosen:
+        what = f"{missing} not in the cohort" if missing else "no subject chosen"
+        raise ValueError(f"subjects={chosen}: {what} (the cohort has {cohort})")
+    return [s for s in cohort if s in set(chosen)]
 
 
 def set_threads(threads: int | None) -> None:
