@@ -87,13 +87,10 @@ def load_cohort(cfg: DictConfig) -> tuple[Cohort, Path | None]:
     if syn.get("root") and (Path(syn.root) / "dataset" / "manifest.yaml").is_file():
         root = Path(syn.root)
     else:
-        from hydra import compose, initialize_config_dir
-
-        from nmm.config import CONF_DIR
+        from nmm.config import compose_config
         from nmm.data.synth import ensure_default_cohort
 
-        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            synth_cfg = compose(config_name=str(syn.config), overrides=list(syn.overrides or []))
+        synth_cfg = compose_config(str(syn.config), list(syn.overrides or []))
         root = ensure_default_cohort(synth_cfg, root=syn.get("root"))
     cohort = read_dataset(root / "dataset")
     gt = root / "ground_truth"

@@ -880,15 +880,9 @@ def _fingerprint(cfg: Mapping[str, Any], seed: int) -> str:
 
 
 def _compose_default() -> Any:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from nmm.config import compose_config
 
-    from nmm.config import CONF_DIR
-
-    if GlobalHydra.instance().is_initialized():  # called from inside a running Hydra app
-        return compose(config_name="synth")
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="synth")
+    return compose_config("synth")
 
 
 def ensure_default_cohort(
