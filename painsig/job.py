@@ -117,8 +117,13 @@ def run_painsig(
     settings: PainsigSettings,
     run_dir: str | os.PathLike[str],
     seed: int = 0,
+    augment: Callable[[Trial], Trial] | None = None,
 ) -> dict[str, Any]:
-    """Run the whole pain-signature analysis on `cohort`; returns the metrics dictionary."""
+    """Run the whole pain-signature analysis on `cohort`; returns the metrics dictionary.
+
+    augment: applied to every preprocessed trial before segmentation, e.g. to add reconstructed
+    deep-muscle envelopes as channels (:class:`nmm.pipeline.channels.ReconstructedChannels`).
+    """
     run_dir = Path(run_dir)
     wanted = {settings.positive, settings.negative} | (
         {settings.third} if settings.third else set()
@@ -136,6 +141,8 @@ def run_painsig(
         )
         for t in trials
     ]
+    if augment is not None:
+        processed = [augment(t) for t in processed]
     refs, ref_kind = peak_references(cohort, processed)
     epochs = segment_trials(processed, segmenter)
     fcfg = dict(settings.features)

@@ -1,0 +1,261 @@
+"""``nmm-pipeline``: recordings -> NMM -> reconstruction -> NMM vs MSE -> OpenSim validation ->
+pain signature on measured and on measured + reconstructed channels -> one report
+(``conf/pipeline.yaml``; ``make demo`` runs it with ``conf/demo.yaml``).
+
+Every stage is cached under ``<run_dir>/stages/<name>/`` (:class:`nmm.jobs.stages.StageRunner`)
+and skipped on a re-run while its inputs (config node, data files, upstream stages) are
+unchanged; a failed or killed stage leaves the finished ones intact, and the NMM fit resumes from
+its last checkpoint. Stages:
+
+``nmm``, ``mse``, ``compare``
+    as in ``nmm-compare`` (:mod:`nmm.compare.job`);
+``validate``
+    the NMM's personalised ``.osim`` files driven by its reconstructed activations in OpenSim,
+    muscle torque against OpenSim inverse dynamics (:mod:`nmm.opensim.validate`);
+``painsig_measured``, ``painsig_with_reconstructed``
+    the pain signature (:func:`painsig.job.run_painsig`, ``pipeline.painsig``) on the measured
+    channels, then with the reconstructed deep muscles added as channels
+    (:class:`nmm.pipeline.channels.ReconstructedChannels`): same contractions, same folds, so
+    the value of the deep muscles for the classifier is measured, not assumed. Skipped, with
+    the reason, for a cohort without the two conditions;
+``report``
+    ``report.html`` (:mod:`nmm.pipeline.report`) from the stages' files.
+
+The run directory's ``metrics.json`` gathers the headline numbers: ``nmm``, ``mse``,
+``paired_rmse_diff_ci``, ``opensim_torque_r2``, ``painsig_measured``,
+``painsig_with_reconstructed``, ``placebo_fraction_painful``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from nmm.compare.job import (
+    compare_stage,
+    dataset_fingerprint,
+    mse_stage,
+    nmm_stage,
+    select_subjects,
+)
+from nmm.config import compose_config
+from nmm.jobs.stages import StageResult, StageRunner
+from nmm.model.features import PreparedTrial
+
+__all__ = ["cohort_summary", "painsig_config", "run_pipeline"]
+
+log = logging.getLogger(__name__)
+
+HEADLINE_PAINSIG = (
+    "balanced_accuracy",
+    "balanced_accuracy_ci",
+    "chance_level",
+    "permutation_p_value",
+    "roc_auc",
+    "roc_auc_ci",
+    "cv",
+    "n_subjects",
+    "n_samples",
+)
+
+
+def painsig_config(cfg: DictConfig) -> DictConfig:
+    """The pain-signature config of the pipeline: ``pipeline.painsig.config`` composed with its
+    ``overrides``, reading the same data as the NMM (``data`` or the synthetic cohort)."""
+    node = cfg.pipeline.painsig
+    overrides = [*node.get("overrides", []), f"seed={cfg.seed}"]
+    pain = compose_config(str(node.config), overrides)
+    with open_dict(pain):
+        pain.paths = cfg.paths
+        if cfg.get("data") is not None and cfg.data.get("_target_"):
+            pain.data = cfg.data
+        elif cfg.get("synthetic") is not None and cfg.synthetic.get("root"):
+            pain.data.root = cfg.synthetic.root
+    return pain
+
+
+def _painsig_stage(
+    runner: StageRunner,
+    name: str,
+    pain: DictConfig,
+    data_fp: str,
+    upstream: StageResult | None,
+    hidden: list[str],
+    predictions: str,
+) -> StageResult:
+    from painsig.job import run_painsig
+    from scripts.pain import settings_from_config
+
+    inputs = {
+        "painsig": pain.painsig,
+        "preprocess": pain.preprocess,
+        "data": pain.data,
+        "seed": pain.seed,
+        "files": data_fp,
+        "reconstructed": None if upstream is None else [upstream.fingerprint, hidden, predictions],
+    }
+
+    def run(folder: Path, resume: bool) -> dict[str, Any]:
+        from nmm.pipeline.channels import ReconstructedChannels
+
+        cohort = instantiate(pain.data)
+        settings = settings_from_config(pain.painsig)
+        missing = {settings.positive, settings.negative} - set(cohort.conditions)
+        if missing:
+            return {"skipped": f"the cohort has no '{sorted(missing)}' trials"}
+        augment = (
+            None if upstream is None else ReconstructedChannels(upstream.path / predictions, hidden)
+        )
+        return run_painsig(
+            cohort,
+            instantiate(pain.preprocess.emg),
+            instantiate(pain.preprocess.kinematics),
+            instantiate(pain.painsig.segmenter),
+            settings,
+            folder,
+            int(pain.seed),
+            augment=augment,
+        )
+
+    return runner.run(name, inputs, run)
+
+
+def _validate_stage(
+    runner: StageRunner, cfg: DictConfig, upstream: StageResult, predictions: str
+) -> StageResult:
+    from nmm.opensim.validate import run_validate
+
+    vcfg = compose_config("validate")
+    with open_dict(vcfg):
+        vcfg.paths = cfg.paths
+        vcfg.physics = cfg.physics
+        vcfg.preprocess = cfg.preprocess
+        if cfg.get("data") is not None and cfg.data.get("_target_"):
+            vcfg.data = cfg.data
+        vcfg.synthetic = {"root": cfg.synthetic.get("root")} if cfg.get("synthetic") else None
+        vcfg.validate = OmegaConf.merge(vcfg.validate, cfg.get("validate") or {})
+    inputs = {"validate": vcfg, "upstream": upstream.fingerprint, "predictions": predictions}
+
+    def run(folder: Path, resume: bool) -> dict[str, Any]:
+        with open_dict(vcfg):
+            vcfg.run_dir = str(folder)
+            vcfg.validate.predictions = str(upstream.path / predictions)
+        return run_validate(vcfg)
+
+    return runner.run("validate", inputs, run)
+
+
+def _report_stage(runner: StageRunner, cfg: DictConfig, metrics: dict[str, Any]) -> StageResult:
+    from nmm.pipeline.report import build_report
+
+    inputs = {
+        "stages": {n: s.fingerprint for n, s in runner.results.items()},
+        "report": cfg.get("report"),
+    }
+
+    def run(folder: Path, resume: bool) -> dict[str, Any]:
+        path = build_report(cfg, runner, metrics, folder / "report.html")
+        return {"report": path.name}
+
+    return runner.run("report", inputs, run)
+
+
+def _headline(result: dict[str, Any]) -> dict[str, Any]:
+    if "skipped" in result:
+        return {"skipped": result["skipped"]}
+    out = {k: result.get(k) for k in HEADLINE_PAINSIG if k in result}
+    third = result.get("third_condition")
+    if third:
+        out["third_condition"] = {
+            k: third.get(k) for k in ("condition", "fraction", "ci", "n_samples", "n_subjects")
+        }
+    return out
+
+
+def cohort_summary(trials: Sequence[PreparedTrial], hidden: Sequence[str]) -> dict[str, Any]:
+    """Subjects, trials per kind and condition, loads, measured and hidden muscles."""
+    first = trials[0]
+    muscles = list(first.metadata.get("muscles", [])) or None
+    return {
+        "subjects": sorted({t.subject for t in trials}),
+        "trials": len(trials),
+        "trials_per_condition": dict(Counter(f"{t.kind}/{t.condition}" for t in trials)),
+        "loads_kg": sorted({float(t.load_kg) for t in trials}),
+        "measured_channels": int(first.measured.sum()),
+        "hidden_muscles": list(hidden),
+        "rate_hz": first.rate,
+        "duration_s": round(float(sum(t.time[-1] - t.time[0] for t in trials)), 1),
+        **({"muscles": muscles} if muscles else {}),
+    }
+
+
+def run_pipeline(cfg: DictConfig) -> dict[str, Any]:
+    """The whole pipeline; returns (and writes) the headline metrics."""
+    from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
+    from nmm.model.train import build_elbow, load_cohort, prepare_cohort, set_threads
+
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    seed = seed_everything(int(cfg.seed))
+    set_threads(cfg.get("threads"))
+    write_config(cfg, run_dir)
+    cohort, truth_dir = load_cohort(cfg)
+    elbow = build_elbow(cfg)
+    trials = select_subjects(prepare_cohort(cohort, cfg, elbow), cfg.get("subjects"))
+    data_fp = dataset_fingerprint(cfg)
+    runner = StageRunner(run_dir)
+    protocol = str(cfg.compare.get("protocol", "per_subject"))
+    predictions = "predictions" if protocol == "per_subject" else "loso/predictions"
+    hidden = list(cfg.physics.hidden)
+
+    nmm = nmm_stage(runner, cfg, data_fp)
+    mse = mse_stage(runner, cfg, trials, elbow, truth_dir, data_fp)
+    cmp = compare_stage(runner, cfg, trials, truth_dir, {"nmm": nmm, "mse": mse})
+    val = _validate_stage(runner, cfg, nmm, "predictions")
+    pain = painsig_config(cfg)
+    measured = _painsig_stage(runner, "painsig_measured", pain, data_fp, None, hidden, predictions)
+    source = {"nmm": nmm, "mse": mse}[str(cfg.pipeline.get("reconstructed", "nmm"))]
+    with_rec = _painsig_stage(
+        runner, "painsig_with_reconstructed", pain, data_fp, source, hidden, predictions
+    )
+    metrics: dict[str, Any] = {
+        "seed": seed,
+        "cohort": cohort.name,
+        "cohort_summary": cohort_summary(trials, hidden),
+        "protocol": protocol,
+        "nmm": cmp.result.get("nmm"),
+        "mse": cmp.result.get("mse"),
+        "baseline_copy_synergist": cmp.result.get("baseline"),
+        "paired_rmse_diff_ci": cmp.result.get("paired_rmse_diff_ci"),
+        "nmm_to_mse_rmse_ratio": cmp.result.get("nmm_to_mse_rmse_ratio"),
+        "opensim_torque_r2": val.result.get("opensim_torque_r2"),
+        "opensim_torque_rmse_nm": val.result.get("opensim_torque_rmse_nm"),
+        "opensim_vs_torch_rel_rms_max": val.result.get("torch_rel_rms_diff_max"),
+        "painsig_measured": _headline(measured.result),
+        "painsig_with_reconstructed": _headline(with_rec.result),
+        "painsig_reconstructed_from": str(cfg.pipeline.get("reconstructed", "nmm")),
+    }
+    third = measured.result.get("third_condition") or {}
+    metrics["placebo_fraction_painful"] = third.get("fraction")
+    metrics["placebo_fraction_painful_ci"] = third.get("ci")
+    rec_third = with_rec.result.get("third_condition") or {}
+    metrics["placebo_fraction_painful_with_reconstructed"] = rec_third.get("fraction")
+    report = _report_stage(runner, cfg, metrics)
+    shutil.copyfile(report.path / "report.html", run_dir / "report.html.tmp")
+    (run_dir / "report.html.tmp").replace(run_dir / "report.html")
+    metrics["stages"] = {
+        n: {"ran": s.ran, "wall_s": round(s.wall_s, 2)} for n, s in runner.results.items()
+    }
+    metrics["wall_s"] = time.perf_counter() - t0
+    metrics["config"] = OmegaConf.to_container(cfg.pipeline, resolve=True)
+    write_metrics(metrics, run_dir)
+    return metrics
