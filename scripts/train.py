@@ -4,7 +4,7 @@ nmm-train                                  # default synthetic cohort, both prot
 nmm-train model=tiny trainer.max_epochs=5  # a quick smoke run
 nmm-train trainer=gpu                      # on a GPU (trainer=default picks it when present)
 nmm-train ckpt_path=outputs/train/checkpoints/last.ckpt   # resume
-nmm-train -m subject=glob(S*) seed=0,1 hydra/launcher=joblib   # a local parallel sweep
+nmm-train -m subject=glob(S*) seed=0,1 hydra/launcher=local_parallel   # parallel sweep
 nmm-aggregate sweep_dir=multirun/<date_time>              # its table, summary and figures
 """
 
