@@ -308,6 +308,7 @@ def compare_stage(
         if hidden_rows:
             pr = paired_differences(cells["nmm"], cells["mse"], "rmse", **boot)
             metrics["paired_rmse"] = pr
+            metrics["paired_rmse_diff_mean"] = pr["overall"]["mean_diff"]
             metrics["paired_rmse_diff_ci"] = pr["overall"]["diff_ci"]
             metrics["nmm_to_mse_rmse_ratio"] = pr["overall"]["ratio_a_to_b"]
             goal = float(cmp.get("goal_ratio", 0.6))

@@ -90,6 +90,7 @@ def _painsig_stage(
     upstream: StageResult | None,
     hidden: list[str],
     predictions: str,
+    subjects: Sequence[str] | None,
 ) -> StageResult:
     from painsig.job import run_painsig
     from scripts.pain import settings_from_config
@@ -101,12 +102,15 @@ def _painsig_stage(
         "seed": pain.seed,
         "files": data_fp,
         "reconstructed": None if upstream is None else [upstream.fingerprint, hidden, predictions],
+        "subjects": list(subjects) if subjects else None,
     }
 
     def run(folder: Path, resume: bool) -> dict[str, Any]:
         from nmm.pipeline.channels import ReconstructedChannels
 
         cohort = instantiate(pain.data)
+        if subjects:
+            cohort = cohort.select(subject=list(subjects))
         settings = settings_from_config(pain.painsig)
         missing = {settings.positive, settings.negative} - set(cohort.conditions)
         if missing:
@@ -222,10 +226,13 @@ def run_pipeline(cfg: DictConfig) -> dict[str, Any]:
     cmp = compare_stage(runner, cfg, trials, truth_dir, {"nmm": nmm, "mse": mse})
     val = _validate_stage(runner, cfg, nmm, "predictions")
     pain = painsig_config(cfg)
-    measured = _painsig_stage(runner, "painsig_measured", pain, data_fp, None, hidden, predictions)
+    subjects = cfg.get("subjects")
+    measured = _painsig_stage(
+        runner, "painsig_measured", pain, data_fp, None, hidden, predictions, subjects
+    )
     source = {"nmm": nmm, "mse": mse}[str(cfg.pipeline.get("reconstructed", "nmm"))]
     with_rec = _painsig_stage(
-        runner, "painsig_with_reconstructed", pain, data_fp, source, hidden, predictions
+        runner, "painsig_with_reconstructed", pain, data_fp, source, hidden, predictions, subjects
     )
     metrics: dict[str, Any] = {
         "seed": seed,
@@ -235,6 +242,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, Any]:
         "nmm": cmp.result.get("nmm"),
         "mse": cmp.result.get("mse"),
         "baseline_copy_synergist": cmp.result.get("baseline"),
+        "paired_rmse_diff_mean": cmp.result.get("paired_rmse_diff_mean"),
         "paired_rmse_diff_ci": cmp.result.get("paired_rmse_diff_ci"),
         "nmm_to_mse_rmse_ratio": cmp.result.get("nmm_to_mse_rmse_ratio"),
         "opensim_torque_r2": val.result.get("opensim_torque_r2"),

@@ -93,7 +93,7 @@ def _headline(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows.append(
         {
             "quantity": "MSE − NMM hidden RMSE (paired)",
-            "value": None,
+            "value": metrics.get("paired_rmse_diff_mean"),
             "CI / note": ci(metrics.get("paired_rmse_diff_ci")) + " 95 % subject-cluster bootstrap",
         }
     )

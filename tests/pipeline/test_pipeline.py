@@ -1,0 +1,189 @@
+"""`nmm-pipeline` end to end on the embedded default cohort (three subjects, tiny settings):
+killed after two stages and started again, it completes without recomputing them; a third run
+recomputes nothing; the report renders in headless Chromium with its figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nmm.config import CONF_DIR
+
+REPO = Path(CONF_DIR).parent
+FAST = [
+    "model=tiny",
+    "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "subjects=[S01,S02,S03]",
+    "mse.steps=5",
+    "mse.nmf.replicates=2",
+    "compare.n_boot=100",
+    "compare.max_overlays=1",
+    "validate.max_figures=1",
+    "pipeline.painsig.overrides=['experiment=synthetic_painsig',"
+    "'painsig.evaluation.n_permutations=2','painsig.evaluation.n_boot=50',"
+    "'painsig.classifier.n_estimators=20','painsig.evaluation.report_random_split_inflation=false']",
+]
+STAGES = [
+    "nmm",
+    "mse",
+    "compare",
+    "validate",
+    "painsig_measured",
+    "painsig_with_reconstructed",
+    "report",
+]
+
+
+def _command(run_dir: Path, geometry: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "scripts.pipeline",
+        f"run_dir={run_dir}",
+        f"geometry_cache={geometry}",
+        *FAST,
+    ]
+
+
+def _finished(run_dir: Path, stage: str) -> str:
+    return json.loads((run_dir / "stages" / stage / "stage.json").read_text())["finished"]
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory, arm26_osim) -> dict:
+    """Run 1 killed (SIGKILL) once the mse stage has finished; run 2 to the end; run 3 again."""
+    root = tmp_path_factory.mktemp("pipeline")
+    run_dir, geometry = root / "run", root / "geometry"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        _command(run_dir, geometry),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not (run_dir / "stages" / "mse" / "stage.json").is_file():
+        if proc.poll() is not None:
+            pytest.fail(f"pipeline ended before the kill: {proc.stderr.read()[-3000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the mse stage did not finish within 240 s")
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = {s: _finished(run_dir, s) for s in ("nmm", "mse")}
+    runs = []
+    for _ in range(2):
+        done = subprocess.run(
+            _command(run_dir, geometry),
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs.append(json.loads((run_dir / "metrics.json").read_text()))
+    return {
+        "run_dir": run_dir,
+        "first": first,
+        "resumed": runs[0],
+        "again": runs[1],
+        "stdout": done.stdout,
+    }
+
+
+def test_the_killed_run_resumes_without_recomputing_finished_stages(pipeline_run):
+    run_dir, resumed = pipeline_run["run_dir"], pipeline_run["resumed"]
+    assert not resumed["stages"]["nmm"]["ran"] and not resumed["stages"]["mse"]["ran"]
+    assert all(resumed["stages"][s]["ran"] for s in STAGES[2:])
+    assert {s: _finished(run_dir, s) for s in ("nmm", "mse")} == pipeline_run["first"]
+    for stage in STAGES:  # every stage's record is complete JSON; no partial folder is left
+        json.loads((run_dir / "stages" / stage / "stage.json").read_text())
+    assert not list((run_dir / "stages").glob(".*"))
+
+
+def test_a_third_run_recomputes_nothing(pipeline_run):
+    assert not any(s["ran"] for s in pipeline_run["again"]["stages"].values())
+    assert "report:" in pipeline_run["stdout"]
+
+
+def test_metrics_hold_the_headline_numbers(pipeline_run):
+    m = pipeline_run["resumed"]
+    for method in ("nmm", "mse"):
+        for key in ("hidden_pearson_r_mean", "hidden_rmse_mean", "torque_r2"):
+            assert isinstance(m[method][key], float), (method, key)
+    low, high = m["paired_rmse_diff_ci"]
+    assert low <= m["paired_rmse_diff_mean"] <= high
+    assert -1.0 <= m["opensim_torque_r2"] <= 1.0
+    # the OpenSim muscle torque of the personalised model agrees with the torch torque (issue 6)
+    assert m["opensim_vs_torch_rel_rms_max"] < 0.01
+    for key in ("painsig_measured", "painsig_with_reconstructed"):
+        ba, (lo, hi) = m[key]["balanced_accuracy"], m[key]["balanced_accuracy_ci"]
+        assert lo <= ba <= hi
+        assert m[key]["n_subjects"] == 3
+    assert 0.0 <= m["placebo_fraction_painful"] <= 1.0
+    assert m["cohort_summary"]["subjects"] == ["S01", "S02", "S03"]
+
+
+def test_reconstructed_channels_reach_the_classifier(pipeline_run):
+    stages = pipeline_run["run_dir"] / "stages"
+    measured = (stages / "painsig_measured" / "features.csv").read_text().splitlines()[0]
+    both = (stages / "painsig_with_reconstructed" / "features.csv").read_text().splitlines()[0]
+    assert "BRA_" not in measured and "TRImed_" not in measured
+    assert "BRA_var" in both and "TRImed_peak" in both
+
+
+def test_report_renders_with_its_figures_in_headless_chromium(pipeline_run, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium not installed (Debian package 'chromium'; .ci/run installs it)")
+    report = pipeline_run["run_dir"] / "report.html"
+    html = report.read_text(encoding="utf-8")
+    probe = tmp_path / "probe.html"
+    # counts, after the load event, the images that decoded to a non-empty bitmap
+    script = (
+        "<script>window.addEventListener('load',()=>{const im=[...document.images];"
+        "const ok=im.filter(i=>i.complete&&i.naturalWidth>0).length;"
+        "document.body.setAttribute('data-images-loaded',ok+'/'+im.length);});</script>"
+    )
+    probe.write_text(html.replace("</body>", script + "</body>"), encoding="utf-8")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+    ]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", probe.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    n_img = html.count("<img ")
+    assert n_img >= 8  # heatmaps, overlay, torque, reconstruction, validation, confusion, SHAP
+    assert f'data-images-loaded="{n_img}/{n_img}"' in dom
+    for title in (
+        "NMM vs synergy extrapolation",
+        "OpenSim torque validation",
+        "Pain signature: measured channels",
+        "Configuration and software",
+    ):
+        assert title in dom
