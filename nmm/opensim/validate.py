@@ -446,7 +446,7 @@ def plot_trial(r: TrialResult, path: Path) -> Path:
     for a in (ax, ax_d):
         a.spines[["top", "right"]].set_visible(False)
     ax.set_title(
-        f"{r.spec.subject} {r.spec.stem}: {r.spec.load_kg:g} kg at {r.spec.lever_arm_m:.3g} m\n"
+        f"{r.spec.subject} {r.spec.stem}: {r.spec.load_kg:.3g} kg at {r.spec.lever_arm_m:.3g} m\n"
         f"muscles vs ID: R² {m['opensim_torque_r2']:.3f}, RMSE "
         f"{m['opensim_torque_rmse_nm']:.2f} N·m{note}",
         fontsize=10,
