@@ -7,6 +7,8 @@ and skipped on a re-run while its inputs (config node, data files, upstream stag
 unchanged; a failed or killed stage leaves the finished ones intact, and the NMM fit resumes from
 its last checkpoint. Stages:
 
+``data``
+    the cohort preprocessed and written as a dataset folder (read back exactly), figures;
 ``nmm``, ``mse``, ``compare``
     as in ``nmm-compare`` (:mod:`nmm.compare.job`);
 ``validate``
@@ -132,6 +134,27 @@ def _painsig_stage(
     return runner.run(name, inputs, run)
 
 
+def _data_stage(runner: StageRunner, cfg: DictConfig, cohort: Any, data_fp: str) -> StageResult:
+    """The cohort preprocessed, written as a dataset folder (read back exactly), figures."""
+    from nmm.jobs.data_overview import run_data_overview
+
+    inputs = {"preprocess": cfg.preprocess, "files": data_fp}
+
+    def run(folder: Path, resume: bool) -> dict[str, Any]:
+        out = run_data_overview(
+            cohort,
+            instantiate(cfg.preprocess.emg),
+            instantiate(cfg.preprocess.kinematics),
+            cfg.preprocess.resample_hz,
+            folder,
+            max_figures=int((cfg.get("pipeline") or {}).get("data_figures", 2)),
+        )
+        out["figures"] = [str(Path(f).relative_to(folder)) for f in out["figures"]]
+        return out
+
+    return runner.run("data", inputs, run)
+
+
 def _validate_stage(
     runner: StageRunner, cfg: DictConfig, upstream: StageResult, predictions: str
 ) -> StageResult:
@@ -221,6 +244,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, Any]:
     predictions = "predictions" if protocol == "per_subject" else "loso/predictions"
     hidden = list(cfg.physics.hidden)
 
+    data = _data_stage(runner, cfg, cohort, data_fp)
     nmm = nmm_stage(runner, cfg, data_fp)
     mse = mse_stage(runner, cfg, trials, elbow, truth_dir, data_fp)
     cmp = compare_stage(runner, cfg, trials, truth_dir, {"nmm": nmm, "mse": mse})
@@ -238,6 +262,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, Any]:
         "seed": seed,
         "cohort": cohort.name,
         "cohort_summary": cohort_summary(trials, hidden),
+        "dataset_roundtrip_exact": data.result.get("dataset_roundtrip_exact"),
         "protocol": protocol,
         "nmm": cmp.result.get("nmm"),
         "mse": cmp.result.get("mse"),

@@ -224,6 +224,10 @@ def build_report(
             ]
         )
 
+    if "data" in stages:
+        for fig in (results.get("data") or {}).get("figures", []):
+            s.figure(stages["data"] / fig, f"preprocessed trial {Path(fig).stem}")
+
     s = report.section("Reconstruction of the deep muscles (NMM)")
     s.text(
         f"Hidden muscles {', '.join(hidden)} are reconstructed from kinematics, load and the "

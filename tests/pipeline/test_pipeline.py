@@ -33,6 +33,7 @@ FAST = [
     "'painsig.classifier.n_estimators=20','painsig.evaluation.report_random_split_inflation=false']",
 ]
 STAGES = [
+    "data",
     "nmm",
     "mse",
     "compare",
@@ -106,8 +107,8 @@ def pipeline_run(tmp_path_factory, arm26_osim) -> dict:
 
 def test_the_killed_run_resumes_without_recomputing_finished_stages(pipeline_run):
     run_dir, resumed = pipeline_run["run_dir"], pipeline_run["resumed"]
-    assert not resumed["stages"]["nmm"]["ran"] and not resumed["stages"]["mse"]["ran"]
-    assert all(resumed["stages"][s]["ran"] for s in STAGES[2:])
+    assert not any(resumed["stages"][s]["ran"] for s in ("data", "nmm", "mse"))
+    assert all(resumed["stages"][s]["ran"] for s in STAGES[3:])
     assert {s: _finished(run_dir, s) for s in ("nmm", "mse")} == pipeline_run["first"]
     for stage in STAGES:  # every stage's record is complete JSON; no partial folder is left
         json.loads((run_dir / "stages" / stage / "stage.json").read_text())
@@ -135,6 +136,7 @@ def test_metrics_hold_the_headline_numbers(pipeline_run):
         assert m[key]["n_subjects"] == 3
     assert 0.0 <= m["placebo_fraction_painful"] <= 1.0
     assert m["cohort_summary"]["subjects"] == ["S01", "S02", "S03"]
+    assert m["dataset_roundtrip_exact"] is True
 
 
 def test_reconstructed_channels_reach_the_classifier(pipeline_run):
