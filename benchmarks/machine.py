@@ -1,4 +1,5 @@
-"""What every benchmark shares: the machine description, best-of timing, atomic JSON results."""
+"""What every benchmark shares: the machine description, best-of timing, peak memory, atomic
+JSON results."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import importlib
 import json
 import os
 import platform
+import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,8 +46,20 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
     return best
 
 
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (MiB; ``ru_maxrss``, KiB on Linux).
+
+    It includes the imports (torch, OpenSim): the memory a user's process needs to do the same.
+    Worker processes are not included; benchmarks that start them record theirs separately."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def write_result(data: dict, path: Path) -> Path:
-    """Write a benchmark result as indented JSON, atomically (temporary file, then rename)."""
+    """Write a benchmark result as indented JSON, atomically (temporary file, then rename).
+
+    Adds ``peak_rss_mib`` (:func:`peak_rss_mib`, at the time of writing) unless ``data`` has it.
+    """
     from nmm.atomic import atomic_write_text
 
-    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    data = {**data, "peak_rss_mib": data.get("peak_rss_mib", peak_rss_mib())}
+    return atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
