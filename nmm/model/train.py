@@ -436,6 +436,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         len({t.subject for t in trials}),
         time.perf_counter() - t0,
     )
+    chosen = selected_subjects(cfg, trials)  # checked before any fold starts
     protocols = list(cfg.evaluate.get("protocols") or []) if cfg.get("evaluate") else []
     pending = None
     if "loso" in protocols and truth_dir is not None and global_rank() == 0:
@@ -446,7 +447,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         trials,
         elbow,
         run_dir,
-        train_subjects=selected_subjects(cfg, trials),
+        train_subjects=chosen,
         ckpt_path=cfg.get("ckpt_path"),
     )
     trainer.save_checkpoint(str(run_dir / "model.ckpt"))
