@@ -34,7 +34,8 @@ def train_and_report(cfg: DictConfig) -> dict:
                 f"{s['hidden_rmse_mean']:.4f} (copy-synergist {base:.4f}), "
                 f"torque R² {s['torque_r2']:.3f}"
             )
-    print(f"nmm-train finished: {cfg.run_dir}/metrics.json")
+    if metrics:  # DDP ranks > 0 return none (rank 0 writes)
+        print(f"nmm-train finished: {cfg.run_dir}/metrics.json")
     return metrics
 
 
