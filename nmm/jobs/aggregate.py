@@ -375,7 +375,7 @@ def plot_metric(
             ax.errorbar(mean, i, xerr=[[mean - low], [high - mean]], fmt="none", color="k")
         ax.plot(mean, i, "D", color="tab:blue", ms=6, zorder=2)
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # first group on top
     ax.set_xlabel(metric)
     ax.set_title(f"mean and {level:.0%} t-interval over seeds; dots: runs", fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
