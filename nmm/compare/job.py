@@ -27,6 +27,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ __all__ = [
     "dataset_fingerprint",
     "mse_stage",
     "nmm_stage",
+    "open_run",
     "run_compare",
 ]
 
@@ -377,9 +379,26 @@ def select_subjects(
     return [t for t in trials if t.subject in set(subjects)]
 
 
-def run_compare(cfg: DictConfig) -> dict[str, Any]:
-    """The whole ``nmm-compare`` job; returns (and writes) its metrics."""
-    from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
+@dataclass
+class RunContext:
+    """What a staged job starts from: its folder, seed, cohort, truth, elbow, prepared trials,
+    the data's fingerprint and the stage runner."""
+
+    run_dir: Path
+    seed: int
+    cohort: Any
+    truth_dir: Path | None
+    elbow: Any
+    trials: list[PreparedTrial]
+    data_fp: str
+    runner: StageRunner
+
+
+def open_run(cfg: DictConfig) -> RunContext:
+    """Create ``run_dir``, seed, set threads, write ``config.yaml``, load and prepare the cohort
+    (``subjects`` selects), fingerprint the data (what ``nmm-compare`` and ``nmm-pipeline``
+    share)."""
+    from nmm.jobs.run_dir import seed_everything, write_config
     from nmm.model.train import build_elbow, load_cohort, prepare_cohort, set_threads
 
     run_dir = Path(cfg.run_dir)
@@ -387,26 +406,41 @@ def run_compare(cfg: DictConfig) -> dict[str, Any]:
     seed = seed_everything(int(cfg.seed))
     set_threads(cfg.get("threads"))
     write_config(cfg, run_dir)
-    t0 = time.perf_counter()
     cohort, truth_dir = load_cohort(cfg)
     elbow = build_elbow(cfg)
     trials = select_subjects(prepare_cohort(cohort, cfg, elbow), cfg.get("subjects"))
-    data_fp = dataset_fingerprint(cfg)
-    runner = StageRunner(run_dir)
+    return RunContext(
+        run_dir,
+        seed,
+        cohort,
+        truth_dir,
+        elbow,
+        trials,
+        dataset_fingerprint(cfg),
+        StageRunner(run_dir),
+    )
+
+
+def run_compare(cfg: DictConfig) -> dict[str, Any]:
+    """The whole ``nmm-compare`` job; returns (and writes) its metrics."""
+    from nmm.jobs.run_dir import write_metrics
+
+    t0 = time.perf_counter()
+    run = open_run(cfg)
     stages = {
-        "nmm": nmm_stage(runner, cfg, data_fp),
-        "mse": mse_stage(runner, cfg, trials, elbow, truth_dir, data_fp),
+        "nmm": nmm_stage(run.runner, cfg, run.data_fp),
+        "mse": mse_stage(run.runner, cfg, run.trials, run.elbow, run.truth_dir, run.data_fp),
     }
-    cmp = compare_stage(runner, cfg, trials, truth_dir, stages)
+    cmp = compare_stage(run.runner, cfg, run.trials, run.truth_dir, stages)
     metrics = {
-        "seed": seed,
-        "cohort": cohort.name,
+        "seed": run.seed,
+        "cohort": run.cohort.name,
         **cmp.result,
         "stages": {
-            n: {"ran": s.ran, "wall_s": s.wall_s, "path": os.path.relpath(s.path, run_dir)}
+            n: {"ran": s.ran, "wall_s": s.wall_s, "path": os.path.relpath(s.path, run.run_dir)}
             for n, s in {**stages, "compare": cmp}.items()
         },
         "wall_s": time.perf_counter() - t0,
     }
-    write_metrics(metrics, run_dir)
+    write_metrics(metrics, run.run_dir)
     return metrics

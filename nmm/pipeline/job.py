@@ -41,13 +41,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from nmm.compare.job import (
-    compare_stage,
-    dataset_fingerprint,
-    mse_stage,
-    nmm_stage,
-    select_subjects,
-)
+from nmm.compare.job import compare_stage, mse_stage, nmm_stage, open_run
 from nmm.config import compose_config
 from nmm.jobs.stages import StageResult, StageRunner
 from nmm.model.features import PreparedTrial
@@ -226,20 +220,12 @@ def cohort_summary(trials: Sequence[PreparedTrial], hidden: Sequence[str]) -> di
 
 def run_pipeline(cfg: DictConfig) -> dict[str, Any]:
     """The whole pipeline; returns (and writes) the headline metrics."""
-    from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
-    from nmm.model.train import build_elbow, load_cohort, prepare_cohort, set_threads
+    from nmm.jobs.run_dir import write_metrics
 
-    run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    seed = seed_everything(int(cfg.seed))
-    set_threads(cfg.get("threads"))
-    write_config(cfg, run_dir)
-    cohort, truth_dir = load_cohort(cfg)
-    elbow = build_elbow(cfg)
-    trials = select_subjects(prepare_cohort(cohort, cfg, elbow), cfg.get("subjects"))
-    data_fp = dataset_fingerprint(cfg)
-    runner = StageRunner(run_dir)
+    run = open_run(cfg)
+    run_dir, runner, trials, data_fp = run.run_dir, run.runner, run.trials, run.data_fp
+    cohort, truth_dir, elbow, seed = run.cohort, run.truth_dir, run.elbow, run.seed
     protocol = str(cfg.compare.get("protocol", "per_subject"))
     predictions = "predictions" if protocol == "per_subject" else "loso/predictions"
     hidden = list(cfg.physics.hidden)

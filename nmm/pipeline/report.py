@@ -18,6 +18,14 @@ from nmm.reports.html import HtmlReport, Section, software_versions
 
 __all__ = ["build_report"]
 
+PAIRED_COLUMNS = (
+    "mean_diff",
+    "diff_ci",
+    "ratio_a_to_b",
+    "wilcoxon_p",
+    "subject_ttest_p",
+    "n_cells",
+)
 SYNTHETIC_NOTE = (
     "Labels on the synthetic cohort test the pipeline, not physiology: its pain and placebo "
     "epochs come from a documented motor-adaptation model."
@@ -241,39 +249,8 @@ def build_report(
     cmp = results.get("compare") or {}
     pr = cmp.get("paired_rmse")
     if pr:
-        rows = [
-            {
-                "muscle": "all",
-                **{
-                    k: pr["overall"][k]
-                    for k in (
-                        "mean_diff",
-                        "diff_ci",
-                        "ratio_a_to_b",
-                        "wilcoxon_p",
-                        "subject_ttest_p",
-                        "n_cells",
-                    )
-                },
-            }
-        ]
-        rows += [
-            {
-                "muscle": m,
-                **{
-                    k: v[k]
-                    for k in (
-                        "mean_diff",
-                        "diff_ci",
-                        "ratio_a_to_b",
-                        "wilcoxon_p",
-                        "subject_ttest_p",
-                        "n_cells",
-                    )
-                },
-            }
-            for m, v in pr["per_muscle"].items()
-        ]
+        parts = [("all", pr["overall"]), *pr["per_muscle"].items()]
+        rows = [{"muscle": m, **{k: v[k] for k in PAIRED_COLUMNS}} for m, v in parts]
         s.table(
             rows,
             floatfmt=".4f",
