@@ -7,19 +7,16 @@ nmm-compare trainer.max_epochs=10 mse.steps=100   # a quicker look
 
 from __future__ import annotations
 
-import logging
-
 import hydra
 from omegaconf import DictConfig
 
 from nmm.compare.job import METHODS, run_compare
 from nmm.config import CONF_DIR
+from nmm.jobs.sweep import run_job
 
-log = logging.getLogger("nmm.compare")
 
-
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="compare")
-def main(cfg: DictConfig) -> float | None:
+def compare_and_report(cfg: DictConfig) -> dict:
+    """nmm-compare's work (nmm.compare.job.run_compare) and a summary."""
     metrics = run_compare(cfg)
     for m in METHODS:
         s = metrics[m]
@@ -31,7 +28,14 @@ def main(cfg: DictConfig) -> float | None:
         lo, hi = metrics["paired_rmse_diff_ci"]
         print(f"MSE − NMM hidden RMSE 95 % CI [{lo:+.4f}, {hi:+.4f}]")
     print(f"nmm-compare finished: {cfg.run_dir}/metrics.json")
-    return metrics["nmm"].get("hidden_rmse_mean")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="compare")
+def main(cfg: DictConfig) -> float | None:
+    # a sweep job's own folder and status, failures that do not stop the sweep, and the
+    # objective (e.g. objective=nmm.hidden_rmse_mean) for a sweeper (nmm.jobs.sweep)
+    return run_job(cfg, compare_and_report)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,13 @@ import hydra
 from omegaconf import DictConfig
 
 from nmm.config import CONF_DIR
-from nmm.pipeline.job import run_pipeline
-from scripts.pipeline import summary_lines
+from nmm.jobs.sweep import run_job
+from scripts.pipeline import pipeline_and_report
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="demo")
-def main(cfg: DictConfig) -> None:
-    metrics = run_pipeline(cfg)
-    print("\n".join(summary_lines(metrics, str(cfg.run_dir))))
+def main(cfg: DictConfig) -> float | None:
+    return run_job(cfg, pipeline_and_report)
 
 
 if __name__ == "__main__":

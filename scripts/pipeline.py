@@ -11,6 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from nmm.config import CONF_DIR
+from nmm.jobs.sweep import run_job
 from nmm.pipeline.job import run_pipeline
 
 
@@ -46,10 +47,16 @@ def summary_lines(metrics: dict, run_dir: str) -> list[str]:
     return lines
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="pipeline")
-def main(cfg: DictConfig) -> None:
+def pipeline_and_report(cfg: DictConfig) -> dict:
+    """nmm-pipeline's work (nmm.pipeline.job.run_pipeline) and what it prints at the end."""
     metrics = run_pipeline(cfg)
     print("\n".join(summary_lines(metrics, str(cfg.run_dir))))
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="pipeline")
+def main(cfg: DictConfig) -> float | None:
+    return run_job(cfg, pipeline_and_report)
 
 
 if __name__ == "__main__":
