@@ -14,9 +14,9 @@ excitations ("commands", ``C``: T × k) times weights (``W``: k × M):
   orthonormal loadings (MATLAB ``pca``'s ``score``/``coeff``, as ``getPcaCommands.m`` uses
   them); each loading's largest-magnitude entry is made positive (MATLAB's sign convention).
 
-Both return a :class:`Factorisation` whose ``vaf`` is the variance accounted for,
-``1 - ||E - Ê||² / ||E||²`` (uncentred, the usual synergy-analysis definition; Torres-Oviedo et
-al. 2006), so NMF and PCA are compared on one scale.
+Both return a :class:`Factorisation` (it unpacks as ``C, W``) whose ``vaf`` is the variance
+accounted for, ``1 - ||E - Ê||² / ||E||²`` (uncentred, the usual synergy-analysis definition;
+Torres-Oviedo et al. 2006), so NMF and PCA are compared on one scale.
 
 Bad input (non-finite values, negative values for NMF, k outside 1..M, an empty matrix) raises
 :class:`FactorisationError` saying which.
@@ -24,6 +24,7 @@ Bad input (non-finite values, negative values for NMF, k outside 1..M, an empty 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,10 @@ class Factorisation:
     @property
     def n_synergies(self) -> int:
         return int(self.weights.shape[0])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Unpacks as ``(commands, weights)``: ``C, W = nmf(x, k)``."""
+        return iter((self.commands, self.weights))
 
     def reconstruct(self) -> np.ndarray:
         """``(T, M)`` Ê = offset + C W."""

@@ -32,6 +32,9 @@ Biotechnol. 10:962959; NMSM Pipeline ``src/MuscleTendonPersonalization/SynergyEx
    - ``parameters``: the NMM's prior, Σ_p ((p - p_0) / (σ_p (upper - lower)))² per subject,
      averaged over subjects (:mod:`nmm.model.loss`), with the NMM's σ_p.
 
+   Subjects are fitted together in one batch: their weights and parameter rows are separate
+   and every term is a mean over samples or subjects, so the cost is the mean of the
+   per-subject costs (weighted by their samples) and each subject's optimum is its own.
    The activation ODE is a loop over time, so trials are cut into non-overlapping windows of
    ``window_s`` (the last one flush with the trial's end) batched together; each window carries
    its trial's commands and groups, so the weights stay per trial/task/subject.

@@ -23,6 +23,8 @@ def test_nmf_recovers_exactly_low_rank_data():
     assert (f.commands >= 0).all() and (f.weights >= 0).all()
     np.testing.assert_allclose(f.weights.sum(axis=1), 1.0)  # SynX's scaling of commands
     np.testing.assert_allclose(f.reconstruct(), x, atol=5e-3 * x.max())
+    c, w = f  # unpacks as (commands, weights)
+    assert c.shape == (x.shape[0], 2) and w.shape == (2, x.shape[1])
 
 
 def test_pca_recovers_exactly_low_rank_data_with_its_offset():
