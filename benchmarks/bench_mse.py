@@ -78,13 +78,10 @@ def _run(cfg: Any, trials: list, elbow: Any, truth_dir: Path) -> dict[str, Any]:
         read_truth_excitation,
         summarise_cells,
     )
-    from nmm.synergy import build_physics
     from nmm.synergy.fit import fit_synx
 
-    ids = list(dict.fromkeys(t.subject for t in trials))
-    physics = build_physics(cfg, elbow, ids)
     t0 = time.perf_counter()
-    result = fit_synx(cfg.mse, trials, physics, seed=int(cfg.seed))
+    result = fit_synx(cfg, trials, elbow, seed=int(cfg.seed))  # the elbow built as the NMM's
     fit_s = time.perf_counter() - t0
     opt = evaluation_options(cfg)
     kinds = set(opt["kinds"] or [])

@@ -622,7 +622,9 @@ def fit_synx(
       subjects' first appearance in ``trials``;
     - ``fit_synx(cfg, trials, elbow)``: the whole config (its ``mse``, ``physics`` and ``model``
       nodes) and the torch :class:`ElbowModel`; the personalised elbow is then built as the
-      NMM builds it (:func:`nmm.synergy.build_physics`).
+      NMM builds it (:func:`nmm.synergy.build_physics`, with the subjects' body masses from the
+      trials' ``metadata["body_mass_kg"]`` where :func:`~nmm.model.train.prepare_cohort` put
+      them).
 
     Args:
         settings: the ``mse`` config node (``conf/mse/synx.yaml``), a mapping with some of its
@@ -653,7 +655,8 @@ def fit_synx(
             )
         from nmm.synergy import build_physics
 
-        physics = build_physics(settings, physics, ids)
+        masses = {t.subject: t.metadata.get("body_mass_kg") for t in trials}
+        physics = build_physics(settings, physics, ids, [masses[s] for s in ids])
         settings = settings["mse"]
     s = settings if isinstance(settings, SynXSettings) else SynXSettings.from_mapping(settings)
     s.check()
