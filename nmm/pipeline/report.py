@@ -267,6 +267,7 @@ def build_report(
     if rows:
         s.table(
             rows,
+            floatfmt=".4g",
             caption="personalised .osim driven by the reconstructed activations: muscle torque "
             "vs OpenSim ID",
         )
