@@ -21,7 +21,11 @@ allowable size" and the weights (``loss.weights``, default 1) are relative impor
   synergy extrapolation (Bianco et al. 2018; Ao et al. 2022): unmeasured excitations lie near
   the measured ones' synergies. With ``synergy_log_floor`` f the deviation is relative,
   ``log((ê_h + f) / (s_h + f))``, and σ_synergy a fraction: a muscle at rest may differ from its
-  synergists by little, an active one by more.
+  synergists by little, an active one by more. ``synergy_penalty`` ``"charbonnier"`` replaces
+  the square z² of the normalised deviation z by ``2(√(1 + z²) - 1)`` (Charbonnier et al. 1997,
+  IEEE Trans Image Process 6:298): the same within one allowable error, linear beyond it (a
+  Laplace-like prior for a heavy-tailed ratio, so that the torque can move a hidden muscle far
+  from its synergists where it must).
 - ``effort``: ``(ê_h / σ_effort)²`` of the hidden muscles, which only the torque and the synergy
   prior support; SynX penalises extrapolated activations the same way (allowable 0.5 by default
   in the NMSM Pipeline's MTPReference).
@@ -40,10 +44,12 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LOSS_TERMS", "PhysicsInformedLoss"]
+__all__ = ["LOSS_TERMS", "SYNERGY_PENALTIES", "PhysicsInformedLoss"]
 
 #: The terms, in the order they are logged.
 LOSS_TERMS = ("emg", "torque", "smoothness", "synergy", "effort", "parameters")
+#: Penalties of the normalised synergy deviation z (module doc).
+SYNERGY_PENALTIES = ("quadratic", "charbonnier")
 
 
 def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
@@ -63,6 +69,8 @@ class PhysicsInformedLoss(nn.Module):
         hidden: indices of the hidden muscles (synergy and effort terms).
         synergists: ``{hidden index: [synergist indices]}`` (synergy term; none: no term).
         synergy_log_floor: f of the relative synergy deviation (None: absolute deviation).
+        synergy_penalty: ``"quadratic"`` (z²) or ``"charbonnier"`` (2(√(1 + z²) - 1)) of the
+            normalised synergy deviation z.
         burn_in: samples at the start of each window left out of the torque term.
     """
 
@@ -74,6 +82,7 @@ class PhysicsInformedLoss(nn.Module):
         synergists: Mapping[int, Sequence[int]] | None = None,
         synergy_log_floor: float | None = None,
         burn_in: int = 0,
+        synergy_penalty: str = "quadratic",
     ) -> None:
         super().__init__()
         missing = [k for k in ("emg", "torque_nm") if k not in allowable]
@@ -114,6 +123,11 @@ class PhysicsInformedLoss(nn.Module):
         if self.synergy_log_floor is not None and not self.synergy_log_floor > 0:
             raise ValueError(f"synergy_log_floor must be > 0, got {synergy_log_floor}")
         self.burn_in = int(burn_in)
+        if synergy_penalty not in SYNERGY_PENALTIES:
+            raise ValueError(
+                f"unknown synergy_penalty {synergy_penalty!r}; known: {list(SYNERGY_PENALTIES)}"
+            )
+        self.synergy_penalty = synergy_penalty
 
     def prior_scales(self, columns: Sequence[tuple[str, str | None]]) -> Tensor:
         """``(P,)`` σ_p of each parameter column (name, muscle)."""
@@ -171,7 +185,10 @@ class PhysicsInformedLoss(nn.Module):
                 else:
                     f = self.synergy_log_floor
                     dev = torch.log(envelopes[..., h] + f) - torch.log(ref.clamp_min(0.0) + f)
-                parts.append(((dev / self.sigma_synergy) ** 2, mask))
+                z2 = (dev / self.sigma_synergy) ** 2
+                if self.synergy_penalty == "charbonnier":
+                    z2 = 2.0 * z2 / (torch.sqrt(1.0 + z2) + 1.0)  # = 2(√(1 + z²) - 1), exact near 0
+                parts.append((z2, mask))
             terms["synergy"] = _masked_mean(
                 torch.stack([p for p, _ in parts], -1), torch.stack([m for _, m in parts], -1)
             )

@@ -78,6 +78,28 @@ def test_synergy_prior_pulls_hidden_towards_its_synergists():
     )
 
 
+def test_charbonnier_synergy_penalty_is_quadratic_near_zero_and_linear_beyond():
+    env, measured, valid, torque = batch()
+    target = env.clone()
+    loss = {
+        kind: PhysicsInformedLoss(ALLOW, hidden=[2], synergists={2: [0, 1]}, synergy_penalty=kind)
+        for kind in ("quadratic", "charbonnier")
+    }
+
+    def term(kind: str, offset: float) -> float:
+        e = env.clone()
+        e[..., 2] = target[..., [0, 1]].mean(-1) + offset  # deviation z = offset / 0.1
+        return float(loss[kind](e, target, measured, valid, torque, torque)["synergy"])
+
+    # by hand: 2(sqrt(1 + z²) - 1) is z² - z⁴/4 + ... near 0 and 2|z| - 2 + 1/|z| + ... far out
+    assert term("charbonnier", 0.001) == pytest.approx(term("quadratic", 0.001), rel=1e-4)
+    assert term("charbonnier", 0.1) == pytest.approx(2 * (2**0.5 - 1), rel=1e-5)
+    assert term("charbonnier", 10.0) == pytest.approx(2 * (10001**0.5 - 1), rel=1e-5)
+    assert term("quadratic", 10.0) == pytest.approx(1e4, rel=1e-5)
+    with pytest.raises(ValueError, match="unknown synergy_penalty"):
+        PhysicsInformedLoss(ALLOW, synergy_penalty="huber")
+
+
 def test_parameter_prior_sums_over_parameters():
     env, measured, valid, torque = batch()
     dev = torch.full((2, 4), 0.25)
