@@ -8,6 +8,11 @@ the module holds no construction logic. One step:
     u, a, τ_mus = physics(ê, subject, θ, θ̇)     personalised (nmm.model.physics)
     L = PhysicsInformedLoss(ê, e, τ_mus, τ_ID, priors)
 
+With ``use_measured`` the physics is driven as reconstruction drives it
+(:func:`nmm.model.reconstruct.reconstruct`): the recorded envelopes of the measured muscles and
+the network's of the hidden ones (:func:`nmm.model.physics.with_measured`); the network's
+measured-muscle outputs then meet the data term only.
+
 Two parameter groups: the network's (the optimizer's learning rate and weight decay) and the
 personalised parameters (``parameter_lr``, no weight decay: their prior is in the loss). With
 ``freeze_network`` only the parameters train (personalising new subjects).
@@ -23,7 +28,7 @@ from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 
 from nmm.model.loss import LOSS_TERMS, PhysicsInformedLoss
-from nmm.model.physics import PersonalisedElbow, PhysicsOutput
+from nmm.model.physics import PersonalisedElbow, PhysicsOutput, with_measured
 
 __all__ = ["NMMModule"]
 
@@ -40,6 +45,8 @@ class NMMModule(LightningModule):
         parameter_lr: learning rate of the personalised parameters (default: the optimizer's).
         scheduler: optional partial LR scheduler, called with the optimizer.
         freeze_network: train the personalised parameters only.
+        use_measured: drive the physics with the recorded envelopes of the measured muscles (as
+            reconstruction does) instead of the network's.
         metadata: stored in checkpoints under ``"nmm"`` (muscles, inputs, config, ...).
     """
 
@@ -53,6 +60,7 @@ class NMMModule(LightningModule):
         parameter_lr: float | None = None,
         scheduler: Callable[..., Any] | None = None,
         freeze_network: bool = False,
+        use_measured: bool = False,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -65,6 +73,7 @@ class NMMModule(LightningModule):
         self.subject_ids = list(subject_ids)
         self.parameter_lr = parameter_lr
         self.freeze_network = bool(freeze_network)
+        self.use_measured = bool(use_measured)
         self.metadata = dict(metadata or {})
         self.register_buffer(
             "prior_scales",
@@ -88,7 +97,10 @@ class NMMModule(LightningModule):
         if self.freeze_network:
             self.net.eval()
         env = self(batch["x"], batch["valid"])
-        phys = self.physics(env, batch["subject"], batch["angle"], batch["velocity"])
+        drive = (
+            with_measured(env, batch["envelopes"], batch["measured"]) if self.use_measured else env
+        )
+        phys = self.physics(drive, batch["subject"], batch["angle"], batch["velocity"])
         rows = torch.unique(batch["subject"])
         terms = self.loss(
             env,
