@@ -253,6 +253,7 @@ def build_module(
         parameter_lr=cfg.model.get("parameter_lr"),
         scheduler=scheduler,
         freeze_network=freeze_network,
+        use_measured=bool(cfg.model.get("use_measured", True)),
         metadata=metadata,
     )
 
