@@ -12,7 +12,9 @@ against the raw excitation):
 - torque: RMSE (N·m) and R² of the muscle torque against the trial's inverse-dynamics torque
   (OpenSim ID in the synthetic cohort);
 - parameter recovery: |learned - true| of the relative muscle parameters (factors on the
-  ``.osim`` values) per parameter and muscle, where the truth lists them.
+  ``.osim`` values) per parameter and muscle, where the truth lists them, next to
+  |initial - true| (the fit's start and prior centre): a parameter the data constrain ends
+  closer to the truth than it started.
 
 Protocols (``evaluate.protocols``):
 
@@ -258,7 +260,8 @@ def summarise_cells(
 def parameter_recovery(
     physics: PersonalisedElbow, subject_ids: Sequence[str], truth_summary: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
-    """|learned - true| of the relative muscle parameters (factors), per parameter and muscle.
+    """|learned - true| of the relative muscle parameters (factors), per parameter and muscle,
+    and |initial - true| of the configured initial values (:func:`_recovery_summary`).
 
     ``truth_summary``: the ground truth's ``cohort.json`` (``subjects[].factors``).
     """
@@ -267,7 +270,7 @@ def parameter_recovery(
     truth = {s["subject_id"]: s.get("factors", {}) for s in truth_summary.get("subjects", [])}
     table = physics.parameters_table
     rel = [s.name for s in table.specs if s.relative]
-    errors: dict[str, dict[str, list[float]]] = {n: {} for n in rel}
+    initial = {s.name: s.initial for s in table.specs}
     rows = []
     for i, sid in enumerate(subject_ids):
         if sid not in truth:
@@ -279,21 +282,47 @@ def parameter_recovery(
                 if true is None:
                     continue
                 got = float(np.atleast_1d(values[name])[k])
-                errors[name].setdefault(m, []).append(abs(got - true))
                 rows.append(
-                    {"subject": sid, "parameter": name, "muscle": m, "true": true, "learned": got}
+                    {
+                        "subject": sid,
+                        "parameter": name,
+                        "muscle": m,
+                        "true": true,
+                        "learned": got,
+                        "initial": initial[name],
+                    }
                 )
-    if not rows:
-        return None
-    return {
-        "abs_error_mean": {
-            n: _mean([e for v in per.values() for e in v]) for n, per in errors.items() if per
-        },
-        "abs_error_per_muscle": {
-            n: {m: _mean(v) for m, v in per.items()} for n, per in errors.items() if per
-        },
-        "values": rows,
+    return _recovery_summary(rows) if rows else None
+
+
+def _recovery_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Mean |learned - true| and |initial - true| per parameter and per (parameter, muscle),
+    and the fraction of (subject, muscle) values that ended closer to the truth than their
+    initial value."""
+    out: dict[str, Any] = {
+        "abs_error_mean": {},
+        "abs_error_initial_mean": {},
+        "closer_than_initial": {},
     }
+    per_muscle: dict[str, dict[str, dict[str, float]]] = {}
+    for n in sorted({r["parameter"] for r in rows}):
+        rs = [r for r in rows if r["parameter"] == n]
+        err = [abs(r["learned"] - r["true"]) for r in rs]
+        err0 = [abs(r["initial"] - r["true"]) for r in rs]
+        out["abs_error_mean"][n] = _mean(err)
+        out["abs_error_initial_mean"][n] = _mean(err0)
+        closer = [e < e0 for e, e0 in zip(err, err0, strict=True)]
+        out["closer_than_initial"][n] = float(np.mean(closer))
+        per_muscle[n] = {}
+        for m in dict.fromkeys(r["muscle"] for r in rs):
+            ms = [r for r in rs if r["muscle"] == m]
+            per_muscle[n][m] = {
+                "abs_error": _mean([abs(r["learned"] - r["true"]) for r in ms]),
+                "abs_error_initial": _mean([abs(r["initial"] - r["true"]) for r in ms]),
+            }
+    out["per_muscle"] = per_muscle
+    out["values"] = list(rows)
+    return out
 
 
 def evaluate_model(
@@ -372,14 +401,7 @@ def _merge_folds(folds: Sequence[dict[str, Any]], targets: Mapping[str, float]) 
     recovery = [f["summary"].get("parameter_recovery") for f in folds]
     values = [v for r in recovery if r for v in r["values"]]
     if values:
-        names = sorted({v["parameter"] for v in values})
-        out["parameter_recovery"] = {
-            "abs_error_mean": {
-                n: _mean([abs(v["learned"] - v["true"]) for v in values if v["parameter"] == n])
-                for n in names
-            },
-            "values": values,
-        }
+        out["parameter_recovery"] = _recovery_summary(values)
     out["folds"] = [
         {k: v for k, v in f.items() if k not in ("summary", "recs", "truths")} for f in folds
     ]
