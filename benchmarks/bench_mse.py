@@ -40,17 +40,6 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 GOAL_WALL_S = 180.0
-SUMMARY_KEYS = (
-    "hidden_pearson_r_mean",
-    "hidden_rmse_mean",
-    "hidden_r2_mean",
-    "baseline_copy_synergist_rmse_mean",
-    "baseline_copy_synergist_pearson_r_mean",
-    "rmse_ratio_to_baseline",
-    "torque_r2",
-    "torque_r2_pooled",
-    "torque_rmse_nm",
-)
 # Pure SynX defaults (NMSM Pipeline SynergyExtrapolationClass, MTPReference), for reference.
 SYNX_DEFAULTS = [
     "mse.weight_scope=trial",
@@ -73,6 +62,7 @@ SENSITIVITY = [
 def _run(cfg: Any, trials: list, elbow: Any, truth_dir: Path) -> dict[str, Any]:
     """Fit, score and summarise one configuration."""
     from nmm.model.evaluate import (
+        HEADLINE_KEYS,
         cell_scores,
         evaluation_options,
         read_truth_excitation,
@@ -95,7 +85,7 @@ def _run(cfg: Any, trials: list, elbow: Any, truth_dir: Path) -> dict[str, Any]:
     info = result.info
     return {
         "fit_wall_s": fit_s,
-        "accuracy": {k: summary[k] for k in SUMMARY_KEYS}
+        "accuracy": {k: summary[k] for k in HEADLINE_KEYS}
         | {"per_muscle": summary["per_muscle"], "targets_met": summary["targets_met"]},
         "fit": {
             k: info[k]

@@ -45,18 +45,6 @@ QUICK_OVERRIDES = [
     f"trainer.max_epochs={QUICK_EPOCHS}",
     "evaluate.write_outputs=false",
 ]
-SUMMARY_KEYS = (
-    "hidden_pearson_r_mean",
-    "hidden_rmse_mean",
-    "hidden_r2_mean",
-    "baseline_copy_synergist_rmse_mean",
-    "baseline_copy_synergist_pearson_r_mean",
-    "rmse_ratio_to_baseline",
-    "torque_r2",
-    "torque_r2_pooled",
-    "torque_rmse_nm",
-    "targets_met",
-)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.machine import describe_machine, peak_rss_mib, write_result
     from nmm.config import CONF_DIR
+    from nmm.model.evaluate import HEADLINE_KEYS
     from nmm.model.train import run_train
 
     t0 = time.perf_counter()
@@ -147,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             ],
         },
         "accuracy": {
-            p: {k: metrics[p][k] for k in SUMMARY_KEYS if k in metrics[p]}
+            p: {k: metrics[p][k] for k in (*HEADLINE_KEYS, "targets_met") if k in metrics[p]}
             | {"per_muscle": metrics[p]["per_muscle"]}
             for p in ("per_subject", "loso")
             if p in metrics

@@ -38,6 +38,7 @@ from nmm.atomic import atomic_write_text
 from nmm.compare.figures import plot_error_heatmaps, plot_overlay, plot_torque_tracking
 from nmm.compare.paired import paired_differences
 from nmm.jobs.stages import StageRunner, fingerprint
+from nmm.model.evaluate import HEADLINE_KEYS
 from nmm.model.features import PreparedTrial
 from nmm.model.reconstruct import Reconstruction, read_outputs
 
@@ -56,15 +57,6 @@ log = logging.getLogger(__name__)
 METHODS = ("nmm", "mse")
 # config keys that do not change what the NMM stage computes
 _NOT_NMM = ("run_dir", "mse", "compare", "pipeline", "hydra", "painsig", "validate", "report")
-SUMMARY_KEYS = (
-    "hidden_rmse_mean",
-    "hidden_pearson_r_mean",
-    "hidden_r2_mean",
-    "baseline_copy_synergist_rmse_mean",
-    "torque_r2",
-    "torque_r2_pooled",
-    "torque_rmse_nm",
-)
 
 
 def dataset_fingerprint(cfg: DictConfig) -> str:
@@ -171,7 +163,7 @@ def mse_stage(
 
 
 def _brief(summary: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: summary.get(k) for k in SUMMARY_KEYS if k in summary}
+    out = {k: summary.get(k) for k in HEADLINE_KEYS if k in summary}
     if "per_muscle" in summary:
         out["per_muscle"] = {
             m: {k: v for k, v in pm.items() if k != "targets_met"}

@@ -50,6 +50,7 @@ from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, reconstruct
 
 __all__ = [
+    "HEADLINE_KEYS",
     "cell_scores",
     "evaluate_model",
     "evaluate_protocols",
@@ -64,6 +65,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_BASELINE = {"BRA": ["BIClong", "BICshort"], "TRImed": ["TRIlat"]}
+# the scalar keys of a protocol summary (summarise_cells) that runs and benchmarks report
+HEADLINE_KEYS = (
+    "hidden_pearson_r_mean",
+    "hidden_rmse_mean",
+    "hidden_r2_mean",
+    "baseline_copy_synergist_rmse_mean",
+    "baseline_copy_synergist_pearson_r_mean",
+    "rmse_ratio_to_baseline",
+    "torque_r2",
+    "torque_r2_pooled",
+    "torque_rmse_nm",
+)
 DEFAULT_TARGETS = {"rmse_ratio_to_baseline": 0.6, "pearson_r": 0.9, "torque_r2": 0.95}
 
 
