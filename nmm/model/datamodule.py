@@ -18,6 +18,7 @@ key             shape         content
 ``subject``     ()            row of the subject in the parameter table
 ``trial``       ()            index of the trial in the data module's list
 ``start``       ()            first sample of the window in the trial
+``mvic_hold``   (L,)          bool, the hold of an MVIC trial (:func:`mvic_hold`)
 ==============  ============  ==============================================================
 
 Subjects are assigned to the splits as a whole: :class:`NMMDataModule` refuses a subject in both
@@ -36,9 +37,25 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from nmm.model.features import FeatureSpec, PreparedTrial, input_features, window_starts
+from nmm.model.features import (
+    MVIC_HOLD_FRACTION,
+    MVIC_KIND,
+    FeatureSpec,
+    PreparedTrial,
+    input_features,
+    window_starts,
+)
 
-__all__ = ["EpochShuffleSampler", "NMMDataModule", "WindowDataset"]
+__all__ = ["EpochShuffleSampler", "NMMDataModule", "WindowDataset", "mvic_hold"]
+
+
+def mvic_hold(trial: PreparedTrial) -> np.ndarray:
+    """``(T,)`` bool: the hold of an MVIC trial (kind :data:`MVIC_KIND`), its samples within
+    :data:`MVIC_HOLD_FRACTION` of the trial's peak |τ_ID|; all False for other trials."""
+    torque = np.abs(np.nan_to_num(np.asarray(trial.torque, dtype=float)))
+    if trial.kind != MVIC_KIND or not torque.size or not torque.max() > 0:
+        return np.zeros(trial.n_samples, dtype=bool)
+    return torque >= MVIC_HOLD_FRACTION * torque.max()
 
 
 class EpochShuffleSampler(torch.utils.data.Sampler[int]):
@@ -93,6 +110,7 @@ class WindowDataset(Dataset):
         self._tq = [torch.from_numpy(t.torque.astype(np.float32)) for t in self.trials]
         self._ang = [torch.from_numpy(t.angle.astype(np.float32)) for t in self.trials]
         self._vel = [torch.from_numpy(t.velocity.astype(np.float32)) for t in self.trials]
+        self._hold = [torch.from_numpy(mvic_hold(t)) for t in self.trials]
         self._rows = []
         for t in self.trials:
             if t.subject not in subject_rows:
@@ -133,6 +151,7 @@ class WindowDataset(Dataset):
                 self.trial_indices[i] if self.trial_indices is not None else i, dtype=torch.long
             ),
             "start": torch.tensor(s, dtype=torch.long),
+            "mvic_hold": self._pad(self._hold[i][s:e], self.window),
         }
 
 

@@ -23,7 +23,10 @@ Protocols (``evaluate.protocols``):
   scored with its own parameters;
 - ``loso``: leave one subject out: the network and the others' parameters are fitted without
   it, then it is personalised with the network frozen from its measured channels, kinematics
-  and torque only (:func:`nmm.model.personalise.personalise`), and scored. The folds run in
+  and torque only (:func:`nmm.model.personalise.personalise`), optionally followed by
+  ``evaluate.personalise.adapt_epochs`` epochs of adaptation of a copy of the network on the
+  same data (:func:`nmm.model.adapt.adapt`; its hidden channels are never seen either), and
+  scored. The folds run in
   ``evaluate.workers`` spawned processes (:func:`start_loso`), during the per-subject fit.
 
 Summaries (``metrics.json`` under the protocol's key): ``hidden_pearson_r_mean``,
@@ -527,7 +530,8 @@ def loso_fold(
     run_dir: str | os.PathLike[str],
 ) -> dict[str, Any]:
     """One leave-one-subject-out fold: fit without ``held_out``, personalise it with the network
-    frozen (measured channels, kinematics, torque), score it. Runs in a worker process too."""
+    frozen (measured channels, kinematics, torque), adapt the network to it when
+    ``evaluate.personalise.adapt_epochs`` > 0, score it. Runs in a worker process too."""
     from nmm.model.personalise import personalise_from_config
     from nmm.model.train import bundle as make_bundle
     from nmm.model.train import fit, set_threads
@@ -552,6 +556,13 @@ def loso_fold(
     physics, ids, pinfo = personalise_from_config(
         b, test, opt["personalise"], cfg.preprocess.resample_hz, int(cfg.seed), default_steps=150
     )
+    adapt_epochs = int(opt["personalise"].get("adapt_epochs") or 0)
+    if adapt_epochs:
+        from nmm.model.adapt import adapt
+
+        b, physics, pinfo["adapt"] = adapt(
+            cfg, b, physics, ids, test, adapt_epochs, Path(run_dir) / "loso" / held_out
+        )
     summary, recs, truths = evaluate_model(
         b,
         physics,

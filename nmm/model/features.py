@@ -43,6 +43,8 @@ from nmm.data.schema import Signal, Trial
 
 __all__ = [
     "INPUT_KINDS",
+    "MVIC_HOLD_FRACTION",
+    "MVIC_KIND",
     "ChannelMap",
     "FeatureSpec",
     "MissingChannelError",
@@ -55,6 +57,11 @@ log = logging.getLogger(__name__)
 
 #: Inputs the network may read per time step (``model.inputs``).
 INPUT_KINDS = ("angle", "velocity", "acceleration", "load", "measured_envelopes")
+#: ``metadata['kind']`` of maximal voluntary isometric contractions (the synthetic cohort's, and
+#: what a dataset's manifest sets for its MVIC trials).
+MVIC_KIND = "mvic"
+#: The hold of an MVIC trial: its samples within this fraction of the trial's peak |moment|.
+MVIC_HOLD_FRACTION = 0.8
 
 
 class MissingChannelError(ValueError):
@@ -194,7 +201,8 @@ class PreparedTrial:
 
     @property
     def kind(self) -> str:
-        """``metadata['kind']`` (``movement``/``mvic`` in the synthetic cohort), else movement."""
+        """``metadata['kind']`` (``movement``/:data:`MVIC_KIND` in the synthetic cohort), else
+        movement."""
         return str(self.metadata.get("kind", "movement"))
 
 

@@ -26,6 +26,15 @@ allowable size" and the weights (``loss.weights``, default 1) are relative impor
   IEEE Trans Image Process 6:298): the same within one allowable error, linear beyond it (a
   Laplace-like prior for a heavy-tailed ratio, so that the torque can move a hidden muscle far
   from its synergists where it must).
+- ``mvic`` (maximal drive): ``((u_i - u_max) / σ_mvic)²`` over the hold of MVIC trials, for the
+  agonists (the muscles whose moment has the sign of τ_ID there), u = gain × ê the excitation.
+  In a maximal voluntary contraction every agonist is driven to nearly its maximum, voluntary
+  activation of the elbow flexors being ~90-100 % (Allen et al. 1998, Muscle Nerve 21:318), so
+  u_max ≈ 0.95. The torque alone cannot tell a muscle's excitation scale from its strength (only
+  the product F0 × gain × ê enters the moment), nor, with a hidden muscle, how the moment is
+  shared: this term sets the scale of every agonist's excitation, so that the MVIC moment
+  calibrates their strengths, as EMG-driven models are calibrated on maximal trials (Lloyd &
+  Besier 2003, J Biomech 36:765).
 - ``effort``: ``(ê_h / σ_effort)²`` of the hidden muscles, which only the torque and the synergy
   prior support; SynX penalises extrapolated activations the same way (allowable 0.5 by default
   in the NMSM Pipeline's MTPReference).
@@ -47,7 +56,7 @@ from torch import Tensor, nn
 __all__ = ["LOSS_TERMS", "SYNERGY_PENALTIES", "PhysicsInformedLoss"]
 
 #: The terms, in the order they are logged.
-LOSS_TERMS = ("emg", "torque", "smoothness", "synergy", "effort", "parameters")
+LOSS_TERMS = ("emg", "torque", "smoothness", "synergy", "mvic", "effort", "parameters")
 #: Penalties of the normalised synergy deviation z (module doc).
 SYNERGY_PENALTIES = ("quadratic", "charbonnier")
 
@@ -61,8 +70,8 @@ class PhysicsInformedLoss(nn.Module):
     """Weighted sum of the normalised terms of the module doc.
 
     Args:
-        allowable: ``{emg, torque_nm, smoothness, synergy, effort}`` allowable errors (units
-            above) and
+        allowable: ``{emg, torque_nm, smoothness, synergy, mvic, effort}`` allowable errors
+            (units above), optionally ``torque_relative``, and
             ``parameters``: a float (fraction of the bound range) or ``{parameter name: fraction}``
             with an optional ``default``.
         weights: ``{term: weight}``; missing terms weigh 1, 0 switches a term off.
@@ -72,6 +81,7 @@ class PhysicsInformedLoss(nn.Module):
         synergy_penalty: ``"quadratic"`` (z²) or ``"charbonnier"`` (2(√(1 + z²) - 1)) of the
             normalised synergy deviation z.
         burn_in: samples at the start of each window left out of the torque term.
+        mvic_excitation: u_max, the agonists' excitation in the hold of an MVIC trial.
     """
 
     def __init__(
@@ -83,6 +93,7 @@ class PhysicsInformedLoss(nn.Module):
         synergy_log_floor: float | None = None,
         burn_in: int = 0,
         synergy_penalty: str = "quadratic",
+        mvic_excitation: float = 0.95,
     ) -> None:
         super().__init__()
         missing = [k for k in ("emg", "torque_nm") if k not in allowable]
@@ -96,6 +107,7 @@ class PhysicsInformedLoss(nn.Module):
         self.sigma_smooth = float(allowable.get("smoothness", 0.01))  # type: ignore[arg-type]
         self.sigma_effort = float(allowable.get("effort", 0.5))  # type: ignore[arg-type]
         self.sigma_synergy = float(allowable.get("synergy", 0.1))  # type: ignore[arg-type]
+        self.sigma_mvic = float(allowable.get("mvic", 0.05))  # type: ignore[arg-type]
         prior = allowable.get("parameters", 0.25)
         self.sigma_prior: dict[str, float] = (
             {"default": float(prior)}  # type: ignore[arg-type]
@@ -108,6 +120,7 @@ class PhysicsInformedLoss(nn.Module):
             ("smoothness", self.sigma_smooth),
             ("effort", self.sigma_effort),
             ("synergy", self.sigma_synergy),
+            ("mvic", self.sigma_mvic),
             *self.sigma_prior.items(),
         ]:
             if not s > 0:
@@ -128,6 +141,9 @@ class PhysicsInformedLoss(nn.Module):
                 f"unknown synergy_penalty {synergy_penalty!r}; known: {list(SYNERGY_PENALTIES)}"
             )
         self.synergy_penalty = synergy_penalty
+        self.mvic_excitation = float(mvic_excitation)
+        if not 0.0 < self.mvic_excitation <= 1.0:
+            raise ValueError(f"mvic_excitation must be in (0, 1], got {mvic_excitation}")
 
     def prior_scales(self, columns: Sequence[tuple[str, str | None]]) -> Tensor:
         """``(P,)`` σ_p of each parameter column (name, muscle)."""
@@ -144,6 +160,8 @@ class PhysicsInformedLoss(nn.Module):
         torque_target: Tensor,
         prior_deviation: Tensor | None = None,
         prior_scales: Tensor | None = None,
+        excitation: Tensor | None = None,
+        mvic_agonists: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """The terms and their weighted sum (``"total"``), each a scalar tensor.
 
@@ -155,6 +173,9 @@ class PhysicsInformedLoss(nn.Module):
             torque: ``(B, T)`` τ_mus (N·m); torque_target: ``(B, T)`` τ_ID (N·m).
             prior_deviation: ``(S, P)`` (p - p_0)/(upper - lower) of the subjects in the batch.
             prior_scales: ``(P,)`` σ_p (:meth:`prior_scales`).
+            excitation: ``(B, T, M)`` u = gain × ê driving the physics (``mvic`` term).
+            mvic_agonists: ``(B, T, M)`` bool, agonists in the hold of an MVIC trial (none: no
+                ``mvic`` term).
         """
         valid_f = valid.to(envelopes.dtype)
         terms: dict[str, Tensor] = {}
@@ -194,6 +215,13 @@ class PhysicsInformedLoss(nn.Module):
             )
         else:
             terms["synergy"] = envelopes.new_zeros(())
+        if excitation is not None and mvic_agonists is not None:
+            mask = mvic_agonists.to(excitation.dtype) * valid_f.unsqueeze(-1)
+            terms["mvic"] = _masked_mean(
+                ((excitation - self.mvic_excitation) / self.sigma_mvic) ** 2, mask
+            )
+        else:
+            terms["mvic"] = envelopes.new_zeros(())
         if self.hidden:
             h = envelopes[..., self.hidden]
             terms["effort"] = _masked_mean(

@@ -28,7 +28,7 @@ from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 
 from nmm.model.loss import LOSS_TERMS, PhysicsInformedLoss
-from nmm.model.physics import PersonalisedElbow, PhysicsOutput, with_measured
+from nmm.model.physics import PersonalisedElbow, PhysicsOutput, mvic_agonists, with_measured
 
 __all__ = ["NMMModule"]
 
@@ -111,6 +111,8 @@ class NMMModule(LightningModule):
             batch["torque"],
             self.physics.prior_deviation(rows),
             self.prior_scales,
+            excitation=phys.excitation,
+            mvic_agonists=mvic_agonists(phys.muscle_torques, batch["torque"], batch["mvic_hold"]),
         )
         return terms, env, phys
 

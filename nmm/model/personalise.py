@@ -20,7 +20,7 @@ from torch.utils.data import default_collate
 
 from nmm.model.datamodule import WindowDataset
 from nmm.model.features import PreparedTrial, samples
-from nmm.model.physics import PersonalisedElbow, with_measured
+from nmm.model.physics import PersonalisedElbow, mvic_agonists, with_measured
 
 __all__ = ["personalise"]
 
@@ -102,6 +102,10 @@ def personalise(
             batch["torque"][idx],
             physics.prior_deviation(),
             scales,
+            excitation=phys.excitation,
+            mvic_agonists=mvic_agonists(
+                phys.muscle_torques, batch["torque"][idx], batch["mvic_hold"][idx]
+            ),
         )
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()

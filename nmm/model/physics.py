@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from nmm.physics.elbow import ElbowModel
 from nmm.physics.parameters import PersonalisedParameters
 
-__all__ = ["PersonalisedElbow", "PhysicsOutput", "with_measured"]
+__all__ = ["PersonalisedElbow", "PhysicsOutput", "mvic_agonists", "with_measured"]
 
 
 def with_measured(envelopes: Tensor, measured_envelopes: Tensor, measured: Tensor) -> Tensor:
@@ -45,6 +45,14 @@ def with_measured(envelopes: Tensor, measured_envelopes: Tensor, measured: Tenso
     mask = measured.to(torch.bool)
     mask = mask.unsqueeze(-2) if mask.dim() == 2 else mask
     return torch.where(mask, measured_envelopes.to(envelopes.dtype), envelopes)
+
+
+def mvic_agonists(muscle_torques: Tensor, torque_target: Tensor, hold: Tensor) -> Tensor:
+    """``(B, T, M)`` bool: in the hold of an MVIC trial (``hold``, ``(B, T)`` bool), the muscles
+    whose moment has the sign of the inverse-dynamics moment (``torque_target``, ``(B, T)``
+    N·m); ``muscle_torques`` ``(B, T, M)`` N·m (a muscle's sign is its moment arm's)."""
+    same_sign = muscle_torques.detach() * torque_target.unsqueeze(-1) > 0
+    return same_sign & hold.to(torch.bool).unsqueeze(-1)
 
 
 class PhysicsOutput(NamedTuple):

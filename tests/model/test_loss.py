@@ -115,3 +115,35 @@ def test_bad_settings_raise():
         PhysicsInformedLoss({**ALLOW, "torque_nm": 0.0})
     with pytest.raises(ValueError, match="unknown loss terms"):
         PhysicsInformedLoss(ALLOW, weights={"physics": 1.0})
+
+
+def test_mvic_term_scores_the_agonists_excitation_against_maximal_drive():
+    """((u - u_max) / σ_mvic)² over the agonist samples of MVIC holds only; no mask, no term."""
+    env, measured, valid, torque = batch()
+    loss = PhysicsInformedLoss({**ALLOW, "mvic": 0.05}, mvic_excitation=0.95)
+    excitation = torch.full_like(env, 0.9)  # one allowable error below u_max
+    agonists = torch.zeros_like(env, dtype=torch.bool)
+    agonists[0, 5:10, :3] = True
+    excitation[1] = 0.0  # not agonists: ignored
+    terms = loss(env, env, measured, valid, torque, torque, excitation=excitation,
+                 mvic_agonists=agonists)
+    assert float(terms["mvic"]) == pytest.approx(1.0)
+    valid[0, 5:10] = False  # padding is never scored
+    terms = loss(env, env, measured, valid, torque, torque, excitation=excitation,
+                 mvic_agonists=agonists)
+    assert float(terms["mvic"]) == 0.0
+    assert float(loss(env, env, measured, valid, torque, torque)["mvic"]) == 0.0
+    with pytest.raises(ValueError, match="mvic_excitation"):
+        PhysicsInformedLoss(ALLOW, mvic_excitation=1.5)
+
+
+def test_mvic_agonists_are_the_muscles_moving_the_joint_the_measured_way():
+    from nmm.model.physics import mvic_agonists
+
+    muscle_torques = torch.tensor([[[2.0, 1.0, -3.0]] * 4])  # two flexors, one extensor
+    target = torch.tensor([[10.0, 10.0, -5.0, 10.0]])
+    hold = torch.tensor([[True, True, True, False]])
+    mask = mvic_agonists(muscle_torques, target, hold)
+    assert mask[0, 0].tolist() == [True, True, False]
+    assert mask[0, 2].tolist() == [False, False, True]  # an extension moment: the extensor
+    assert not mask[0, 3].any()  # outside the hold

@@ -202,3 +202,42 @@ def test_configs_compose(protocol_list, geometry_cache):
     assert cfg.trainer.accelerator == "gpu" and cfg.model.net._target_.endswith("NMMEncoder")
     cfg = compose_train(["callbacks=none", "logger=none"], geometry_cache)
     assert not cfg.callbacks and not cfg.logger
+
+
+def test_adapting_to_a_new_subject_lowers_its_loss_and_leaves_the_model_alone(
+    tiny_cfg, elbow, toy_trials, tmp_path
+):
+    """LOSO with adaptation (nmm.model.adapt): the network trained on one subject, the other
+    personalised with it frozen, then a copy adapted on that subject's measured data."""
+    from torch.utils.data import default_collate
+
+    from nmm.model.adapt import adapt
+    from nmm.model.datamodule import WindowDataset
+    from nmm.model.personalise import personalise
+
+    ids = sorted({t.subject for t in toy_trials})
+    common = dict(callbacks=False, loggers=False, enable_progress_bar=False)
+    module, _, _ = fit(
+        tiny_cfg, toy_trials, elbow, tmp_path, train_subjects=ids[:1], max_epochs=2, **common
+    )
+    b = bundle(tiny_cfg, module)
+    new = [t for t in toy_trials if t.subject == ids[1]]
+    physics, new_ids, _ = personalise(b, new, steps=3)
+    before = {k: v.clone() for k, v in module.net.state_dict().items()}
+
+    def new_subject_loss(bun, phys) -> float:
+        ds = WindowDataset(new, bun.spec, bun.muscles, {ids[1]: 0}, bun.window, bun.window)
+        m = bun.module
+        m.physics = phys
+        with torch.no_grad():
+            terms, _, _ = m.compute(default_collate([ds[i] for i in range(len(ds))]))
+        return float(terms["total"])
+
+    first = new_subject_loss(b, physics)
+    adapted, physics2, info = adapt(tiny_cfg, b, physics, new_ids, new, 8, tmp_path / "adapt")
+    assert info["steps"] >= 8 and adapted.module.net is not module.net
+    for k, v in module.net.state_dict().items():
+        assert torch.equal(v, before[k]), f"the trained network changed: {k}"
+    assert new_subject_loss(adapted, physics2) < first
+    with pytest.raises(ValueError, match="epochs"):
+        adapt(tiny_cfg, b, physics, new_ids, new, 0, tmp_path / "adapt")

@@ -1,0 +1,106 @@
+"""Adapting a trained NMM to new subjects: the network fine-tuned on their data, no hidden truth.
+
+:func:`~nmm.model.personalise.personalise` fits a new subject's parameters with the network
+frozen; the hidden muscles' envelopes are then the network's as learned on other subjects, and
+a subject who shares the moment among the flexors differently (recruitment differs between
+people, e.g. BRA's share of the flexion moment) keeps the other subjects' share. Adaptation
+continues from there: a copy of the network and the personalised parameter rows are trained
+together for ``epochs`` more epochs with the same physics-informed loss on the new subjects'
+*measured channels, kinematics and torque only*, exactly the information the per-subject fit
+uses, starting from the network trained on the others (test-time adaptation), with the
+configured optimizer and its learning-rate schedule over the adaptation epochs. The original
+bundle is left unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from nmm.model.features import PreparedTrial
+from nmm.model.module import NMMModule
+from nmm.model.physics import PersonalisedElbow
+
+__all__ = ["adapt"]
+
+log = logging.getLogger(__name__)
+
+
+def adapt(
+    cfg: DictConfig,
+    bundle: Any,
+    physics: PersonalisedElbow,
+    subject_ids: Sequence[str],
+    trials: Sequence[PreparedTrial],
+    epochs: int,
+    run_dir: str | Path,
+) -> tuple[Any, PersonalisedElbow, dict[str, Any]]:
+    """Fine-tune a copy of ``bundle``'s network with the new subjects' parameter rows.
+
+    Args:
+        cfg: the training config (optimizer, loss, data module and trainer settings).
+        bundle: the trained NMM (:class:`nmm.model.train.NMMBundle`), not modified.
+        physics: the new subjects' personalised elbow (one row per id of ``subject_ids``), as
+            :func:`~nmm.model.personalise.personalise` returns it; trained further in place.
+        subject_ids: the rows of ``physics``.
+        trials: the new subjects' prepared trials.
+        epochs: epochs of adaptation (> 0).
+        run_dir: the trainer's root directory (nothing is checkpointed or logged there).
+
+    Returns:
+        ``(bundle, physics, info)``: a bundle with the adapted network, the physics, and the
+        steps and wall time.
+    """
+    from nmm.model.train import build_datamodule, build_trainer
+    from nmm.model.train import bundle as make_bundle
+
+    if epochs <= 0:
+        raise ValueError(f"adaptation epochs must be > 0, got {epochs}")
+    old = bundle.module
+    sched = cfg.model.get("scheduler")
+    module = NMMModule(
+        copy.deepcopy(old.net),
+        physics,
+        old.loss,
+        instantiate(cfg.model.optimizer),
+        list(subject_ids),
+        parameter_lr=old.parameter_lr,
+        scheduler=instantiate(sched, T_max=int(epochs)) if sched and sched.get("_target_") else None,
+        use_measured=old.use_measured,
+        metadata=old.metadata,
+    )
+    dm = build_datamodule(cfg, trials, list(subject_ids))
+    trainer = build_trainer(
+        cfg,
+        run_dir,
+        callbacks=False,
+        loggers=False,
+        max_epochs=int(epochs),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+    t0 = time.perf_counter()
+    trainer.fit(module, datamodule=dm)
+    module.eval()
+    info = {
+        "epochs": int(epochs),
+        "steps": int(trainer.global_step),
+        "wall_s": time.perf_counter() - t0,
+    }
+    log.info(
+        "adapted the network to %s: %d steps (%.1f s)",
+        ", ".join(subject_ids),
+        info["steps"],
+        info["wall_s"],
+    )
+    return make_bundle(cfg, module), module.physics, info
