@@ -80,7 +80,7 @@ def _run(cfg: Any, trials: list, elbow: Any, truth_dir: Path) -> dict[str, Any]:
         read_truth_excitation(truth_dir, r.trial, r.muscles, opt["reference_cutoff_hz"])
         for r in recs
     ]
-    rows = cell_scores(recs, truths, opt["hidden"], opt["baseline"])
+    rows = cell_scores(recs, truths, opt["hidden"], opt["baseline"], opt["hidden_signal"])
     summary = summarise_cells(rows, recs, opt["targets"])
     info = result.info
     return {

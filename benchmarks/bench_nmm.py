@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{QUICK_EPOCHS} epochs (accuracy: see nmm.json)"
         if args.quick
         else "nmm-train on the default synthetic cohort: per-subject fit + leave-one-subject-"
-        "out (train on 4, personalise the 5th with the network frozen), scored against OpenSim"
+        "out (train on 4, personalise the 5th with the network frozen, then adapt a copy of the "
+        "network to it: evaluate.personalise.adapt_epochs), scored against OpenSim"
     )
     result = {
         "benchmark": "nmm_quick" if args.quick else "nmm",
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                     "steps_per_s": f["fit"]["steps_per_s"],
                     "fold_s": f["wall_s"],
                     "personalise_s": f["personalise"]["wall_s"],
+                    "adapt_s": (f["personalise"].get("adapt") or {}).get("wall_s", 0.0),
                 }
                 for f in metrics.get("loso", {}).get("folds", [])
             ],

@@ -179,7 +179,7 @@ def _score(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     from nmm.model.evaluate import cell_scores, summarise_cells
 
-    cells = cell_scores(recs, truths, opt["hidden"], opt["baseline"])
+    cells = cell_scores(recs, truths, opt["hidden"], opt["baseline"], opt["hidden_signal"])
     return summarise_cells(cells, recs, opt["targets"]), cells
 
 

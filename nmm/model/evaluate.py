@@ -6,7 +6,10 @@ excitation (``ground_truth/``, :mod:`nmm.data.synth.ground_truth`) low-passed li
 (``evaluate.reference_cutoff_hz``, 6 Hz; the summary's ``vs_excitation`` repeats the scores
 against the raw excitation):
 
-- RMSE (envelope units, 0-1), Pearson r and R² = 1 - SS_res / SS_tot;
+- RMSE (excitation units, 0-1), Pearson r and R² = 1 - SS_res / SS_tot of the hidden muscle's
+  reconstructed excitation u = gain × ê, the quantity the truth holds (``evaluate.hidden_signal``
+  ``excitation``; ``envelopes`` scores ê itself, which sits on the MVIC-normalised envelopes'
+  scale, below the excitation by the subject's gain);
 - the **copy-synergist baseline**: BRA from the mean of the biceps heads' measured envelopes,
   TRImed from TRIlat's (``evaluate.baseline``), scored the same way;
 - torque: RMSE (N·m) and R² of the muscle torque against the trial's inverse-dynamics torque
@@ -156,17 +159,27 @@ def _baseline(
     return trial.envelopes[:, idx].mean(axis=1)
 
 
+#: What of a hidden muscle is scored (``evaluate.hidden_signal``; module doc).
+HIDDEN_SIGNALS = ("excitation", "envelopes")
+
+
 def cell_scores(
     recs: Sequence[Reconstruction],
     truths: Sequence[np.ndarray | None],
     hidden: Sequence[str],
     baseline: Mapping[str, Sequence[str]] = DEFAULT_BASELINE,
+    signal: str = "excitation",
 ) -> list[dict[str, Any]]:
     """Scores per (subject, load, hidden muscle): the cell's movement trials pooled.
+
+    ``signal``: the reconstruction's ``excitation`` (gain × ê) or ``envelopes`` (ê) of the
+    hidden muscles is scored (:data:`HIDDEN_SIGNALS`).
 
     Returns rows with ``subject``, ``load_kg``, ``muscle``, ``rmse``, ``pearson_r``, ``r2``,
     ``baseline_rmse``, ``baseline_pearson_r``, ``torque_rmse_nm``, ``torque_r2``, ``n_samples``.
     """
+    if signal not in HIDDEN_SIGNALS:
+        raise ValueError(f"unknown hidden signal {signal!r}; known: {list(HIDDEN_SIGNALS)}")
     cells: dict[tuple[str, float], list[int]] = {}
     for k, rec in enumerate(recs):
         cells.setdefault((rec.trial.subject, rec.trial.load_kg), []).append(k)
@@ -181,7 +194,7 @@ def cell_scores(
             continue
         for m in hidden:
             j = list(recs[with_truth[0]].muscles).index(m)
-            pred = np.concatenate([recs[k].envelopes[:, j] for k in with_truth])
+            pred = np.concatenate([getattr(recs[k], signal)[:, j] for k in with_truth])
             true = np.concatenate([truths[k][:, j] for k in with_truth])  # type: ignore[index]
             base = [_baseline(recs[k].trial, recs[k].muscles, baseline, m) for k in with_truth]
             row = {
@@ -353,6 +366,7 @@ def evaluate_model(
     targets: Mapping[str, float] = DEFAULT_TARGETS,
     kinds: Sequence[str] | None = ("movement",),
     reference_cutoff_hz: float | None = 6.0,
+    hidden_signal: str = "excitation",
 ) -> tuple[dict[str, Any], list[Reconstruction], list[np.ndarray | None]]:
     """Reconstruct ``trials`` of ``subject_ids`` (rows of ``physics``) and score them.
 
@@ -381,7 +395,7 @@ def evaluate_model(
         else None
         for t in use
     ]
-    cells = cell_scores(recs, truths, hidden, baseline)
+    cells = cell_scores(recs, truths, hidden, baseline, hidden_signal)
     summary = summarise_cells(cells, recs, targets)
     summary["reference"] = (
         f"true excitation low-passed at {reference_cutoff_hz:g} Hz (reference envelope)"
@@ -390,7 +404,9 @@ def evaluate_model(
     )
     if reference_cutoff_hz and truth_dir:
         raw = [read_truth_excitation(truth_dir, t, bundle.muscles) for t in use]
-        vs = summarise_cells(cell_scores(recs, raw, hidden, baseline), recs, targets)
+        vs = summarise_cells(
+            cell_scores(recs, raw, hidden, baseline, hidden_signal), recs, targets
+        )
         summary["vs_excitation"] = {
             k: vs[k]
             for k in (
@@ -460,6 +476,7 @@ def evaluate_protocols(
             targets=targets,
             kinds=kinds,
             reference_cutoff_hz=cutoff,
+            hidden_signal=opt["hidden_signal"],
         )
         summary["eval_wall_s"] = time.perf_counter() - t0
         out["per_subject"] = summary
@@ -498,8 +515,8 @@ def evaluate_protocols(
 
 
 def evaluation_options(cfg: DictConfig) -> dict[str, Any]:
-    """Hidden muscles, baseline, targets, scored kinds, reference cutoff (Hz) and the
-    personalisation settings of ``cfg.evaluate``, with the module's defaults."""
+    """Hidden muscles, baseline, targets, scored kinds, reference cutoff (Hz), the scored hidden
+    signal and the personalisation settings of ``cfg.evaluate``, with the module's defaults."""
     ev = cfg.get("evaluate") or {}
     baseline = (
         OmegaConf.to_container(ev.get("baseline"), resolve=True)
@@ -517,6 +534,7 @@ def evaluation_options(cfg: DictConfig) -> dict[str, Any]:
         "targets": targets,
         "kinds": list(ev.get("kinds")) if ev.get("kinds") else None,
         "reference_cutoff_hz": float(cutoff) if cutoff else None,
+        "hidden_signal": str(ev.get("hidden_signal", "excitation")),
         "personalise": dict(ev.get("personalise") or {}),
     }
 
@@ -574,6 +592,7 @@ def loso_fold(
         targets=opt["targets"],
         kinds=opt["kinds"],
         reference_cutoff_hz=opt["reference_cutoff_hz"],
+        hidden_signal=opt["hidden_signal"],
     )
     log.info("LOSO %s: %s", held_out, _brief(summary))
     import resource

@@ -25,7 +25,22 @@ allowable size" and the weights (``loss.weights``, default 1) are relative impor
   the square z² of the normalised deviation z by ``2(√(1 + z²) - 1)`` (Charbonnier et al. 1997,
   IEEE Trans Image Process 6:298): the same within one allowable error, linear beyond it (a
   Laplace-like prior for a heavy-tailed ratio, so that the torque can move a hidden muscle far
-  from its synergists where it must).
+  from its synergists where it must). With ``synergy_space`` ``"excitation"`` the comparison is
+  between excitations u = gain × ê (the hidden muscle's and its synergists' mean, the latter
+  held fixed): MVIC-normalised envelopes sit below the excitation (the normalising peak of a
+  noisy envelope lies above its plateau, so a plateau reads ~0.8 of it), and the drive shared
+  by synergists is an excitation, not an envelope.
+  In the hold of MVIC trials the allowable error is ``synergy_mvic``: the antagonists
+  co-contract together there (the agonists are held by the ``mvic`` term), and a hidden
+  antagonist free to co-contract more would cancel the excess moment of a muscle modelled too
+  strong, the very error the MVIC moment is there to reveal.
+  With ``synergy_share`` a learned per-subject log offset c_{s,h} is subtracted from each log
+  ratio, so the prior holds the hidden muscle to its synergists' *pattern* at a subject's own
+  *share*: how a subject shares the moment among synergists varies between people
+  (recruitment; e.g. BRA's share of the flexion moment) and, held at the synergists' level, a
+  differing share was pushed into the hidden muscle's strength instead. The offsets have a
+  Gaussian prior of SD ``synergy_share`` (log units) in the ``parameters`` term; the MVIC term
+  and moment fix the level they leave free.
 - ``mvic`` (maximal drive): ``((u_i - u_max) / σ_mvic)²`` over the hold of MVIC trials, for the
   agonists (the muscles whose moment has the sign of τ_ID there), u = gain × ê the excitation.
   In a maximal voluntary contraction every agonist is driven to nearly its maximum, voluntary
@@ -53,12 +68,14 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LOSS_TERMS", "SYNERGY_PENALTIES", "PhysicsInformedLoss"]
+__all__ = ["LOSS_TERMS", "SYNERGY_PENALTIES", "SYNERGY_SPACES", "PhysicsInformedLoss"]
 
 #: The terms, in the order they are logged.
 LOSS_TERMS = ("emg", "torque", "smoothness", "synergy", "mvic", "effort", "parameters")
 #: Penalties of the normalised synergy deviation z (module doc).
 SYNERGY_PENALTIES = ("quadratic", "charbonnier")
+#: What the synergy prior compares (module doc).
+SYNERGY_SPACES = ("envelope", "excitation")
 
 
 def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
@@ -71,7 +88,8 @@ class PhysicsInformedLoss(nn.Module):
 
     Args:
         allowable: ``{emg, torque_nm, smoothness, synergy, mvic, effort}`` allowable errors
-            (units above), optionally ``torque_relative``, and
+            (units above), optionally ``torque_relative``, ``synergy_mvic`` (default
+            ``synergy``) and ``synergy_share``, and
             ``parameters``: a float (fraction of the bound range) or ``{parameter name: fraction}``
             with an optional ``default``.
         weights: ``{term: weight}``; missing terms weigh 1, 0 switches a term off.
@@ -82,6 +100,7 @@ class PhysicsInformedLoss(nn.Module):
             normalised synergy deviation z.
         burn_in: samples at the start of each window left out of the torque term.
         mvic_excitation: u_max, the agonists' excitation in the hold of an MVIC trial.
+        synergy_space: ``"envelope"`` (ê) or ``"excitation"`` (gain × ê) in the synergy term.
     """
 
     def __init__(
@@ -94,6 +113,7 @@ class PhysicsInformedLoss(nn.Module):
         burn_in: int = 0,
         synergy_penalty: str = "quadratic",
         mvic_excitation: float = 0.95,
+        synergy_space: str = "envelope",
     ) -> None:
         super().__init__()
         missing = [k for k in ("emg", "torque_nm") if k not in allowable]
@@ -108,6 +128,10 @@ class PhysicsInformedLoss(nn.Module):
         self.sigma_effort = float(allowable.get("effort", 0.5))  # type: ignore[arg-type]
         self.sigma_synergy = float(allowable.get("synergy", 0.1))  # type: ignore[arg-type]
         self.sigma_mvic = float(allowable.get("mvic", 0.05))  # type: ignore[arg-type]
+        self.sigma_share = float(allowable.get("synergy_share", 0.5))  # type: ignore[arg-type]
+        self.sigma_synergy_mvic = float(
+            allowable.get("synergy_mvic") or self.sigma_synergy  # type: ignore[arg-type]
+        )
         prior = allowable.get("parameters", 0.25)
         self.sigma_prior: dict[str, float] = (
             {"default": float(prior)}  # type: ignore[arg-type]
@@ -121,6 +145,8 @@ class PhysicsInformedLoss(nn.Module):
             ("effort", self.sigma_effort),
             ("synergy", self.sigma_synergy),
             ("mvic", self.sigma_mvic),
+            ("synergy_share", self.sigma_share),
+            ("synergy_mvic", self.sigma_synergy_mvic),
             *self.sigma_prior.items(),
         ]:
             if not s > 0:
@@ -142,6 +168,11 @@ class PhysicsInformedLoss(nn.Module):
             )
         self.synergy_penalty = synergy_penalty
         self.mvic_excitation = float(mvic_excitation)
+        if synergy_space not in SYNERGY_SPACES:
+            raise ValueError(
+                f"unknown synergy_space {synergy_space!r}; known: {list(SYNERGY_SPACES)}"
+            )
+        self.synergy_space = synergy_space
         if not 0.0 < self.mvic_excitation <= 1.0:
             raise ValueError(f"mvic_excitation must be in (0, 1], got {mvic_excitation}")
 
@@ -162,6 +193,9 @@ class PhysicsInformedLoss(nn.Module):
         prior_scales: Tensor | None = None,
         excitation: Tensor | None = None,
         mvic_agonists: Tensor | None = None,
+        synergy_share: Tensor | None = None,
+        share_prior: Tensor | None = None,
+        mvic_hold: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """The terms and their weighted sum (``"total"``), each a scalar tensor.
 
@@ -174,6 +208,11 @@ class PhysicsInformedLoss(nn.Module):
             prior_deviation: ``(S, P)`` (p - p_0)/(upper - lower) of the subjects in the batch.
             prior_scales: ``(P,)`` σ_p (:meth:`prior_scales`).
             excitation: ``(B, T, M)`` u = gain × ê driving the physics (``mvic`` term).
+            synergy_share: ``(B, H)`` the sequences' subjects' log shares c of the hidden muscles
+                with synergists (in the order of ``synergists``), and
+            share_prior: ``(S, H)`` those of the subjects in the batch (prior), when the module
+                learns them (allowable ``synergy_share``).
+            mvic_hold: ``(B, T)`` bool, the hold of MVIC trials (``synergy_mvic``).
             mvic_agonists: ``(B, T, M)`` bool, agonists in the hold of an MVIC trial (none: no
                 ``mvic`` term).
         """
@@ -196,17 +235,28 @@ class PhysicsInformedLoss(nn.Module):
         else:
             terms["smoothness"] = envelopes.new_zeros(())
         if self.synergists:
+            if self.synergy_space == "excitation":
+                if excitation is None:
+                    raise ValueError("synergy_space 'excitation' needs the excitation")
+                own, others = excitation, excitation.detach()
+            else:
+                own, others = envelopes, target
+            sigma_syn = torch.full_like(valid_f, self.sigma_synergy)
+            if mvic_hold is not None:
+                sigma_syn = torch.where(mvic_hold.to(torch.bool), self.sigma_synergy_mvic, sigma_syn)
             parts = []
-            for h, syn in self.synergists.items():
+            for k, (h, syn) in enumerate(self.synergists.items()):
                 ok = measured[:, syn].all(dim=1).to(envelopes.dtype)  # (B,) synergists recorded
-                ref = target[..., syn].mean(-1)
+                ref = others[..., syn].mean(-1)
                 mask = valid_f * ok.unsqueeze(-1)
                 if self.synergy_log_floor is None:
-                    dev = envelopes[..., h] - ref
+                    dev = own[..., h] - ref
                 else:
                     f = self.synergy_log_floor
-                    dev = torch.log(envelopes[..., h] + f) - torch.log(ref.clamp_min(0.0) + f)
-                z2 = (dev / self.sigma_synergy) ** 2
+                    dev = torch.log(own[..., h] + f) - torch.log(ref.clamp_min(0.0) + f)
+                    if synergy_share is not None:
+                        dev = dev - synergy_share[:, k : k + 1]
+                z2 = (dev / sigma_syn) ** 2
                 if self.synergy_penalty == "charbonnier":
                     z2 = 2.0 * z2 / (torch.sqrt(1.0 + z2) + 1.0)  # = 2(√(1 + z²) - 1), exact near 0
                 parts.append((z2, mask))
@@ -238,6 +288,10 @@ class PhysicsInformedLoss(nn.Module):
             terms["parameters"] = ((prior_deviation / scales) ** 2).sum(-1).mean()
         else:
             terms["parameters"] = envelopes.new_zeros(())
+        if share_prior is not None:
+            terms["parameters"] = (
+                terms["parameters"] + ((share_prior / self.sigma_share) ** 2).sum(-1).mean()
+            )
         total = envelopes.new_zeros(())
         for k in LOSS_TERMS:
             if self.weights[k]:

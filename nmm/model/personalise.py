@@ -106,6 +106,7 @@ def personalise(
             mvic_agonists=mvic_agonists(
                 phys.muscle_torques, batch["torque"][idx], batch["mvic_hold"][idx]
             ),
+            mvic_hold=batch["mvic_hold"][idx],
         )
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
