@@ -75,7 +75,6 @@ def adapt(
         scheduler=instantiate(sched, T_max=int(epochs)) if sched and sched.get("_target_") else None,
         use_measured=old.use_measured,
         metadata=old.metadata,
-        learn_synergy_share=old.learn_synergy_share,
     )
     dm = build_datamodule(cfg, trials, list(subject_ids))
     trainer = build_trainer(

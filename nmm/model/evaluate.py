@@ -1,10 +1,10 @@
 """Evaluation of the NMM against the ground truth of the synthetic cohort.
 
 Per hidden muscle, subject and load (the movement trials of a subject at a load pooled, all
-conditions), between the reconstructed envelope ê and the *reference envelope*: the true
+conditions), between the reconstruction and the *reference envelope*: the true
 excitation (``ground_truth/``, :mod:`nmm.data.synth.ground_truth`) low-passed like an envelope
 (``evaluate.reference_cutoff_hz``, 6 Hz; the summary's ``vs_excitation`` repeats the scores
-against the raw excitation):
+against the raw excitation, ``scored_envelopes`` scores ê in place of u):
 
 - RMSE (excitation units, 0-1), Pearson r and R² = 1 - SS_res / SS_tot of the hidden muscle's
   reconstructed excitation u = gain × ê, the quantity the truth holds (``evaluate.hidden_signal``
@@ -159,6 +159,15 @@ def _baseline(
     return trial.envelopes[:, idx].mean(axis=1)
 
 
+#: The keys of the summaries that repeat the scores another way (``vs_excitation``,
+#: ``scored_envelopes``).
+_VARIANT_KEYS = (
+    "hidden_pearson_r_mean",
+    "hidden_rmse_mean",
+    "hidden_r2_mean",
+    "baseline_copy_synergist_rmse_mean",
+    "rmse_ratio_to_baseline",
+)
 #: What of a hidden muscle is scored (``evaluate.hidden_signal``; module doc).
 HIDDEN_SIGNALS = ("excitation", "envelopes")
 
@@ -372,7 +381,8 @@ def evaluate_model(
 
     Hidden muscles are scored against the reference envelope (``reference_cutoff_hz``, see
     :func:`read_truth_excitation`; None: the raw excitation); ``vs_excitation`` repeats the
-    hidden-muscle summary against the raw excitation.
+    hidden-muscle summary against the raw excitation, and ``scored_envelopes`` scoring the
+    hidden envelopes ê instead of the excitation (``hidden_signal``).
     """
     rows = {s: i for i, s in enumerate(subject_ids)}
     use = [t for t in trials if t.subject in rows and (kinds is None or t.kind in set(kinds))]
@@ -402,21 +412,15 @@ def evaluate_model(
         if reference_cutoff_hz
         else "true excitation"
     )
+    def brief(refs: Sequence[np.ndarray | None], signal: str) -> dict[str, Any]:
+        vs = summarise_cells(cell_scores(recs, refs, hidden, baseline, signal), recs, targets)
+        return {k: vs[k] for k in _VARIANT_KEYS} | {"per_muscle": vs["per_muscle"]}
+
     if reference_cutoff_hz and truth_dir:
         raw = [read_truth_excitation(truth_dir, t, bundle.muscles) for t in use]
-        vs = summarise_cells(
-            cell_scores(recs, raw, hidden, baseline, hidden_signal), recs, targets
-        )
-        summary["vs_excitation"] = {
-            k: vs[k]
-            for k in (
-                "hidden_pearson_r_mean",
-                "hidden_rmse_mean",
-                "hidden_r2_mean",
-                "baseline_copy_synergist_rmse_mean",
-                "rmse_ratio_to_baseline",
-            )
-        } | {"per_muscle": vs["per_muscle"]}
+        summary["vs_excitation"] = brief(raw, hidden_signal)
+    if hidden_signal != "envelopes" and any(t is not None for t in truths):
+        summary["scored_envelopes"] = brief(truths, "envelopes")
     truth_summary = None
     if truth_dir and (Path(truth_dir) / "cohort.json").is_file():
         from nmm.data.synth.ground_truth import read_cohort_truth

@@ -34,13 +34,6 @@ allowable size" and the weights (``loss.weights``, default 1) are relative impor
   co-contract together there (the agonists are held by the ``mvic`` term), and a hidden
   antagonist free to co-contract more would cancel the excess moment of a muscle modelled too
   strong, the very error the MVIC moment is there to reveal.
-  With ``synergy_share`` a learned per-subject log offset c_{s,h} is subtracted from each log
-  ratio, so the prior holds the hidden muscle to its synergists' *pattern* at a subject's own
-  *share*: how a subject shares the moment among synergists varies between people
-  (recruitment; e.g. BRA's share of the flexion moment) and, held at the synergists' level, a
-  differing share was pushed into the hidden muscle's strength instead. The offsets have a
-  Gaussian prior of SD ``synergy_share`` (log units) in the ``parameters`` term; the MVIC term
-  and moment fix the level they leave free.
 - ``mvic`` (maximal drive): ``((u_i - u_max) / σ_mvic)²`` over the hold of MVIC trials, for the
   agonists (the muscles whose moment has the sign of τ_ID there), u = gain × ê the excitation.
   In a maximal voluntary contraction every agonist is driven to nearly its maximum, voluntary
@@ -88,8 +81,8 @@ class PhysicsInformedLoss(nn.Module):
 
     Args:
         allowable: ``{emg, torque_nm, smoothness, synergy, mvic, effort}`` allowable errors
-            (units above), optionally ``torque_relative``, ``synergy_mvic`` (default
-            ``synergy``) and ``synergy_share``, and
+            (units above), optionally ``torque_relative`` and ``synergy_mvic`` (default
+            ``synergy``), and
             ``parameters``: a float (fraction of the bound range) or ``{parameter name: fraction}``
             with an optional ``default``.
         weights: ``{term: weight}``; missing terms weigh 1, 0 switches a term off.
@@ -128,7 +121,6 @@ class PhysicsInformedLoss(nn.Module):
         self.sigma_effort = float(allowable.get("effort", 0.5))  # type: ignore[arg-type]
         self.sigma_synergy = float(allowable.get("synergy", 0.1))  # type: ignore[arg-type]
         self.sigma_mvic = float(allowable.get("mvic", 0.05))  # type: ignore[arg-type]
-        self.sigma_share = float(allowable.get("synergy_share", 0.5))  # type: ignore[arg-type]
         self.sigma_synergy_mvic = float(
             allowable.get("synergy_mvic") or self.sigma_synergy  # type: ignore[arg-type]
         )
@@ -145,7 +137,6 @@ class PhysicsInformedLoss(nn.Module):
             ("effort", self.sigma_effort),
             ("synergy", self.sigma_synergy),
             ("mvic", self.sigma_mvic),
-            ("synergy_share", self.sigma_share),
             ("synergy_mvic", self.sigma_synergy_mvic),
             *self.sigma_prior.items(),
         ]:
@@ -193,8 +184,6 @@ class PhysicsInformedLoss(nn.Module):
         prior_scales: Tensor | None = None,
         excitation: Tensor | None = None,
         mvic_agonists: Tensor | None = None,
-        synergy_share: Tensor | None = None,
-        share_prior: Tensor | None = None,
         mvic_hold: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """The terms and their weighted sum (``"total"``), each a scalar tensor.
@@ -208,10 +197,6 @@ class PhysicsInformedLoss(nn.Module):
             prior_deviation: ``(S, P)`` (p - p_0)/(upper - lower) of the subjects in the batch.
             prior_scales: ``(P,)`` σ_p (:meth:`prior_scales`).
             excitation: ``(B, T, M)`` u = gain × ê driving the physics (``mvic`` term).
-            synergy_share: ``(B, H)`` the sequences' subjects' log shares c of the hidden muscles
-                with synergists (in the order of ``synergists``), and
-            share_prior: ``(S, H)`` those of the subjects in the batch (prior), when the module
-                learns them (allowable ``synergy_share``).
             mvic_hold: ``(B, T)`` bool, the hold of MVIC trials (``synergy_mvic``).
             mvic_agonists: ``(B, T, M)`` bool, agonists in the hold of an MVIC trial (none: no
                 ``mvic`` term).
@@ -245,7 +230,7 @@ class PhysicsInformedLoss(nn.Module):
             if mvic_hold is not None:
                 sigma_syn = torch.where(mvic_hold.to(torch.bool), self.sigma_synergy_mvic, sigma_syn)
             parts = []
-            for k, (h, syn) in enumerate(self.synergists.items()):
+            for h, syn in self.synergists.items():
                 ok = measured[:, syn].all(dim=1).to(envelopes.dtype)  # (B,) synergists recorded
                 ref = others[..., syn].mean(-1)
                 mask = valid_f * ok.unsqueeze(-1)
@@ -254,8 +239,6 @@ class PhysicsInformedLoss(nn.Module):
                 else:
                     f = self.synergy_log_floor
                     dev = torch.log(own[..., h] + f) - torch.log(ref.clamp_min(0.0) + f)
-                    if synergy_share is not None:
-                        dev = dev - synergy_share[:, k : k + 1]
                 z2 = (dev / sigma_syn) ** 2
                 if self.synergy_penalty == "charbonnier":
                     z2 = 2.0 * z2 / (torch.sqrt(1.0 + z2) + 1.0)  # = 2(√(1 + z²) - 1), exact near 0
@@ -288,10 +271,6 @@ class PhysicsInformedLoss(nn.Module):
             terms["parameters"] = ((prior_deviation / scales) ** 2).sum(-1).mean()
         else:
             terms["parameters"] = envelopes.new_zeros(())
-        if share_prior is not None:
-            terms["parameters"] = (
-                terms["parameters"] + ((share_prior / self.sigma_share) ** 2).sum(-1).mean()
-            )
         total = envelopes.new_zeros(())
         for k in LOSS_TERMS:
             if self.weights[k]:

@@ -48,9 +48,6 @@ class NMMModule(LightningModule):
         use_measured: drive the physics with the recorded envelopes of the measured muscles (as
             reconstruction does) instead of the network's.
         metadata: stored in checkpoints under ``"nmm"`` (muscles, inputs, config, ...).
-        learn_synergy_share: learn each subject's log share of the hidden muscles with their
-            synergists (``synergy_share``, ``(S, H)``; :mod:`nmm.model.loss`), trained with the
-            personalised parameters.
     """
 
     def __init__(
@@ -65,7 +62,6 @@ class NMMModule(LightningModule):
         freeze_network: bool = False,
         use_measured: bool = False,
         metadata: Mapping[str, Any] | None = None,
-        learn_synergy_share: bool = False,
     ) -> None:
         super().__init__()
         if len(subject_ids) != physics.n_subjects:
@@ -86,16 +82,6 @@ class NMMModule(LightningModule):
         )
         if self.freeze_network:
             self.net.requires_grad_(False)
-        self.learn_synergy_share = bool(learn_synergy_share and loss.synergists)
-        if self.learn_synergy_share and loss.synergy_log_floor is None:
-            raise ValueError("a learned synergy share needs the relative synergy prior "
-                             "(loss.synergy_log_floor)")
-        # per subject and hidden muscle with synergists: the log share c (loss module doc)
-        self.synergy_share = (
-            nn.Parameter(torch.zeros(physics.n_subjects, len(loss.synergists)))
-            if self.learn_synergy_share
-            else None
-        )
 
     # ------------------------------------------------------------------ forward and loss
 
@@ -116,7 +102,6 @@ class NMMModule(LightningModule):
         )
         phys = self.physics(drive, batch["subject"], batch["angle"], batch["velocity"])
         rows = torch.unique(batch["subject"])
-        share = self.synergy_share
         terms = self.loss(
             env,
             batch["envelopes"],
@@ -128,8 +113,6 @@ class NMMModule(LightningModule):
             self.prior_scales,
             excitation=phys.excitation,
             mvic_agonists=mvic_agonists(phys.muscle_torques, batch["torque"], batch["mvic_hold"]),
-            synergy_share=None if share is None else share[batch["subject"]],
-            share_prior=None if share is None else share[rows],
             mvic_hold=batch["mvic_hold"],
         )
         return terms, env, phys
@@ -165,10 +148,7 @@ class NMMModule(LightningModule):
         if not self.freeze_network:
             groups.append({"params": [p for p in self.net.parameters() if p.requires_grad]})
         physics_group: dict[str, Any] = {
-            "params": [
-                *self.physics.parameters_table.parameters(),
-                *([self.synergy_share] if self.synergy_share is not None else []),
-            ],
+            "params": list(self.physics.parameters_table.parameters()),
             "weight_decay": 0.0,
         }
         if self.parameter_lr is not None:

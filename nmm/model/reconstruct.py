@@ -147,13 +147,8 @@ def parameters_report(
     bundle: Any, physics: PersonalisedElbow, subject_ids: Sequence[str]
 ) -> dict[str, Any]:
     """``{subject: {parameter: value or {muscle: value}}}`` of a parameter table (factors for
-    relative parameters, values in their units otherwise), plus the bounds; with a learned
-    synergy share (the bundle's module's, same rows), each subject's ``synergy_share``
-    ``{hidden muscle: exp(c)}``: its hidden muscle's level relative to its synergists'."""
+    relative parameters, values in their units otherwise), plus the bounds."""
     table = physics.parameters_table
-    module = bundle.module
-    share = getattr(module, "synergy_share", None)
-    hidden_with_synergists = [physics.muscle_names[h] for h in module.loss.synergists]
     out: dict[str, Any] = {"bounds": {s.name: [s.lower, s.upper] for s in table.specs}}
     out["relative"] = [s.name for s in table.specs if s.relative]
     for i, sid in enumerate(subject_ids):
@@ -166,10 +161,6 @@ def parameters_report(
             )
             for name, v in sp.values.items()
         }
-        if share is not None and share.shape[0] == len(subject_ids):
-            out[sid]["synergy_share"] = dict(
-                zip(hidden_with_synergists, share[i].detach().exp().tolist(), strict=True)
-            )
     return out
 
 

@@ -255,7 +255,6 @@ def build_module(
         freeze_network=freeze_network,
         use_measured=bool(cfg.model.get("use_measured", True)),
         metadata=metadata,
-        learn_synergy_share=bool(cfg.model.get("synergy_share", False)),
     )
 
 

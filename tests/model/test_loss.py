@@ -149,25 +149,6 @@ def test_mvic_agonists_are_the_muscles_moving_the_joint_the_measured_way():
     assert not mask[0, 3].any()  # outside the hold
 
 
-def test_a_subjects_synergy_share_absorbs_a_constant_log_ratio():
-    """ê_h = k·s_h + f(k - 1) has the log ratio log k everywhere: a share c = log k zeroes the
-    synergy term, and the share pays its own prior in the parameters term."""
-    env, measured, valid, torque = batch()
-    f, k = 0.05, 1.6
-    env = env.clone()
-    env[..., 2] = k * env[..., [0, 1]].mean(-1) + f * (k - 1.0)
-    loss = PhysicsInformedLoss(
-        {**ALLOW, "synergy_share": 0.5}, hidden=[2], synergists={2: [0, 1]}, synergy_log_floor=f
-    )
-    without = loss(env, env, measured, valid, torque, torque)
-    assert float(without["synergy"]) == pytest.approx(((torch.log(torch.tensor(k)) / 0.1) ** 2))
-    share = torch.full((2, 1), float(torch.log(torch.tensor(k))))
-    terms = loss(env, env, measured, valid, torque, torque, synergy_share=share,
-                 share_prior=share[:1])
-    assert float(terms["synergy"]) == pytest.approx(0.0, abs=1e-8)
-    assert float(terms["parameters"]) == pytest.approx(float((share[0, 0] / 0.5) ** 2))
-
-
 def test_synergy_prior_in_excitation_space_compares_gain_times_envelope():
     env, measured, valid, torque = batch()
     gain = torch.tensor([1.2, 1.2, 1.0, 1.0, 1.0, 1.0])
@@ -182,3 +163,18 @@ def test_synergy_prior_in_excitation_space_compares_gain_times_envelope():
                       excitation=env)["synergy"]) > 0.1
     with pytest.raises(ValueError, match="excitation"):
         loss(env, env, measured, valid, torque, torque)
+
+
+def test_synergy_allowable_error_is_tighter_in_mvic_holds():
+    env, measured, valid, torque = batch()
+    target = env.clone()
+    env = env.clone()
+    env[..., 2] = target[..., [0, 1]].mean(-1) + 0.1
+    loss = PhysicsInformedLoss(
+        {**ALLOW, "synergy_mvic": 0.05}, hidden=[2], synergists={2: [0, 1]}
+    )
+    hold = torch.zeros_like(valid)
+    free = loss(env, target, measured, valid, torque, torque, mvic_hold=hold)["synergy"]
+    hold[:] = True
+    held = loss(env, target, measured, valid, torque, torque, mvic_hold=hold)["synergy"]
+    assert float(free) == pytest.approx(1.0, rel=1e-5) and float(held) == pytest.approx(4.0, rel=1e-5)
