@@ -5,7 +5,9 @@
 2. The data (``data=...``) are prepared as in training (:func:`nmm.model.train.prepare_cohort`).
 3. Each subject the model has parameters for keeps them (unless ``repersonalise``); every other
    subject is personalised with the network frozen, from its measured channels, kinematics and
-   torque only (:func:`nmm.model.personalise.personalise`).
+   torque only (:func:`nmm.model.personalise.personalise`), then, with
+   ``personalise.adapt_epochs`` > 0, a copy of the network is adapted to them on the same data
+   (:func:`nmm.model.adapt.adapt`) and reconstructs their trials.
 4. Every trial is reconstructed and written (:func:`nmm.model.reconstruct.write_outputs`):
    every muscle's envelope as ``.sto``, the personalised ``.osim`` per subject, figures; and
    ``metrics.json`` with the torque fit per trial (RMSE, R² against the trial's torque: the
@@ -81,6 +83,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     known = set(b.module.subject_ids)
     new = [t for t in trials if cfg.get("repersonalise") or t.subject not in known]
     physics_for: dict[str, tuple[PersonalisedElbow, int]] = {}
+    net_for: dict[str, torch.nn.Module] = {}  # subjects with an adapted network
     pinfo = None
     if new:
         physics, ids, pinfo = personalise_from_config(
@@ -91,13 +94,21 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
             int(cfg.seed),
             default_steps=200,
         )
+        adapt_epochs = int((cfg.get("personalise") or {}).get("adapt_epochs") or 0)
+        if adapt_epochs:
+            from nmm.model.adapt import adapt
+
+            adapted, physics, pinfo["adapt"] = adapt(
+                train_cfg, b, physics, ids, new, adapt_epochs, run_dir / "adapt"
+            )
+            net_for.update({s: adapted.module.net for s in ids})
         for i, s in enumerate(ids):
             physics_for[s] = (physics, i)
     for i, s in enumerate(b.module.subject_ids):
         physics_for.setdefault(s, (b.module.physics, i))
     recs = [
         reconstruct(
-            b.module.net,
+            net_for.get(t.subject, b.module.net),
             physics_for[t.subject][0],
             physics_for[t.subject][1],
             t,

@@ -140,6 +140,7 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
             f"run_dir={run}",
             "trainer.max_epochs=2",
             "evaluate.personalise.steps=3",
+            "evaluate.personalise.adapt_epochs=2",
             "evaluate.max_figures=1",
         ],
         geometry_cache,
@@ -176,6 +177,7 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
                 f"run_dir={out}",
                 "repersonalise=true",
                 "personalise.steps=3",
+                "personalise.adapt_epochs=2",
                 f"truth_dir={toy_dir / 'ground_truth'}",
                 "max_figures=1",
             ],
@@ -183,6 +185,8 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
     pm = run_predict(pcfg)
     assert pm["envelopes_bounded_0_1"]
     assert pm["personalisation"]["steps"] == 3
+    assert pm["personalisation"]["adapt"]["epochs"] == 2
+    assert all(f["personalise"]["adapt"]["epochs"] == 2 for f in metrics["loso"]["folds"])
     stos = sorted(p.name for p in (out / "envelopes").rglob("*_envelopes.sto"))
     assert len(stos) == len(pm["trials"]) == 4
     assert len(list((out / "models").glob("*.osim"))) == 2
