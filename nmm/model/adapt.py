@@ -72,7 +72,9 @@ def adapt(
         instantiate(cfg.model.optimizer),
         list(subject_ids),
         parameter_lr=old.parameter_lr,
-        scheduler=instantiate(sched, T_max=int(epochs)) if sched and sched.get("_target_") else None,
+        scheduler=instantiate(sched, T_max=int(epochs))
+        if sched and sched.get("_target_")
+        else None,
         use_measured=old.use_measured,
         metadata=old.metadata,
     )

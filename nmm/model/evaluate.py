@@ -412,6 +412,7 @@ def evaluate_model(
         if reference_cutoff_hz
         else "true excitation"
     )
+
     def brief(refs: Sequence[np.ndarray | None], signal: str) -> dict[str, Any]:
         vs = summarise_cells(cell_scores(recs, refs, hidden, baseline, signal), recs, targets)
         return {k: vs[k] for k in _VARIANT_KEYS} | {"per_muscle": vs["per_muscle"]}

@@ -228,7 +228,9 @@ class PhysicsInformedLoss(nn.Module):
                 own, others = envelopes, target
             sigma_syn = torch.full_like(valid_f, self.sigma_synergy)
             if mvic_hold is not None:
-                sigma_syn = torch.where(mvic_hold.to(torch.bool), self.sigma_synergy_mvic, sigma_syn)
+                sigma_syn = torch.where(
+                    mvic_hold.to(torch.bool), self.sigma_synergy_mvic, sigma_syn
+                )
             parts = []
             for h, syn in self.synergists.items():
                 ok = measured[:, syn].all(dim=1).to(envelopes.dtype)  # (B,) synergists recorded

@@ -125,12 +125,14 @@ def test_mvic_term_scores_the_agonists_excitation_against_maximal_drive():
     agonists = torch.zeros_like(env, dtype=torch.bool)
     agonists[0, 5:10, :3] = True
     excitation[1] = 0.0  # not agonists: ignored
-    terms = loss(env, env, measured, valid, torque, torque, excitation=excitation,
-                 mvic_agonists=agonists)
+    terms = loss(
+        env, env, measured, valid, torque, torque, excitation=excitation, mvic_agonists=agonists
+    )
     assert float(terms["mvic"]) == pytest.approx(1.0)
     valid[0, 5:10] = False  # padding is never scored
-    terms = loss(env, env, measured, valid, torque, torque, excitation=excitation,
-                 mvic_agonists=agonists)
+    terms = loss(
+        env, env, measured, valid, torque, torque, excitation=excitation, mvic_agonists=agonists
+    )
     assert float(terms["mvic"]) == 0.0
     assert float(loss(env, env, measured, valid, torque, torque)["mvic"]) == 0.0
     with pytest.raises(ValueError, match="mvic_excitation"):
@@ -159,8 +161,7 @@ def test_synergy_prior_in_excitation_space_compares_gain_times_envelope():
     )
     terms = loss(env, env, measured, valid, torque, torque, excitation=env * gain)
     assert float(terms["synergy"]) == pytest.approx(0.0, abs=1e-10)
-    assert float(loss(env, env, measured, valid, torque, torque,
-                      excitation=env)["synergy"]) > 0.1
+    assert float(loss(env, env, measured, valid, torque, torque, excitation=env)["synergy"]) > 0.1
     with pytest.raises(ValueError, match="excitation"):
         loss(env, env, measured, valid, torque, torque)
 
@@ -170,11 +171,11 @@ def test_synergy_allowable_error_is_tighter_in_mvic_holds():
     target = env.clone()
     env = env.clone()
     env[..., 2] = target[..., [0, 1]].mean(-1) + 0.1
-    loss = PhysicsInformedLoss(
-        {**ALLOW, "synergy_mvic": 0.05}, hidden=[2], synergists={2: [0, 1]}
-    )
+    loss = PhysicsInformedLoss({**ALLOW, "synergy_mvic": 0.05}, hidden=[2], synergists={2: [0, 1]})
     hold = torch.zeros_like(valid)
     free = loss(env, target, measured, valid, torque, torque, mvic_hold=hold)["synergy"]
     hold[:] = True
     held = loss(env, target, measured, valid, torque, torque, mvic_hold=hold)["synergy"]
-    assert float(free) == pytest.approx(1.0, rel=1e-5) and float(held) == pytest.approx(4.0, rel=1e-5)
+    assert float(free) == pytest.approx(1.0, rel=1e-5) and float(held) == pytest.approx(
+        4.0, rel=1e-5
+    )

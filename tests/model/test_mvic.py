@@ -11,9 +11,7 @@ from nmm.model.features import MVIC_HOLD_FRACTION, MVIC_KIND
 
 
 def _as_mvic(trial, torque):
-    return dataclasses.replace(
-        trial, torque=torque, metadata={**trial.metadata, "kind": MVIC_KIND}
-    )
+    return dataclasses.replace(trial, torque=torque, metadata={**trial.metadata, "kind": MVIC_KIND})
 
 
 def test_the_hold_is_where_the_moment_is_near_its_peak(toy_trials):
@@ -35,8 +33,12 @@ def test_windows_carry_the_hold(toy_trials, tiny_cfg):
     n = trial.n_samples
     mvic = _as_mvic(trial, np.linspace(-1.0, 50.0, n))
     ds = WindowDataset(
-        [trial, mvic], feature_spec(tiny_cfg), list(tiny_cfg.physics.muscles),
-        {trial.subject: 0}, window=n, stride=n,
+        [trial, mvic],
+        feature_spec(tiny_cfg),
+        list(tiny_cfg.physics.muscles),
+        {trial.subject: 0},
+        window=n,
+        stride=n,
     )
     assert not ds[0]["mvic_hold"].any()
     np.testing.assert_array_equal(ds[1]["mvic_hold"].numpy(), mvic_hold(mvic))
