@@ -61,6 +61,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from nmm.model.physics import PhysicsOutput, mvic_agonists
+
 __all__ = ["LOSS_TERMS", "SYNERGY_PENALTIES", "SYNERGY_SPACES", "PhysicsInformedLoss"]
 
 #: The terms, in the order they are logged.
@@ -166,6 +168,33 @@ class PhysicsInformedLoss(nn.Module):
         self.synergy_space = synergy_space
         if not 0.0 < self.mvic_excitation <= 1.0:
             raise ValueError(f"mvic_excitation must be in (0, 1], got {mvic_excitation}")
+
+    def of_batch(
+        self,
+        envelopes: Tensor,
+        batch: Mapping[str, Tensor],
+        physics: PhysicsOutput,
+        prior_deviation: Tensor | None = None,
+        prior_scales: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """:meth:`forward` on a batch of :class:`~nmm.model.datamodule.WindowDataset` items
+        (their measured envelopes, masks, torque and MVIC holds) and the physics driven for it;
+        the MVIC agonists are found from the muscles' moments
+        (:func:`~nmm.model.physics.mvic_agonists`)."""
+        hold = batch["mvic_hold"]
+        return self(
+            envelopes,
+            batch["envelopes"],
+            batch["measured"],
+            batch["valid"],
+            physics.torque,
+            batch["torque"],
+            prior_deviation,
+            prior_scales,
+            excitation=physics.excitation,
+            mvic_agonists=mvic_agonists(physics.muscle_torques, batch["torque"], hold),
+            mvic_hold=hold,
+        )
 
     def prior_scales(self, columns: Sequence[tuple[str, str | None]]) -> Tensor:
         """``(P,)`` σ_p of each parameter column (name, muscle)."""

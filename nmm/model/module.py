@@ -28,7 +28,7 @@ from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 
 from nmm.model.loss import LOSS_TERMS, PhysicsInformedLoss
-from nmm.model.physics import PersonalisedElbow, PhysicsOutput, mvic_agonists, with_measured
+from nmm.model.physics import PersonalisedElbow, PhysicsOutput, with_measured
 
 __all__ = ["NMMModule"]
 
@@ -102,18 +102,8 @@ class NMMModule(LightningModule):
         )
         phys = self.physics(drive, batch["subject"], batch["angle"], batch["velocity"])
         rows = torch.unique(batch["subject"])
-        terms = self.loss(
-            env,
-            batch["envelopes"],
-            batch["measured"],
-            batch["valid"],
-            phys.torque,
-            batch["torque"],
-            self.physics.prior_deviation(rows),
-            self.prior_scales,
-            excitation=phys.excitation,
-            mvic_agonists=mvic_agonists(phys.muscle_torques, batch["torque"], batch["mvic_hold"]),
-            mvic_hold=batch["mvic_hold"],
+        terms = self.loss.of_batch(
+            env, batch, phys, self.physics.prior_deviation(rows), self.prior_scales
         )
         return terms, env, phys
 

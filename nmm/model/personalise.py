@@ -20,7 +20,7 @@ from torch.utils.data import default_collate
 
 from nmm.model.datamodule import WindowDataset
 from nmm.model.features import PreparedTrial, samples
-from nmm.model.physics import PersonalisedElbow, mvic_agonists, with_measured
+from nmm.model.physics import PersonalisedElbow, with_measured
 
 __all__ = ["personalise"]
 
@@ -92,22 +92,9 @@ def personalise(
             if batch_size and batch_size < n
             else torch.arange(n, device=ref.device)
         )
-        phys = physics(env[idx], batch["subject"][idx], batch["angle"][idx], batch["velocity"][idx])
-        terms = loss(
-            env[idx],
-            batch["envelopes"][idx],
-            batch["measured"][idx],
-            batch["valid"][idx],
-            phys.torque,
-            batch["torque"][idx],
-            physics.prior_deviation(),
-            scales,
-            excitation=phys.excitation,
-            mvic_agonists=mvic_agonists(
-                phys.muscle_torques, batch["torque"][idx], batch["mvic_hold"][idx]
-            ),
-            mvic_hold=batch["mvic_hold"][idx],
-        )
+        part = {k: v[idx] for k, v in batch.items()}
+        phys = physics(env[idx], part["subject"], part["angle"], part["velocity"])
+        terms = loss.of_batch(env[idx], part, phys, physics.prior_deviation(), scales)
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         opt.step()
