@@ -185,3 +185,23 @@ def test_bad_input_is_a_clear_error(known):
     two = [*trials, _trial("K02", 9, 0.0, trials[0].envelopes, trials[0].torque)]
     with pytest.raises(ValueError, match="1 parameter rows for 2 subjects"):
         fit_synx({}, two, physics)
+
+
+def test_hidden_muscles_are_scored_on_the_chosen_signal(known):
+    """cell_scores scores the hidden muscles' excitation (gain × ê) or their envelope ê: with
+    the truth set to one of them, that one scores RMSE 0 and the other does not."""
+    physics, trials, _ = known
+    res = fit_synx({"steps": 5, "nmf": {"replicates": 2}}, trials, physics)
+    recs = res.reconstructions
+    hidden = ["BRA", "TRImed"]
+    assert not np.allclose(recs[0].excitation[:, 2], recs[0].envelopes[:, 2])
+    for signal in ("excitation", "envelopes"):
+        truths = [getattr(r, signal) for r in recs]
+        own = cell_scores(recs, truths, hidden, signal=signal)
+        other = cell_scores(
+            recs, truths, hidden, signal=({"excitation", "envelopes"} - {signal}).pop()
+        )
+        assert all(r["rmse"] == pytest.approx(0.0, abs=1e-12) for r in own)
+        assert all(r["rmse"] > 1e-4 for r in other if r["muscle"] == "BRA")
+    with pytest.raises(ValueError, match="unknown hidden signal"):
+        cell_scores(recs, truths, hidden, signal="activation")
