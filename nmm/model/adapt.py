@@ -28,7 +28,7 @@ from nmm.model.features import PreparedTrial
 from nmm.model.module import NMMModule
 from nmm.model.physics import PersonalisedElbow
 
-__all__ = ["adapt"]
+__all__ = ["adapt", "personalise_and_adapt"]
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +106,30 @@ def adapt(
         info["wall_s"],
     )
     return make_bundle(cfg, module), module.physics, info
+
+
+def personalise_and_adapt(
+    cfg: DictConfig,
+    bundle: Any,
+    trials: Sequence[PreparedTrial],
+    settings: Any,
+    seed: int,
+    default_steps: int,
+    run_dir: str | Path,
+) -> tuple[Any, PersonalisedElbow, list[str], dict[str, Any]]:
+    """New subjects' parameters with the network frozen
+    (:func:`~nmm.model.personalise.personalise_from_config`), then, when ``settings`` has
+    ``adapt_epochs`` > 0, :func:`adapt` (its info under ``"adapt"``).
+
+    Returns ``(bundle, physics, subject_ids, info)``: the adapted bundle (``bundle`` itself
+    without adaptation), the new subjects' personalised elbow, their ids (its rows) and info.
+    """
+    from nmm.model.personalise import personalise_from_config
+
+    physics, ids, info = personalise_from_config(
+        bundle, trials, settings, cfg.preprocess.resample_hz, seed, default_steps
+    )
+    epochs = int((settings or {}).get("adapt_epochs") or 0)
+    if epochs:
+        bundle, physics, info["adapt"] = adapt(cfg, bundle, physics, ids, trials, epochs, run_dir)
+    return bundle, physics, ids, info

@@ -555,7 +555,7 @@ def loso_fold(
     """One leave-one-subject-out fold: fit without ``held_out``, personalise it with the network
     frozen (measured channels, kinematics, torque), adapt the network to it when
     ``evaluate.personalise.adapt_epochs`` > 0, score it. Runs in a worker process too."""
-    from nmm.model.personalise import personalise_from_config
+    from nmm.model.adapt import personalise_and_adapt
     from nmm.model.train import bundle as make_bundle
     from nmm.model.train import fit, set_threads
 
@@ -576,16 +576,9 @@ def loso_fold(
     )
     b = make_bundle(cfg, module)
     test = [t for t in trials if t.subject == held_out]
-    physics, ids, pinfo = personalise_from_config(
-        b, test, opt["personalise"], cfg.preprocess.resample_hz, int(cfg.seed), default_steps=150
+    b, physics, ids, pinfo = personalise_and_adapt(
+        cfg, b, test, opt["personalise"], int(cfg.seed), 150, Path(run_dir) / "loso" / held_out
     )
-    adapt_epochs = int(opt["personalise"].get("adapt_epochs") or 0)
-    if adapt_epochs:
-        from nmm.model.adapt import adapt
-
-        b, physics, pinfo["adapt"] = adapt(
-            cfg, b, physics, ids, test, adapt_epochs, Path(run_dir) / "loso" / held_out
-        )
     summary, recs, truths = evaluate_model(
         b,
         physics,

@@ -123,8 +123,9 @@ class PhysicsInformedLoss(nn.Module):
         self.sigma_effort = float(allowable.get("effort", 0.5))  # type: ignore[arg-type]
         self.sigma_synergy = float(allowable.get("synergy", 0.1))  # type: ignore[arg-type]
         self.sigma_mvic = float(allowable.get("mvic", 0.05))  # type: ignore[arg-type]
+        synergy_mvic = allowable.get("synergy_mvic")
         self.sigma_synergy_mvic = float(
-            allowable.get("synergy_mvic") or self.sigma_synergy  # type: ignore[arg-type]
+            self.sigma_synergy if synergy_mvic is None else synergy_mvic  # type: ignore[arg-type]
         )
         prior = allowable.get("parameters", 0.25)
         self.sigma_prior: dict[str, float] = (
@@ -161,13 +162,13 @@ class PhysicsInformedLoss(nn.Module):
             )
         self.synergy_penalty = synergy_penalty
         self.mvic_excitation = float(mvic_excitation)
+        if not 0.0 < self.mvic_excitation <= 1.0:
+            raise ValueError(f"mvic_excitation must be in (0, 1], got {mvic_excitation}")
         if synergy_space not in SYNERGY_SPACES:
             raise ValueError(
                 f"unknown synergy_space {synergy_space!r}; known: {list(SYNERGY_SPACES)}"
             )
         self.synergy_space = synergy_space
-        if not 0.0 < self.mvic_excitation <= 1.0:
-            raise ValueError(f"mvic_excitation must be in (0, 1], got {mvic_excitation}")
 
     def of_batch(
         self,

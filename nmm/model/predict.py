@@ -26,8 +26,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from nmm.model.adapt import personalise_and_adapt
 from nmm.model.evaluate import pearson_r, r2_score, read_truth_excitation, rmse
-from nmm.model.personalise import personalise_from_config
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import reconstruct, write_outputs
 from nmm.model.train import build_elbow, build_module, bundle, prepare_cohort, set_threads
@@ -83,25 +83,13 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     known = set(b.module.subject_ids)
     new = [t for t in trials if cfg.get("repersonalise") or t.subject not in known]
     physics_for: dict[str, tuple[PersonalisedElbow, int]] = {}
-    net_for: dict[str, torch.nn.Module] = {}  # subjects with an adapted network
+    net_for: dict[str, torch.nn.Module] = {}  # new subjects: their (adapted) network
     pinfo = None
     if new:
-        physics, ids, pinfo = personalise_from_config(
-            b,
-            new,
-            cfg.get("personalise"),
-            train_cfg.preprocess.resample_hz,
-            int(cfg.seed),
-            default_steps=200,
+        adapted, physics, ids, pinfo = personalise_and_adapt(
+            train_cfg, b, new, cfg.get("personalise"), int(cfg.seed), 200, run_dir / "adapt"
         )
-        adapt_epochs = int((cfg.get("personalise") or {}).get("adapt_epochs") or 0)
-        if adapt_epochs:
-            from nmm.model.adapt import adapt
-
-            adapted, physics, pinfo["adapt"] = adapt(
-                train_cfg, b, physics, ids, new, adapt_epochs, run_dir / "adapt"
-            )
-            net_for.update({s: adapted.module.net for s in ids})
+        net_for.update({s: adapted.module.net for s in ids})
         for i, s in enumerate(ids):
             physics_for[s] = (physics, i)
     for i, s in enumerate(b.module.subject_ids):
