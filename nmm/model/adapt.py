@@ -10,6 +10,11 @@ together for ``epochs`` more epochs with the same physics-informed loss on the n
 uses, starting from the network trained on the others (test-time adaptation), with the
 configured optimizer and its learning-rate schedule over the adaptation epochs. The original
 bundle is left unchanged.
+
+:func:`specialise` applies the same adaptation to each subject of a joint fit in turn: the
+per-subject protocol of Kumar et al. (2025) fits one network per subject, and here each
+subject's network starts from the one fitted on every subject (``specialise.epochs`` in
+``conf/train.yaml``).
 """
 
 from __future__ import annotations
@@ -21,14 +26,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.utils import instantiate
+from lightning.pytorch import seed_everything as seed_lightning
 from omegaconf import DictConfig
+
+from nmm.atomic import atomic_path
 
 from nmm.model.features import PreparedTrial
 from nmm.model.module import NMMModule
 from nmm.model.physics import PersonalisedElbow
 
-__all__ = ["adapt", "personalise_and_adapt"]
+__all__ = ["adapt", "personalise_and_adapt", "specialise"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,9 @@ def adapt(
     trials: Sequence[PreparedTrial],
     epochs: int,
     run_dir: str | Path,
+    *,
+    seed: int | None = None,
+    checkpoint: str | Path | None = None,
 ) -> tuple[Any, PersonalisedElbow, dict[str, Any]]:
     """Fine-tune a copy of ``bundle``'s network with the new subjects' parameter rows.
 
@@ -52,7 +64,10 @@ def adapt(
         subject_ids: the rows of ``physics``.
         trials: the new subjects' prepared trials.
         epochs: epochs of adaptation (> 0).
-        run_dir: the trainer's root directory (nothing is checkpointed or logged there).
+        run_dir: the trainer's root directory (nothing is logged there).
+        seed: seeds dropout and the window order (default ``cfg.seed``).
+        checkpoint: where to write the adapted model (an NMM checkpoint of ``subject_ids``,
+            readable by :func:`nmm.model.predict.load_trained`), atomically; None: not written.
 
     Returns:
         ``(bundle, physics, info)``: a bundle with the adapted network, the physics, and the
@@ -78,6 +93,7 @@ def adapt(
         use_measured=old.use_measured,
         metadata=old.metadata,
     )
+    seed_lightning(int(cfg.seed if seed is None else seed), workers=True, verbose=False)
     dm = build_datamodule(cfg, trials, list(subject_ids))
     trainer = build_trainer(
         cfg,
@@ -91,9 +107,13 @@ def adapt(
         num_sanity_val_steps=0,
         limit_val_batches=0,
     )
+    module.train()  # the copied network comes in eval mode
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm)
     module.eval()
+    if checkpoint is not None:
+        with atomic_path(checkpoint) as tmp:
+            trainer.save_checkpoint(str(tmp))
     info = {
         "epochs": int(epochs),
         "steps": int(trainer.global_step),
@@ -133,3 +153,31 @@ def personalise_and_adapt(
     if epochs:
         bundle, physics, info["adapt"] = adapt(cfg, bundle, physics, ids, trials, epochs, run_dir)
     return bundle, physics, ids, info
+
+
+def specialise(
+    cfg: DictConfig, bundle: Any, trials: Sequence[PreparedTrial], epochs: int, out_dir: str | Path
+) -> dict[str, tuple[Any, PersonalisedElbow, dict[str, Any]]]:
+    """Each subject's own network, adapted from the joint fit ``bundle`` (:func:`adapt`).
+
+    For every subject of ``bundle`` with trials in ``trials``, its parameter row and a copy of
+    the network are trained ``epochs`` more epochs on its trials (measured channels,
+    kinematics, torque) and written to ``out_dir/<subject>.ckpt``.
+
+    Returns:
+        ``{subject: (bundle, physics, info)}``: its network, its one-row elbow, steps and time.
+    """
+    joint = bundle.module.physics
+    present = {t.subject for t in trials}
+    out = {}
+    for i, sid in enumerate(bundle.module.subject_ids):
+        if sid not in present:
+            continue
+        row = joint.with_subjects(1)
+        with torch.no_grad():
+            row.parameters_table.raw.copy_(joint.parameters_table.raw[i : i + 1])
+        mine = [t for t in trials if t.subject == sid]
+        out[sid] = adapt(
+            cfg, bundle, row, [sid], mine, epochs, out_dir, checkpoint=Path(out_dir) / f"{sid}.ckpt"
+        )
+    return out

@@ -23,7 +23,8 @@ Protocols (``evaluate.protocols``):
 
 - ``per_subject``: network and every subject's parameters fitted together on all subjects'
   measured channels, kinematics and torque (the hidden channels are never seen), each subject
-  scored with its own parameters;
+  scored with its own parameters and, with ``specialise.epochs`` > 0, its own network adapted
+  from the joint one on its own data (:func:`nmm.model.adapt.specialise`);
 - ``loso``: leave one subject out: the network and the others' parameters are fitted without
   it, then it is personalised with the network frozen from its measured channels, kinematics
   and torque only (:func:`nmm.model.personalise.personalise`), optionally followed by
@@ -46,7 +47,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -57,6 +58,7 @@ from nmm.model.reconstruct import Reconstruction, reconstruct
 
 __all__ = [
     "HEADLINE_KEYS",
+    "SubjectModel",
     "cell_scores",
     "evaluate_model",
     "evaluate_protocols",
@@ -363,10 +365,20 @@ def _recovery_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class SubjectModel(NamedTuple):
+    """A network with the parameter rows of the subjects it reconstructs.
+
+    bundle: the :class:`nmm.model.train.NMMBundle`; physics: the personalised elbow whose rows
+    are ``subject_ids`` in order.
+    """
+
+    bundle: Any
+    physics: PersonalisedElbow
+    subject_ids: Sequence[str]
+
+
 def evaluate_model(
-    bundle: Any,
-    physics: PersonalisedElbow,
-    subject_ids: Sequence[str],
+    models: Sequence[SubjectModel],
     trials: Sequence[PreparedTrial],
     truth_dir: str | os.PathLike[str] | None,
     *,
@@ -377,32 +389,36 @@ def evaluate_model(
     reference_cutoff_hz: float | None = 6.0,
     hidden_signal: str = "excitation",
 ) -> tuple[dict[str, Any], list[Reconstruction], list[np.ndarray | None]]:
-    """Reconstruct ``trials`` of ``subject_ids`` (rows of ``physics``) and score them.
+    """Reconstruct the ``trials`` of each model's subjects with that model and score them all.
 
     Hidden muscles are scored against the reference envelope (``reference_cutoff_hz``, see
     :func:`read_truth_excitation`; None: the raw excitation); ``vs_excitation`` repeats the
     hidden-muscle summary against the raw excitation, and ``scored_envelopes`` scoring the
     hidden envelopes ê instead of the excitation (``hidden_signal``).
     """
-    rows = {s: i for i, s in enumerate(subject_ids)}
-    use = [t for t in trials if t.subject in rows and (kinds is None or t.kind in set(kinds))]
-    recs = [
-        reconstruct(
-            bundle.module.net,
-            physics,
-            rows[t.subject],
-            t,
-            bundle.spec,
-            bundle.window,
-            bundle.stride,
-            use_measured=bundle.use_measured,
-        )
-        for t in use
-    ]
+    use: list[PreparedTrial] = []
+    recs: list[Reconstruction] = []
+    for model in models:
+        rows = {s: i for i, s in enumerate(model.subject_ids)}
+        mine = [t for t in trials if t.subject in rows and (kinds is None or t.kind in set(kinds))]
+        b = model.bundle
+        recs += [
+            reconstruct(
+                b.module.net,
+                model.physics,
+                rows[t.subject],
+                t,
+                b.spec,
+                b.window,
+                b.stride,
+                use_measured=b.use_measured,
+            )
+            for t in mine
+        ]
+        use += mine
+    muscles = models[0].bundle.muscles if models else ()
     truths = [
-        read_truth_excitation(truth_dir, t, bundle.muscles, reference_cutoff_hz)
-        if truth_dir
-        else None
+        read_truth_excitation(truth_dir, t, muscles, reference_cutoff_hz) if truth_dir else None
         for t in use
     ]
     cells = cell_scores(recs, truths, hidden, baseline, hidden_signal)
@@ -418,7 +434,7 @@ def evaluate_model(
         return {k: vs[k] for k in _VARIANT_KEYS} | {"per_muscle": vs["per_muscle"]}
 
     if reference_cutoff_hz and truth_dir:
-        raw = [read_truth_excitation(truth_dir, t, bundle.muscles) for t in use]
+        raw = [read_truth_excitation(truth_dir, t, muscles) for t in use]
         summary["vs_excitation"] = brief(raw, hidden_signal)
     if hidden_signal != "envelopes" and any(t is not None for t in truths):
         summary["scored_envelopes"] = brief(truths, "envelopes")
@@ -427,7 +443,9 @@ def evaluate_model(
         from nmm.data.synth.ground_truth import read_cohort_truth
 
         truth_summary = read_cohort_truth(truth_dir)
-    summary["parameter_recovery"] = parameter_recovery(physics, subject_ids, truth_summary)
+    recovered = [parameter_recovery(m.physics, m.subject_ids, truth_summary) for m in models]
+    values = [v for r in recovered if r for v in r["values"]]
+    summary["parameter_recovery"] = _recovery_summary(values) if values else None
     return summary, recs, truths
 
 
@@ -455,9 +473,12 @@ def evaluate_protocols(
     *,
     run_dir: str | os.PathLike[str],
     loso_pending: list[Any] | None = None,
+    specialised: Mapping[str, SubjectModel] | None = None,
 ) -> dict[str, Any]:
     """Run the protocols of ``evaluate.protocols`` (see the module doc); returns
     ``{protocol: summary}``. ``bundle`` is the model fitted on every subject (per-subject);
+    ``specialised``: per subject, its network specialised from it
+    (:func:`nmm.model.adapt.specialise`), which then scores the per-subject protocol;
     ``loso_pending``: folds already submitted by :func:`start_loso`."""
     from nmm.model.reconstruct import write_outputs
 
@@ -469,11 +490,13 @@ def evaluate_protocols(
     run_dir = Path(run_dir)
     if "per_subject" in protocols:
         t0 = time.perf_counter()
-        ids = bundle.module.subject_ids
+        models = (
+            list(specialised.values())
+            if specialised
+            else [SubjectModel(bundle, bundle.module.physics, bundle.module.subject_ids)]
+        )
         summary, recs, truths = evaluate_model(
-            bundle,
-            bundle.module.physics,
-            ids,
+            models,
             trials,
             truth_dir,
             hidden=hidden,
@@ -484,19 +507,22 @@ def evaluate_protocols(
             hidden_signal=opt["hidden_signal"],
         )
         summary["eval_wall_s"] = time.perf_counter() - t0
+        summary["specialised"] = bool(specialised)
         out["per_subject"] = summary
         if ev.get("write_outputs", True):
             truth_map = {r.trial.key: t for r, t in zip(recs, truths, strict=True) if t is not None}
-            write_outputs(
-                recs,
-                run_dir / "predictions",
-                physics=bundle.module.physics,
-                subject_rows={s: i for i, s in enumerate(ids)},
-                osim=cfg.physics.osim,
-                truth=truth_map,
-                hidden=hidden,
-                max_figures=int(ev.get("max_figures", 6)),
-            )
+            for model in models:
+                rows = {s: i for i, s in enumerate(model.subject_ids)}
+                write_outputs(
+                    [r for r in recs if r.trial.subject in rows],
+                    run_dir / "predictions",
+                    physics=model.physics,
+                    subject_rows=rows,
+                    osim=cfg.physics.osim,
+                    truth=truth_map,
+                    hidden=hidden,
+                    max_figures=int(ev.get("max_figures", 6)) // len(models) or 1,
+                )
         log.info("per-subject: %s", _brief(summary))
     if "loso" in protocols:
         folds = loso_results(cfg, trials, elbow, truth_dir, run_dir, pending=loso_pending)
@@ -580,9 +606,7 @@ def loso_fold(
         cfg, b, test, opt["personalise"], int(cfg.seed), 150, Path(run_dir) / "loso" / held_out
     )
     summary, recs, truths = evaluate_model(
-        b,
-        physics,
-        ids,
+        [SubjectModel(b, physics, ids)],
         test,
         truth_dir,
         hidden=opt["hidden"],

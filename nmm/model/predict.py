@@ -3,7 +3,9 @@
 1. The training run is read back: its ``config.yaml`` (physics, preprocessing, model, channel
    map) and ``model.ckpt`` (network and the training subjects' parameters).
 2. The data (``data=...``) are prepared as in training (:func:`nmm.model.train.prepare_cohort`).
-3. Each subject the model has parameters for keeps them (unless ``repersonalise``); every other
+3. Each subject the model has parameters for keeps them (unless ``repersonalise``), with its
+   own network where the run specialised one (``subjects/<subject>.ckpt``, unless a
+   ``checkpoint`` is given); every other
    subject is personalised with the network frozen, from its measured channels, kinematics and
    torque only (:func:`nmm.model.personalise.personalise`), then, with
    ``personalise.adapt_epochs`` > 0, a copy of the network is adapted to them on the same data
@@ -83,7 +85,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     known = set(b.module.subject_ids)
     new = [t for t in trials if cfg.get("repersonalise") or t.subject not in known]
     physics_for: dict[str, tuple[PersonalisedElbow, int]] = {}
-    net_for: dict[str, torch.nn.Module] = {}  # new subjects: their (adapted) network
+    net_for: dict[str, torch.nn.Module] = {}  # adapted or specialised networks
     pinfo = None
     if new:
         adapted, physics, ids, pinfo = personalise_and_adapt(
@@ -92,6 +94,14 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
         net_for.update({s: adapted.module.net for s in ids})
         for i, s in enumerate(ids):
             physics_for[s] = (physics, i)
+    for s in b.module.subject_ids:
+        own = Path(cfg.model_dir) / "subjects" / f"{s}.ckpt"
+        if s in physics_for or cfg.get("checkpoint") or not own.is_file():
+            continue  # an explicit checkpoint stands for the whole run
+        if any(t.subject == s for t in trials):
+            _, sb = load_trained(cfg.model_dir, own)
+            net_for[s] = sb.module.net
+            physics_for[s] = (sb.module.physics, 0)
     for i, s in enumerate(b.module.subject_ids):
         physics_for.setdefault(s, (b.module.physics, i))
     recs = [

@@ -413,12 +413,15 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     """``nmm-train``: load, prepare, fit on every subject, save, evaluate; returns metrics.
 
     Writes into ``cfg.run_dir``: ``config.yaml``, ``checkpoints/`` (``last.ckpt`` and the best),
-    ``model.ckpt`` (the best weights, with the subjects' parameters), ``parameters.json``,
+    ``model.ckpt`` (the best weights, with the subjects' parameters), with ``specialise.epochs``
+    > 0 ``subjects/<subject>.ckpt`` (each subject's network, :func:`nmm.model.adapt.specialise`),
+    ``parameters.json`` (the specialised networks' parameters where there are some),
     CSV logs under ``logs/``, and ``metrics.json`` (see :mod:`nmm.model.evaluate`).
     """
     from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
     from nmm.jobs.sweep import global_rank
-    from nmm.model.evaluate import evaluate_protocols, start_loso
+    from nmm.model.adapt import specialise
+    from nmm.model.evaluate import SubjectModel, evaluate_protocols, start_loso
     from nmm.model.reconstruct import parameters_report
 
     run_dir = Path(cfg.run_dir)
@@ -465,10 +468,28 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     }
     b = bundle(cfg, module)
     params = parameters_report(b, module.physics, info["subjects"])
+    specialised: dict[str, SubjectModel] = {}
+    epochs = int((cfg.get("specialise") or {}).get("epochs") or 0)
+    if epochs:
+        t1 = time.perf_counter()
+        for sid, (sb, sphys, sinfo) in specialise(
+            cfg, b, trials, epochs, run_dir / "subjects"
+        ).items():
+            specialised[sid] = SubjectModel(sb, sphys, [sid])
+            params[sid] = parameters_report(sb, sphys, [sid])[sid]
+        info["specialise"] = {"epochs": epochs, "wall_s": time.perf_counter() - t1}
     atomic_write_text(run_dir / "parameters.json", json.dumps(params, indent=1) + "\n")
     metrics.update(
         evaluate_protocols(
-            cfg, b, trials, truth_dir, elbow, protocols, run_dir=run_dir, loso_pending=pending
+            cfg,
+            b,
+            trials,
+            truth_dir,
+            elbow,
+            protocols,
+            run_dir=run_dir,
+            loso_pending=pending,
+            specialised=specialised,
         )
     )
     metrics["timing"] = {"total_s": time.perf_counter() - t0, "fit_s": info["fit_wall_s"]}

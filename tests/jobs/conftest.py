@@ -26,6 +26,7 @@ def train_fast(geometry_cache: Path) -> list[str]:
     return [
         "model=tiny",
         "trainer.max_epochs=1",
+        "specialise.epochs=1",
         "logger=none",
         "callbacks=none",
         "trainer.enable_progress_bar=false",

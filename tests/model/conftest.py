@@ -37,6 +37,7 @@ def compose_train(overrides: list[str] | None = None, geometry_cache: Path | Non
         "+trainer.enable_model_summary=false",
         "logger=csv",
         "datamodule.batch_size=8",
+        "specialise.epochs=2",
     ]
     if geometry_cache is not None:
         base.append(f"geometry_cache={geometry_cache}")

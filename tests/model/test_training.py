@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
+from omegaconf import OmegaConf
 
 from nmm.model.reconstruct import reconstruct
 from nmm.model.train import bundle, fit
@@ -163,6 +164,8 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
         assert set(recovery["abs_error_initial_mean"]) == set(recovery["abs_error_mean"])
         assert all(0.0 <= f <= 1.0 for f in recovery["closer_than_initial"].values())
     assert (run / "model.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert on_disk["per_subject"]["specialised"] is True
+    assert sorted(p.name for p in (run / "subjects").glob("*.ckpt")) == ["T01.ckpt", "T02.ckpt"]
     assert (run / "logs" / "metrics.csv").is_file()
     assert list((run / "predictions" / "models").glob("*.osim"))
 
@@ -245,3 +248,37 @@ def test_adapting_to_a_new_subject_lowers_its_loss_and_leaves_the_model_alone(
     assert new_subject_loss(adapted, physics2) < first
     with pytest.raises(ValueError, match="epochs"):
         adapt(tiny_cfg, b, physics, new_ids, new, 0, tmp_path / "adapt")
+
+
+def test_specialising_each_subject_writes_a_checkpoint_that_reproduces_it(
+    tiny_cfg, elbow, toy_trials, tmp_path
+):
+    """Per-subject fit (nmm.model.adapt.specialise): each subject gets its own network, started
+    from the joint one with its own parameter row, saved so that nmm-predict reads it back."""
+    from nmm.model.adapt import specialise
+    from nmm.model.predict import load_trained
+
+    ids = sorted({t.subject for t in toy_trials})
+    common = dict(callbacks=False, loggers=False, enable_progress_bar=False)
+    module, _, _ = fit(tiny_cfg, toy_trials, elbow, tmp_path, max_epochs=2, **common)
+    b = bundle(tiny_cfg, module)
+    joint_rows = module.physics.parameters_table.raw.detach().clone()
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(tiny_cfg))
+    own = specialise(tiny_cfg, b, toy_trials, 3, tmp_path / "subjects")
+    assert list(own) == ids
+    assert torch.equal(module.physics.parameters_table.raw, joint_rows)  # joint fit untouched
+    for i, sid in enumerate(ids):
+        sb, sphys, info = own[sid]
+        assert info["epochs"] == 3 and sb.module.net is not module.net
+        assert sphys.parameters_table.raw.shape == (1, joint_rows.shape[1])
+        # it started from the subject's own row and moved from there
+        assert not torch.equal(sphys.parameters_table.raw[0], joint_rows[i])
+        _, loaded = load_trained(tmp_path, tmp_path / "subjects" / f"{sid}.ckpt")
+        assert loaded.module.subject_ids == [sid]
+        trial = next(t for t in toy_trials if t.subject == sid)
+        args = (trial, b.spec, b.window, b.stride)
+        a = reconstruct(sb.module.net, sphys, 0, *args, use_measured=b.use_measured)
+        c = reconstruct(
+            loaded.module.net, loaded.module.physics, 0, *args, use_measured=b.use_measured
+        )
+        np.testing.assert_allclose(a.envelopes, c.envelopes, atol=1e-6)

@@ -21,6 +21,7 @@ REPO = Path(CONF_DIR).parent
 FAST = [
     "model=tiny",
     "trainer.max_epochs=1",
+    "specialise.epochs=1",
     "trainer.enable_progress_bar=false",
     "subjects=[S01,S02,S03]",
     "mse.steps=5",
