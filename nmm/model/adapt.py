@@ -26,13 +26,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.utils import instantiate
 from lightning.pytorch import seed_everything as seed_lightning
 from omegaconf import DictConfig
 
 from nmm.atomic import atomic_path
-
 from nmm.model.features import PreparedTrial
 from nmm.model.module import NMMModule
 from nmm.model.physics import PersonalisedElbow
@@ -174,8 +172,7 @@ def specialise(
         if sid not in present:
             continue
         row = joint.with_subjects(1)
-        with torch.no_grad():
-            row.parameters_table.raw.copy_(joint.parameters_table.raw[i : i + 1])
+        joint.parameters_table.copy_subject(i, row.parameters_table)
         mine = [t for t in trials if t.subject == sid]
         out[sid] = adapt(
             cfg, bundle, row, [sid], mine, epochs, out_dir, checkpoint=Path(out_dir) / f"{sid}.ckpt"

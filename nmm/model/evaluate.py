@@ -301,7 +301,8 @@ def parameter_recovery(
     physics: PersonalisedElbow, subject_ids: Sequence[str], truth_summary: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
     """|learned - true| of the relative muscle parameters (factors), per parameter and muscle,
-    and |initial - true| of the configured initial values (:func:`_recovery_summary`).
+    and |initial - true| of the prior centres, the fit's start (the configured initial values, or
+    the strength expected from body mass; :func:`_recovery_summary`).
 
     ``truth_summary``: the ground truth's ``cohort.json`` (``subjects[].factors``).
     """
@@ -310,7 +311,7 @@ def parameter_recovery(
     truth = {s["subject_id"]: s.get("factors", {}) for s in truth_summary.get("subjects", [])}
     table = physics.parameters_table
     rel = [s.name for s in table.specs if s.relative]
-    initial = {s.name: s.initial for s in table.specs}
+    column = {c: j for j, c in enumerate(table.columns)}
     rows = []
     for i, sid in enumerate(subject_ids):
         if sid not in truth:
@@ -329,7 +330,8 @@ def parameter_recovery(
                         "muscle": m,
                         "true": true,
                         "learned": got,
-                        "initial": initial[name],
+                        # the prior centre: the initial value, or the body-mass strength
+                        "initial": float(table.centre[i, column[(name, m)]]),
                     }
                 )
     return _recovery_summary(rows) if rows else None

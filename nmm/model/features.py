@@ -49,6 +49,7 @@ __all__ = [
     "FeatureSpec",
     "MissingChannelError",
     "PreparedTrial",
+    "body_masses",
     "input_features",
     "prepare_trial",
 ]
@@ -428,3 +429,10 @@ def window_starts(n_samples: int, window: int, stride: int) -> list[int]:
 def samples(seconds: float, rate: float) -> int:
     """Seconds -> whole samples at ``rate`` Hz (at least 1)."""
     return max(1, math.floor(seconds * rate + 0.5))
+
+
+def body_masses(trials: Sequence[PreparedTrial], subject_ids: Sequence[str]) -> list[float | None]:
+    """Each subject's body mass (kg) from its trials' ``metadata["body_mass_kg"]`` (set by
+    :func:`nmm.model.train.prepare_cohort` from the dataset's subjects), None where unknown."""
+    mass = {t.subject: t.metadata.get("body_mass_kg") for t in trials}
+    return [None if mass.get(s) is None else float(mass[s]) for s in subject_ids]

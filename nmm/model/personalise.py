@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import default_collate
 
 from nmm.model.datamodule import WindowDataset
-from nmm.model.features import PreparedTrial, samples
+from nmm.model.features import PreparedTrial, body_masses, samples
 from nmm.model.physics import PersonalisedElbow, with_measured
 
 __all__ = ["personalise"]
@@ -60,7 +60,7 @@ def personalise(
     module = bundle.module
     ids = list(dict.fromkeys(t.subject for t in trials))
     rows = {s: i for i, s in enumerate(ids)}
-    physics = module.physics.with_subjects(len(ids))
+    physics = module.physics.with_subjects(len(ids), body_masses(trials, ids))
     w = int(window or bundle.window)
     ds = WindowDataset(trials, bundle.spec, bundle.muscles, rows, w, w)
     batch = default_collate([ds[i] for i in range(len(ds))])

@@ -110,8 +110,12 @@ class PersonalisedElbow(nn.Module):
     def n_subjects(self) -> int:
         return self.parameters_table.n_subjects
 
-    def with_subjects(self, n_subjects: int) -> PersonalisedElbow:
-        """A copy with a fresh table of ``n_subjects`` rows at the initial values (same specs)."""
+    def with_subjects(
+        self, n_subjects: int, body_mass_kg: Sequence[float | None] | None = None
+    ) -> PersonalisedElbow:
+        """A copy with a fresh table of ``n_subjects`` rows at the initial values (same specs),
+        strengths centred on the ``body_mass_kg`` given (one per row, kg; see
+        :meth:`PersonalisedParameters.expect_strength`)."""
         old = self.parameters_table
         table = PersonalisedParameters(
             n_subjects,
@@ -121,7 +125,10 @@ class PersonalisedElbow(nn.Module):
             tau_act=old.tau_act_default,
             tau_deact=old.tau_deact_default,
             deactivation_ratio=old.deactivation_ratio,
+            strength_from_body_mass=old.strength_from_body_mass,
         ).to(device=old.raw.device, dtype=old.raw.dtype)
+        if body_mass_kg is not None:
+            table.expect_strength(body_mass_kg)
         return PersonalisedElbow(
             self.elbow, table, self.dt, self.method, self.substeps, self.smoothing
         )
@@ -154,11 +161,9 @@ class PersonalisedElbow(nn.Module):
         return PhysicsOutput(excitation, activation, out.torque, out.muscle_torques)
 
     def prior_deviation(self, subjects: Tensor | Sequence[int] | None = None) -> Tensor:
-        """``(S, P)`` (value - initial) / (upper - lower) of every personalised parameter."""
+        """``(S, P)`` (value - prior centre) / (upper - lower) of every personalised parameter
+        (the centre: the initial value, or what :meth:`PersonalisedParameters.recentre` set)."""
         table = self.parameters_table
         x = table.bounded(subjects)
-        spec = {s.name: s for s in table.specs}
-        initial = torch.tensor(
-            [spec[name].initial for name, _ in table.columns], dtype=x.dtype, device=x.device
-        )
-        return (x - initial) / (table.upper - table.lower)
+        centre = table.centre if subjects is None else table.centre[torch.as_tensor(subjects)]
+        return (x - centre.to(x)) / (table.upper - table.lower)

@@ -34,6 +34,7 @@ from nmm.model.features import (
     ChannelMap,
     FeatureSpec,
     PreparedTrial,
+    body_masses,
     prepare_trial,
     samples,
 )
@@ -166,6 +167,7 @@ def prepare_cohort(
         )
         if kinds is not None and p.kind not in set(kinds):
             continue
+        p.metadata["body_mass_kg"] = cohort.subjects[t.subject].body_mass_kg
         if elbow is not None:
             elbow.geometry.check_range(torch.tensor(p.angle))
         out.append(p)
@@ -201,15 +203,20 @@ def build_module(
     elbow: ElbowModel,
     subject_ids: Sequence[str],
     *,
+    body_mass_kg: Sequence[float | None] | None = None,
     freeze_network: bool = False,
 ) -> NMMModule:
-    """The LightningModule of ``cfg.model`` for the given subjects (parameter rows)."""
+    """The LightningModule of ``cfg.model`` for the given subjects (parameter rows), their
+    strength priors centred on the strength expected from ``body_mass_kg`` (one per subject,
+    kg, None: unknown; ``physics.strength_from_body_mass``)."""
     spec = feature_spec(cfg)
     muscles = list(elbow.muscle_names)
     rate = float(cfg.preprocess.resample_hz)
     table = PersonalisedParameters.from_config(
         cfg.physics, len(subject_ids), elbow.muscle_parameters, muscles
     ).to(torch.get_default_dtype())
+    if body_mass_kg is not None:
+        table.expect_strength(body_mass_kg)
     act = cfg.model.get("activation", {}) or {}
     physics = PersonalisedElbow(
         elbow,
@@ -383,7 +390,7 @@ def fit(
     val = [s for s in val if s not in set(train_subjects)]
     ids = table_subjects + val
     seed_lightning(int(cfg.seed), workers=True, verbose=False)
-    module = build_module(cfg, elbow, ids)
+    module = build_module(cfg, elbow, ids, body_mass_kg=body_masses(trials, ids))
     dm = build_datamodule(cfg, trials, ids, table_subjects, val or None)
     trainer = build_trainer(cfg, run_dir, callbacks=callbacks, loggers=loggers, **trainer_overrides)
     t0 = time.perf_counter()
@@ -472,9 +479,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     epochs = int((cfg.get("specialise") or {}).get("epochs") or 0)
     if epochs:
         t1 = time.perf_counter()
-        for sid, (sb, sphys, sinfo) in specialise(
-            cfg, b, trials, epochs, run_dir / "subjects"
-        ).items():
+        for sid, (sb, sphys, _) in specialise(cfg, b, trials, epochs, run_dir / "subjects").items():
             specialised[sid] = SubjectModel(sb, sphys, [sid])
             params[sid] = parameters_report(sb, sphys, [sid])[sid]
         info["specialise"] = {"epochs": epochs, "wall_s": time.perf_counter() - t1}

@@ -286,6 +286,9 @@ class PersonalisedParameters(nn.Module):
             :meth:`MuscleGeometry.to_muscle_parameters`); relative parameters multiply them.
         tau_act, tau_deact: activation/deactivation time constants (s) used when not
             personalised.
+        strength_from_body_mass: ``(reference_kg, exponent)``: :meth:`expect_strength` centres
+            a subject's ``max_isometric_force`` factors on ``(body mass / reference_kg) **
+            exponent``; None: on the initial value whatever the body mass.
         deactivation_ratio: if given and ``tau_deact_s`` is not personalised,
             τ_deact = ratio × τ_act (overrides ``tau_deact``).
     """
@@ -299,6 +302,7 @@ class PersonalisedParameters(nn.Module):
         tau_act: float = DEFAULT_ACTIVATION_TIME_CONSTANT,
         tau_deact: float = DEFAULT_DEACTIVATION_TIME_CONSTANT,
         deactivation_ratio: float | None = None,
+        strength_from_body_mass: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         if n_subjects < 1:
@@ -313,6 +317,15 @@ class PersonalisedParameters(nn.Module):
         self.tau_act_default = float(tau_act)
         self.tau_deact_default = float(tau_deact)
         self.deactivation_ratio = None if deactivation_ratio is None else float(deactivation_ratio)
+        if strength_from_body_mass is not None:
+            ref, exponent = (float(x) for x in strength_from_body_mass)
+            if not (ref > 0 and math.isfinite(exponent)):
+                raise PersonalisationError(
+                    f"strength_from_body_mass needs a reference mass > 0 kg and a finite "
+                    f"exponent, got {strength_from_body_mass}"
+                )
+            strength_from_body_mass = (ref, exponent)
+        self.strength_from_body_mass = strength_from_body_mass
         n_muscles = len(self.muscle_names)
 
         self.columns: tuple[tuple[str, str | None], ...] = tuple(
@@ -348,6 +361,13 @@ class PersonalisedParameters(nn.Module):
             [_logit(min(max(p, _BOUND_MARGIN), 1 - _BOUND_MARGIN)) for p in fraction]
         )
         self.raw = nn.Parameter(raw0.repeat(n_subjects, 1).to(torch.get_default_dtype()))
+        # prior centres (S, n_params), in values: the initial values unless :meth:`recentre`d
+        self.register_buffer("centre", self.bounded().detach().clone())
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # checkpoints written before prior centres were per subject: the initial values
+        state_dict.setdefault(prefix + "centre", self.centre.clone())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ----------------------------------------------------------------------------------
     # Construction from the config
@@ -382,6 +402,7 @@ class PersonalisedParameters(nn.Module):
         activation = _get(cfg, "activation") or {}
         layout = _get(cfg, "personalised") or {}
         ratio = _get(layout, "deactivation_ratio")
+        scaling = _get(cfg, "strength_from_body_mass")
         return cls(
             n_subjects,
             names,
@@ -390,6 +411,9 @@ class PersonalisedParameters(nn.Module):
             tau_act=float(_get(activation, "tau_act_s", DEFAULT_ACTIVATION_TIME_CONSTANT)),
             tau_deact=float(_get(activation, "tau_deact_s", DEFAULT_DEACTIVATION_TIME_CONSTANT)),
             deactivation_ratio=None if ratio is None else float(ratio),
+            strength_from_body_mass=None
+            if not scaling
+            else (float(_get(scaling, "reference_kg")), float(_get(scaling, "exponent"))),
         )
 
     # ----------------------------------------------------------------------------------
@@ -586,6 +610,55 @@ class PersonalisedParameters(nn.Module):
         with torch.no_grad():
             for col, raw in updates.items():
                 self.raw[subject, col] = raw
+
+    def recentre(
+        self,
+        subject: int,
+        values: Mapping[str, float | Sequence[float] | Mapping[str, float]],
+    ) -> None:
+        """Move one subject's prior centre *and* start to ``values`` (as :meth:`set_values`),
+        e.g. the strength expected from body mass. Raises as :meth:`set_values`."""
+        self.set_values(subject, values)
+        cols = [i for i, (name, _) in enumerate(self.columns) if name in values]
+        with torch.no_grad():
+            self.centre[subject, cols] = self.bounded(subject)[0, cols].to(self.centre)
+
+    def expect_strength(self, body_mass_kg: Sequence[float | None]) -> list[float | None]:
+        """Centre (and start) each subject's ``max_isometric_force`` factors on the strength
+        expected from its body mass, ``(m / m_ref) ** k`` (``strength_from_body_mass``; F0 ∝
+        m^(2/3) by geometric similarity, Jaric 2002, Sports Med 32:615), clipped to the bounds.
+
+        Args:
+            body_mass_kg: one per subject row (kg); None: unknown, that subject keeps the
+                initial value.
+
+        Returns:
+            The factor set per subject (None where none was).
+        """
+        if len(body_mass_kg) != self.n_subjects:
+            raise ValueError(f"{len(body_mass_kg)} body masses for {self.n_subjects} subject rows")
+        spec = self._spec.get("max_isometric_force")
+        if self.strength_from_body_mass is None or spec is None:
+            return [None] * self.n_subjects
+        ref, exponent = self.strength_from_body_mass
+        out: list[float | None] = []
+        for i, mass in enumerate(body_mass_kg):
+            if mass is None or not (math.isfinite(float(mass)) and float(mass) > 0):
+                out.append(None)
+                continue
+            factor = float(np.clip((float(mass) / ref) ** exponent, spec.lower, spec.upper))
+            self.recentre(i, {"max_isometric_force": factor})
+            out.append(factor)
+        return out
+
+    def copy_subject(self, subject: int, into: PersonalisedParameters, row: int = 0) -> None:
+        """Copy one subject's values and prior centre into ``row`` of a table of the same
+        layout."""
+        if into.columns != self.columns:
+            raise PersonalisationError("copy_subject: the tables' parameters differ")
+        with torch.no_grad():
+            into.raw[row] = self.raw[subject].to(into.raw)
+            into.centre[row] = self.centre[subject].to(into.centre)
 
     def subject(self, subject: int) -> SubjectParameters:
         """One subject's values as plain numbers (:class:`SubjectParameters`)."""

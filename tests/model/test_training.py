@@ -282,3 +282,44 @@ def test_specialising_each_subject_writes_a_checkpoint_that_reproduces_it(
             loaded.module.net, loaded.module.physics, 0, *args, use_measured=b.use_measured
         )
         np.testing.assert_allclose(a.envelopes, c.envelopes, atol=1e-6)
+
+
+def test_body_mass_from_the_dataset_centres_each_subjects_strength(
+    elbow, toy_trials, tmp_path, geometry_cache
+):
+    """prepare_cohort carries each subject's body mass; the fit and the personalisation of a
+    new subject centre its strength on (m / 70 kg)^0.667 (physics.strength_from_body_mass)."""
+    import dataclasses
+
+    tiny_cfg = compose_train(
+        ["physics.strength_from_body_mass={reference_kg: 70.0, exponent: 0.667}"],
+        geometry_cache,
+    )
+    from nmm.model.features import body_masses
+    from nmm.model.personalise import personalise
+
+    ids = sorted({t.subject for t in toy_trials})
+    assert body_masses(toy_trials, ids) == [70.0, 70.0]  # the toy cohort's subjects
+    heavy = [
+        dataclasses.replace(t, metadata={**t.metadata, "body_mass_kg": 90.0})
+        for t in toy_trials
+        if t.subject == ids[1]
+    ]
+    expected = (90.0 / 70.0) ** 0.667
+    common = dict(callbacks=False, loggers=False, enable_progress_bar=False)
+    module, _, _ = fit(
+        tiny_cfg,
+        [t for t in toy_trials if t.subject == ids[0]] + heavy,
+        elbow,
+        tmp_path,
+        max_epochs=1,
+        **common,
+    )
+    table = module.physics.parameters_table
+    strength = [i for i, (n, _) in enumerate(table.columns) if n == "max_isometric_force"]
+    assert table.centre[0, strength].tolist() == pytest.approx([1.0] * 6, rel=1e-5)
+    assert table.centre[1, strength].tolist() == pytest.approx([expected] * 6, rel=1e-4)
+    physics, _, _ = personalise(bundle(tiny_cfg, module), heavy, steps=1)
+    assert physics.parameters_table.centre[0, strength].tolist() == pytest.approx(
+        [expected] * 6, rel=1e-4
+    )

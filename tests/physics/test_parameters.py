@@ -127,6 +127,47 @@ def test_set_values_round_trip_and_subject(cfg: dict) -> None:
     assert module.values([0])["max_isometric_force"][0, 2].item() == pytest.approx(1.0, rel=1e-5)
 
 
+def test_strength_expected_from_body_mass_centres_the_prior(cfg: dict) -> None:
+    """F0 ∝ m^(2/3) (Jaric 2002): a 90 kg subject starts from, and is pulled towards,
+    (90/70)^0.667 = 1.182 of arm26's strength; a subject of unknown mass keeps 1."""
+    assert cfg["strength_from_body_mass"] is None  # off by default (conf/physics/arm26.yaml)
+    cfg = {**cfg, "strength_from_body_mass": {"reference_kg": 70.0, "exponent": 0.667}}
+    module = PersonalisedParameters.from_config(cfg, n_subjects=3, nominal=NOMINAL)
+    set_to = module.expect_strength([90.0, None, 70.0])
+    assert set_to[0] == pytest.approx((90.0 / 70.0) ** 0.667) and set_to[1] is None
+    assert set_to[2] == pytest.approx(1.0)
+    f0 = module.values()["max_isometric_force"]
+    assert f0[0].tolist() == pytest.approx([(90.0 / 70.0) ** 0.667] * 6, rel=1e-4)
+    assert f0[1].tolist() == pytest.approx([1.0] * 6, rel=1e-5)
+    assert module.values()["emg_gain"][0].tolist() == pytest.approx([1.0] * 6, rel=1e-5)
+    strength = [i for i, (n, _) in enumerate(module.columns) if n == "max_isometric_force"]
+    torch.testing.assert_close(module.centre, module.bounded().detach())  # no deviation at start
+    assert module.centre[0, strength].tolist() == pytest.approx(
+        [(90.0 / 70.0) ** 0.667] * 6, rel=1e-4
+    )
+    # the centre stays where it was set when the values move, and survives a state dict
+    module.set_values(0, {"max_isometric_force": 1.5})
+    copy = PersonalisedParameters.from_config(cfg, n_subjects=3, nominal=NOMINAL)
+    copy.load_state_dict(module.state_dict())
+    torch.testing.assert_close(copy.centre, module.centre)
+    # a checkpoint of a table without centres loads with the initial values as centres
+    old = {k: v for k, v in module.state_dict().items() if k != "centre"}
+    fresh = PersonalisedParameters.from_config(cfg, n_subjects=3, nominal=NOMINAL)
+    initial = fresh.centre.clone()
+    fresh.load_state_dict(old)
+    torch.testing.assert_close(fresh.centre, initial)
+    one = PersonalisedParameters.from_config(cfg, n_subjects=1, nominal=NOMINAL)
+    module.copy_subject(0, one)
+    torch.testing.assert_close(one.raw[0], module.raw[0])
+    torch.testing.assert_close(one.centre[0], module.centre[0])
+    off = PersonalisedParameters.from_config(
+        {**cfg, "strength_from_body_mass": None}, n_subjects=1, nominal=NOMINAL
+    )
+    assert off.expect_strength([90.0]) == [None]
+    with pytest.raises(ValueError, match="2 body masses for 1 subject rows"):
+        off.expect_strength([90.0, 60.0])
+
+
 def test_out_of_bounds_errors_name_the_parameter(cfg: dict) -> None:
     module = PersonalisedParameters.from_config(cfg, n_subjects=1, nominal=NOMINAL)
     before = module.raw.detach().clone()
