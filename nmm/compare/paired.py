@@ -20,44 +20,15 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["cluster_bootstrap_ci", "paired_differences"]
+from nmm.bootstrap import cluster_bootstrap_ci
+
+__all__ = ["paired_differences"]
 
 Key = tuple[str, float, str]
 
 
 def _key(row: Mapping[str, Any]) -> Key:
     return (str(row["subject"]), float(row["load_kg"]), str(row.get("muscle")))
-
-
-def cluster_bootstrap_ci(
-    values: np.ndarray,
-    clusters: np.ndarray,
-    *,
-    n_boot: int = 2000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile CI of ``mean(values)`` resampling whole clusters with replacement.
-
-    Args:
-        values: ``(N,)`` paired differences.
-        clusters: ``(N,)`` cluster label of each value (the subject).
-    Returns:
-        ``(low, high)``; NaNs when there are fewer than two clusters.
-    """
-    values = np.asarray(values, dtype=float)
-    clusters = np.asarray(clusters)
-    names = np.unique(clusters)
-    if names.size < 2:
-        return (float("nan"), float("nan"))
-    sums = np.array([values[clusters == c].sum() for c in names])
-    counts = np.array([(clusters == c).sum() for c in names])
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, names.size, size=(int(n_boot), names.size))
-    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return (float(low), float(high))
 
 
 def _tests(d: np.ndarray, a: np.ndarray, b: np.ndarray, subjects: np.ndarray) -> dict[str, Any]:

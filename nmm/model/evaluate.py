@@ -35,7 +35,8 @@ Protocols (``evaluate.protocols``):
 
 Summaries (``metrics.json`` under the protocol's key): ``hidden_pearson_r_mean``,
 ``hidden_rmse_mean``, ``hidden_r2_mean``, ``baseline_copy_synergist_rmse_mean``,
-``rmse_ratio_to_baseline``, ``torque_r2`` (mean over subject × load cells), ``torque_r2_pooled``,
+``rmse_ratio_to_baseline`` with ``rmse_ratio_to_baseline_ci95`` (subject-cluster bootstrap;
+with five subjects a wide interval), ``torque_r2`` (mean over subject × load cells), ``torque_r2_pooled``,
 ``torque_rmse_nm``, ``per_muscle`` and ``cells`` breakdowns, ``parameter_recovery`` and
 ``targets_met``.
 """
@@ -81,6 +82,7 @@ HEADLINE_KEYS = (
     "baseline_copy_synergist_rmse_mean",
     "baseline_copy_synergist_pearson_r_mean",
     "rmse_ratio_to_baseline",
+    "rmse_ratio_to_baseline_ci95",
     "torque_r2",
     "torque_r2_pooled",
     "torque_rmse_nm",
@@ -231,6 +233,29 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(v)) if v else float("nan")
 
 
+def ratio_ci(rows: Sequence[Mapping[str, Any]], confidence: float = 0.95) -> list[float]:
+    """Subject-cluster bootstrap CI (:func:`nmm.bootstrap.cluster_bootstrap_ci`, 2000 draws,
+    seed 0) of mean RMSE / mean baseline RMSE over the cells ``rows`` that have both."""
+    from nmm.bootstrap import cluster_bootstrap_ci
+
+    use = [
+        r
+        for r in rows
+        if r.get("baseline_rmse") is not None
+        and np.isfinite(r["baseline_rmse"])
+        and np.isfinite(r["rmse"])
+    ]
+    if not use:
+        return [float("nan"), float("nan")]
+    low, high = cluster_bootstrap_ci(
+        np.array([r["rmse"] for r in use]),
+        np.array([r["subject"] for r in use]),
+        denominator=np.array([r["baseline_rmse"] for r in use]),
+        confidence=confidence,
+    )
+    return [low, high]
+
+
 def summarise_cells(
     rows: Sequence[dict[str, Any]],
     recs: Sequence[Reconstruction],
@@ -258,6 +283,7 @@ def summarise_cells(
     out["rmse_ratio_to_baseline"] = (
         out["hidden_rmse_mean"] / base if base and np.isfinite(base) else float("nan")
     )
+    out["rmse_ratio_to_baseline_ci95"] = ratio_ci(hidden_rows)
     per_muscle: dict[str, Any] = {}
     for m in sorted({r["muscle"] for r in hidden_rows}):
         rs = [r for r in hidden_rows if r["muscle"] == m]
@@ -273,6 +299,7 @@ def summarise_cells(
             if np.isfinite(pm["baseline_rmse_mean"]) and pm["baseline_rmse_mean"] > 0
             else float("nan")
         )
+        pm["rmse_ratio_to_baseline_ci95"] = ratio_ci(rs)
         pm["targets_met"] = {
             "rmse_ratio_to_baseline": bool(
                 pm["rmse_ratio_to_baseline"] <= targets["rmse_ratio_to_baseline"]
@@ -687,5 +714,6 @@ def _brief(s: Mapping[str, Any]) -> str:
     return (
         f"hidden r {s['hidden_pearson_r_mean']:.3f}, RMSE {s['hidden_rmse_mean']:.4f} "
         f"(baseline {s['baseline_copy_synergist_rmse_mean']:.4f}, ratio "
-        f"{s['rmse_ratio_to_baseline']:.2f}), torque R² {s['torque_r2']:.3f}"
+        f"{s['rmse_ratio_to_baseline']:.2f} [{s['rmse_ratio_to_baseline_ci95'][0]:.2f}, "
+        f"{s['rmse_ratio_to_baseline_ci95'][1]:.2f}]), torque R² {s['torque_r2']:.3f}"
     )

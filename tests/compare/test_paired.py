@@ -6,26 +6,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nmm.compare.paired import cluster_bootstrap_ci, paired_differences
+from nmm.compare.paired import paired_differences
 
 
 def _cells(values: dict[tuple[str, float, str], float]) -> list[dict]:
     return [
         {"subject": s, "load_kg": ld, "muscle": m, "rmse": v} for (s, ld, m), v in values.items()
     ]
-
-
-def test_cluster_bootstrap_matches_an_explicit_resampling_loop() -> None:
-    rng = np.random.default_rng(1)
-    clusters = np.repeat(["A", "B", "C", "D"], [3, 5, 2, 4])
-    values = rng.normal(size=clusters.size)
-    low, high = cluster_bootstrap_ci(values, clusters, n_boot=500, seed=7)
-    # the same draws, resampled the slow way
-    names = np.unique(clusters)
-    draws = np.random.default_rng(7).integers(0, names.size, size=(500, names.size))
-    means = [np.concatenate([values[clusters == names[i]] for i in d]).mean() for d in draws]
-    assert (low, high) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
-    assert low < values.mean() < high
 
 
 def test_paired_differences_on_a_known_offset() -> None:
