@@ -17,7 +17,7 @@ def _draws(seed: int, n_boot: int) -> np.ndarray:
 
 def _pick(x: np.ndarray, draw: np.ndarray) -> np.ndarray:
     names = np.unique(CLUSTERS)
-    return np.concatenate([x[CLUSTERS == names[i]] for i in draw])
+    return np.concatenate([x[names[i] == CLUSTERS] for i in draw])
 
 
 def test_cluster_bootstrap_of_a_mean_matches_an_explicit_resampling_loop() -> None:
