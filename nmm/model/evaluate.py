@@ -36,9 +36,9 @@ Protocols (``evaluate.protocols``):
 Summaries (``metrics.json`` under the protocol's key): ``hidden_pearson_r_mean``,
 ``hidden_rmse_mean``, ``hidden_r2_mean``, ``baseline_copy_synergist_rmse_mean``,
 ``rmse_ratio_to_baseline`` with ``rmse_ratio_to_baseline_ci95`` (subject-cluster bootstrap;
-with five subjects a wide interval), ``torque_r2`` (mean over subject × load cells), ``torque_r2_pooled``,
-``torque_rmse_nm``, ``per_muscle`` and ``cells`` breakdowns, ``parameter_recovery`` and
-``targets_met``.
+with five subjects a wide interval), ``torque_r2`` (mean over subject × load cells),
+``torque_r2_pooled``, ``torque_rmse_nm``, ``per_muscle`` and ``cells`` breakdowns,
+``parameter_recovery`` and ``targets_met``.
 """
 
 from __future__ import annotations
