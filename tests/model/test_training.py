@@ -200,6 +200,28 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
     assert list(table.columns) == ["BIClong", "BICshort", "BRA", "TRIlong", "TRIlat", "TRImed"]
     assert table.data.min() >= 0.0 and table.data.max() <= 1.0
 
+    # the training subjects, not personalised again: each with its specialised network, so
+    # nmm-predict reproduces the envelopes nmm-train wrote for the per-subject protocol
+    again = tmp_path / "predict_known"
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        kcfg = compose(
+            config_name="predict",
+            overrides=[
+                "data=folder",
+                f"data.path={toy_dir / 'dataset'}",
+                f"model_dir={run}",
+                f"run_dir={again}",
+                "max_figures=0",
+            ],
+        )
+    km = run_predict(kcfg)
+    assert not any(t["personalised_here"] for t in km["trials"])
+    written = sorted((run / "predictions" / "envelopes").rglob("*_envelopes.sto"))
+    assert len(written) == 4
+    for sto in written:
+        mine = read_sto(again / "envelopes" / sto.parent.name / sto.name)
+        np.testing.assert_allclose(mine.data, read_sto(sto).data, atol=1e-6)
+
 
 @pytest.mark.parametrize("protocol_list", ["[per_subject]"])
 def test_configs_compose(protocol_list, geometry_cache):
