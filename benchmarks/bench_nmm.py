@@ -4,8 +4,9 @@ Runs what ``nmm-train`` runs with the default config (``conf/train.yaml``: per-s
 leave-one-subject-out, each scored against the OpenSim ground truth) and records:
 
 - wall time of the job (data preparation, the per-subject fit and each subject's specialised
-  network, the five LOSO folds with their personalisation, reconstruction, files), and separately the time to generate the cohort when
-  it was not cached yet (OpenSim, :func:`nmm.data.synth.ensure_default_cohort`);
+  network, the five LOSO folds with their personalisation, reconstruction, files), and
+  separately the time to generate the cohort when it was not cached yet (OpenSim,
+  :func:`nmm.data.synth.ensure_default_cohort`);
 - peak resident memory of the main process and of each LOSO fold (``ru_maxrss``; the folds
   train in worker processes, each reports its own);
 - training steps per second of the per-subject fit and of each fold;
