@@ -38,7 +38,7 @@ def _check_cutoffs(sig: Signal, cutoffs: Sequence[float], what: str) -> None:
             )
 
 
-def _filtfilt(sig: Signal, sos: np.ndarray, what: str) -> Signal:
+def _check_length(sig: Signal, sos: np.ndarray, what: str) -> None:
     # sosfiltfilt pads 3 * (2 * n_sections + 1) samples at each end: a shorter signal cannot pass
     padlen = 3 * (2 * len(sos) + 1)
     if sig.n_samples <= padlen:
@@ -47,7 +47,28 @@ def _filtfilt(sig: Signal, sos: np.ndarray, what: str) -> Signal:
             f"needs more than {padlen}",
             source=sig.source,
         )
-    return sig.with_values(sps.sosfiltfilt(sos, sig.values, axis=0))
+
+
+def _filtfilt(
+    sig: Signal, sos: np.ndarray, what: str, *, mirror_s: float | None = None, values=None
+) -> Signal:
+    """Zero-phase ``sos`` filter of ``values`` (default the signal's). With ``mirror_s`` the
+    ends are extended by mirroring (even extension) over that many seconds (at most the length
+    of the signal) instead of scipy's default: an odd extension of 3 × (2 × sections + 1)
+    samples, which pivots on the end sample (7.5 ms at 2 kHz for order 4)."""
+    _check_length(sig, sos, what)
+    x = sig.values if values is None else values
+    if mirror_s is None:
+        return sig.with_values(sps.sosfiltfilt(sos, x, axis=0))
+    pad = min(sig.n_samples - 1, int(np.ceil(mirror_s * sig.rate)))
+    return sig.with_values(sps.sosfiltfilt(sos, x, axis=0, padtype="even", padlen=pad))
+
+
+def _check_edge_periods(periods: float, sig: Signal, what: str) -> None:
+    if not (np.isfinite(periods) and periods > 0):
+        raise DataValidationError(
+            f"{what}: edge_periods must be > 0, got {periods}", source=sig.source
+        )
 
 
 def _check_order(order: int, what: str) -> None:
@@ -57,13 +78,20 @@ def _check_order(order: int, what: str) -> None:
 
 @dataclass(frozen=True)
 class BandPass:
-    """Zero-phase Butterworth band-pass, low_hz-high_hz Hz (default 20-400 Hz, order 4 per pass)."""
+    """Zero-phase Butterworth band-pass, low_hz-high_hz Hz (default 20-400 Hz, order 4 per pass).
+
+    Edges: mirrored over ``edge_periods / low_hz`` seconds (see :class:`Envelope`). With
+    scipy's default odd extension, which pivots on the first raw sample, the band-passed EMG
+    is 0 at the ends and carries a low-frequency transient of the size of that sample.
+    """
 
     low_hz: float = 20.0
     high_hz: float = 400.0
     order: int = 4
+    edge_periods: float = 3.0
 
     def __call__(self, sig: Signal) -> Signal:
+        _check_edge_periods(self.edge_periods, sig, "band-pass")
         _check_order(self.order, "band-pass")
         _check_cutoffs(sig, (self.low_hz, self.high_hz), "band-pass")
         if self.low_hz >= self.high_hz:
@@ -74,7 +102,7 @@ class BandPass:
         sos = sps.butter(
             self.order, (self.low_hz, self.high_hz), btype="bandpass", fs=sig.rate, output="sos"
         )
-        return _filtfilt(sig, sos, "band-pass")
+        return _filtfilt(sig, sos, "band-pass", mirror_s=self.edge_periods / self.low_hz)
 
 
 @dataclass(frozen=True)
@@ -127,14 +155,31 @@ class Envelope:
     """Linear envelope: full-wave rectification then zero-phase low-pass at cutoff_hz.
 
     About 6 Hz for musculoskeletal models, 50 Hz in the pain-signature paper (Becker et al.).
+
+    Edges: the rectified signal is mirrored (even extension) over ``edge_periods / cutoff_hz``
+    seconds at each end before filtering (at most the signal's length), so the envelope's first
+    and last samples show the local level. With scipy's default odd extension of 3 × (2 × sections
+    + 1) samples (7.5 ms at 2 kHz), the filter starts from one rectified sample and the envelope
+    rises from near 0 over the first ~80 ms of a trial that starts active.
     """
 
     cutoff_hz: float = 6.0
     order: int = 4
     clip_negative: bool = True  # the low-pass can undershoot below 0 after sharp bursts
+    edge_periods: float = 3.0
 
     def __call__(self, sig: Signal) -> Signal:
-        out = LowPass(self.cutoff_hz, self.order)(Rectify()(sig))
+        _check_order(self.order, "envelope")
+        _check_cutoffs(sig, (self.cutoff_hz,), "envelope")
+        _check_edge_periods(self.edge_periods, sig, "envelope")
+        sos = sps.butter(self.order, self.cutoff_hz, btype="lowpass", fs=sig.rate, output="sos")
+        out = _filtfilt(
+            sig,
+            sos,
+            "envelope",
+            mirror_s=self.edge_periods / self.cutoff_hz,
+            values=np.abs(sig.values),
+        )
         values = np.clip(out.values, 0.0, None) if self.clip_negative else out.values
         return out.with_values(values, kind="envelope")
 

@@ -49,7 +49,6 @@ def adapt(
     epochs: int,
     run_dir: str | Path,
     *,
-    seed: int | None = None,
     checkpoint: str | Path | None = None,
 ) -> tuple[Any, PersonalisedElbow, dict[str, Any]]:
     """Fine-tune a copy of ``bundle``'s network with the new subjects' parameter rows.
@@ -63,7 +62,6 @@ def adapt(
         trials: the new subjects' prepared trials.
         epochs: epochs of adaptation (> 0).
         run_dir: the trainer's root directory (nothing is logged there).
-        seed: seeds dropout and the window order (default ``cfg.seed``).
         checkpoint: where to write the adapted model (an NMM checkpoint of ``subject_ids``,
             readable by :func:`nmm.model.predict.load_trained`), atomically; None: not written.
 
@@ -91,7 +89,7 @@ def adapt(
         use_measured=old.use_measured,
         metadata=old.metadata,
     )
-    seed_lightning(int(cfg.seed if seed is None else seed), workers=True, verbose=False)
+    seed_lightning(int(cfg.seed), workers=True, verbose=False)  # dropout, window order
     dm = build_datamodule(cfg, trials, list(subject_ids))
     trainer = build_trainer(
         cfg,

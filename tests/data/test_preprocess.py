@@ -168,3 +168,26 @@ def test_trial_chain_mvic_and_alignment():
     assert np.array_equal(a.envelope.time, a.kinematics.time)
     assert a.envelope.time[0] == pytest.approx(0.2)
     assert a.emg is raw
+
+
+def test_envelope_edges_show_the_local_level():
+    """A trial that starts and ends mid-contraction: band-passed noise of steady amplitude has
+    a steady envelope, which must show at the first and last samples too. (The odd extension
+    of scipy's default padding makes the band-passed signal, hence the envelope, start and end
+    at 0: the artefact this guards against.) 64 channels averaged, so that the envelope's own
+    fluctuation (~6 % at 6 Hz) does not decide the test."""
+    rng = np.random.default_rng(3)
+    names = [f"ch{k}" for k in range(64)]
+    x = Signal.uniform(rng.standard_normal((int(4 * FS), 64)), FS, names, "mV", kind="emg")
+    band = BandPass(20.0, 400.0, 4)(x)
+    env = Envelope(6.0, 4)(band).values.mean(axis=1)
+    level = np.median(env)
+    for edge in (env[: int(0.1 * FS)], env[-int(0.1 * FS) :]):
+        np.testing.assert_allclose(edge, level, rtol=0.05)
+    # the same chain with scipy's default padding
+    bp = sps.butter(4, (20.0, 400.0), btype="bandpass", fs=FS, output="sos")
+    lp = sps.butter(4, 6.0, fs=FS, output="sos")
+    odd = sps.sosfiltfilt(lp, np.abs(sps.sosfiltfilt(bp, x.values, axis=0)), axis=0).mean(axis=1)
+    assert odd[0] < 0.2 * level
+    with pytest.raises(DataValidationError, match="edge_periods"):
+        Envelope(6.0, 4, edge_periods=0.0)(x)
