@@ -169,23 +169,30 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
     assert (run / "logs" / "metrics.csv").is_file()
     assert list((run / "predictions" / "models").glob("*.osim"))
 
+    def predict_config(out, *overrides):
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            return compose(
+                config_name="predict",
+                overrides=[
+                    "data=folder",
+                    f"data.path={toy_dir / 'dataset'}",
+                    f"model_dir={run}",
+                    f"run_dir={out}",
+                    *overrides,
+                ],
+            )
+
     out = tmp_path / "predict"
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        pcfg = compose(
-            config_name="predict",
-            overrides=[
-                "data=folder",
-                f"data.path={toy_dir / 'dataset'}",
-                f"model_dir={run}",
-                f"run_dir={out}",
-                "repersonalise=true",
-                "personalise.steps=3",
-                "personalise.adapt_epochs=2",
-                f"truth_dir={toy_dir / 'ground_truth'}",
-                "max_figures=1",
-            ],
+    pm = run_predict(
+        predict_config(
+            out,
+            "repersonalise=true",
+            "personalise.steps=3",
+            "personalise.adapt_epochs=2",
+            f"truth_dir={toy_dir / 'ground_truth'}",
+            "max_figures=1",
         )
-    pm = run_predict(pcfg)
+    )
     assert pm["envelopes_bounded_0_1"]
     assert pm["personalisation"]["steps"] == 3
     assert pm["personalisation"]["adapt"]["epochs"] == 2
@@ -203,18 +210,7 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
     # the training subjects, not personalised again: each with its specialised network, so
     # nmm-predict reproduces the envelopes nmm-train wrote for the per-subject protocol
     again = tmp_path / "predict_known"
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        kcfg = compose(
-            config_name="predict",
-            overrides=[
-                "data=folder",
-                f"data.path={toy_dir / 'dataset'}",
-                f"model_dir={run}",
-                f"run_dir={again}",
-                "max_figures=0",
-            ],
-        )
-    km = run_predict(kcfg)
+    km = run_predict(predict_config(again, "max_figures=0"))
     assert not any(t["personalised_here"] for t in km["trials"])
     written = sorted((run / "predictions" / "envelopes").rglob("*_envelopes.sto"))
     assert len(written) == 4
