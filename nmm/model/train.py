@@ -477,6 +477,10 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     params = parameters_report(b, module.physics, info["subjects"])
     specialised: dict[str, SubjectModel] = {}
     epochs = int((cfg.get("specialise") or {}).get("epochs") or 0)
+    for stale in sorted((run_dir / "subjects").glob("*.ckpt")):
+        # an earlier fit's networks: nmm-predict would take them for this fit's
+        log.info("removing %s (specialised from an earlier fit in this run directory)", stale)
+        stale.unlink()
     if epochs:
         t1 = time.perf_counter()
         for sid, (sb, sphys, _) in specialise(cfg, b, trials, epochs, run_dir / "subjects").items():

@@ -218,6 +218,13 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
         mine = read_sto(again / "envelopes" / sto.parent.name / sto.name)
         np.testing.assert_allclose(mine.data, read_sto(sto).data, atol=1e-6)
 
+    # fitted again in the same run directory without specialisation: the earlier fit's
+    # networks are removed, so that nmm-predict cannot take them for this fit's
+    cfg.specialise.epochs = 0
+    cfg.evaluate.protocols = ["per_subject"]
+    assert run_train(cfg)["per_subject"]["specialised"] is False
+    assert not list((run / "subjects").glob("*.ckpt"))
+
 
 @pytest.mark.parametrize("protocol_list", ["[per_subject]"])
 def test_configs_compose(protocol_list, geometry_cache):
