@@ -49,23 +49,20 @@ def _check_length(sig: Signal, sos: np.ndarray, what: str) -> None:
         )
 
 
-def _filtfilt(
-    sig: Signal, sos: np.ndarray, what: str, *, mirror_s: float | None = None, values=None
-) -> Signal:
-    """Zero-phase ``sos`` filter of ``values`` (default the signal's). With ``mirror_s`` the
-    ends are extended by mirroring (even extension) over that many seconds (at most the length
-    of the signal) instead of scipy's default: an odd extension of 3 × (2 × sections + 1)
-    samples, which pivots on the end sample (7.5 ms at 2 kHz for order 4)."""
+def _filtfilt(sig: Signal, sos: np.ndarray, what: str, *, mirror_s: float | None = None) -> Signal:
+    """Zero-phase ``sos`` filter of the signal. With ``mirror_s`` the ends are extended by
+    mirroring (even extension) over that many seconds (at most the length of the signal)
+    instead of scipy's default: an odd extension of 3 × (2 × sections + 1) samples, which
+    pivots on the end sample (7.5 ms at 2 kHz for order 4)."""
     _check_length(sig, sos, what)
-    x = sig.values if values is None else values
     if mirror_s is None:
-        return sig.with_values(sps.sosfiltfilt(sos, x, axis=0))
+        return sig.with_values(sps.sosfiltfilt(sos, sig.values, axis=0))
     pad = min(sig.n_samples - 1, int(np.ceil(mirror_s * sig.rate)))
-    return sig.with_values(sps.sosfiltfilt(sos, x, axis=0, padtype="even", padlen=pad))
+    return sig.with_values(sps.sosfiltfilt(sos, sig.values, axis=0, padtype="even", padlen=pad))
 
 
-def _check_edge_periods(periods: float, sig: Signal, what: str) -> None:
-    if not (np.isfinite(periods) and periods > 0):
+def _check_edge_periods(periods: float | None, sig: Signal, what: str) -> None:
+    if periods is not None and not (np.isfinite(periods) and periods > 0):
         raise DataValidationError(
             f"{what}: edge_periods must be > 0, got {periods}", source=sig.source
         )
@@ -107,16 +104,24 @@ class BandPass:
 
 @dataclass(frozen=True)
 class LowPass:
-    """Zero-phase Butterworth low-pass at cutoff_hz Hz (order per pass)."""
+    """Zero-phase Butterworth low-pass at cutoff_hz Hz (order per pass).
+
+    edge_periods: None keeps scipy's odd extension at the ends, right for smooth signals such
+    as joint angles (it keeps the end slope); a number mirrors the ends over
+    ``edge_periods / cutoff_hz`` seconds (:class:`Envelope`).
+    """
 
     cutoff_hz: float
     order: int = 4
+    edge_periods: float | None = None
 
     def __call__(self, sig: Signal) -> Signal:
         _check_order(self.order, "low-pass")
         _check_cutoffs(sig, (self.cutoff_hz,), "low-pass")
+        _check_edge_periods(self.edge_periods, sig, "low-pass")
         sos = sps.butter(self.order, self.cutoff_hz, btype="lowpass", fs=sig.rate, output="sos")
-        return _filtfilt(sig, sos, "low-pass")
+        mirror = None if self.edge_periods is None else self.edge_periods / self.cutoff_hz
+        return _filtfilt(sig, sos, "low-pass", mirror_s=mirror)
 
 
 @dataclass(frozen=True)
@@ -169,17 +174,7 @@ class Envelope:
     edge_periods: float = 3.0
 
     def __call__(self, sig: Signal) -> Signal:
-        _check_order(self.order, "envelope")
-        _check_cutoffs(sig, (self.cutoff_hz,), "envelope")
-        _check_edge_periods(self.edge_periods, sig, "envelope")
-        sos = sps.butter(self.order, self.cutoff_hz, btype="lowpass", fs=sig.rate, output="sos")
-        out = _filtfilt(
-            sig,
-            sos,
-            "envelope",
-            mirror_s=self.edge_periods / self.cutoff_hz,
-            values=np.abs(sig.values),
-        )
+        out = LowPass(self.cutoff_hz, self.order, self.edge_periods)(Rectify()(sig))
         values = np.clip(out.values, 0.0, None) if self.clip_negative else out.values
         return out.with_values(values, kind="envelope")
 

@@ -472,20 +472,25 @@ def evaluate_model(
         from nmm.data.synth.ground_truth import read_cohort_truth
 
         truth_summary = read_cohort_truth(truth_dir)
-    recovered = [parameter_recovery(m.physics, m.subject_ids, truth_summary) for m in models]
-    values = [v for r in recovered if r for v in r["values"]]
-    summary["parameter_recovery"] = _recovery_summary(values) if values else None
+    summary["parameter_recovery"] = _pooled_recovery(
+        [parameter_recovery(m.physics, m.subject_ids, truth_summary) for m in models]
+    )
     return summary, recs, truths
+
+
+def _pooled_recovery(parts: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """One :func:`_recovery_summary` of the values of several (None: no truth)."""
+    values = [v for r in parts if r for v in r["values"]]
+    return _recovery_summary(values) if values else None
 
 
 def _merge_folds(folds: Sequence[dict[str, Any]], targets: Mapping[str, float]) -> dict[str, Any]:
     cells = [c for f in folds for c in f["summary"]["cells"]]
     recs = [r for f in folds for r in f["recs"]]
     out = summarise_cells(cells, recs, targets)
-    recovery = [f["summary"].get("parameter_recovery") for f in folds]
-    values = [v for r in recovery if r for v in r["values"]]
-    if values:
-        out["parameter_recovery"] = _recovery_summary(values)
+    recovery = _pooled_recovery([f["summary"].get("parameter_recovery") for f in folds])
+    if recovery is not None:
+        out["parameter_recovery"] = recovery
     out["folds"] = [
         {k: v for k, v in f.items() if k not in ("summary", "recs", "truths")} for f in folds
     ]
