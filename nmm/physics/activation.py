@@ -33,6 +33,8 @@ import math
 import torch
 from torch import Tensor
 
+from nmm.physics.activation_kernel import euler_activation
+
 __all__ = [
     "DEFAULT_ACTIVATION_TIME_CONSTANT",
     "DEFAULT_DEACTIVATION_TIME_CONSTANT",
@@ -133,6 +135,7 @@ def integrate_activation(
     method: str = "rk4",
     substeps: int | None = None,
     max_step_ratio: float = 2.0,
+    compiled: bool = True,
 ) -> Tensor:
     """Integrate :func:`activation_derivative` over a uniform time grid.
 
@@ -147,6 +150,10 @@ def integrate_activation(
 
     Activation is not clipped; for e in [0, 1] and a stable step it stays in [0, 1].
 
+    Forward Euler on the CPU with a scalar ``smoothing`` runs compiled
+    (:func:`nmm.physics.activation_kernel.euler_activation`: same scheme, exact gradients,
+    no autograd graph per substep) unless ``compiled=False``.
+
     Args:
         excitation: e(t), shape ``(..., T, M)``, time on dim -2.
         dt: sample interval (s).
@@ -157,6 +164,7 @@ def integrate_activation(
         method: ``"rk4"``, ``"heun"`` or ``"euler"``.
         substeps: explicit steps per sample interval; default automatic.
         max_step_ratio: stability margin used when ``substeps`` is None.
+        compiled: allow the compiled Euler kernel (False: always this module's loop).
 
     Returns:
         a(t), same shape as ``excitation``; ``a[..., 0, :]`` is the initial activation.
@@ -177,6 +185,9 @@ def integrate_activation(
     e_all = excitation.unbind(dim=-2)
     a = e_all[0] if initial_activation is None else _as(initial_activation, excitation)
     a = a + torch.zeros_like(e_all[0])  # broadcast to (..., M)
+    scalar_b = b.numel() == 1 and not b.requires_grad
+    if compiled and method == "euler" and excitation.device.type == "cpu" and scalar_b:
+        return euler_activation(excitation, a, ta, td, b.item(), n_sub, dt)
     out = [a]
     for k in range(len(e_all) - 1):
         e0, e1 = e_all[k], e_all[k + 1]
