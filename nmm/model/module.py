@@ -107,24 +107,32 @@ class NMMModule(LightningModule):
         )
         return terms, env, phys
 
-    def _log_terms(self, stage: str, terms: Mapping[str, Tensor], batch_size: int) -> None:
-        self.log(f"{stage}/loss", terms["total"], prog_bar=True, batch_size=batch_size)
-        self.log_dict(
-            {f"{stage}/{k}": terms[k] for k in LOSS_TERMS},
-            batch_size=batch_size,
-            on_step=stage == "train",
-            on_epoch=True,
-        )
+    def on_train_epoch_start(self) -> None:
+        self._train_term_sums: Tensor | None = None
+        self._train_count = 0
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         terms, _, _ = self.compute(batch)
-        self._log_terms("train", terms, int(batch["x"].shape[0]))
+        n = int(batch["x"].shape[0])
+        self.log("train/loss", terms["total"], prog_bar=True, batch_size=n)
+        # The terms' epoch means are summed here and logged once an epoch: a Lightning log call
+        # per term and step cost more than the physics' activation dynamics.
+        sums = n * torch.stack([terms[k].detach() for k in LOSS_TERMS])
+        prev = self._train_term_sums
+        self._train_term_sums = sums if prev is None else prev + sums
+        self._train_count += n
         return terms["total"]
+
+    def on_train_epoch_end(self) -> None:
+        if self._train_term_sums is not None:
+            means = self._train_term_sums / self._train_count
+            self.log_dict({f"train/{k}": v for k, v in zip(LOSS_TERMS, means, strict=True)})
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         terms, _, phys = self.compute(batch)
         n = int(batch["x"].shape[0])
-        self._log_terms("val", terms, n)
+        self.log("val/loss", terms["total"], prog_bar=True, batch_size=n)
+        self.log_dict({f"val/{k}": terms[k] for k in LOSS_TERMS}, batch_size=n)
         mask = batch["valid"].clone()
         mask[:, : self.loss.burn_in] = False
         err = ((phys.torque - batch["torque"]) ** 2 * mask).sum() / mask.sum().clamp_min(1)
