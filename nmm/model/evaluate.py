@@ -684,8 +684,9 @@ def start_loso(
     run_dir: str | os.PathLike[str],
 ) -> list[Any] | None:
     """Submit the LOSO folds to ``evaluate.workers`` worker processes (spawned, one torch thread
-    each) and return their futures; None when ``workers`` <= 1 (folds then run in turn). On a
-    2-core machine two single-threaded folds at once take about the time of one."""
+    each) and return their futures; None when ``workers`` <= 1 (folds then run in turn). The
+    folds and the main process's per-subject fit share the cores: on 2 cores, 3 workers keep
+    both busy to the end (conf/train.yaml)."""
     workers = int((cfg.get("evaluate") or {}).get("workers", 1) or 1)
     if workers <= 1:
         return None
