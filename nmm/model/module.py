@@ -75,6 +75,7 @@ class NMMModule(LightningModule):
         self.freeze_network = bool(freeze_network)
         self.use_measured = bool(use_measured)
         self.metadata = dict(metadata or {})
+        self.on_train_epoch_start()  # the loss terms' sums of the epoch (training_step)
         self.register_buffer(
             "prior_scales",
             loss.prior_scales(physics.parameters_table.columns).to(torch.get_default_dtype()),

@@ -47,8 +47,8 @@ def _rate_terms(e, a, ta, td, b):  # pragma: no cover - compiled
 
 @_JIT
 def _forward(e, a0, ta, td, b, n_sub, h):  # pragma: no cover - compiled
-    """e (N, T, M), a0/ta/td (N, M) -> states (N, T, n_sub, M): a before each substep of each
-    interval (the last interval's slot T-1 holds only a_T-1 in its first substep), out (N, T, M)."""
+    """e (N, T, M), a0/ta/td (N, M) -> states (N, max(T - 1, 1), n_sub, M), the activation
+    before each substep of each sample interval (kept for the adjoint), and a (N, T, M)."""
     n, t_len, m = e.shape
     states = np.empty((n, max(t_len - 1, 1), n_sub, m), dtype=e.dtype)
     out = np.empty_like(e)

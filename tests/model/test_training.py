@@ -3,6 +3,7 @@ nmm-train / nmm-predict jobs run end to end on a toy cohort (tiny model, seconds
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -167,7 +168,11 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
     assert (run / "model.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
     assert on_disk["per_subject"]["specialised"] is True
     assert sorted(p.name for p in (run / "subjects").glob("*.ckpt")) == ["T01.ckpt", "T02.ckpt"]
-    assert (run / "logs" / "metrics.csv").is_file()
+    with open(run / "logs" / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    epoch_terms = [r for r in rows if r.get("train/torque")]
+    assert [int(r["epoch"]) for r in epoch_terms] == [0, 1]  # each loss term's mean, per epoch
+    assert all(float(r["train/loss"]) >= 0 for r in rows if r.get("train/loss"))
     assert list((run / "predictions" / "models").glob("*.osim"))
 
     def predict_config(out, *overrides):
