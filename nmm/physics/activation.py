@@ -182,12 +182,13 @@ def integrate_activation(
     def rhs(e: Tensor, a: Tensor) -> Tensor:
         return activation_derivative(e, a, ta, td, b)
 
-    e_all = excitation.unbind(dim=-2)
-    a = e_all[0] if initial_activation is None else _as(initial_activation, excitation)
-    a = a + torch.zeros_like(e_all[0])  # broadcast to (..., M)
+    first = excitation[..., 0, :]
+    a = first if initial_activation is None else _as(initial_activation, excitation)
+    a = a + torch.zeros_like(first)  # broadcast to (..., M)
     scalar_b = b.numel() == 1 and not b.requires_grad
     if compiled and method == "euler" and excitation.device.type == "cpu" and scalar_b:
         return euler_activation(excitation, a, ta, td, b.item(), n_sub, dt)
+    e_all = excitation.unbind(dim=-2)
     out = [a]
     for k in range(len(e_all) - 1):
         e0, e1 = e_all[k], e_all[k + 1]
