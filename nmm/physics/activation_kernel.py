@@ -30,12 +30,20 @@ from torch import Tensor
 
 __all__ = ["euler_activation"]
 
-# One compiled specialisation per dtype; cached on disk so that worker processes (LOSO folds)
-# and later runs do not compile again.
-_JIT = numba.njit(cache=True, fastmath=False, nogil=True)
+
+def _compiled(fn):
+    """``numba.njit`` (one specialisation per dtype) cached on disk, so that worker processes
+    and later runs do not compile again, where numba finds a writable place for the cache (the
+    module's ``__pycache__``, ``NUMBA_CACHE_DIR`` or the user's cache folder); else compiled
+    in each process: numba raises at decoration when it finds none (read-only installs with no
+    usable home, numba issue 4908)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(fn)
+    except RuntimeError:
+        return numba.njit(nogil=True)(fn)
 
 
-@_JIT
+@_compiled
 def _rate_terms(e, a, ta, td, b):  # pragma: no cover - compiled
     z = 0.5 + 1.5 * a
     d = e - a
@@ -45,7 +53,7 @@ def _rate_terms(e, a, ta, td, b):  # pragma: no cover - compiled
     return z, d, th, f, rate
 
 
-@_JIT
+@_compiled
 def _forward(e, a0, ta, td, b, n_sub, h):  # pragma: no cover - compiled
     """e (N, T, M), a0/ta/td (N, M) -> states (N, max(T - 1, 1), n_sub, M), the activation
     before each substep of each sample interval (kept for the adjoint), and a (N, T, M)."""
@@ -70,7 +78,7 @@ def _forward(e, a0, ta, td, b, n_sub, h):  # pragma: no cover - compiled
     return states, out
 
 
-@_JIT
+@_compiled
 def _backward(grad_out, e, states, ta, td, b, n_sub, h):  # pragma: no cover - compiled
     """Adjoint of :func:`_forward`: gradients w.r.t. e (N, T, M), a0, ta, td (N, M)."""
     n, t_len, m = e.shape

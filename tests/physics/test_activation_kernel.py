@@ -3,6 +3,10 @@ finite differences (torch.autograd.gradcheck)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 import torch
 
@@ -104,3 +108,24 @@ def test_non_contiguous_excitation() -> None:
     torch.testing.assert_close(
         _run(True, e, 0.015, 0.06, None), _run(False, e, 0.015, 0.06, None), rtol=0, atol=1e-14
     )
+
+
+def test_runs_where_numba_finds_no_place_for_its_cache() -> None:
+    """With no cache locator (a read-only install and no usable home) numba raises at
+    decoration; the kernel then compiles per process instead of failing the import."""
+    code = textwrap.dedent(
+        """
+        import numba.core.caching
+        numba.core.caching.CacheImpl._locator_classes = []  # numba finds no writable place
+        import torch
+        from nmm.physics.activation import integrate_activation
+        e = torch.rand(2, 6, 3, dtype=torch.float64)
+        a = integrate_activation(e, 0.01, 0.015, 0.06, 10.0, method="euler", substeps=2)
+        b = integrate_activation(
+            e, 0.01, 0.015, 0.06, 10.0, method="euler", substeps=2, compiled=False
+        )
+        assert torch.allclose(a, b, rtol=0, atol=1e-14)
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
