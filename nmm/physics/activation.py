@@ -183,11 +183,11 @@ def integrate_activation(
         return activation_derivative(e, a, ta, td, b)
 
     first = excitation[..., 0, :]
-    a = first if initial_activation is None else _as(initial_activation, excitation)
-    a = a + torch.zeros_like(first)  # broadcast to (..., M)
+    a0 = first if initial_activation is None else _as(initial_activation, excitation)
     scalar_b = b.numel() == 1 and not b.requires_grad
     if compiled and method == "euler" and excitation.device.type == "cpu" and scalar_b:
-        return euler_activation(excitation, a, ta, td, b.item(), n_sub, dt)
+        return euler_activation(excitation, a0, ta, td, b.item(), n_sub, dt)  # broadcasts a0
+    a = a0 + torch.zeros_like(first)  # broadcast to (..., M)
     e_all = excitation.unbind(dim=-2)
     out = [a]
     for k in range(len(e_all) - 1):

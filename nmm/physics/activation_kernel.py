@@ -45,6 +45,8 @@ def _compiled(fn):
 
 @_compiled
 def _rate_terms(e, a, ta, td, b):  # pragma: no cover - compiled
+    """The compiled twin of :func:`nmm.physics.activation.activation_derivative` (its rate,
+    with the intermediates the adjoint needs): numba cannot call the torch function."""
     z = 0.5 + 1.5 * a
     d = e - a
     th = np.tanh(b * d)
