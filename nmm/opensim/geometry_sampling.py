@@ -39,6 +39,7 @@ __all__ = [
     "OsimModelError",
     "file_sha256",
     "sample_elbow_geometry",
+    "tendon_strain",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,42 @@ MUSCLE_PARAMETER_NAMES: Mapping[str, str] = MappingProxyType(
         "max_contraction_velocity": "getMaxContractionVelocity",  # optimal lengths / s
     }
 )
+
+#: Where each muscle type keeps its tendon strain at one normalised force (ε0T): the class, and
+#: how to read it from an instance of that class.
+_TENDON_STRAIN_READERS: tuple[tuple[str, Any], ...] = (
+    ("DeGrooteFregly2016Muscle", lambda m: m.get_tendon_strain_at_one_norm_force()),
+    ("Thelen2003Muscle", lambda m: m.get_FmaxTendonStrain()),
+    (
+        "Millard2012EquilibriumMuscle",
+        lambda m: m.getTendonForceLengthCurve().getStrainAtOneNormForce(),
+    ),
+    (
+        "Millard2012AccelerationMuscle",
+        lambda m: m.getTendonForceLengthCurve().getStrainAtOneNormForce(),
+    ),
+)
+
+
+def tendon_strain(muscle: Any) -> float:
+    """An OpenSim muscle's tendon strain at one normalised force (1), read by its type
+    (:data:`_TENDON_STRAIN_READERS`); DeGrooteFregly2016Muscle's default for other types."""
+    import opensim as osim
+
+    from nmm.physics.muscle import DEFAULT_TENDON_STRAIN
+
+    for cls, read in _TENDON_STRAIN_READERS:
+        typed = getattr(osim, cls).safeDownCast(muscle)
+        if typed is not None:
+            return float(read(typed))
+    log.warning(
+        "muscle %s is a %s, whose tendon strain is not read; using %g",
+        muscle.getName(),
+        muscle.getConcreteClassName(),
+        DEFAULT_TENDON_STRAIN,
+    )
+    return DEFAULT_TENDON_STRAIN
+
 
 # Path events are bisected until the bracket is this narrow (rad).
 _EVENT_TOLERANCE = 1e-10
@@ -98,7 +135,8 @@ class GeometrySamples:
             muscle's tension accelerates the coordinate positively, e.g. flexors of
             ``r_elbow_flex``).
         muscle_parameters: ``{property: (M,) tuple}`` for each name in
-            :data:`MUSCLE_PARAMETER_NAMES` (N, m, m, rad, optimal fibre lengths per s).
+            :data:`MUSCLE_PARAMETER_NAMES` (N, m, m, rad, optimal fibre lengths per s), and
+            ``tendon_strain_at_one_norm_force`` (:func:`tendon_strain`).
         path_events: ``{muscle: angles (rad)}`` where the path's sequence of points changes
             (wrap on/off, conditional via points), bisected to 1e-10 rad. Events closer together
             than the sampling step may be missed.
@@ -347,6 +385,7 @@ def _sample(
         key: tuple(float(getattr(muscle, getter)()) for muscle in muscle_objs)
         for key, getter in MUSCLE_PARAMETER_NAMES.items()
     }
+    params["tendon_strain_at_one_norm_force"] = tuple(map(tendon_strain, muscle_objs))
     joint = coord.getJoint()
     return GeometrySamples(
         osim_path=str(path),

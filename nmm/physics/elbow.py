@@ -13,9 +13,11 @@ computes it, with the gravity factor cos β below, for a model whose axes are ti
 
 Equations (each cited where used):
 
-- muscle torque ``τ_mus = Σ_i r_i(θ) F_T,i`` with ``F_T,i`` the tendon force of a rigid-tendon
-  ``DeGrooteFregly2016Muscle`` (:func:`nmm.physics.muscle.rigid_tendon_muscle`) at
-  ``l_MT,i(θ)`` and ``v_MT,i = -r_i(θ) θ̇`` (:class:`nmm.physics.geometry.MuscleGeometry`);
+- muscle torque ``τ_mus = Σ_i r_i(θ) F_T,i`` with ``F_T,i`` the tendon force of a
+  ``DeGrooteFregly2016Muscle`` at ``l_MT,i(θ)`` and ``v_MT,i = -r_i(θ) θ̇``
+  (:class:`nmm.physics.geometry.MuscleGeometry`), its tendon rigid
+  (:func:`nmm.physics.muscle.rigid_tendon_muscle`) or compliant in fibre-tendon equilibrium
+  (:func:`nmm.physics.muscle.compliant_tendon_equilibrium`);
 - gravity ``τ_g = (m_f l_c + m_L L) g cos β sin θ_g``;
 - inertia about the axis ``I_tot = I_c + m_f l_c² + m_L L²`` (parallel-axis theorem; the load
   is a point mass);
@@ -33,19 +35,26 @@ float32 and float64 both work; everything is differentiable.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from nmm.physics.geometry import MuscleGeometry
-from nmm.physics.muscle import MuscleParameters, MuscleState, rigid_tendon_muscle
+from nmm.physics.muscle import (
+    MuscleParameters,
+    MuscleState,
+    compliant_tendon_equilibrium,
+    rigid_tendon_muscle,
+)
 
 __all__ = [
     "DEFAULT_LIMIT_TRANSITION",
     "STANDARD_GRAVITY",
+    "TENDON_MODELS",
     "ArmParameters",
     "ElbowModel",
     "MuscleTorque",
@@ -66,6 +75,11 @@ STANDARD_GRAVITY: float = 9.80665
 DEFAULT_LIMIT_TRANSITION: float = math.radians(0.1)
 
 ArrayLike = Tensor | float
+
+#: Tendon models of :func:`muscle_torque`: name -> (activation, l_MT, v_MT, params) -> state.
+TENDON_MODELS: Mapping[str, Callable[..., MuscleState]] = MappingProxyType(
+    {"rigid": rigid_tendon_muscle, "compliant": compliant_tendon_equilibrium}
+)
 
 
 def _first_tensor(*xs: object) -> Tensor:
@@ -329,7 +343,7 @@ class MuscleTorque(NamedTuple):
         moment_arms: ``(..., M)`` r_i(θ) (m).
         mtu_lengths: ``(..., M)`` l_MT,i(θ) (m).
         mtu_velocities: ``(..., M)`` v_MT,i = -r_i θ̇ (m/s, lengthening positive).
-        muscle: :class:`~nmm.physics.muscle.MuscleState` of the rigid-tendon muscles.
+        muscle: :class:`~nmm.physics.muscle.MuscleState` of the muscles.
     """
 
     torque: Tensor
@@ -347,12 +361,16 @@ def muscle_torque(
     geometry: MuscleGeometry,
     params: MuscleParameters,
     check_range: bool = False,
+    tendon: str = "rigid",
 ) -> MuscleTorque:
-    """Elbow torque of rigid-tendon muscles driven by activations.
+    """Elbow torque of muscles driven by activations.
 
     ``τ_mus = Σ_i r_i(θ) F_T,i(a_i, l_MT,i(θ), -r_i(θ) θ̇)``: OpenSim's generalized force of a
     path actuator, tension × moment arm (``Muscle::computeMomentArm``, Sherman, Seth & Delp
-    2013), with ``DeGrooteFregly2016Muscle`` tendon forces, ``ignore_tendon_compliance``.
+    2013), with ``DeGrooteFregly2016Muscle`` tendon forces: ``"rigid"``, OpenSim's
+    ``ignore_tendon_compliance``; ``"compliant"``, the fibre-tendon equilibrium at each sample
+    with the fibre taking the whole v_MT (what ``computeInitialFiberEquilibrium`` solves; the
+    tendon's own stretch velocity is neglected).
 
     Args:
         theta: θ (rad), shape ``(...)``, e.g. ``(B, T)``.
@@ -362,10 +380,13 @@ def muscle_torque(
         params: muscle parameters broadcastable to ``(..., M)`` (``(M,)``, or ``(B, 1, M)`` per
             trial).
         check_range: call :meth:`MuscleGeometry.check_range` first (syncs with the CPU).
+        tendon: ``"rigid"`` or ``"compliant"`` (:data:`TENDON_MODELS`).
 
     Returns:
         :class:`MuscleTorque`.
     """
+    if tendon not in TENDON_MODELS:
+        raise ValueError(f"unknown tendon model {tendon!r}; known: {list(TENDON_MODELS)}")
     if activation.shape[-1:] != (geometry.n_muscles,):
         raise ValueError(
             f"activation has {tuple(activation.shape)[-1:]} muscles on its last axis; the "
@@ -377,7 +398,7 @@ def muscle_torque(
     lengths = geometry.lengths(theta)
     moment_arms = geometry.moment_arms(theta)
     velocities = -moment_arms * theta_dot.unsqueeze(-1)  # v_MT = dl_MT/dt = -r θ̇
-    state = rigid_tendon_muscle(_like(activation, theta), lengths, velocities, params)
+    state = TENDON_MODELS[tendon](_like(activation, theta), lengths, velocities, params)
     per_muscle = moment_arms * state.tendon_force
     return MuscleTorque(
         torque=per_muscle.sum(-1),
@@ -400,11 +421,19 @@ class ElbowModel:
         geometry: fitted l_MT(θ), r(θ) of the M muscles.
         muscle_parameters: nominal ``(M,)`` parameters, in geometry order (from the .osim).
         arm: forearm, gravity and passive-joint parameters.
+        tendon: ``"rigid"`` or ``"compliant"`` (:func:`muscle_torque`).
     """
 
     geometry: MuscleGeometry
     muscle_parameters: MuscleParameters
     arm: ArmParameters
+    tendon: str = "rigid"
+
+    def __post_init__(self) -> None:
+        if self.tendon not in TENDON_MODELS:
+            raise ValueError(
+                f"unknown tendon model {self.tendon!r}; known: {list(TENDON_MODELS)}"
+            )
 
     @property
     def muscle_names(self) -> tuple[str, ...]:
@@ -422,8 +451,9 @@ class ElbowModel:
 
         Samples the ``.osim`` named by ``cfg.osim`` with OpenSim once (or reuses the geometry
         cache in ``cache_dir``), in the muscle order of ``cfg.muscles`` with ``cfg.locked``
-        held; the nominal muscle parameters are the model's. ``arm`` defaults to
-        :meth:`ArmParameters.from_config`.
+        held; the nominal muscle parameters are the model's (tendon strains included), with
+        ``cfg.tendon_strain``, if set, as every tendon's strain at one normalised force. ``cfg.tendon`` picks the tendon
+        model. ``arm`` defaults to :meth:`ArmParameters.from_config`.
         """
         geometry = MuscleGeometry.from_osim(
             cfg["osim"],
@@ -432,10 +462,22 @@ class ElbowModel:
             locked={k: float(v) for k, v in (cfg.get("locked") or {}).items()},
             cache_dir=cache_dir,
         )
+        params = geometry.to_muscle_parameters()
+        strain = cfg.get("tendon_strain")
+        if strain is not None:
+            if not float(strain) > 0:
+                raise ValueError(f"physics config: tendon_strain must be > 0, got {strain}")
+            params = replace(
+                params,
+                tendon_strain_at_one_norm_force=torch.full_like(
+                    params.max_isometric_force, float(strain)
+                ),
+            )
         return cls(
             geometry=geometry,
-            muscle_parameters=geometry.to_muscle_parameters(),
+            muscle_parameters=params,
             arm=ArmParameters.from_config(cfg) if arm is None else arm,
+            tendon=str(cfg.get("tendon", "rigid")),
         )
 
     def muscle_torque(
@@ -452,6 +494,7 @@ class ElbowModel:
             activation,
             self.geometry,
             self.muscle_parameters if params is None else params,
+            tendon=self.tendon,
         )
 
     def inverse_dynamics(

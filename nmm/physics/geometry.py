@@ -72,8 +72,9 @@ DEFAULT_DEGREE = 7
 DEFAULT_MOMENT_ARM_WEIGHT = 1.0
 #: Tolerance of :meth:`MuscleGeometry.check_range` beyond the fitted domain (rad; 1°).
 DEFAULT_RANGE_MARGIN = math.radians(1.0)
-#: Version of the JSON cache format; a cache of another version is not reused.
-FORMAT_VERSION = 1
+#: Version of the JSON cache format; a cache of another version is not reused (2: the muscle
+#: parameters hold each tendon's strain).
+FORMAT_VERSION = 2
 _FORMAT_NAME = "nmm.physics.geometry.MuscleGeometry"
 # Knot position used to pad muscles with fewer knots (x units): never reached, coefficient 0.
 _PAD_KNOT = 1.0e6
@@ -425,8 +426,9 @@ class MuscleGeometry:
     ) -> MuscleParameters:
         """The model's muscle properties as :class:`MuscleParameters` of ``(M,)`` tensors.
 
-        Only the properties read from the model (F0, l_opt, l_Ts, pennation, v_max) are set;
-        curve parameters keep the ``DeGrooteFregly2016Muscle`` defaults. Note that arm26's
+        Only the properties read from the model (F0, l_opt, l_Ts, pennation, v_max and the
+        tendon strain at one normalised force) are set; curve parameters keep the
+        ``DeGrooteFregly2016Muscle`` defaults. Note that arm26's
         muscles are ``Thelen2003Muscle``, whose curves differ.
         """
         if not self.muscle_parameters:

@@ -29,7 +29,7 @@ from nmm.physics.elbow import (
     total_inertia,
 )
 from nmm.physics.geometry import MuscleGeometry
-from nmm.physics.muscle import MuscleParameters
+from nmm.physics.muscle import MuscleParameters, compliant_tendon_equilibrium
 
 G = 9.80665
 # arm26's forearm (METHODS.md section 4), planar idealisation
@@ -250,6 +250,31 @@ def test_muscle_torque_gradcheck(toy_geometry: MuscleGeometry) -> None:
         return muscle_torque(th, thd, a, toy_geometry, p).torque
 
     assert torch.autograd.gradcheck(f, (theta, theta_dot, act, f0))
+
+
+def test_compliant_muscle_torque_is_the_equilibrium_tendon_force(toy_geometry) -> None:
+    """τ_mus = Σ r_i F_T,i with F_T from the fibre-tendon equilibrium at l_MT(θ), v_MT = -r θ̇;
+    a stiff tendon gives the rigid-tendon torque, the default one less (the tendon stretches)."""
+    theta = torch.tensor([[0.4, 1.2, 2.0]], dtype=torch.float64)
+    theta_dot = torch.tensor([[0.5, -1.0, 0.0]], dtype=torch.float64)
+    act = torch.tensor([[[0.8, 0.1], [0.5, 0.6], [1.0, 0.0]]], dtype=torch.float64)
+    out = muscle_torque(theta, theta_dot, act, toy_geometry, TOY_PARAMS, tendon="compliant")
+    lengths, arms = toy_geometry.lengths(theta), toy_geometry.moment_arms(theta)
+    eq = compliant_tendon_equilibrium(act, lengths, -arms * theta_dot.unsqueeze(-1), TOY_PARAMS)
+    torch.testing.assert_close(out.torque, (arms * eq.tendon_force).sum(-1))
+    rigid = muscle_torque(theta, theta_dot, act, toy_geometry, TOY_PARAMS)
+    stiff = MuscleParameters(**{**TOY_PARAMS.__dict__, "tendon_strain_at_one_norm_force": 1e-6})
+    torch.testing.assert_close(
+        muscle_torque(theta, theta_dot, act, toy_geometry, stiff, tendon="compliant").torque,
+        rigid.torque,
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    assert (out.muscle_torques.abs() < rigid.muscle_torques.abs()).any()
+    with pytest.raises(ValueError, match="unknown tendon model 'elastic'"):
+        muscle_torque(theta, theta_dot, act, toy_geometry, TOY_PARAMS, tendon="elastic")
+    with pytest.raises(ValueError, match="unknown tendon model"):
+        ElbowModel(toy_geometry, TOY_PARAMS, PASSIVE, tendon="elastic")
 
 
 def test_elbow_model_equation_of_motion(toy_geometry: MuscleGeometry) -> None:

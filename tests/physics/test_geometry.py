@@ -239,6 +239,7 @@ def test_samples_carry_model_information(samples: GeometrySamples, arm26: Path) 
         (0.20943951, 0.15707963, 0.15707963, 0.0, 0.0, 0.0)
     )
     assert params["max_contraction_velocity"] == pytest.approx((10.0,) * 6)
+    assert params["tendon_strain_at_one_norm_force"] == pytest.approx((0.033,) * 6)  # FmaxTendonStrain
     # Wrap events: the triceps start wrapping the TRI cylinder at ~71°, BRA leaves it at ~45°.
     events = {k: [math.degrees(e) for e in v] for k, v in samples.path_events.items()}
     for name in ("TRIlong", "TRIlat", "TRImed"):
@@ -251,6 +252,22 @@ def test_muscle_parameters_as_tensors(geometry: MuscleGeometry) -> None:
     p = geometry.to_muscle_parameters(dtype=torch.float32)
     assert p.max_isometric_force.shape == (6,) and p.max_isometric_force.dtype == torch.float32
     assert float(p.tendon_slack_length[-1]) == pytest.approx(0.0535)
+
+
+def test_tendon_strain_by_muscle_type() -> None:
+    """Each muscle type's own property, set here through OpenSim and read back."""
+    osim = pytest.importorskip("opensim")
+    dgf = osim.DeGrooteFregly2016Muscle()
+    dgf.set_tendon_strain_at_one_norm_force(0.041)
+    thelen = osim.Thelen2003Muscle()
+    thelen.set_FmaxTendonStrain(0.052)
+    millard = osim.Millard2012EquilibriumMuscle()
+    millard.upd_TendonForceLengthCurve().set_strain_at_one_norm_force(0.06)
+    read = geometry_sampling.tendon_strain
+    assert read(dgf) == pytest.approx(0.041)
+    assert read(thelen) == pytest.approx(0.052)
+    assert read(millard) == pytest.approx(0.06)
+    assert read(osim.RigidTendonMuscle()) == pytest.approx(0.049)  # the torch muscle's default
 
 
 def test_single_polynomial_misses_wrap_kinks(samples: GeometrySamples) -> None:
