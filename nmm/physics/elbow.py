@@ -431,9 +431,7 @@ class ElbowModel:
 
     def __post_init__(self) -> None:
         if self.tendon not in TENDON_MODELS:
-            raise ValueError(
-                f"unknown tendon model {self.tendon!r}; known: {list(TENDON_MODELS)}"
-            )
+            raise ValueError(f"unknown tendon model {self.tendon!r}; known: {list(TENDON_MODELS)}")
 
     @property
     def muscle_names(self) -> tuple[str, ...]:
@@ -452,8 +450,9 @@ class ElbowModel:
         Samples the ``.osim`` named by ``cfg.osim`` with OpenSim once (or reuses the geometry
         cache in ``cache_dir``), in the muscle order of ``cfg.muscles`` with ``cfg.locked``
         held; the nominal muscle parameters are the model's (tendon strains included), with
-        ``cfg.tendon_strain``, if set, as every tendon's strain at one normalised force. ``cfg.tendon`` picks the tendon
-        model. ``arm`` defaults to :meth:`ArmParameters.from_config`.
+        ``cfg.tendon_strain``, if set, as every tendon's strain at one normalised force.
+        ``cfg.tendon`` picks the tendon model. ``arm`` defaults to
+        :meth:`ArmParameters.from_config`.
         """
         geometry = MuscleGeometry.from_osim(
             cfg["osim"],

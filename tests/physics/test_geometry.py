@@ -239,7 +239,9 @@ def test_samples_carry_model_information(samples: GeometrySamples, arm26: Path) 
         (0.20943951, 0.15707963, 0.15707963, 0.0, 0.0, 0.0)
     )
     assert params["max_contraction_velocity"] == pytest.approx((10.0,) * 6)
-    assert params["tendon_strain_at_one_norm_force"] == pytest.approx((0.033,) * 6)  # FmaxTendonStrain
+    assert params["tendon_strain_at_one_norm_force"] == pytest.approx(
+        (0.033,) * 6
+    )  # FmaxTendonStrain
     # Wrap events: the triceps start wrapping the TRI cylinder at ~71°, BRA leaves it at ~45°.
     events = {k: [math.degrees(e) for e in v] for k, v in samples.path_events.items()}
     for name in ("TRIlong", "TRIlat", "TRImed"):
