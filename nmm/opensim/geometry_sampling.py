@@ -59,19 +59,18 @@ MUSCLE_PARAMETER_NAMES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+
+def _curve_strain(muscle: Any) -> float:
+    return muscle.getTendonForceLengthCurve().getStrainAtOneNormForce()
+
+
 #: Where each muscle type keeps its tendon strain at one normalised force (ε0T): the class, and
 #: how to read it from an instance of that class.
 _TENDON_STRAIN_READERS: tuple[tuple[str, Any], ...] = (
     ("DeGrooteFregly2016Muscle", lambda m: m.get_tendon_strain_at_one_norm_force()),
     ("Thelen2003Muscle", lambda m: m.get_FmaxTendonStrain()),
-    (
-        "Millard2012EquilibriumMuscle",
-        lambda m: m.getTendonForceLengthCurve().getStrainAtOneNormForce(),
-    ),
-    (
-        "Millard2012AccelerationMuscle",
-        lambda m: m.getTendonForceLengthCurve().getStrainAtOneNormForce(),
-    ),
+    ("Millard2012EquilibriumMuscle", _curve_strain),
+    ("Millard2012AccelerationMuscle", _curve_strain),
 )
 
 
