@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     import torch
 
     from benchmarks.machine import best_time, describe_machine, write_result
-    from nmm.opensim.elbow_twin import load_rigid_tendon_twin, opensim_muscle_torque
+    from nmm.opensim.elbow_twin import load_muscle_twin, opensim_muscle_torque
     from nmm.physics.elbow import muscle_torque
     from nmm.physics.geometry import MuscleGeometry
 
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         u.reshape(-1)[:n_osim],
         a.reshape(-1, n_muscles)[:n_osim],
     )
-    twin = load_rigid_tendon_twin(osim_path, muscles=geometry.muscle_names)
+    twin = load_muscle_twin(osim_path, muscles=geometry.muscle_names)
     reference = opensim_muscle_torque(twin, q_o, u_o, a_o)
     osim_ma_s = best_time(lambda: opensim_muscle_torque(twin, q_o, u_o, a_o), args.opensim_repeats)
     generalized = opensim_muscle_torque(twin, q_o, u_o, a_o, method="generalized_force")

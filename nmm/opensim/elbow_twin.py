@@ -9,13 +9,15 @@ on a torch-free path (``nmm-validate``).
 
 Two twins are built from an ``.osim``:
 
-- **muscle twin** (:func:`load_rigid_tendon_twin`): the model's muscles are replaced by
-  ``DeGrooteFregly2016Muscle`` with ``ignore_tendon_compliance`` (``ModelProcessor`` with
-  ``ModOpReplaceMusclesWithDeGrooteFregly2016`` and ``ModOpIgnoreTendonCompliance``), the
-  torch rigid-tendon model; F0, l_opt, l_Ts, pennation and v_max are copied by OpenSim and the
-  curve parameters keep the DeGroote defaults, as in torch. Other coordinates are held at
-  ``locked`` values with zero speed. :func:`opensim_muscle_torque` sets the state and the
-  activations (``Muscle::setActivation``) and sums tendon force × ``computeMomentArm``
+- **muscle twin** (:func:`load_muscle_twin`): the model's muscles are replaced by
+  ``DeGrooteFregly2016Muscle`` (``ModelProcessor`` with
+  ``ModOpReplaceMusclesWithDeGrooteFregly2016``), with ``ignore_tendon_compliance``
+  (``ModOpIgnoreTendonCompliance``) for the torch rigid-tendon model, or compliant tendons in
+  fibre-tendon equilibrium (``Model::equilibrateMuscles`` at every state) for the torch
+  ``tendon="compliant"``; F0, l_opt, l_Ts, pennation, v_max and the tendon strain are copied by
+  OpenSim and the curve parameters keep the DeGroote defaults, as in torch. Other coordinates
+  are held at ``locked`` values with zero speed. :func:`opensim_muscle_torque` sets the state
+  and the activations (``Muscle::setActivation``) and sums tendon force × ``computeMomentArm``
   (``method="moment_arm"``), or takes the muscles' generalized force from
   ``InverseDynamicsSolver`` (``method="generalized_force"``: in this twin gravity is zero and
   non-muscle forces are off, so the elbow's residual at zero acceleration is minus the muscles'
@@ -61,10 +63,10 @@ __all__ = [
     "DEFAULT_SHOULDER_COORDINATE",
     "InverseDynamicsTwin",
     "MuscleSamples",
-    "RigidTendonTwin",
+    "MuscleTwin",
     "arm_parameters_from_osim",
     "build_inverse_dynamics_twin",
-    "load_rigid_tendon_twin",
+    "load_muscle_twin",
     "opensim_inverse_dynamics",
     "opensim_muscle_torque",
 ]
@@ -177,8 +179,8 @@ def _as_1d(name: str, x: Any, n: int | None = None) -> np.ndarray:
 
 
 @dataclass
-class RigidTendonTwin:
-    """An ``.osim`` with rigid-tendon ``DeGrooteFregly2016Muscle`` s, ready to evaluate.
+class MuscleTwin:
+    """An ``.osim`` with ``DeGrooteFregly2016Muscle`` s, ready to evaluate.
 
     Attributes:
         path: the source file.
@@ -188,6 +190,7 @@ class RigidTendonTwin:
         muscles: the OpenSim muscles, same order.
         solver: an ``InverseDynamicsSolver`` of the model.
         u_index: the elbow's index in the state's speeds.
+        tendon: ``"rigid"`` or ``"compliant"`` (:func:`load_muscle_twin`).
     """
 
     path: Path
@@ -198,15 +201,17 @@ class RigidTendonTwin:
     muscles: list[Any]
     solver: Any
     u_index: int
+    tendon: str = "rigid"
 
 
-def load_rigid_tendon_twin(
+def load_muscle_twin(
     osim_path: str | os.PathLike[str],
     coordinate: str = DEFAULT_COORDINATE,
     muscles: Sequence[str] | None = None,
     locked: Mapping[str, float] = DEFAULT_LOCKED,
-) -> RigidTendonTwin:
-    """Load ``osim_path`` as the rigid-tendon muscle twin (see the module doc).
+    tendon: str = "rigid",
+) -> MuscleTwin:
+    """Load ``osim_path`` as the muscle twin (see the module doc).
 
     Args:
         osim_path: the model (its muscles may be any OpenSim ``Muscle`` that
@@ -214,18 +219,22 @@ def load_rigid_tendon_twin(
         coordinate: the elbow coordinate.
         muscles: muscles to evaluate, in this order; default all, in model order.
         locked: ``{coordinate: value}`` held (rad or m); others keep their defaults.
+        tendon: ``"rigid"`` (``ignore_tendon_compliance``) or ``"compliant"`` (equilibrium).
 
     Raises:
         OsimModelError (a ValueError): missing/unloadable file, no such coordinate or muscle,
             a muscle OpenSim did not convert.
     """
+    if tendon not in ("rigid", "compliant"):
+        raise ValueError(f"tendon must be 'rigid' or 'compliant', got {tendon!r}")
     osim = _import_opensim()
     path = Path(osim_path).expanduser().resolve()
     _check_file(path)
     try:
         processor = osim.ModelProcessor(str(path))
         processor.append(osim.ModOpReplaceMusclesWithDeGrooteFregly2016())
-        processor.append(osim.ModOpIgnoreTendonCompliance())
+        if tendon == "rigid":
+            processor.append(osim.ModOpIgnoreTendonCompliance())
         model = processor.process()
         model.setGravity(osim.Vec3(0.0))
         # Only the muscles act: switch every other force off (its generalized force would
@@ -261,7 +270,7 @@ def load_rigid_tendon_twin(
                 path=path,
             )
     _hold(model, state, locked, coordinate, path)
-    return RigidTendonTwin(
+    return MuscleTwin(
         path=path,
         model=model,
         state=state,
@@ -270,6 +279,7 @@ def load_rigid_tendon_twin(
         muscles=objs,
         solver=osim.InverseDynamicsSolver(model),
         u_index=_u_index(state, coord),
+        tendon=tendon,
     )
 
 
@@ -301,8 +311,17 @@ class MuscleSamples:
     fiber_velocity: np.ndarray
 
 
+def _set_activations(twin: MuscleTwin, k: int, activations: np.ndarray) -> None:
+    """Activations of state ``k`` (row of ``(T, M)``) into the twin's state; with compliant
+    tendons, then each fibre's length in equilibrium with its tendon."""
+    for j, muscle in enumerate(twin.muscles):
+        muscle.setActivation(twin.state, float(activations[k, j]))
+    if twin.tendon == "compliant":
+        twin.model.equilibrateMuscles(twin.state)
+
+
 def opensim_muscle_torque(
-    osim: str | os.PathLike[str] | RigidTendonTwin,
+    osim: str | os.PathLike[str] | MuscleTwin,
     angles: Sequence[float] | np.ndarray,
     speeds: Sequence[float] | np.ndarray,
     activations: Sequence[Sequence[float]] | np.ndarray,
@@ -313,15 +332,16 @@ def opensim_muscle_torque(
     method: str = "moment_arm",
     details: bool = False,
 ) -> np.ndarray | MuscleSamples:
-    """Elbow torque of rigid-tendon muscles at given activations, state by state, by OpenSim.
+    """Elbow torque of the twin's muscles at given activations, state by state, by OpenSim.
 
-    Per state: set the elbow's value and speed, ``setActivation`` of each muscle, realise
-    Dynamics, then ``Σ_i getTendonForce_i × computeMomentArm_i`` (``method="moment_arm"``) or
-    minus the elbow's ``InverseDynamicsSolver`` residual at zero acceleration
+    Per state: set the elbow's value and speed, ``setActivation`` of each muscle (compliant
+    tendons: ``equilibrateMuscles``, the fibre length in equilibrium), realise Dynamics, then
+    ``Σ_i getTendonForce_i × computeMomentArm_i`` (``method="moment_arm"``) or minus the
+    elbow's ``InverseDynamicsSolver`` residual at zero acceleration
     (``method="generalized_force"``, what Simbody applies; see the module doc).
 
     Args:
-        osim: an ``.osim`` path (loaded with :func:`load_rigid_tendon_twin`) or a loaded twin.
+        osim: an ``.osim`` path (loaded with :func:`load_muscle_twin`) or a loaded twin.
         angles: ``(T,)`` elbow angles (rad).
         speeds: ``(T,)`` elbow speeds (rad/s).
         activations: ``(T, M)`` activations in the twin's muscle order.
@@ -339,8 +359,8 @@ def opensim_muscle_torque(
         raise ValueError("details=True needs method='moment_arm'")
     twin = (
         osim
-        if isinstance(osim, RigidTendonTwin)
-        else load_rigid_tendon_twin(osim, coordinate, muscles, locked)
+        if isinstance(osim, MuscleTwin)
+        else load_muscle_twin(osim, coordinate, muscles, locked)
     )
     q = _as_1d("angles", angles)
     n = q.size
@@ -357,8 +377,7 @@ def opensim_muscle_torque(
         for k in range(n):
             coord.setValue(s, float(q[k]), False)
             coord.setSpeedValue(s, float(u[k]))
-            for j, muscle in enumerate(mus):
-                muscle.setActivation(s, float(a[k, j]))
+            _set_activations(twin, k, a)
             torque[k] = -twin.solver.solve(s, udot).get(twin.u_index)
         return torque
 
@@ -379,8 +398,7 @@ def opensim_muscle_torque(
     for k in range(n):
         coord.setValue(s, float(q[k]), False)
         coord.setSpeedValue(s, float(u[k]))
-        for j, muscle in enumerate(mus):
-            muscle.setActivation(s, float(a[k, j]))
+        _set_activations(twin, k, a)
         model.realizeDynamics(s)
         total = 0.0
         for j, muscle in enumerate(mus):

@@ -5,8 +5,9 @@ For each trial:
 
 1. **Muscle torque in OpenSim.** The personalised ``.osim`` (``nmm-train``/``nmm-predict``
    write ``<predictions>/models/<subject>.osim`` with
-   :func:`nmm.physics.parameters.export_personalised_osim`) is loaded as the rigid-tendon twin
-   (:func:`nmm.opensim.elbow_twin.load_rigid_tendon_twin`), the recorded kinematics (θ, θ̇)
+   :func:`nmm.physics.parameters.export_personalised_osim`) is loaded as the muscle twin
+   (:func:`nmm.opensim.elbow_twin.load_muscle_twin`, its tendons rigid or compliant as
+   ``physics.tendon``), the recorded kinematics (θ, θ̇)
    and the reconstructed activations (``<predictions>/envelopes/<subject>/<stem>_activation.sto``)
    are prescribed state by state, and ``τ_mus = Σ_i F_T,i r_i`` comes from OpenSim
    (:func:`~nmm.opensim.elbow_twin.opensim_muscle_torque`). Muscles are mapped by name; only
@@ -76,9 +77,9 @@ from nmm.data.schema import Cohort, Signal
 from nmm.opensim.elbow_twin import (
     DEFAULT_COORDINATE,
     InverseDynamicsTwin,
-    RigidTendonTwin,
+    MuscleTwin,
     build_inverse_dynamics_twin,
-    load_rigid_tendon_twin,
+    load_muscle_twin,
     opensim_inverse_dynamics,
     opensim_muscle_torque,
 )
@@ -198,24 +199,27 @@ class _Twins:
     """Loaded OpenSim twins, reused across the trials of a run."""
 
     def __init__(
-        self, coordinate: str, locked: Mapping[str, float], id_locked: Mapping[str, float]
+        self,
+        coordinate: str,
+        locked: Mapping[str, float],
+        id_locked: Mapping[str, float],
+        tendon: str = "rigid",
     ):
         self.coordinate, self.locked, self.id_locked = coordinate, dict(locked), dict(id_locked)
-        self._muscle: dict[tuple[Path, tuple[str, ...]], RigidTendonTwin] = {}
+        self.tendon = tendon
+        self._muscle: dict[tuple[Path, tuple[str, ...]], MuscleTwin] = {}
         self._id: dict[tuple[Path, float, float], InverseDynamicsTwin] = {}
 
-    def muscle(
-        self, osim: Path, muscles: tuple[str, ...], activation_file: Path
-    ) -> RigidTendonTwin:
+    def muscle(self, osim: Path, muscles: tuple[str, ...], activation_file: Path) -> MuscleTwin:
         key = (osim.resolve(), muscles)
         if key not in self._muscle:
             try:
-                self._muscle[key] = load_rigid_tendon_twin(
-                    osim, self.coordinate, muscles, self.locked
+                self._muscle[key] = load_muscle_twin(
+                    osim, self.coordinate, muscles, self.locked, self.tendon
                 )
             except OsimModelError:
                 # an unknown muscle, or a model that does not load (re-raised by this call)
-                known = load_rigid_tendon_twin(osim, self.coordinate, None, self.locked)
+                known = load_muscle_twin(osim, self.coordinate, None, self.locked, self.tendon)
                 missing = [m for m in muscles if m not in known.muscle_names]
                 if missing:
                     raise ValidationInputError(
@@ -467,6 +471,7 @@ def run_validation(
     torch_tolerance: float = DEFAULT_TORCH_TOLERANCE,
     max_figures: int | None = None,
     extra: Mapping[str, Any] | None = None,
+    tendon: str = "rigid",
 ) -> dict[str, Any]:
     """Validate ``specs`` and write the outputs (see the module doc) into ``out_dir``.
 
@@ -478,6 +483,8 @@ def run_validation(
         torch_tolerance: relative RMS for ``torch_agreement_within_tolerance``.
         max_figures: at most this many figures (None: one per trial).
         extra: added to the metrics (mode, inputs).
+        tendon: the muscle twin's tendons, ``"rigid"`` or ``"compliant"``, as the torch model's
+            (``physics.tendon``; :func:`~nmm.opensim.elbow_twin.load_muscle_twin`).
 
     Returns:
         the metrics written to ``metrics.json``: ``trials`` (per-trial metrics),
@@ -490,7 +497,7 @@ def run_validation(
         raise ValidationInputError("no trials to validate")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    twins = _Twins(coordinate, locked, locked if id_locked is None else id_locked)
+    twins = _Twins(coordinate, locked, locked if id_locked is None else id_locked, tendon)
     results, files = [], {"sto": [], "figures": [], "csv": []}
     for k, spec in enumerate(specs):
         r = validate_trial(spec, twins)
@@ -512,6 +519,7 @@ def run_validation(
         )
     files["csv"].append(str(_write_csv(results, out / "trials.csv")))
     metrics: dict[str, Any] = dict(extra or {})
+    metrics["tendon"] = tendon
     metrics.update(summarise(results, torch_tolerance))
     metrics["trials"] = [r.metrics for r in results]
     metrics["files"] = {k: len(v) for k, v in files.items()}
@@ -539,6 +547,7 @@ def validate_predictions(
     id_locked: Mapping[str, float] | None = None,
     torch_tolerance: float = DEFAULT_TORCH_TOLERANCE,
     max_figures: int | None = None,
+    tendon: str = "rigid",
 ) -> dict[str, Any]:
     """Validate a predictions folder against OpenSim (see the module doc); writes into
     ``out_dir`` and returns the metrics.
@@ -553,7 +562,7 @@ def validate_predictions(
             dataset's kinematics; ``kinematics_columns``: its candidate angle columns.
         kinematics_chain, use_recorded_derivatives: as the NMM prepared the kinematics.
         default_lever_arm_m: lever arm of a trial whose load has none (m).
-        kinds, coordinate, locked, id_locked, torch_tolerance, max_figures: see
+        kinds, coordinate, locked, id_locked, torch_tolerance, max_figures, tendon: see
             :func:`prediction_trials` and :func:`run_validation`.
     """
     specs, skipped = prediction_trials(
@@ -577,6 +586,7 @@ def validate_predictions(
         data_coordinate=next(iter(cohort)).coordinate if len(cohort) else "elbow_flexion",
         torch_tolerance=torch_tolerance,
         max_figures=max_figures,
+        tendon=tendon,
         extra={
             "mode": "predictions",
             "predictions": str(predictions_dir),
@@ -603,6 +613,7 @@ def validate_files(
     id_locked: Mapping[str, float] | None = None,
     torch_tolerance: float = DEFAULT_TORCH_TOLERANCE,
     max_figures: int | None = None,
+    tendon: str = "rigid",
 ) -> dict[str, Any]:
     """Validate a user's ``.osim`` with their activations and kinematics (:func:`file_trials`);
     writes into ``out_dir`` and returns the metrics (see :func:`run_validation`)."""
@@ -626,6 +637,7 @@ def validate_files(
         data_coordinate=data_coordinate,
         torch_tolerance=torch_tolerance,
         max_figures=max_figures,
+        tendon=tendon,
         extra={
             "mode": "files",
             "osim": str(osim),
@@ -684,6 +696,7 @@ def run_validate(cfg: Any) -> dict[str, Any]:
         "locked": locked,
         "torch_tolerance": float(v.torch_tolerance),
         "max_figures": v.get("max_figures"),
+        "tendon": str(physics.get("tendon", "rigid")),
     }
     if v.get("predictions"):
         id_osim = v.id_model.get("osim")

@@ -24,7 +24,7 @@ osim = pytest.importorskip("opensim", reason="OpenSim 4.6 (pip 'opensim') is not
 from nmm.opensim.elbow_twin import (  # noqa: E402  (after the skip: needs OpenSim)
     arm_parameters_from_osim,
     build_inverse_dynamics_twin,
-    load_rigid_tendon_twin,
+    load_muscle_twin,
     opensim_inverse_dynamics,
     opensim_muscle_torque,
 )
@@ -65,7 +65,7 @@ def states() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def reference(arm26_osim: Path, states):
-    twin = load_rigid_tendon_twin(arm26_osim, muscles=MUSCLES)
+    twin = load_muscle_twin(arm26_osim, muscles=MUSCLES)
     return opensim_muscle_torque(twin, *states, details=True)
 
 
@@ -112,10 +112,39 @@ def test_muscle_torque_float32(geometry: MuscleGeometry, states, reference) -> N
     assert rel_rms(out.torque.reshape(-1).double().numpy(), reference.torque) < REL_TOL
 
 
+def test_compliant_muscles_match_opensim_equilibrium(
+    arm26_osim: Path, geometry: MuscleGeometry, states, reference
+) -> None:
+    """Compliant tendons: the torch equilibrium against OpenSim's ``equilibrateMuscles`` state by
+    state (arm26's tendon strains read from the file), and unlike the rigid-tendon twin."""
+    q, u, a = (x[:200] for x in states)
+    twin = load_muscle_twin(arm26_osim, muscles=MUSCLES, tendon="compliant")
+    ref = opensim_muscle_torque(twin, q, u, a, details=True)
+    out = muscle_torque(
+        torch.tensor(q),
+        torch.tensor(u),
+        torch.tensor(a),
+        geometry,
+        geometry.to_muscle_parameters(),
+        tendon="compliant",
+    )
+    force_err = rel_rms(out.muscle.tendon_force.numpy(), ref.tendon_force, 0)
+    fiber_err = rel_rms(out.muscle.fiber_length.numpy(), ref.fiber_length, 0)
+    tol = 1e-4  # measured: at most 7e-5 (TRImed's force), both solve the same equilibrium
+    assert np.all(force_err < tol), dict(zip(MUSCLES, force_err, strict=True))
+    assert np.all(fiber_err < tol), dict(zip(MUSCLES, fiber_err, strict=True))
+    # the torque adds the fitted moment arms' error, as for the rigid twin (1.8e-4 measured)
+    assert rel_rms(out.torque.numpy(), ref.torque) < 5 * tol
+    # the tendons stretch: a different model from the rigid one (BIClong's long tendon most)
+    assert rel_rms(ref.torque, reference.torque[:200]) > 10 * REL_TOL
+    with pytest.raises(ValueError, match="tendon must be"):
+        load_muscle_twin(arm26_osim, muscles=MUSCLES, tendon="elastic")
+
+
 def test_generalized_force_equals_tension_times_moment_arm(arm26_osim: Path, states, reference):
     """OpenSim's applied generalized force = Σ tendon force × computeMomentArm."""
     q, u, a = states
-    twin = load_rigid_tendon_twin(arm26_osim, muscles=MUSCLES)
+    twin = load_muscle_twin(arm26_osim, muscles=MUSCLES)
     gen = opensim_muscle_torque(twin, q[:100], u[:100], a[:100], method="generalized_force")
     np.testing.assert_allclose(gen, reference.torque[:100], rtol=1e-9, atol=1e-9)
 
@@ -126,7 +155,7 @@ def test_shoulder_elevation_changes_biarticular_muscles(arm26_osim: Path, tmp_pa
     geometry = MuscleGeometry.from_osim(
         arm26_osim, muscles=MUSCLES, locked=held, cache_dir=tmp_path
     )
-    twin = load_rigid_tendon_twin(arm26_osim, muscles=MUSCLES, locked=held)
+    twin = load_muscle_twin(arm26_osim, muscles=MUSCLES, locked=held)
     rng = np.random.default_rng(3)
     q, u, a = rng.uniform(0, ELBOW_MAX, 100), rng.uniform(-3, 3, 100), rng.uniform(0, 1, (100, 6))
     ref = opensim_muscle_torque(twin, q, u, a)
@@ -258,7 +287,7 @@ def test_osim_without_elbow_coordinate(arm26_osim: Path, tmp_path: Path) -> None
         match=r"arm26_renamed\.osim.*no coordinate named "
         r"'r_elbow_flex'.*r_elbow_bend",
     ) as err:
-        load_rigid_tendon_twin(renamed)
+        load_muscle_twin(renamed)
     assert isinstance(err.value, ValueError)
     with pytest.raises(OsimModelError, match="no coordinate named 'r_elbow_flex'"):
         opensim_inverse_dynamics(renamed, [0.0], [0.1], [0.0], [0.0])
@@ -268,19 +297,19 @@ def test_osim_without_elbow_coordinate(arm26_osim: Path, tmp_path: Path) -> None
 
 def test_unknown_muscle_and_bad_files(arm26_osim: Path, tmp_path: Path) -> None:
     with pytest.raises(OsimModelError, match=r"no muscle named 'BRD'.*TRIlong"):
-        load_rigid_tendon_twin(arm26_osim, muscles=["BIClong", "BRD"])
+        load_muscle_twin(arm26_osim, muscles=["BIClong", "BRD"])
     with pytest.raises(OsimModelError, match="no such file"):
-        load_rigid_tendon_twin(tmp_path / "missing.osim")
+        load_muscle_twin(tmp_path / "missing.osim")
     junk = tmp_path / "junk.osim"
     junk.write_text("not xml")
     with pytest.raises(OsimModelError, match=r"junk\.osim: OpenSim cannot load"):
         build_inverse_dynamics_twin(junk)
     with pytest.raises(OsimModelError, match="cannot hold coordinate 'r_wrist'"):
-        load_rigid_tendon_twin(arm26_osim, locked={"r_wrist": 0.0})
+        load_muscle_twin(arm26_osim, locked={"r_wrist": 0.0})
 
 
 def test_bad_arrays(arm26_osim: Path) -> None:
-    twin = load_rigid_tendon_twin(arm26_osim, muscles=MUSCLES)
+    twin = load_muscle_twin(arm26_osim, muscles=MUSCLES)
     with pytest.raises(ValueError, match=r"activations must have shape \(T, M\) = \(3, 6\)"):
         opensim_muscle_torque(twin, [0.1, 0.2, 0.3], [0, 0, 0], np.zeros((3, 5)))
     with pytest.raises(ValueError, match="load_mass"):

@@ -37,6 +37,7 @@ pytest.importorskip("opensim", reason="OpenSim 4.6 (pip 'opensim') is not instal
 
 from nmm.opensim.elbow_twin import (  # after the skip: needs OpenSim
     arm_parameters_from_osim,
+    load_muscle_twin,
     opensim_muscle_torque,
 )
 from nmm.opensim.validate import (
@@ -269,6 +270,24 @@ def test_own_files_with_coarser_activations_and_a_partial_overlap(run: dict) -> 
     ref = opensim_muscle_torque(osim, q_g, qd_g, exact, muscles=run["muscles"])
     # the angle read in degrees and converted; speed from central differences (O(h²))
     assert rel_rms(sto.column("elbow_flexion_moment_muscles_opensim"), ref) < 2e-3
+    assert m["tendon"] == "rigid"
+    # physics.tendon=compliant: the twin's tendons are compliant too
+    mc = validate_files(
+        osim,
+        root / "acts",
+        root / "kin",
+        root / "out_compliant",
+        load_kg=LOAD_KG,
+        lever_arm_m=LEVER_M,
+        kinematics_chain=Chain([Differentiate("elbow_flexion")]),
+        tendon="compliant",
+    )
+    assert mc["tendon"] == "compliant"
+    compliant = read_sto(root / "out_compliant" / "torque" / SUBJECT / "ramp_opensim_torque.sto")
+    twin = load_muscle_twin(osim, muscles=run["muscles"], tendon="compliant")
+    ref_c = opensim_muscle_torque(twin, q_g, qd_g, exact)
+    assert rel_rms(compliant.column("elbow_flexion_moment_muscles_opensim"), ref_c) < 2e-3
+    assert rel_rms(ref_c, ref) > 1e-2
 
 
 def test_unknown_muscle_names_the_files(run: dict) -> None:

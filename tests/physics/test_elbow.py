@@ -312,7 +312,7 @@ def test_arm_parameters_from_config(physics_cfg) -> None:
 
 def test_elbow_model_from_config_matches_opensim(physics_cfg, arm26_osim, tmp_path) -> None:
     pytest.importorskip("opensim")
-    from nmm.opensim.elbow_twin import load_rigid_tendon_twin, opensim_muscle_torque
+    from nmm.opensim.elbow_twin import load_muscle_twin, opensim_muscle_torque
 
     cfg = dict(physics_cfg)
     cfg["osim"] = str(arm26_osim)
@@ -323,7 +323,7 @@ def test_elbow_model_from_config_matches_opensim(physics_cfg, arm26_osim, tmp_pa
     q = rng.uniform(0.0, 2.26, n)
     u = rng.uniform(-3.0, 3.0, n)
     a = rng.uniform(0.0, 1.0, (n, len(model.muscle_names)))
-    twin = load_rigid_tendon_twin(arm26_osim, muscles=model.muscle_names)
+    twin = load_muscle_twin(arm26_osim, muscles=model.muscle_names)
     ref = opensim_muscle_torque(twin, q, u, a)
     ours = model.muscle_torque(torch.tensor(q), torch.tensor(u), torch.tensor(a)).torque.numpy()
     assert _rel_rms(ours, ref) < REL_TOL

@@ -291,7 +291,7 @@ def test_export_personalised_osim_matches_torch(
     cfg: dict, arm26_osim: Path, tmp_path: Path
 ) -> None:
     pytest.importorskip("opensim")
-    from nmm.opensim.elbow_twin import load_rigid_tendon_twin, opensim_muscle_torque
+    from nmm.opensim.elbow_twin import load_muscle_twin, opensim_muscle_torque
 
     geometry = MuscleGeometry.from_osim(arm26_osim, muscles=MUSCLES, cache_dir=tmp_path)
     module = _random_subject(cfg, geometry.to_muscle_parameters(), list(geometry.muscle_names))
@@ -306,7 +306,7 @@ def test_export_personalised_osim_matches_torch(
         subject.values["tau_act_s"], rel=1e-12
     )
     # OpenSim loads it; its rigid-tendon torque equals the torch torque with the same values.
-    twin = load_rigid_tendon_twin(out, muscles=geometry.muscle_names)
+    twin = load_muscle_twin(out, muscles=geometry.muscle_names)
     rng = np.random.default_rng(8)
     n = 150
     q = rng.uniform(0.0, 2.26, n)
@@ -325,7 +325,7 @@ def test_export_personalised_osim_matches_torch(
     rel = np.sqrt(np.mean((ours - ref) ** 2)) / np.sqrt(np.mean(ref**2))
     assert rel < REL_TOL
     # ... and differs from the unpersonalised model (the test would not see a no-op export).
-    plain = opensim_muscle_torque(load_rigid_tendon_twin(arm26_osim, muscles=MUSCLES), q, u, a)
+    plain = opensim_muscle_torque(load_muscle_twin(arm26_osim, muscles=MUSCLES), q, u, a)
     assert np.sqrt(np.mean((plain - ref) ** 2)) / np.sqrt(np.mean(ref**2)) > 0.05
 
 
