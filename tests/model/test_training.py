@@ -4,6 +4,7 @@ nmm-train / nmm-predict jobs run end to end on a toy cohort (tiny model, seconds
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -26,13 +27,15 @@ class LossRecorder(Callback):
         self.losses.append(float(outputs["loss"]))
 
 
-def test_tiny_model_trains_and_the_loss_falls(tiny_cfg, elbow, toy_trials, tmp_path):
+@pytest.mark.parametrize("tendon", ["rigid", "compliant"])
+def test_tiny_model_trains_and_the_loss_falls(tiny_cfg, elbow, toy_trials, tendon):
     from nmm.model.train import build_datamodule, build_module
 
     rec = LossRecorder()
     seed_everything(0, verbose=False)
     ids = sorted({t.subject for t in toy_trials})
-    module = build_module(tiny_cfg, elbow, ids)
+    module = build_module(tiny_cfg, dataclasses.replace(elbow, tendon=tendon), ids)
+    assert module.physics.elbow.tendon == tendon
     dm = build_datamodule(tiny_cfg, toy_trials, ids)
     trainer = Trainer(
         max_epochs=10,
