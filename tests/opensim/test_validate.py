@@ -250,15 +250,20 @@ def test_own_files_with_coarser_activations_and_a_partial_overlap(run: dict) -> 
     t_kin = 0.5 + np.arange(201) / RATE
     q = motion(t_kin)[0]
     write_mot(root / "kin" / "ramp.mot", t_kin, q)
-    m = validate_files(
-        osim,
-        root / "acts",
-        root / "kin",
-        root / "out",
-        load_kg=LOAD_KG,
-        lever_arm_m=LEVER_M,
-        kinematics_chain=Chain([Differentiate("elbow_flexion")]),
-    )
+
+    def validate(out: str, **options) -> dict:
+        return validate_files(
+            osim,
+            root / "acts",
+            root / "kin",
+            root / out,
+            load_kg=LOAD_KG,
+            lever_arm_m=LEVER_M,
+            kinematics_chain=Chain([Differentiate("elbow_flexion")]),
+            **options,
+        )
+
+    m = validate("out")
     (trial,) = m["trials"]
     assert trial["span_s"] == pytest.approx([0.5, 2.0])
     sto = read_sto(root / "out" / "torque" / SUBJECT / "ramp_opensim_torque.sto")  # .osim stem
@@ -272,17 +277,7 @@ def test_own_files_with_coarser_activations_and_a_partial_overlap(run: dict) -> 
     assert rel_rms(sto.column("elbow_flexion_moment_muscles_opensim"), ref) < 2e-3
     assert m["tendon"] == "rigid"
     # physics.tendon=compliant: the twin's tendons are compliant too
-    mc = validate_files(
-        osim,
-        root / "acts",
-        root / "kin",
-        root / "out_compliant",
-        load_kg=LOAD_KG,
-        lever_arm_m=LEVER_M,
-        kinematics_chain=Chain([Differentiate("elbow_flexion")]),
-        tendon="compliant",
-    )
-    assert mc["tendon"] == "compliant"
+    assert validate("out_compliant", tendon="compliant")["tendon"] == "compliant"
     compliant = read_sto(root / "out_compliant" / "torque" / SUBJECT / "ramp_opensim_torque.sto")
     twin = load_muscle_twin(osim, muscles=run["muscles"], tendon="compliant")
     ref_c = opensim_muscle_torque(twin, q_g, qd_g, exact)
