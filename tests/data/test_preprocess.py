@@ -191,3 +191,32 @@ def test_envelope_edges_show_the_local_level():
     assert odd[0] < 0.2 * level
     with pytest.raises(DataValidationError, match="edge_periods"):
         Envelope(6.0, 4, edge_periods=0.0)(x)
+
+
+def test_the_nmm_emg_chain_removes_a_mains_floor_under_low_drive():
+    """conf/preprocess/msk.yaml: surface EMG at 5 % of full drive (0.3 mV RMS at full drive, band-
+    limited Gaussian noise, 20-450 Hz) plus 40 µV of 50 Hz mains. Rectified, the mains would add a
+    floor as large as the drive; the chain's notch takes it out."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from nmm.config import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        chain = instantiate(compose(config_name="train").preprocess.emg)
+    assert any(isinstance(step, Notch) for step in chain.steps)
+    rng = np.random.default_rng(0)
+    n = int(8 * FS)
+    sos = sps.butter(8, [20.0, 450.0], btype="bandpass", fs=FS, output="sos")
+    carrier = sps.sosfilt(sos, rng.standard_normal(n))
+    emg = 0.05 * 0.3 * carrier / carrier.std()  # mV
+    mains = 0.040 * np.sqrt(2) * np.sin(2 * np.pi * 50.0 * np.arange(n) / FS)  # 40 µV RMS
+
+    def level(x, steps):
+        env = Chain(steps)(Signal.uniform(x, FS, ["BIClong"], "mV", kind="emg")).values[:, 0]
+        return env[n // 4 : -n // 4].mean()  # away from the ends
+
+    clean = level(emg, chain.steps)
+    assert level(emg + mains, chain.steps) == pytest.approx(clean, rel=0.05)
+    without_notch = [s for s in chain.steps if not isinstance(s, Notch)]
+    assert level(emg + mains, without_notch) > 1.5 * level(emg, without_notch)
