@@ -82,6 +82,11 @@ TENDON_MODELS: Mapping[str, Callable[..., MuscleState]] = MappingProxyType(
 )
 
 
+def _check_tendon(tendon: str) -> None:
+    if tendon not in TENDON_MODELS:
+        raise ValueError(f"unknown tendon model {tendon!r}; known: {list(TENDON_MODELS)}")
+
+
 def _first_tensor(*xs: object) -> Tensor:
     for x in xs:
         if isinstance(x, Tensor) and x.is_floating_point():
@@ -385,8 +390,7 @@ def muscle_torque(
     Returns:
         :class:`MuscleTorque`.
     """
-    if tendon not in TENDON_MODELS:
-        raise ValueError(f"unknown tendon model {tendon!r}; known: {list(TENDON_MODELS)}")
+    _check_tendon(tendon)
     if activation.shape[-1:] != (geometry.n_muscles,):
         raise ValueError(
             f"activation has {tuple(activation.shape)[-1:]} muscles on its last axis; the "
@@ -430,8 +434,7 @@ class ElbowModel:
     tendon: str = "rigid"
 
     def __post_init__(self) -> None:
-        if self.tendon not in TENDON_MODELS:
-            raise ValueError(f"unknown tendon model {self.tendon!r}; known: {list(TENDON_MODELS)}")
+        _check_tendon(self.tendon)
 
     @property
     def muscle_names(self) -> tuple[str, ...]:

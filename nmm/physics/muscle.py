@@ -539,7 +539,7 @@ def compliant_tendon_equilibrium(
         params: muscle parameters; ``tendon_strain_at_one_norm_force`` sets compliance.
         n_bisection: bisection iterations; default 64 in float64, 14 in float32 (a bracket of
             3e-4 F0, which the Newton step takes to float32 precision: on arm26's muscles
-            driven over the elbow's range, its tendon forces are within 5e-7 F0 of a float64
+            driven over the elbow's range, its tendon forces are within 6e-7 F0 of a float64
             solve to full precision, as with 32 iterations, at half the cost).
         n_newton: Newton refinement steps after bisection (>= 1 to get gradients).
 
