@@ -5,16 +5,16 @@ frozen; the hidden muscles' envelopes are then the network's as learned on other
 a subject who shares the moment among the flexors differently (recruitment differs between
 people, e.g. BRA's share of the flexion moment) keeps the other subjects' share. Adaptation
 continues from there: a copy of the network and the personalised parameter rows are trained
-together for ``epochs`` more epochs with the same physics-informed loss on the new subjects'
+together, within a training budget (optimiser steps, wall time, convergence of the loss;
+:mod:`nmm.model.budget`), with the same physics-informed loss on the new subjects'
 *measured channels, kinematics and torque only*, exactly the information the per-subject fit
 uses, starting from the network trained on the others (test-time adaptation), with the
-configured optimizer and its learning-rate schedule over the adaptation epochs. The original
-bundle is left unchanged.
+configured optimizer. The original bundle is left unchanged.
 
 :func:`specialise` applies the same adaptation to each subject of a joint fit in turn: the
 per-subject protocol of Kumar et al. (2025) fits one network per subject, and here each
-subject's network starts from the one fitted on every subject (``specialise.epochs`` in
-``conf/train.yaml``).
+subject's network starts from the one fitted on every subject (``specialise.enabled`` in
+``conf/train.yaml``, budget ``budget.specialise``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from lightning.pytorch import seed_everything as seed_lightning
 from omegaconf import DictConfig
 
 from nmm.atomic import atomic_path
+from nmm.model.budget import TrainingBudget
 from nmm.model.features import PreparedTrial
 from nmm.model.module import NMMModule
 from nmm.model.physics import PersonalisedElbow
@@ -46,7 +47,7 @@ def adapt(
     physics: PersonalisedElbow,
     subject_ids: Sequence[str],
     trials: Sequence[PreparedTrial],
-    epochs: int,
+    limits: TrainingBudget,
     run_dir: str | Path,
     *,
     checkpoint: str | Path | None = None,
@@ -60,22 +61,21 @@ def adapt(
             :func:`~nmm.model.personalise.personalise` returns it; trained further in place.
         subject_ids: the rows of ``physics``.
         trials: the new subjects' prepared trials.
-        epochs: epochs of adaptation (> 0).
+        limits: the training budget (steps, wall time, plateau rule; ``budget.adapt`` or
+            ``budget.specialise``).
         run_dir: the trainer's root directory (nothing is logged there).
         checkpoint: where to write the adapted model (an NMM checkpoint of ``subject_ids``,
             readable by :func:`nmm.model.predict.load_trained`), atomically; None: not written.
 
     Returns:
         ``(bundle, physics, info)``: a bundle with the adapted network, the physics, and the
-        steps and wall time.
+        steps, wall time and the budget's summary (stop reason, loss history) under
+        ``"budget"``.
     """
-    from nmm.model.train import build_datamodule, build_trainer
+    from nmm.model.train import build_datamodule, build_trainer, train_to_budget
     from nmm.model.train import bundle as make_bundle
 
-    if epochs <= 0:
-        raise ValueError(f"adaptation epochs must be > 0, got {epochs}")
     old = bundle.module
-    sched = cfg.model.get("scheduler")
     module = NMMModule(
         copy.deepcopy(old.net),
         physics,
@@ -83,42 +83,44 @@ def adapt(
         instantiate(cfg.model.optimizer),
         list(subject_ids),
         parameter_lr=old.parameter_lr,
-        scheduler=instantiate(sched, T_max=int(epochs))
-        if sched and sched.get("_target_")
-        else None,
         use_measured=old.use_measured,
         metadata=old.metadata,
     )
     seed_lightning(int(cfg.seed), workers=True, verbose=False)  # dropout, window order
     dm = build_datamodule(cfg, trials, list(subject_ids))
-    trainer = build_trainer(
-        cfg,
-        run_dir,
-        callbacks=False,
-        loggers=False,
-        max_epochs=int(epochs),
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
+
+    def trainer_for(extra: list[Any]) -> Any:
+        return build_trainer(
+            cfg,
+            run_dir,
+            callbacks=False,
+            loggers=False,
+            extra_callbacks=extra,
+            max_epochs=-1,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+        )
+
     module.train()  # the copied network comes in eval mode
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=dm)
+    trainer, stopped = train_to_budget(module, dm, trainer_for, limits)
     module.eval()
     if checkpoint is not None:
         with atomic_path(checkpoint) as tmp:
             trainer.save_checkpoint(str(tmp))
     info = {
-        "epochs": int(epochs),
         "steps": int(trainer.global_step),
         "wall_s": time.perf_counter() - t0,
+        "budget": stopped,
     }
     log.info(
-        "adapted the network to %s: %d steps (%.1f s)",
+        "adapted the network to %s: %d steps (%s, %.1f s)",
         ", ".join(subject_ids),
         info["steps"],
+        stopped["stop_reason"],
         info["wall_s"],
     )
     return make_bundle(cfg, module), module.physics, info
@@ -132,33 +134,42 @@ def personalise_and_adapt(
     seed: int,
     default_steps: int,
     run_dir: str | Path,
+    limits: TrainingBudget | None,
 ) -> tuple[Any, PersonalisedElbow, list[str], dict[str, Any]]:
     """New subjects' parameters with the network frozen
     (:func:`~nmm.model.personalise.personalise_from_config`), then, when ``settings`` has
-    ``adapt_epochs`` > 0, :func:`adapt` (its info under ``"adapt"``).
+    ``adapt: true``, :func:`adapt` within ``limits`` (its info under ``"adapt"``).
 
     Returns ``(bundle, physics, subject_ids, info)``: the adapted bundle (``bundle`` itself
     without adaptation), the new subjects' personalised elbow, their ids (its rows) and info.
+
+    Raises:
+        ValueError: ``adapt`` is on and ``limits`` is None.
     """
     from nmm.model.personalise import personalise_from_config
 
     physics, ids, info = personalise_from_config(
         bundle, trials, settings, cfg.preprocess.resample_hz, seed, default_steps
     )
-    epochs = int((settings or {}).get("adapt_epochs") or 0)
-    if epochs:
-        bundle, physics, info["adapt"] = adapt(cfg, bundle, physics, ids, trials, epochs, run_dir)
+    if bool((settings or {}).get("adapt", False)):
+        if limits is None:
+            raise ValueError("personalise.adapt is true but no adaptation budget was given")
+        bundle, physics, info["adapt"] = adapt(cfg, bundle, physics, ids, trials, limits, run_dir)
     return bundle, physics, ids, info
 
 
 def specialise(
-    cfg: DictConfig, bundle: Any, trials: Sequence[PreparedTrial], epochs: int, out_dir: str | Path
+    cfg: DictConfig,
+    bundle: Any,
+    trials: Sequence[PreparedTrial],
+    limits: TrainingBudget,
+    out_dir: str | Path,
 ) -> dict[str, tuple[Any, PersonalisedElbow, dict[str, Any]]]:
     """Each subject's own network, adapted from the joint fit ``bundle`` (:func:`adapt`).
 
     For every subject of ``bundle`` with trials in ``trials``, its parameter row and a copy of
-    the network are trained ``epochs`` more epochs on its trials (measured channels,
-    kinematics, torque) and written to ``out_dir/<subject>.ckpt``.
+    the network are trained on its trials (measured channels, kinematics, torque) within
+    ``limits`` and written to ``out_dir/<subject>.ckpt``.
 
     Returns:
         ``{subject: (bundle, physics, info)}``: its network, its one-row elbow, steps and time.
@@ -173,6 +184,6 @@ def specialise(
         joint.parameters_table.copy_subject(i, row.parameters_table)
         mine = [t for t in trials if t.subject == sid]
         out[sid] = adapt(
-            cfg, bundle, row, [sid], mine, epochs, out_dir, checkpoint=Path(out_dir) / f"{sid}.ckpt"
+            cfg, bundle, row, [sid], mine, limits, out_dir, checkpoint=Path(out_dir) / f"{sid}.ckpt"
         )
     return out

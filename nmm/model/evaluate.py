@@ -23,12 +23,12 @@ Protocols (``evaluate.protocols``):
 
 - ``per_subject``: network and every subject's parameters fitted together on all subjects'
   measured channels, kinematics and torque (the hidden channels are never seen), each subject
-  scored with its own parameters and, with ``specialise.epochs`` > 0, its own network adapted
+  scored with its own parameters and, with ``specialise.enabled``, its own network adapted
   from the joint one on its own data (:func:`nmm.model.adapt.specialise`);
 - ``loso``: leave one subject out: the network and the others' parameters are fitted without
   it, then it is personalised with the network frozen from its measured channels, kinematics
   and torque only (:func:`nmm.model.personalise.personalise`), optionally followed by
-  ``evaluate.personalise.adapt_epochs`` epochs of adaptation of a copy of the network on the
+  ``evaluate.personalise.adapt``: adaptation (budget ``budget.adapt``) of a copy of the network on the
   same data (:func:`nmm.model.adapt.adapt`; its hidden channels are never seen either), and
   scored. The folds run in
   ``evaluate.workers`` spawned processes (:func:`start_loso`), during the per-subject fit.
@@ -614,10 +614,10 @@ def loso_fold(
 ) -> dict[str, Any]:
     """One leave-one-subject-out fold: fit without ``held_out``, personalise it with the network
     frozen (measured channels, kinematics, torque), adapt the network to it when
-    ``evaluate.personalise.adapt_epochs`` > 0, score it. Runs in a worker process too."""
+    ``evaluate.personalise.adapt`` (budget ``budget.adapt``), score it. Runs in a worker process too."""
     from nmm.model.adapt import personalise_and_adapt
     from nmm.model.train import bundle as make_bundle
-    from nmm.model.train import fit, set_threads
+    from nmm.model.train import budget, fit, set_threads
 
     set_threads(cfg.get("threads"))
     t0 = time.perf_counter()
@@ -637,7 +637,14 @@ def loso_fold(
     b = make_bundle(cfg, module)
     test = [t for t in trials if t.subject == held_out]
     b, physics, ids, pinfo = personalise_and_adapt(
-        cfg, b, test, opt["personalise"], int(cfg.seed), 150, Path(run_dir) / "loso" / held_out
+        cfg,
+        b,
+        test,
+        opt["personalise"],
+        int(cfg.seed),
+        150,
+        Path(run_dir) / "loso" / held_out,
+        budget(cfg, "adapt"),
     )
     summary, recs, truths = evaluate_model(
         [SubjectModel(b, physics, ids)],

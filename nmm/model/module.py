@@ -112,7 +112,7 @@ class NMMModule(LightningModule):
         self._train_term_sums: Tensor | None = None
         self._train_count = 0
 
-    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         terms, _, _ = self.compute(batch)
         n = int(batch["x"].shape[0])
         self.log("train/loss", terms["total"], prog_bar=True, batch_size=n)
@@ -123,7 +123,8 @@ class NMMModule(LightningModule):
         prev = self._train_term_sums
         self._train_term_sums = sums if prev is None else prev + sums
         self._train_count += n
-        return terms["total"]
+        # the terms go to the training budget's plateau rule (nmm.model.budget.ConvergenceStop)
+        return {"loss": terms["total"], "terms": sums.detach() / n}
 
     def on_train_epoch_end(self) -> None:
         if self._train_term_sums is not None:

@@ -8,8 +8,8 @@
    ``checkpoint`` is given); every other
    subject is personalised with the network frozen, from its measured channels, kinematics and
    torque only (:func:`nmm.model.personalise.personalise`), then, with
-   ``personalise.adapt_epochs`` > 0, a copy of the network is adapted to them on the same data
-   (:func:`nmm.model.adapt.adapt`) and reconstructs their trials.
+   ``personalise.adapt``, a copy of the network is adapted to them on the same data
+   (:func:`nmm.model.adapt.adapt`, within ``budget.adapt``) and reconstructs their trials.
 4. Every trial is reconstructed and written (:func:`nmm.model.reconstruct.write_outputs`):
    every muscle's envelope as ``.sto``, the personalised ``.osim`` per subject, figures; and
    ``metrics.json`` with the torque fit per trial (RMSE, R² against the trial's torque: the
@@ -32,7 +32,14 @@ from nmm.model.adapt import personalise_and_adapt
 from nmm.model.evaluate import pearson_r, r2_score, read_truth_excitation, rmse
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import reconstruct, write_outputs
-from nmm.model.train import build_elbow, build_module, bundle, prepare_cohort, set_threads
+from nmm.model.train import (
+    budget,
+    build_elbow,
+    build_module,
+    bundle,
+    prepare_cohort,
+    set_threads,
+)
 
 __all__ = ["load_trained", "run_predict"]
 
@@ -89,7 +96,14 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     pinfo = None
     if new:
         adapted, physics, ids, pinfo = personalise_and_adapt(
-            train_cfg, b, new, cfg.get("personalise"), int(cfg.seed), 200, run_dir / "adapt"
+            train_cfg,
+            b,
+            new,
+            cfg.get("personalise"),
+            int(cfg.seed),
+            200,
+            run_dir / "adapt",
+            budget(cfg, "adapt"),
         )
         net_for.update({s: adapted.module.net for s in ids})
         for i, s in enumerate(ids):

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmm.atomic import atomic_write_text
 from nmm.data.schema import Cohort
+from nmm.model.budget import ConvergenceStop, TrainingBudget, stage_budget
 from nmm.model.datamodule import NMMDataModule
 from nmm.model.features import (
     ChannelMap,
@@ -38,6 +39,7 @@ from nmm.model.features import (
     prepare_trial,
     samples,
 )
+from nmm.model.loss import LOSS_TERMS
 from nmm.model.module import NMMModule
 from nmm.model.physics import PersonalisedElbow
 from nmm.physics.elbow import ArmParameters, ElbowModel, inverse_dynamics_torque
@@ -45,6 +47,7 @@ from nmm.physics.parameters import PersonalisedParameters
 
 __all__ = [
     "NMMBundle",
+    "budget",
     "build_datamodule",
     "build_elbow",
     "build_module",
@@ -56,6 +59,7 @@ __all__ = [
     "prepare_cohort",
     "run_train",
     "selected_subjects",
+    "train_to_budget",
 ]
 
 log = logging.getLogger(__name__)
@@ -333,12 +337,14 @@ def build_trainer(
     *,
     callbacks: bool = True,
     loggers: bool = True,
+    extra_callbacks: Sequence[Any] = (),
     **overrides: Any,
 ) -> Trainer:
     """The Lightning Trainer of ``cfg.trainer`` with ``cfg.callbacks`` and ``cfg.logger``.
 
     Checkpoints go to ``<run_dir>/checkpoints``, logs under ``<run_dir>`` (Hydra with
     ``version_base="1.3"`` does not change directory, so nothing is written to the cwd).
+    ``extra_callbacks`` are added to the configured ones (e.g. the training budget's).
     """
     run_dir = Path(run_dir)
     cbs = []
@@ -353,6 +359,7 @@ def build_trainer(
     logger_list = _loggers(cfg, run_dir) if loggers else []
     if not logger_list:  # a learning-rate monitor needs a logger
         cbs = [c for c in cbs if type(c).__name__ != "LearningRateMonitor"]
+    cbs.extend(extra_callbacks)
     kwargs: dict[str, Any] = {
         "default_root_dir": str(run_dir),
         "callbacks": cbs,
@@ -364,6 +371,34 @@ def build_trainer(
 
 
 # ----------------------------------------------------------------------------- fitting
+
+
+def budget(cfg: DictConfig, stage: str) -> TrainingBudget:
+    """The training budget of ``stage`` (``fit``, ``specialise``, ``adapt``) of ``cfg.budget``
+    (``conf/budget/default.yaml``, :mod:`nmm.model.budget`)."""
+    node = cfg.get("budget")
+    if node is None:
+        raise ValueError("budget: missing from the config (conf/budget/default.yaml)")
+    return stage_budget(_plain(node), stage)
+
+
+def train_to_budget(
+    module: NMMModule,
+    datamodule: NMMDataModule,
+    trainer_for: Any,
+    limits: TrainingBudget,
+    ckpt_path: str | None = None,
+) -> tuple[Trainer, dict[str, Any]]:
+    """Fit ``module`` until ``limits`` stop it (:class:`~nmm.model.budget.ConvergenceStop`).
+
+    ``trainer_for(callbacks)`` builds the trainer with the convergence callback added (which
+    enforces ``limits.max_steps`` itself). Returns the trainer and the budget's summary (steps, stop reason, loss history,
+    final terms, wall time).
+    """
+    stop = ConvergenceStop(limits, LOSS_TERMS)
+    trainer = trainer_for([stop])
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    return trainer, stop.summary()
 
 
 def fit(
@@ -378,10 +413,12 @@ def fit(
     loggers: bool = True,
     **trainer_overrides: Any,
 ) -> tuple[NMMModule, Trainer, dict[str, Any]]:
-    """Train network and parameters on ``train_subjects`` (default: every subject in ``trials``).
+    """Train network and parameters on ``train_subjects`` (default: every subject in ``trials``)
+    within the budget ``budget.fit`` (optimiser steps, wall time, convergence).
 
     Returns the module (with the best checkpoint's weights when a checkpoint callback kept
-    one), the trainer and a summary (steps, wall time, best score, checkpoint path).
+    one), the trainer and a summary (steps, stop reason, loss history and final loss terms,
+    wall time, best score, checkpoint path).
     """
     subjects = list(dict.fromkeys(t.subject for t in trials))
     train_subjects = list(train_subjects) if train_subjects is not None else subjects
@@ -389,16 +426,27 @@ def fit(
     val = list(cfg.datamodule.get("val_subjects") or [])
     val = [s for s in val if s not in set(train_subjects)]
     ids = table_subjects + val
+    limits = budget(cfg, "fit")
     seed_lightning(int(cfg.seed), workers=True, verbose=False)
     module = build_module(cfg, elbow, ids, body_mass_kg=body_masses(trials, ids))
     dm = build_datamodule(cfg, trials, ids, table_subjects, val or None)
-    trainer = build_trainer(cfg, run_dir, callbacks=callbacks, loggers=loggers, **trainer_overrides)
+
+    def trainer_for(extra: list[Any]) -> Trainer:
+        return build_trainer(
+            cfg,
+            run_dir,
+            callbacks=callbacks,
+            loggers=loggers,
+            extra_callbacks=extra,
+            **trainer_overrides,
+        )
+
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    trainer, stopped = train_to_budget(module, dm, trainer_for, limits, ckpt_path)
     wall = time.perf_counter() - t0
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") if callbacks else ""
     if best and Path(best).is_file():
-        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     score = getattr(trainer.checkpoint_callback, "best_model_score", None) if callbacks else None
     info = {
@@ -412,7 +460,15 @@ def fit(
         "best_checkpoint": best or None,
         "best_score": None if score is None else float(score),
         "n_train_windows": len(dm.train_set) if dm.train_set is not None else 0,
+        "budget": stopped,
     }
+    log.info(
+        "joint fit: %d steps (%s), %d training windows, %.1f s",
+        info["global_steps"],
+        stopped["stop_reason"],
+        info["n_train_windows"],
+        wall,
+    )
     return module, trainer, info
 
 
@@ -420,8 +476,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     """``nmm-train``: load, prepare, fit on every subject, save, evaluate; returns metrics.
 
     Writes into ``cfg.run_dir``: ``config.yaml``, ``checkpoints/`` (``last.ckpt`` and the best),
-    ``model.ckpt`` (the best weights, with the subjects' parameters), with ``specialise.epochs``
-    > 0 ``subjects/<subject>.ckpt`` (each subject's network, :func:`nmm.model.adapt.specialise`),
+    ``model.ckpt`` (the best weights, with the subjects' parameters), with ``specialise.enabled``
+    ``subjects/<subject>.ckpt`` (each subject's network, :func:`nmm.model.adapt.specialise`),
     ``parameters.json`` (the specialised networks' parameters where there are some),
     CSV logs under ``logs/``, and ``metrics.json`` (see :mod:`nmm.model.evaluate`).
     """
@@ -476,17 +532,21 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     b = bundle(cfg, module)
     params = parameters_report(b, module.physics, info["subjects"])
     specialised: dict[str, SubjectModel] = {}
-    epochs = int((cfg.get("specialise") or {}).get("epochs") or 0)
+    enabled = bool((cfg.get("specialise") or {}).get("enabled", False))
     for stale in sorted((run_dir / "subjects").glob("*.ckpt")):
         # an earlier fit's networks: nmm-predict would take them for this fit's
         log.info("removing %s (specialised from an earlier fit in this run directory)", stale)
         stale.unlink()
-    if epochs:
+    if enabled:
         t1 = time.perf_counter()
-        for sid, (sb, sphys, _) in specialise(cfg, b, trials, epochs, run_dir / "subjects").items():
+        own = specialise(cfg, b, trials, budget(cfg, "specialise"), run_dir / "subjects")
+        for sid, (sb, sphys, _) in own.items():
             specialised[sid] = SubjectModel(sb, sphys, [sid])
             params[sid] = parameters_report(sb, sphys, [sid])[sid]
-        info["specialise"] = {"epochs": epochs, "wall_s": time.perf_counter() - t1}
+        info["specialise"] = {
+            "wall_s": time.perf_counter() - t1,
+            "subjects": {sid: sinfo["budget"] for sid, (_, _, sinfo) in own.items()},
+        }
     atomic_write_text(run_dir / "parameters.json", json.dumps(params, indent=1) + "\n")
     metrics.update(
         evaluate_protocols(

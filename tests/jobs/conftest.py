@@ -26,7 +26,8 @@ def train_fast(geometry_cache: Path) -> list[str]:
     return [
         "model=tiny",
         "trainer.max_epochs=1",
-        "specialise.epochs=1",
+        "budget.specialise.max_steps=1",
+        "budget.adapt.max_steps=1",
         "logger=none",
         "callbacks=none",
         "trainer.enable_progress_bar=false",

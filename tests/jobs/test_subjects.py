@@ -41,7 +41,6 @@ def test_loso_holds_out_the_selected_subject_only(tmp_path, arm26_osim, geometry
             "fold=loso",
             "evaluate.workers=1",
             "evaluate.personalise.steps=2",
-            "evaluate.personalise.adapt_epochs=1",
             f"run_dir={tmp_path}",
         ]
     )

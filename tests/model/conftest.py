@@ -37,7 +37,8 @@ def compose_train(overrides: list[str] | None = None, geometry_cache: Path | Non
         "+trainer.enable_model_summary=false",
         "logger=csv",
         "datamodule.batch_size=8",
-        "specialise.epochs=2",
+        "budget.specialise.max_steps=2",
+        "budget.adapt.max_steps=2",
     ]
     if geometry_cache is not None:
         base.append(f"geometry_cache={geometry_cache}")

@@ -13,6 +13,7 @@ import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 from omegaconf import OmegaConf
 
+from nmm.model.budget import TrainingBudget
 from nmm.model.reconstruct import reconstruct
 from nmm.model.train import bundle, fit
 
@@ -146,7 +147,7 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
             f"run_dir={run}",
             "trainer.max_epochs=2",
             "evaluate.personalise.steps=3",
-            "evaluate.personalise.adapt_epochs=2",
+            "budget.adapt.max_steps=2",
             "evaluate.max_figures=1",
         ],
         geometry_cache,
@@ -197,15 +198,16 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
             out,
             "repersonalise=true",
             "personalise.steps=3",
-            "personalise.adapt_epochs=2",
+            "budget.adapt.max_steps=2",
             f"truth_dir={toy_dir / 'ground_truth'}",
             "max_figures=1",
         )
     )
     assert pm["envelopes_bounded_0_1"]
     assert pm["personalisation"]["steps"] == 3
-    assert pm["personalisation"]["adapt"]["epochs"] == 2
-    assert all(f["personalise"]["adapt"]["epochs"] == 2 for f in metrics["loso"]["folds"])
+    assert pm["personalisation"]["adapt"]["steps"] == 2
+    assert pm["personalisation"]["adapt"]["budget"]["stop_reason"] == "max_steps"
+    assert all(f["personalise"]["adapt"]["steps"] == 2 for f in metrics["loso"]["folds"])
     stos = sorted(p.name for p in (out / "envelopes").rglob("*_envelopes.sto"))
     assert len(stos) == len(pm["trials"]) == 4
     assert len(list((out / "models").glob("*.osim"))) == 2
@@ -229,7 +231,7 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
 
     # fitted again in the same run directory without specialisation: the earlier fit's
     # networks are removed, so that nmm-predict cannot take them for this fit's
-    cfg.specialise.epochs = 0
+    cfg.specialise.enabled = False
     cfg.evaluate.protocols = ["per_subject"]
     assert run_train(cfg)["per_subject"]["specialised"] is False
     assert not list((run / "subjects").glob("*.ckpt"))
@@ -275,13 +277,15 @@ def test_adapting_to_a_new_subject_lowers_its_loss_and_leaves_the_model_alone(
         return float(terms["total"])
 
     first = new_subject_loss(b, physics)
-    adapted, physics2, info = adapt(tiny_cfg, b, physics, new_ids, new, 8, tmp_path / "adapt")
-    assert info["steps"] >= 8 and adapted.module.net is not module.net
+    eight = TrainingBudget(max_steps=8)
+    adapted, physics2, info = adapt(tiny_cfg, b, physics, new_ids, new, eight, tmp_path / "adapt")
+    assert info["steps"] == 8 and adapted.module.net is not module.net
+    assert info["budget"]["stop_reason"] == "max_steps"
     for k, v in module.net.state_dict().items():
         assert torch.equal(v, before[k]), f"the trained network changed: {k}"
     assert new_subject_loss(adapted, physics2) < first
-    with pytest.raises(ValueError, match="epochs"):
-        adapt(tiny_cfg, b, physics, new_ids, new, 0, tmp_path / "adapt")
+    with pytest.raises(ValueError, match="max_steps"):
+        TrainingBudget(max_steps=0)
 
 
 def test_specialising_each_subject_writes_a_checkpoint_that_reproduces_it(
@@ -298,12 +302,12 @@ def test_specialising_each_subject_writes_a_checkpoint_that_reproduces_it(
     b = bundle(tiny_cfg, module)
     joint_rows = module.physics.parameters_table.raw.detach().clone()
     (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(tiny_cfg))
-    own = specialise(tiny_cfg, b, toy_trials, 3, tmp_path / "subjects")
+    own = specialise(tiny_cfg, b, toy_trials, TrainingBudget(max_steps=3), tmp_path / "subjects")
     assert list(own) == ids
     assert torch.equal(module.physics.parameters_table.raw, joint_rows)  # joint fit untouched
     for i, sid in enumerate(ids):
         sb, sphys, info = own[sid]
-        assert info["epochs"] == 3 and sb.module.net is not module.net
+        assert info["steps"] == 3 and sb.module.net is not module.net
         assert sphys.parameters_table.raw.shape == (1, joint_rows.shape[1])
         # it started from the subject's own row and moved from there
         assert not torch.equal(sphys.parameters_table.raw[0], joint_rows[i])
