@@ -18,8 +18,8 @@ The result is written atomically to ``benchmarks/results/nmm.json``. The goal is
 minutes on 2 CPU cores.
 
 ``--quick`` (what ``make bench`` runs) measures the training speed only: the per-subject fit
-for :data:`QUICK_EPOCHS` epochs, no LOSO, written to ``results/nmm_quick.json`` without
-accuracy (a few epochs say nothing about it); the full run is the reference for both.
+for :data:`QUICK_STEPS` optimiser steps, no LOSO, written to ``results/nmm_quick.json`` without
+accuracy (a few steps say nothing about it); the full run is the reference for both.
 
 Usage: python benchmarks/bench_nmm.py [--quick] [--cohort DIR] [--out PATH] [--run-dir DIR]
 [overrides...] (``--cohort`` names a folder with ``dataset/`` and ``ground_truth/``; extra
@@ -40,12 +40,12 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 GOAL_WALL_S = 300.0
-QUICK_EPOCHS = 3
+QUICK_STEPS = 72
 QUICK_OVERRIDES = [
     "fold=per_subject",
-    f"trainer.max_epochs={QUICK_EPOCHS}",
+    f"budget.fit.max_steps={QUICK_STEPS}",
     "evaluate.write_outputs=false",
-    "specialise.epochs=0",  # training speed of the joint fit only
+    "specialise.enabled=false",  # training speed of the joint fit only
 ]
 
 
@@ -100,12 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - t1
     what = (
         f"training speed of nmm-train's per-subject fit on the default synthetic cohort, "
-        f"{QUICK_EPOCHS} epochs (accuracy: see nmm.json)"
+        f"{QUICK_STEPS} optimiser steps (accuracy: see nmm.json)"
         if args.quick
         else "nmm-train on the default synthetic cohort: per-subject fit (joint fit, then each "
-        "subject's own network: specialise.epochs) + leave-one-subject-out (train on 4, "
+        "subject's own network: specialise.enabled) + leave-one-subject-out (train on 4, "
         "personalise the 5th with the network frozen, then adapt a copy of the network to it: "
-        "evaluate.personalise.adapt_epochs), scored against OpenSim"
+        "evaluate.personalise.adapt), each fit within its budget (conf/budget), scored against "
+        "OpenSim"
     )
     result = {
         "benchmark": "nmm_quick" if args.quick else "nmm",
@@ -128,11 +129,18 @@ def main(argv: list[str] | None = None) -> int:
             "per_subject_steps": metrics["fit"]["global_steps"],
             "per_subject_steps_per_s": metrics["fit"]["steps_per_s"],
             "per_subject_fit_s": metrics["fit"]["fit_wall_s"],
+            "per_subject_stop_reason": metrics["fit"]["budget"]["stop_reason"],
+            "specialise_steps": {
+                sid: sb["steps"]
+                for sid, sb in (metrics["fit"].get("specialise") or {}).get("subjects", {}).items()
+            },
             "specialise_s": (metrics["fit"].get("specialise") or {}).get("wall_s", 0.0),
             "loso_folds": [
                 {
                     "held_out": f["held_out"],
                     "steps": f["fit"]["global_steps"],
+                    "stop_reason": f["fit"]["budget"]["stop_reason"],
+                    "adapt_steps": (f["personalise"].get("adapt") or {}).get("steps", 0),
                     "steps_per_s": f["fit"]["steps_per_s"],
                     "fold_s": f["wall_s"],
                     "personalise_s": f["personalise"]["wall_s"],

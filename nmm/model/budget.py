@@ -4,13 +4,16 @@ A budget counted in epochs gives a small study few optimiser steps (one batch pe
 epochs are 30 steps) and a large one many. Here every fit (the joint fit, each subject's
 specialisation, the adaptation to a held-out subject) runs until its training loss converges:
 
-- the loss is averaged over blocks of ``check_every_steps`` optimiser steps (block means smooth
-  the minibatch noise whatever the batch count per epoch);
-- a block that is not below the best block so far by ``rel_tol`` of it is a *bad* block;
-- after ``patience_checks`` bad blocks in a row, and not before ``min_steps``, the loss has
-  reached a plateau: the learning rates of every parameter group are multiplied by
-  ``lr_decay`` (a step decay, as ``torch.optim.lr_scheduler.ReduceLROnPlateau`` does) and the
-  count starts again; the plateau after ``lr_decays`` decays stops the fit (``converged``).
+- the loss is averaged over blocks of ``check_every_steps`` optimiser steps;
+- the loss has reached a plateau when the median of the last ``patience_checks`` blocks is
+  not below the median of the ``patience_checks`` blocks before them by ``rel_tol`` of it
+  (two windows at the same learning rates: minibatch noise is smoothed over
+  ``patience_checks × check_every_steps`` steps, and with medians one lucky or unlucky block
+  neither stops nor prolongs the fit);
+- at a plateau, and not before ``min_steps``, the learning rates of every parameter group are
+  multiplied by ``lr_decay`` (a step decay, as ``torch.optim.lr_scheduler.ReduceLROnPlateau``
+  does) and the windows start again after it; the plateau after ``lr_decays`` decays stops the
+  fit (``converged``).
 
 ``max_steps`` and ``max_time_s`` bound the fit whatever happens; the reason it stopped
 (``converged``, ``max_steps``, ``max_time``, or ``max_epochs`` when a trainer override set one)
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -46,8 +50,9 @@ class TrainingBudget:
         min_steps: steps before a plateau may act (>= 0; above ``max_steps``: never).
         max_time_s: wall time at most, s (> 0; None: no limit).
         check_every_steps: steps per block of the loss average (>= 1).
-        patience_checks: bad blocks in a row that make a plateau (>= 1).
-        rel_tol: relative improvement of the best block mean that counts (0 <= rel_tol < 1).
+        patience_checks: blocks per window of the plateau rule (>= 1).
+        rel_tol: relative improvement of a window's median on the window before that counts
+            (0 <= rel_tol < 1).
         lr_decay: factor on every learning rate at a plateau (0 < lr_decay < 1).
         lr_decays: decays before a plateau stops the fit (>= 0).
     """
@@ -123,8 +128,7 @@ class ConvergenceStop(Callback):
         self.budget = budget
         self.term_names = tuple(term_names)
         self.history: list[tuple[int, float]] = []  # (step, block-mean loss)
-        self.best = math.inf
-        self.bad_checks = 0
+        self.stage_start = 0  # index in history of the first block at the current rates
         self.decays = 0
         self.reason: str | None = None
         self.elapsed_before_s = 0.0  # wall time of earlier runs of a resumed fit
@@ -181,16 +185,14 @@ class ConvergenceStop(Callback):
     def state_dict(self) -> dict[str, Any]:
         return {
             "history": list(self.history),
-            "best": self.best,
-            "bad_checks": self.bad_checks,
+            "stage_start": self.stage_start,
             "decays": self.decays,
             "elapsed_s": self.elapsed_s,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = [(int(s), float(v)) for s, v in state_dict.get("history", [])]
-        self.best = float(state_dict.get("best", math.inf))
-        self.bad_checks = int(state_dict.get("bad_checks", 0))
+        self.stage_start = int(state_dict.get("stage_start", 0))
         self.decays = int(state_dict.get("decays", 0))
         self.elapsed_before_s = float(state_dict.get("elapsed_s", 0.0))
 
@@ -213,21 +215,26 @@ class ConvergenceStop(Callback):
         mean = self._close_block(step)
         if not math.isfinite(mean):
             raise FloatingPointError(f"training loss is {mean} at step {step}")
-        if mean < self.best - self.budget.rel_tol * abs(self.best):
-            self.best, self.bad_checks = mean, 0
-            return
-        self.bad_checks += 1
-        if self.bad_checks < self.budget.patience_checks or step < self.budget.min_steps:
+        if step < self.budget.min_steps or not self._plateau():
             return
         if self.decays >= self.budget.lr_decays:
             self._stop(trainer, "converged")
             return
         self.decays += 1
-        self.bad_checks = 0
+        self.stage_start = len(self.history)
         for opt in trainer.optimizers:
             for group in opt.param_groups:
                 group["lr"] *= self.budget.lr_decay
         log.info("loss plateau at step %d (%.4g): learning rates x %g", step, mean, self.budget.lr_decay)
+
+    def _plateau(self) -> bool:
+        """The last window's median is not ``rel_tol`` below the window's before it."""
+        p = self.budget.patience_checks
+        blocks = [v for _, v in self.history[self.stage_start :]]
+        if len(blocks) < 2 * p:
+            return False
+        recent, before = statistics.median(blocks[-p:]), statistics.median(blocks[-2 * p : -p])
+        return recent > before - self.budget.rel_tol * abs(before)
 
     def _stop(self, trainer: Trainer, reason: str) -> None:
         self.reason = reason
