@@ -3,18 +3,37 @@
 Deep-muscle EMG cannot be measured non-invasively; a cohort simulated in OpenSim gives the missing
 truth. **Labels on synthetic data test the pipeline, not physiology.** Entry points:
 :func:`~nmm.data.synth.cohort.generate_cohort` (what ``nmm-synth`` runs) and
-:func:`~nmm.data.synth.cohort.ensure_default_cohort` (generated on first use and cached).
+:func:`~nmm.data.synth.cohort.ensure_default_cohort` (generated on first use and cached) and
+:func:`~nmm.data.synth.cohort.ensure_variant_cohort` (a generator variant of ``conf/synth/``,
+cached under ``outputs/cache/cohorts/``; docs/cohort_family.md), with
+:func:`~nmm.data.synth.model_inputs.variant_physics_overrides` and
+:func:`~nmm.data.synth.model_inputs.variant_preprocess_overrides`: what a model must be told
+about a variant's set-up, as Hydra overrides.
 OpenSim is imported only when a cohort is generated.
 """
 
 from nmm.data.synth.config import SynthConfigError
 
-__all__ = ["SynthConfigError", "ensure_default_cohort", "generate_cohort"]
+__all__ = [
+    "SynthConfigError",
+    "ensure_default_cohort",
+    "ensure_variant_cohort",
+    "generate_cohort",
+    "variant_names",
+    "variant_physics_overrides",
+    "variant_preprocess_overrides",
+]
+_COHORT = ("generate_cohort", "ensure_default_cohort", "ensure_variant_cohort", "variant_names")
+_MODEL_INPUTS = ("variant_physics_overrides", "variant_preprocess_overrides")
 
 
 def __getattr__(name: str):  # lazy: importing the package does not import OpenSim or matplotlib
-    if name in ("generate_cohort", "ensure_default_cohort"):
+    if name in _COHORT:
         from nmm.data.synth import cohort
 
         return getattr(cohort, name)
+    if name in _MODEL_INPUTS:
+        from nmm.data.synth import model_inputs
+
+        return getattr(model_inputs, name)
     raise AttributeError(name)

@@ -65,7 +65,15 @@ from nmm.data.synth.conditions import (
     injected_weight_gain,
     mvic_peak,
 )
-from nmm.data.synth.config import SynthConfigError, check_model_muscles, rng, validate_config
+from nmm.data.synth.config import (
+    SynthConfigError,
+    check_model_muscles,
+    check_shoulder_range,
+    mvic_included,
+    rng,
+    shoulder_elevation_range,
+    validate_config,
+)
 from nmm.data.synth.ground_truth import (
     round_significant,
     write_cohort_truth,
@@ -81,18 +89,37 @@ __all__ = [
     "FORMAT_VERSION",
     "TrialJob",
     "ensure_default_cohort",
+    "ensure_variant_cohort",
     "generate_cohort",
     "run_job",
+    "variant_names",
+    "variant_root",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Where `ensure_default_cohort` caches the embedded default cohort (git-ignored).
 DEFAULT_ROOT = Path(__file__).resolve().parents[3] / "data" / "default_cohort"
+#: Where `ensure_variant_cohort` caches generator variants' cohorts, one folder each (git-ignored).
+VARIANT_ROOT = Path(__file__).resolve().parents[3] / "outputs" / "cache" / "cohorts"
 #: Bumped when the generator changes what it writes for a given config, so caches regenerate.
 FORMAT_VERSION = 1
 SESSION = "1"
 FINGERPRINT = "cohort.fingerprint"
+#: The generic model's file in the dataset folder, written when it differs from the source .osim.
+GENERIC_MODEL = "generic_model.osim"
+#: The cohort family: generator variants of conf/synth/ (docs/cohort_family.md).
+FAMILY = (
+    "default",
+    "no_mvic",
+    "shoulder_elevated",
+    "cocontraction",
+    "few_trials",
+    "low_snr",
+    "speeds_rom",
+)
+#: The default cohort's mains frequency (Hz, European); another one is recorded per subject.
+DEFAULT_MAINS_HZ = 50.0
 
 
 # --------------------------------------------------------------------------- jobs (picklable)
@@ -259,7 +286,7 @@ def _spec(cfg: Mapping[str, Any], subj: SubjectTruth, load: float) -> ArmModelSp
     return ArmModelSpec(
         osim_path=str(cfg["osim"]),
         muscles=subj.muscles,
-        shoulder_elevation=math.radians(posture["shoulder_elevation_deg"]),
+        shoulder_elevation=math.radians(subj.shoulder_elevation_deg),
         base_tilt=math.radians(posture["base_tilt_deg"]),
         forearm=subj.forearm,
         load_kg=float(load),
@@ -277,8 +304,9 @@ def _plans(cfg: Mapping[str, Any], subjects: Sequence[SubjectTruth], seed: int) 
     task, mesh = cfg["task"], float(cfg["solver"]["mesh_interval_s"])
     speeds = list(task["flexion_duration_s"])
     plans = []
+    directions = ("flexion", "extension") if mvic_included(cfg) else ()
     for subj in subjects:
-        for direction in ("flexion", "extension"):
+        for direction in directions:
             motion, phases = mvic_motion(
                 cfg["mvic"]["angle_deg"], cfg["mvic"], task["rate_hz"], mesh
             )
@@ -434,7 +462,135 @@ def _mvic_job(cfg: Mapping[str, Any], plan: _Plan, flexors: Sequence[str]) -> Tr
     )
 
 
+# --------------------------------------------------------------------------- posture and model
+
+
+def _check_posture(cfg: Mapping[str, Any], model: Any) -> None:
+    """SynthConfigError unless the configured shoulder elevation lies in the shoulder
+    coordinate's range of the (finalised) source model."""
+    name = ArmModelSpec.shoulder_coordinate  # the default: arm26's r_shoulder_elev
+    coords = model.getCoordinateSet()
+    if not coords.contains(name):
+        raise SynthConfigError(
+            f"synth.posture: the model {cfg['osim']} has no shoulder coordinate '{name}'"
+        )
+    coord = coords.get(name)
+    low, high = shoulder_elevation_range(cfg["posture"])
+    check_shoulder_range(
+        low, high, (coord.getRangeMin(), coord.getRangeMax()), name, str(cfg["osim"])
+    )
+
+
+def generic_muscles(
+    source: Mapping[str, Mapping[str, float]], posture: Mapping[str, Any]
+) -> dict[str, dict[str, float]]:
+    """The generic model's muscle properties (N, m): the source ``.osim``'s, with each
+    ``tendon_slack_length`` in ``posture.tendon_slack_scale`` ({muscle: factor}) scaled.
+    Subjects' factors are drawn on these."""
+    scale = posture.get("tendon_slack_scale") or {}
+    out = {m: dict(props) for m, props in source.items()}
+    for muscle, factor in scale.items():
+        out[muscle]["tendon_slack_length"] *= float(factor)
+    return out
+
+
+def generic_model_changes(
+    source: Mapping[str, Mapping[str, float]], generic: Mapping[str, Mapping[str, float]]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``{"changed": {muscle: {property: {"source": v, "generic": v}}}}`` where the generic
+    model differs from the source ``.osim`` (N, m); empty when it does not."""
+    changed: dict[str, dict[str, dict[str, float]]] = {}
+    for muscle, props in generic.items():
+        for key, value in props.items():
+            if value != source[muscle][key]:
+                changed.setdefault(muscle, {})[key] = {
+                    "source": source[muscle][key],
+                    "generic": value,
+                }
+    return {"changed": changed} if changed else {}
+
+
+def write_generic_model(
+    osim_path: str, generic: Mapping[str, Mapping[str, float]], path: Path
+) -> Path:
+    """Write the source ``.osim`` with the generic muscle properties (N, m) set: the model a
+    study would give its NMM (joints, muscle types and paths as in the source). Returns path."""
+    from nmm.opensim.arm_model import MUSCLE_PROPERTIES, import_opensim
+
+    osim = import_opensim()
+    model = osim.Model(osim_path)
+    model.finalizeFromProperties()
+    muscles = model.updMuscles()
+    for name, props in generic.items():
+        muscle = muscles.get(name)
+        for key, getter in MUSCLE_PROPERTIES.items():
+            if float(getattr(muscle, getter)()) != props[key]:
+                getattr(muscle, "s" + getter[1:])(float(props[key]))
+    model.setName(f"{model.getName()}_generic")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.printToXML(str(path))
+    return path
+
+
+def _subject_metadata(
+    cfg: Mapping[str, Any], subj: SubjectTruth, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The dataset's metadata of one subject: what a model may know about the set-up.
+
+    The posture (``locked``: ``{shoulder coordinate: rad}``, as ``physics.locked`` takes it;
+    ``shoulder_elevation_deg``; ``base_tilt_deg``) is recorded when the shoulder is not at 0,
+    the generic model's file (``generic_model``, relative to the dataset folder) when it
+    differs from the source ``.osim``, and the mains frequency (``powerline_hz``) when it is
+    not :data:`DEFAULT_MAINS_HZ`; absent, they are arm26's 0, the source model and 50 Hz.
+    """
+    meta: dict[str, Any] = {
+        "synthetic": True,
+        "mvic_reference": "peak of the 6 Hz envelope of 20-400 Hz band-passed EMG over the MVIC "
+        "trials, mV"
+        if mvic_included(cfg)
+        else "none: this cohort has no MVIC trials",
+        "load_lever_arm_m": round(subj.load_distance_m, 4),
+        "forearm_length_m": round(subj.forearm_length_m, 4),
+    }
+    if subj.shoulder_elevation_deg != 0.0:
+        meta["locked"] = {
+            ArmModelSpec.shoulder_coordinate: math.radians(subj.shoulder_elevation_deg)
+        }
+        meta["shoulder_elevation_deg"] = round(subj.shoulder_elevation_deg, 4)
+        meta["base_tilt_deg"] = float(cfg["posture"]["base_tilt_deg"])
+    if changes:
+        meta["generic_model"] = GENERIC_MODEL
+    if float(cfg["emg"]["powerline_hz"]) != DEFAULT_MAINS_HZ:
+        meta["powerline_hz"] = float(cfg["emg"]["powerline_hz"])
+    return meta
+
+
 # --------------------------------------------------------------------------- EMG and features
+
+
+def _mvic_features(
+    cfg: Mapping[str, Any],
+    subjects: Sequence[SubjectTruth],
+    emg: Mapping[tuple[str, str], Signal],
+    measured: Sequence[str],
+) -> dict[str, dict[str, float]]:
+    """Per subject and measured muscle, the MVIC reference of the contraction features' peak
+    (mV; :func:`mvic_peak`). Without MVIC trials it is 1 mV: the peak is then in mV, and the
+    condition effects (Cohen's d of log features within a subject) do not change with a
+    per-subject scale."""
+    if not mvic_included(cfg):
+        return {s.subject_id: {m: 1.0 for m in measured} for s in subjects}
+    notch = float(cfg["emg"]["powerline_hz"])
+    return {
+        s.subject_id: {
+            m: max(
+                mvic_peak(emg[(s.subject_id, f"mvic_{d}")], m, notch_hz=notch)
+                for d in ("flexion", "extension")
+            )
+            for m in measured
+        }
+        for s in subjects
+    }
 
 
 def _emg_signal(
@@ -456,7 +612,8 @@ def _features(
     cfg: Mapping[str, Any], plan: _Plan, emg: Signal, mvic_ref: Mapping[str, float]
 ) -> list[dict[str, Any]]:
     inj = cfg["pain_model"]["injected_muscle"]
-    df = contraction_features(emg, inj, plan.phases, mvic_ref[inj])
+    notch = float(cfg["emg"]["powerline_hz"])
+    df = contraction_features(emg, inj, plan.phases, mvic_ref[inj], notch_hz=notch)
     rows = df.to_dict("records")
     for r in rows:
         r.update(
@@ -538,8 +695,11 @@ def generate_cohort(
     check_model_muscles(muscles, have, cfg["osim"])
     from nmm.opensim.arm_model import read_muscle_properties
 
-    base = read_muscle_properties(cfg["osim"], muscles)
+    _check_posture(cfg, model)
+    source = read_muscle_properties(cfg["osim"], muscles)
+    base = generic_muscles(source, cfg["posture"])
     subjects = draw_subjects(cfg, base, seed)
+    changes = generic_model_changes(source, base)
     plans = _plans(cfg, subjects, seed)
     by_key = {(p.subject.subject_id, p.trial_id): p for p in plans}
     flexors = _flexors(cfg, subjects[0])
@@ -572,13 +732,7 @@ def generate_cohort(
         for key, res in results.items():
             emg[key] = _emg_signal(cfg, seed, by_key[key], res)
         inj = cfg["pain_model"]["injected_muscle"]
-        mvic_feat: dict[str, dict[str, float]] = {}
-        for subj in subjects:
-            sid = subj.subject_id
-            mvic_feat[sid] = {
-                m: max(mvic_peak(emg[(sid, f"mvic_{d}")], m) for d in ("flexion", "extension"))
-                for m in measured
-            }
+        mvic_feat = _mvic_features(cfg, subjects, emg, measured)
 
         # Calibrate the pain model: the drive ratio ρ from the configured d and the pooled
         # within-cell (subject x load) log-SD of the baseline features; per subject, the cap on
@@ -680,18 +834,14 @@ def generate_cohort(
                 mvic_reference(mvic_trials, msk_env),
                 body_mass_kg=round(subj.body_mass_kg, 3),
                 height_m=round(subj.height_m, 4),
-                metadata={
-                    "synthetic": True,
-                    "mvic_reference": "peak of the 6 Hz envelope of 20-400 Hz band-passed EMG "
-                    "over the MVIC trials, mV",
-                    "load_lever_arm_m": round(subj.load_distance_m, 4),
-                    "forearm_length_m": round(subj.forearm_length_m, 4),
-                },
+                metadata=_subject_metadata(cfg, subj, changes),
             )
         )
     cohort = Cohort(subjects_ds, trials, name=str(cfg["name"]))
     out.mkdir(parents=True, exist_ok=True)
     write_dataset(cohort, out / "dataset")
+    if changes:
+        write_generic_model(cfg["osim"], base, out / "dataset" / GENERIC_MODEL)
 
     # Ground truth (at truth_rate_hz: every k-th sample of the kinematics grid)
     truth_dir = out / "ground_truth"
@@ -729,6 +879,7 @@ def generate_cohort(
         "measured": measured,
         "injected_muscle": inj,
         "osim_source": Path(cfg["osim"]).name,
+        **({"generic_model": {"file": f"dataset/{GENERIC_MODEL}", **changes}} if changes else {}),
         "subjects": [_round_tree(s.to_dict()) for s in subjects],
         "calibration": _round_tree(calibration),
         "trials": [
@@ -864,7 +1015,7 @@ def _du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
-# --------------------------------------------------------------------------- cached default
+# --------------------------------------------------------------------------- cached cohorts
 
 
 def _fingerprint(cfg: Mapping[str, Any], seed: int) -> str:
@@ -885,26 +1036,18 @@ def _compose_default() -> Any:
     return compose_config("synth")
 
 
-def ensure_default_cohort(
-    cfg: Any | None = None, root: str | os.PathLike[str] | None = None, *, seed: int | None = None
+def _cached_cohort(
+    plain: Mapping[str, Any], seed: int, root: Path, workers: int | None = None
 ) -> Path:
-    """The embedded default cohort's folder, generated on first use and cached.
+    """``root`` holding the cohort of the validated config ``plain`` and ``seed``: reused when
+    its fingerprint matches, else generated through ``<root>.tmp`` and moved into place, with
+    ``metrics.json`` (plus ``generation_s``, the wall time of the generation in s),
+    ``config.yaml`` and the fingerprint. workers: OpenSim processes (None: ``synth.workers``);
+    not part of the fingerprint, since it does not change the files."""
+    from omegaconf import OmegaConf
 
-    cfg: a config with a ``synth`` node (and optionally ``seed``), or the ``synth`` node itself;
-    default: ``conf/synth.yaml`` composed as is. root: the cache folder (default
-    ``data/default_cohort/`` of the repository, git-ignored). The cohort is regenerated when the
-    config, the seed or :data:`FORMAT_VERSION` changes. Returns the folder; the dataset is its
-    ``dataset/`` (``read_dataset``), the truth its ``ground_truth/``.
-    """
-    from omegaconf import DictConfig, OmegaConf
+    from nmm.jobs.run_dir import write_metrics
 
-    if cfg is None:
-        cfg = _compose_default()
-    node = cfg.get("synth", cfg) if isinstance(cfg, DictConfig | Mapping) else cfg
-    if seed is None:
-        seed = int(cfg.get("seed", 0)) if "synth" in cfg else 0
-    plain = validate_config(node)
-    root = Path(root) if root is not None else DEFAULT_ROOT
     fp = _fingerprint(plain, seed)
     stamp = root / FINGERPRINT
     if (
@@ -915,14 +1058,118 @@ def ensure_default_cohort(
         return root
     tmp = root.with_name(root.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    metrics = generate_cohort(plain, tmp, seed)
-    from nmm.jobs.run_dir import write_metrics
-
+    t0 = _time.perf_counter()
+    metrics = generate_cohort(plain, tmp, seed, workers=workers)
+    metrics["generation_s"] = _time.perf_counter() - t0
     write_metrics(metrics, tmp)
     (tmp / "config.yaml").write_text(
-        OmegaConf.to_yaml(OmegaConf.create({"seed": seed, "synth": plain})), encoding="utf-8"
+        OmegaConf.to_yaml(OmegaConf.create({"seed": seed, "synth": dict(plain)})),
+        encoding="utf-8",
     )
     (tmp / FINGERPRINT).write_text(fp + "\n", encoding="utf-8")
     shutil.rmtree(root, ignore_errors=True)
+    root.parent.mkdir(parents=True, exist_ok=True)
     tmp.rename(root)
     return root
+
+
+def ensure_default_cohort(
+    cfg: Any | None = None, root: str | os.PathLike[str] | None = None, *, seed: int | None = None
+) -> Path:
+    """The embedded default cohort's folder, generated on first use and cached.
+
+    cfg: a config with a ``synth`` node (and optionally ``seed``), or the ``synth`` node itself;
+    default: ``conf/synth.yaml`` composed as is. root: the cache folder (default
+    ``data/default_cohort/`` of the repository). The cohort is regenerated when the config, the
+    seed or :data:`FORMAT_VERSION` changes. Returns the folder; the dataset is its
+    ``dataset/`` (``read_dataset``), the truth its ``ground_truth/``.
+    """
+    from omegaconf import DictConfig
+
+    if cfg is None:
+        cfg = _compose_default()
+    node = cfg.get("synth", cfg) if isinstance(cfg, DictConfig | Mapping) else cfg
+    if seed is None:
+        seed = int(cfg.get("seed", 0)) if "synth" in cfg else 0
+    root = Path(root) if root is not None else DEFAULT_ROOT
+    return _cached_cohort(validate_config(node), seed, root)
+
+
+def variant_names() -> list[str]:
+    """The cohort family (docs/cohort_family.md): :data:`FAMILY`, the generator variants that
+    change how the truth is made (``tiny``, a size, is not one)."""
+    return list(FAMILY)
+
+
+def _synth_options() -> list[str]:
+    """Every option of the ``synth`` config group (``conf/synth/*.yaml``)."""
+    from nmm.config import CONF_DIR
+
+    return sorted(p.stem for p in (Path(CONF_DIR) / "synth").glob("*.yaml"))
+
+
+def _synth_override(override: str) -> str:
+    """A Hydra override of the ``synth`` node (``n_subjects=2``, ``+mvic.include=false``) as
+    one of the ``synth`` app config (``synth.n_subjects=2``); ``synth.``-prefixed ones pass."""
+    sign = override[: len(override) - len(override.lstrip("+~"))]
+    body = override[len(sign) :]
+    return override if body.startswith("synth.") else f"{sign}synth.{body}"
+
+
+def variant_root(name: str, overrides: Sequence[str] = (), seed: int = 0) -> Path:
+    """The default cache folder of a variant's cohort: ``outputs/cache/cohorts/<name>`` for
+    the variant as configured (seed 0), ``<name>-<8 hex digits>`` (a hash of the overrides and
+    seed) otherwise, so a small and a full cohort of one variant do not replace each other."""
+    if not overrides and seed == 0:
+        return VARIANT_ROOT / name
+    text = json.dumps({"overrides": list(overrides), "seed": int(seed)})
+    return VARIANT_ROOT / f"{name}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
+
+
+def ensure_variant_cohort(
+    name: str,
+    root: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+) -> Path:
+    """The folder of a generator variant's cohort, generated once and then reused.
+
+    A variant is an option of the ``synth`` config group (``conf/synth/<name>.yaml``): one of
+    the cohort family (:func:`variant_names`: ``default``, ``no_mvic``,
+    ``shoulder_elevated``, ``cocontraction``, ``few_trials``, ``low_snr``, ``speeds_rom``;
+    docs/cohort_family.md) or ``tiny``. Its config is ``conf/synth.yaml`` composed with
+    ``synth=<name>`` and then ``overrides``.
+
+    Args:
+        name: the variant.
+        root: the cache folder; default :func:`variant_root` (``outputs/cache/cohorts/<name>``,
+            git-ignored, with a hash suffix when overrides or a seed are given). A root holds
+            one cohort: another config given the same root replaces it.
+        overrides: Hydra overrides of the ``synth`` node, e.g. ``["n_subjects=2",
+            "task.cycles_per_trial=1"]`` (a ``synth.`` prefix is accepted too).
+        seed: the generator's seed.
+        workers: parallel OpenSim processes for a generation (default ``synth.workers``); it
+            does not change the files, so it is not part of the fingerprint.
+
+    Returns:
+        The folder: ``dataset/`` (``nmm.data.io.read_dataset``; what a model may read, with the
+        set-up a model must be told in its subjects' metadata: see
+        :func:`~nmm.data.synth.model_inputs.variant_physics_overrides`), ``ground_truth/`` (for
+        evaluation only), ``metrics.json`` (with ``generation_s``, the wall time in s of the
+        generation that made it), ``config.yaml`` and ``cohort.fingerprint``. It is reused as it
+        is while the composed config's fingerprint (config, seed, the ``.osim``'s content,
+        :data:`FORMAT_VERSION`) is unchanged, and regenerated otherwise.
+
+    Raises:
+        SynthConfigError: for an unknown variant or a config the generator cannot use.
+    """
+    from nmm.config import compose_config
+
+    names = _synth_options()
+    if name not in names:
+        raise SynthConfigError(f"unknown synth variant {name!r} (conf/synth/: {', '.join(names)})")
+    cfg = compose_config("synth", [f"synth={name}", *map(_synth_override, overrides)])
+    folder = Path(root) if root is not None else variant_root(name, overrides, seed)
+    return _cached_cohort(validate_config(cfg.synth), int(seed), folder, workers)

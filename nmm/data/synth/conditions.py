@@ -38,10 +38,11 @@ changes still move the features, so the realised d differs from the target; the 
 both.
 
 Contraction features (as in Becker et al. 2026, after Vonsevych et al.), per flexion phase of
-the injected muscle's raw EMG band-passed at 20-400 Hz (4th order, zero phase) with a 50 Hz
-notch: ``var`` (sample variance, mV²), ``mad`` (mean absolute deviation, mV), ``int``
-(time-normalised integral, mean |x| × 100) and ``peak`` (maximum of the 50 Hz envelope over the
-same envelope's maximum in the subject's MVIC trials).
+the injected muscle's raw EMG band-passed at 20-400 Hz (4th order, zero phase) with a notch at
+the mains frequency (``emg.powerline_hz``, 50 Hz by default): ``var`` (sample variance, mV²),
+``mad`` (mean absolute deviation, mV), ``int`` (time-normalised integral, mean |x| × 100) and
+``peak`` (maximum of the 50 Hz envelope over the same envelope's maximum in the subject's MVIC
+trials; in mV for a cohort without MVIC trials).
 """
 
 from __future__ import annotations
@@ -165,14 +166,16 @@ def contraction_features(
     mvic_peak: float,
     *,
     label: str = "flexion",
+    notch_hz: float = 50.0,
 ) -> pd.DataFrame:
     """Features (``FEATURES``) of ``channel`` in each phase labelled ``label``; one row each.
 
     mvic_peak: the channel's MVIC reference (maximum of the 50 Hz envelope of the band-passed,
-    notched EMG over the MVIC trials, mV). Columns: cycle, start_s, end_s and the features.
+    notched EMG over the MVIC trials, mV). notch_hz: the mains frequency notched out (Hz).
+    Columns: cycle, start_s, end_s and the features.
     """
     sig = emg.select([channel])
-    filtered = Notch(50.0)(BandPass(20.0, 400.0, 4)(sig))
+    filtered = Notch(notch_hz)(BandPass(20.0, 400.0, 4)(sig))
     env = Envelope(50.0, 4)(filtered)
     rows = []
     for p in phases:
@@ -196,10 +199,11 @@ def contraction_features(
     return pd.DataFrame(rows)
 
 
-def mvic_peak(emg: Signal, channel: str) -> float:
-    """Maximum of the 50 Hz envelope of the band-passed, notched EMG of ``channel`` (mV)."""
+def mvic_peak(emg: Signal, channel: str, *, notch_hz: float = 50.0) -> float:
+    """Maximum of the 50 Hz envelope of the band-passed EMG of ``channel`` notched at
+    ``notch_hz`` (mains, Hz), in mV."""
     sig = emg.select([channel])
-    env = Envelope(50.0, 4)(Notch(50.0)(BandPass(20.0, 400.0, 4)(sig)))
+    env = Envelope(50.0, 4)(Notch(notch_hz)(BandPass(20.0, 400.0, 4)(sig)))
     return float(np.max(env.values))
 
 

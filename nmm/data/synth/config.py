@@ -22,7 +22,10 @@ __all__ = [
     "CONDITIONS",
     "SynthConfigError",
     "check_model_muscles",
+    "check_shoulder_range",
+    "mvic_included",
     "rng",
+    "shoulder_elevation_range",
     "validate_config",
 ]
 
@@ -72,6 +75,45 @@ def _range(cfg: Mapping[str, Any], key: str, where: str) -> None:
         raise SynthConfigError(f"{where}.{key} must be a mapping with min and max")
     if not spec["min"] <= spec["max"]:
         raise SynthConfigError(f"{where}.{key}: min {spec['min']} > max {spec['max']}")
+
+
+def shoulder_elevation_range(posture: Mapping[str, Any]) -> tuple[float, float]:
+    """(low, high) shoulder elevation (°) of ``posture.shoulder_elevation_deg``: a number (every
+    subject the same, low == high) or ``{min, max}`` (drawn per subject, uniform)."""
+    spec = posture.get("shoulder_elevation_deg", 0.0)
+    if isinstance(spec, Mapping):
+        _range(posture, "shoulder_elevation_deg", "synth.posture")
+        low = _number(spec, "min", where="synth.posture.shoulder_elevation_deg")
+        return low, _number(spec, "max", where="synth.posture.shoulder_elevation_deg")
+    value = _number(posture, "shoulder_elevation_deg", where="synth.posture")
+    return value, value
+
+
+def mvic_included(cfg: Mapping[str, Any]) -> bool:
+    """Whether the cohort has MVIC trials (``mvic.include``, true unless set false)."""
+    return bool((cfg.get("mvic") or {}).get("include", True))
+
+
+def _posture(c: Mapping[str, Any]) -> None:
+    """Check ``posture``: the shoulder elevation (number or range, °), the base tilt (°) and the
+    optional ``tendon_slack_scale`` ({muscle: factor > 0} on the ``.osim``'s value)."""
+    posture = c.get("posture")
+    if not isinstance(posture, Mapping):
+        raise SynthConfigError("synth.posture must be a mapping (shoulder_elevation_deg, ...)")
+    shoulder_elevation_range(posture)
+    _number(posture, "base_tilt_deg", where="synth.posture")
+    scale = posture.get("tendon_slack_scale") or {}
+    if not isinstance(scale, Mapping):
+        raise SynthConfigError(
+            f"synth.posture.tendon_slack_scale must map muscles to factors, got {scale!r}"
+        )
+    for muscle in scale:
+        if muscle not in c["muscles"]:
+            raise SynthConfigError(
+                f"synth.posture.tendon_slack_scale: {muscle!r} not among synth.muscles "
+                f"({', '.join(c['muscles'])})"
+            )
+        _number(scale, muscle, low=0, strict=True, where="synth.posture.tendon_slack_scale")
 
 
 def validate_config(cfg: Any) -> dict[str, Any]:
@@ -142,6 +184,11 @@ def validate_config(cfg: Any) -> dict[str, Any]:
         raise SynthConfigError(f"synth.emg.rate_hz must be >= 2000 Hz (surface EMG), got {rate}")
     for key in ("gain_mv", "noise_uv", "powerline_uv", "drift_uv"):
         _range(emg, key, "synth.emg")
+    _number(emg, "powerline_hz", low=0, strict=True, where="synth.emg")
+    _posture(c)
+    include = (c.get("mvic") or {}).get("include", True)
+    if not isinstance(include, bool):
+        raise SynthConfigError(f"synth.mvic.include must be true or false, got {include!r}")
     solver = c["solver"]
     _number(solver, "mesh_interval_s", low=0, strict=True, where="synth.solver")
     _number(solver, "tolerance", low=0, strict=True, where="synth.solver")
@@ -181,6 +228,19 @@ def check_model_muscles(wanted: Sequence[str], have: Sequence[str], osim: str) -
     if missing:
         raise SynthConfigError(
             f"synth.muscles: {missing} not in the model {osim} (its muscles: {', '.join(have)})"
+        )
+
+
+def check_shoulder_range(
+    low_deg: float, high_deg: float, limits_rad: tuple[float, float], coordinate: str, osim: str
+) -> None:
+    """SynthConfigError unless [low_deg, high_deg] lies within the shoulder coordinate's range
+    in the model (``limits_rad``, rad, as read from the ``.osim``)."""
+    lo, hi = (math.degrees(v) for v in limits_rad)
+    if low_deg < lo - 1e-9 or high_deg > hi + 1e-9:
+        raise SynthConfigError(
+            f"synth.posture.shoulder_elevation_deg: {low_deg:g}-{high_deg:g}° is outside the range "
+            f"of {coordinate} in {osim} ({lo:g} to {hi:g}°)"
         )
 
 

@@ -18,6 +18,9 @@ Each subject is drawn from ``conf/synth/*.yaml`` (sources there):
 - **EMG**: per measured muscle the RMS amplitude at full excitation (mV), and per subject the
   sensor noise, powerline and drift amplitudes (µV).
 - **MVIC**: voluntary activation of the agonists and antagonist co-activation.
+- **Posture**: the shoulder elevation, the configured one or, for a ``{min, max}`` range, drawn
+  uniformly per subject from its own stream ``(seed, 'posture', i)`` (so the other draws, and
+  therefore the subjects, stay those of a cohort with a fixed posture).
 
 Units: kg, m, N, rad (targets stored in degrees as ``*_deg``), mV and µV as named.
 """
@@ -31,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from nmm.data.synth.config import rng
+from nmm.data.synth.config import rng, shoulder_elevation_range
 from nmm.opensim.arm_model import SegmentInertia
 
 __all__ = ["SubjectTruth", "draw_subjects", "subject_id"]
@@ -52,6 +55,8 @@ class SubjectTruth:
     factors: the same keys, as factors on the ``.osim``'s values. weights, weight_load_slope
     (1/kg), cocontraction_muscle: per muscle. emg_gain_mv: per measured muscle.
     pain_injected_weight_gain: filled by the pain calibration (per condition).
+    shoulder_elevation_deg: the posture the subject was simulated in (°, arm26's
+    ``r_shoulder_elev``).
     """
 
     subject_id: str
@@ -77,6 +82,7 @@ class SubjectTruth:
     voluntary_activation: float
     mvic_antagonist: float
     pain_injected_weight_gain: dict[str, float] = field(default_factory=dict)
+    shoulder_elevation_deg: float = 0.0
 
     def weights_at(self, load_kg: float, muscles: Sequence[str]) -> np.ndarray:
         """(M,) effort weights at a load (kg): ``w_i·exp(b_i·m)``."""
@@ -93,10 +99,13 @@ class SubjectTruth:
 
         The pain calibration (``pain_injected_weight_gain``) depends on the whole cohort and is
         reported in ``cohort.json``'s ``calibration`` instead, so a subject's parameters depend
-        only on the seed and its index.
+        only on the seed and its index. ``shoulder_elevation_deg`` is left out at 0 (arm26's
+        reference posture), so cohorts made before the option was added read the same.
         """
         d = asdict(self)
         d.pop("pain_injected_weight_gain", None)
+        if self.shoulder_elevation_deg == 0.0:
+            d.pop("shoulder_elevation_deg")
         d["forearm"] = {
             "mass_kg": self.forearm.mass_kg,
             "com_m": self.forearm.com_m,
@@ -206,9 +215,19 @@ def draw_subjects(
                 drift_uv=_uniform(g, emg["drift_uv"]),
                 voluntary_activation=_uniform(g, cfg["mvic"]["voluntary_activation"]),
                 mvic_antagonist=_uniform(g, cfg["mvic"]["antagonist"]),
+                shoulder_elevation_deg=_shoulder_elevation(cfg["posture"], seed, i),
             )
         )
     return out
+
+
+def _shoulder_elevation(posture: Mapping[str, Any], seed: int, index: int) -> float:
+    """Subject ``index``'s shoulder elevation (°): the configured value, or uniform in the
+    configured ``{min, max}`` from the stream ``(seed, 'posture', index)``."""
+    low, high = shoulder_elevation_range(posture)
+    if low == high:
+        return low
+    return float(rng(seed, "posture", index).uniform(low, high))
 
 
 def _ms(spec: Mapping[str, float]) -> dict[str, float]:
