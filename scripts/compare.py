@@ -2,7 +2,7 @@
 
 nmm-compare                                   # default cohort, per-subject fit, both methods
 nmm-compare compare.protocol=loso             # NMM on subjects it never saw
-nmm-compare trainer.max_epochs=10 mse.steps=100   # a quicker look
+nmm-compare budget.fit.max_steps=300 mse.steps=100   # a quicker look
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`nmm-pipeline`: the main job end to end (logic in nmm.pipeline.job; config conf/pipeline.yaml).
 
 nmm-pipeline                                      # the embedded default cohort
-nmm-pipeline run_dir=outputs/mine trainer.max_epochs=20
+nmm-pipeline run_dir=outputs/mine budget.fit.max_steps=500
 nmm-pipeline data=folder data.path=my_lab/dataset physics.osim=my_lab/subject.osim
 """
 

@@ -1,7 +1,7 @@
 """`nmm-train`: fit the NMM and evaluate it (logic in nmm.model.train; config conf/train.yaml).
 
 nmm-train                                  # default synthetic cohort, both protocols
-nmm-train model=tiny trainer.max_epochs=5  # a quick smoke run
+nmm-train model=tiny budget.fit.max_steps=50  # a quick smoke run
 nmm-train trainer=gpu                      # on a GPU (trainer=default picks it when present)
 nmm-train ckpt_path=outputs/train/checkpoints/last.ckpt   # resume
 nmm-train -m subject=glob(S*) seed=0,1 hydra/launcher=local_parallel   # parallel sweep

@@ -225,7 +225,9 @@ class ConvergenceStop(Callback):
         for opt in trainer.optimizers:
             for group in opt.param_groups:
                 group["lr"] *= self.budget.lr_decay
-        log.info("loss plateau at step %d (%.4g): learning rates x %g", step, mean, self.budget.lr_decay)
+        log.info(
+            "loss plateau at step %d (%.4g): learning rates x %g", step, mean, self.budget.lr_decay
+        )
 
     def _plateau(self) -> bool:
         """The last window's median is not ``rel_tol`` below the window's before it."""
@@ -278,6 +280,8 @@ def stage_budget(node: Mapping[str, Any], stage: str) -> TrainingBudget:
         ValueError: no such stage, or a bad value (named ``budget.<stage>.<key>``).
     """
     if stage not in node or node[stage] is None:
-        raise ValueError(f"budget.{stage}: missing (stages: {sorted(k for k in node if k != 'plateau')})")
+        raise ValueError(
+            f"budget.{stage}: missing (stages: {sorted(k for k in node if k != 'plateau')})"
+        )
     merged = {**dict(node.get("plateau") or {}), **dict(node[stage])}
     return TrainingBudget.from_mapping(merged, name=f"budget.{stage}")

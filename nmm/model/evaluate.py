@@ -28,8 +28,8 @@ Protocols (``evaluate.protocols``):
 - ``loso``: leave one subject out: the network and the others' parameters are fitted without
   it, then it is personalised with the network frozen from its measured channels, kinematics
   and torque only (:func:`nmm.model.personalise.personalise`), optionally followed by
-  ``evaluate.personalise.adapt``: adaptation (budget ``budget.adapt``) of a copy of the network on the
-  same data (:func:`nmm.model.adapt.adapt`; its hidden channels are never seen either), and
+  ``evaluate.personalise.adapt``: adaptation (budget ``budget.adapt``) of a copy of the network
+  on the same data (:func:`nmm.model.adapt.adapt`; its hidden channels are never seen either), and
   scored. The folds run in
   ``evaluate.workers`` spawned processes (:func:`start_loso`), during the per-subject fit.
 
@@ -614,10 +614,11 @@ def loso_fold(
 ) -> dict[str, Any]:
     """One leave-one-subject-out fold: fit without ``held_out``, personalise it with the network
     frozen (measured channels, kinematics, torque), adapt the network to it when
-    ``evaluate.personalise.adapt`` (budget ``budget.adapt``), score it. Runs in a worker process too."""
+    ``evaluate.personalise.adapt`` (budget ``budget.adapt``), score it. Runs in a worker
+    process too."""
     from nmm.model.adapt import personalise_and_adapt
-    from nmm.model.train import bundle as make_bundle
     from nmm.model.train import budget, fit, set_threads
+    from nmm.model.train import bundle as make_bundle
 
     set_threads(cfg.get("threads"))
     t0 = time.perf_counter()

@@ -392,8 +392,8 @@ def train_to_budget(
     """Fit ``module`` until ``limits`` stop it (:class:`~nmm.model.budget.ConvergenceStop`).
 
     ``trainer_for(callbacks)`` builds the trainer with the convergence callback added (which
-    enforces ``limits.max_steps`` itself). Returns the trainer and the budget's summary (steps, stop reason, loss history,
-    final terms, wall time).
+    enforces ``limits.max_steps`` itself). Returns the trainer and the budget's summary
+    (steps, stop reason, loss history, final terms, wall time).
     """
     stop = ConvergenceStop(limits, LOSS_TERMS)
     trainer = trainer_for([stop])

@@ -9,7 +9,14 @@ import re
 import pytest
 
 from benchmarks.machine import write_result
-from benchmarks.table import RESULTS, ROWS, readme_table, render_table
+from benchmarks.table import (
+    RESULTS,
+    ROWS,
+    readme_generalise_table,
+    readme_table,
+    render_generalise,
+    render_table,
+)
 
 RESULT_FILES = sorted(RESULTS.glob("*.json"))
 
@@ -17,6 +24,13 @@ RESULT_FILES = sorted(RESULTS.glob("*.json"))
 def test_readme_table_matches_the_json_results():
     assert readme_table() == render_table(), (
         "benchmarks/README.md is out of date: run `python -m benchmarks.table`"
+    )
+
+
+def test_readme_generalisation_table_matches_the_json_result():
+    assert readme_generalise_table() == render_generalise(), (
+        "benchmarks/README.md's generalisation table is out of date: run "
+        "`python -m benchmarks.table`"
     )
 
 

@@ -130,13 +130,11 @@ def test_the_default_budget_composes_for_every_stage():
             for stage in stages:
                 b = stage_budget(cfg.budget, stage)
                 assert b.max_steps >= b.min_steps >= 1 and b.max_time_s > 0
-    with pytest.raises(ValueError, match="budget.refit"):
+    with pytest.raises(ValueError, match=r"budget\.refit"):
         stage_budget(cfg.budget, "refit")
 
 
-def test_one_subject_with_three_trials_trains_to_convergence_at_the_defaults(
-    arm26_osim, tmp_path
-):
+def test_one_subject_with_three_trials_trains_to_convergence_at_the_defaults(arm26_osim, tmp_path):
     """Three short trials (one subject, 0/2/4 kg) of the embedded default cohort: the default
     model and budget train until the loss converges (not the step cap), and the loss falls by
     at least 10x from its first block (89.8 -> 3.4 when this test was written)."""

@@ -1,0 +1,283 @@
+"""Benchmark: the NMM, SynX and the copy-synergist baseline on every cohort of the family.
+
+Each generator variant of ``nmm-synth`` (``conf/synth/<variant>.yaml``: the default cohort, no
+MVIC trials, an elevated shoulder, another co-contraction style, few trials, low EMG SNR, other
+speeds and ranges; docs/cohort_family.md) is generated once and cached
+(:func:`nmm.data.synth.ensure_variant_cohort`), then ``nmm-compare`` runs on it at the defaults
+(per-subject protocol: the NMM fitted on every subject within its training budget, SynX fitted
+per subject, the same personalised elbow and truth). From the compare stage's cells (subject ×
+load × hidden muscle) it records, per variant and hidden muscle:
+
+- RMSE of each method against the truth, the NMM's RMSE over the copy-synergist's and over
+  SynX's, each with a subject-cluster bootstrap CI (:func:`nmm.bootstrap.cluster_bootstrap_ci`,
+  ratio of means over the same cells);
+- Pearson r of each method (mean over cells);
+- torque R² of the NMM and SynX (mean over subject × load cells);
+- the NMM's optimiser steps and stop reason (joint fit and each subject's specialisation), and
+  the wall time of each stage and of the cohort's generation;
+- ``targets_met`` per variant and muscle: NMM RMSE <= 0.6 × copy-synergist and <= 0.75 × SynX,
+  Pearson r >= 0.9, torque R² >= 0.95 (issue 17).
+
+The result is written atomically to ``benchmarks/results/generalise.json`` and the Markdown
+table in ``benchmarks/README.md`` is regenerated from it (``benchmarks/table.py``).
+
+``--quick`` (what ``make bench`` runs) uses a small version of each variant (``--quick``
+overrides below: two subjects, short trials) and writes ``results/generalise_quick.json``:
+the pipeline on every variant, not the accuracy (the full run is the reference).
+
+Usage: python benchmarks/bench_generalise.py [--quick] [--variants NAME ...] [--out PATH]
+[--run-dir DIR] [overrides...] (extra arguments are Hydra overrides of ``conf/compare.yaml``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+TARGETS = {"ratio_to_copy": 0.6, "ratio_to_synx": 0.75, "pearson_r": 0.9, "torque_r2": 0.95}
+# a small cohort of each variant: two subjects, one short trial per cell (nmm-synth overrides)
+QUICK_SYNTH = ["n_subjects=2", "task.cycles_per_trial=1", "checks.forward_windows=1"]
+QUICK_COMPARE = ["mse.steps=50", "compare.n_boot=200", "compare.max_overlays=0"]
+
+
+def _read_cells(path: Path) -> list[dict[str, Any]]:
+    """The compare stage's ``cells.csv``: one row per method × subject × load (× muscle)."""
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k, v in r.items():
+            if k not in ("method", "subject", "muscle") and v not in ("", None):
+                with contextlib.suppress(ValueError):
+                    r[k] = float(v)
+    return rows
+
+
+def _ratio(
+    num: Sequence[float], den: Sequence[float], subjects: Sequence[str], n_boot: int
+) -> dict[str, Any]:
+    from nmm.bootstrap import cluster_bootstrap_ci
+
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    lo, hi = cluster_bootstrap_ci(num, np.asarray(subjects), denominator=den, n_boot=n_boot)
+    return {"ratio": float(num.sum() / den.sum()), "ci95": [lo, hi]}
+
+
+def muscle_scores(rows: Sequence[Mapping[str, Any]], muscle: str, n_boot: int) -> dict[str, Any]:
+    """One hidden muscle's scores from compare cells (see the module doc)."""
+    nmm = {
+        (r["subject"], r["load_kg"]): r
+        for r in rows
+        if r["method"] == "nmm" and r["muscle"] == muscle
+    }
+    mse = {
+        (r["subject"], r["load_kg"]): r
+        for r in rows
+        if r["method"] == "mse" and r["muscle"] == muscle
+    }
+    keys = sorted(set(nmm) & set(mse))
+    if not keys:
+        raise ValueError(f"no cell of {muscle} scored by both methods")
+    subjects = [k[0] for k in keys]
+    n_rmse = [nmm[k]["rmse"] for k in keys]
+    copy = [nmm[k]["baseline_rmse"] for k in keys]
+    synx = [mse[k]["rmse"] for k in keys]
+    out = {
+        "n_cells": len(keys),
+        "rmse": {
+            "nmm": float(np.mean(n_rmse)),
+            "synx": float(np.mean(synx)),
+            "copy": float(np.mean(copy)),
+        },
+        "pearson_r": {
+            "nmm": float(np.nanmean([nmm[k]["pearson_r"] for k in keys])),
+            "synx": float(np.nanmean([mse[k]["pearson_r"] for k in keys])),
+            "copy": float(np.nanmean([nmm[k]["baseline_pearson_r"] for k in keys])),
+        },
+        "ratio_to_copy": _ratio(n_rmse, copy, subjects, n_boot),
+        "ratio_to_synx": _ratio(n_rmse, synx, subjects, n_boot),
+    }
+    return out
+
+
+def torque_r2(rows: Sequence[Mapping[str, Any]], method: str) -> float:
+    """Mean torque R² over the method's subject × load cells."""
+    vals = [r["torque_r2"] for r in rows if r["method"] == method and not r["muscle"]]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def targets_met(muscle: Mapping[str, Any], torque: float) -> dict[str, bool]:
+    """The issue's targets for one hidden muscle of one variant."""
+    return {
+        "ratio_to_copy": muscle["ratio_to_copy"]["ratio"] <= TARGETS["ratio_to_copy"],
+        "ratio_to_synx": muscle["ratio_to_synx"]["ratio"] <= TARGETS["ratio_to_synx"],
+        "pearson_r": muscle["pearson_r"]["nmm"] >= TARGETS["pearson_r"],
+        "torque_r2": torque >= TARGETS["torque_r2"],
+    }
+
+
+def _nmm_steps(stage_metrics: Mapping[str, Any]) -> dict[str, Any]:
+    fit = stage_metrics.get("fit", {})
+    spec = (fit.get("specialise") or {}).get("subjects", {})
+    return {
+        "joint_fit_steps": fit.get("global_steps"),
+        "joint_fit_stop_reason": (fit.get("budget") or {}).get("stop_reason"),
+        "joint_fit_s": fit.get("fit_wall_s"),
+        "specialise": {
+            s: {"steps": b["steps"], "stop_reason": b["stop_reason"]} for s, b in spec.items()
+        },
+    }
+
+
+def run_variant(
+    name: str, root: Path, run_dir: Path, overrides: Sequence[str], n_boot: int
+) -> dict[str, Any]:
+    """``nmm-compare`` on one cohort at the defaults (plus ``overrides``); its scores."""
+    from hydra import compose, initialize_config_dir
+
+    from nmm.compare.job import run_compare
+    from nmm.config import CONF_DIR
+    from nmm.data.synth.model_inputs import variant_physics_overrides, variant_preprocess_overrides
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(
+            config_name="compare",
+            overrides=[
+                f"synthetic.root={root}",
+                f"run_dir={run_dir}",
+                "trainer.enable_progress_bar=false",
+                *variant_physics_overrides(root),
+                *variant_preprocess_overrides(root),
+                *overrides,
+            ],
+        )
+    t0 = time.perf_counter()
+    metrics = run_compare(cfg)
+    wall = time.perf_counter() - t0
+    rows = _read_cells(run_dir / metrics["stages"]["compare"]["path"] / "cells.csv")
+    hidden = list(cfg.physics.hidden)
+    torque = {"nmm": torque_r2(rows, "nmm"), "synx": torque_r2(rows, "mse")}
+    muscles = {m: muscle_scores(rows, m, n_boot) for m in hidden}
+    nmm_stage = json.loads(
+        (run_dir / metrics["stages"]["nmm"]["path"] / "metrics.json").read_text()
+    )
+    return {
+        "variant": name,
+        "cohort": str(root),
+        "n_trials": metrics.get("n_trials"),
+        "muscles": muscles,
+        "torque_r2": torque,
+        "targets_met": {m: targets_met(s, torque["nmm"]) for m, s in muscles.items()},
+        "nmm": _nmm_steps(nmm_stage),
+        "stage_wall_s": {k: v["wall_s"] for k, v in metrics["stages"].items()},
+        "wall_s": wall,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="small cohorts (see the module doc)")
+    parser.add_argument("--variants", nargs="+", default=None, help="default: every variant")
+    parser.add_argument("--out", default=None, help="default: results/generalise(_quick).json")
+    parser.add_argument("--run-dir", default=None, help="run directories (default: a temp folder)")
+    args, overrides = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("nmm").setLevel(logging.INFO)
+
+    import torch
+
+    from benchmarks.machine import describe_machine, peak_rss_mib, write_result
+    from nmm.data.synth import ensure_variant_cohort, variant_names
+
+    names = args.variants or variant_names()
+    unknown = sorted(set(names) - set(variant_names()))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {variant_names()}")
+    results = REPO_ROOT / "benchmarks" / "results"
+    out = (
+        Path(args.out) if args.out else results / f"generalise{'_quick' if args.quick else ''}.json"
+    )
+    base = (
+        Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="bench_generalise_"))
+    )
+    synth = QUICK_SYNTH if args.quick else []
+    extra = [*(QUICK_COMPARE if args.quick else []), *overrides]
+    n_boot = 200 if args.quick else 2000
+    variants = {}
+    t0 = time.perf_counter()
+    for name in names:
+        g0 = time.perf_counter()
+        root = ensure_variant_cohort(name, overrides=synth)
+        generation_s = _generation_s(root, time.perf_counter() - g0)
+        print(f"== {name}: cohort {root} ({generation_s:.0f} s to generate)", flush=True)
+        variants[name] = run_variant(name, root, base / name, extra, n_boot)
+        variants[name]["cohort_generation_s"] = generation_s
+        _print_variant(variants[name])
+    result = {
+        "benchmark": "generalise_quick" if args.quick else "generalise",
+        "what": "nmm-compare (per-subject protocol, defaults) on every nmm-synth variant: hidden "
+        "RMSE of the NMM over copy-synergist and over SynX with subject-cluster bootstrap CIs, "
+        "Pearson r, torque R², training steps and stop reasons",
+        "quick": args.quick,
+        "targets": TARGETS,
+        "synth_overrides": synth,
+        "overrides": extra,
+        "variants": variants,
+        "all_targets_met": all(
+            all(v.values()) for r in variants.values() for v in r["targets_met"].values()
+        ),
+        "wall_s": time.perf_counter() - t0,
+        "peak_rss_mib": peak_rss_mib(),
+        "torch_threads": torch.get_num_threads(),
+        "machine": describe_machine("torch", "lightning", "opensim", "numpy"),
+        "run_dir": str(base),
+    }
+    write_result(result, out)
+    if not args.quick:
+        from benchmarks.table import update_readme
+
+        update_readme()
+    print(f"written: {out}")
+    return 0
+
+
+def _generation_s(root: Path, measured: float) -> float:
+    """The cohort's recorded generation time (its metrics.json), else the time just measured."""
+    try:
+        return float(json.loads((root / "metrics.json").read_text())["generation_s"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return measured
+
+
+def _print_variant(r: Mapping[str, Any]) -> None:
+    for m, s in r["muscles"].items():
+        print(
+            f"   {m}: NMM {s['rmse']['nmm']:.4f} (copy {s['rmse']['copy']:.4f}, SynX "
+            f"{s['rmse']['synx']:.4f}); /copy {s['ratio_to_copy']['ratio']:.2f}, /SynX "
+            f"{s['ratio_to_synx']['ratio']:.2f}, r {s['pearson_r']['nmm']:.3f}; targets "
+            f"{r['targets_met'][m]}",
+            flush=True,
+        )
+    print(
+        f"   torque R² NMM {r['torque_r2']['nmm']:.3f}; {r['nmm']['joint_fit_steps']} steps "
+        f"({r['nmm']['joint_fit_stop_reason']}); {r['wall_s']:.0f} s",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
