@@ -510,22 +510,27 @@ def generic_model_changes(
     return {"changed": changed} if changed else {}
 
 
-def write_generic_model(
-    osim_path: str, generic: Mapping[str, Mapping[str, float]], path: Path
-) -> Path:
-    """Write the source ``.osim`` with the generic muscle properties (N, m) set: the model a
-    study would give its NMM (joints, muscle types and paths as in the source). Returns path."""
-    from nmm.opensim.arm_model import MUSCLE_PROPERTIES, import_opensim
+#: OpenSim setters of the muscle properties a generic model may change.
+_SETTERS: Mapping[str, str] = {
+    "max_isometric_force": "setMaxIsometricForce",
+    "optimal_fiber_length": "setOptimalFiberLength",
+    "tendon_slack_length": "setTendonSlackLength",
+}
+
+
+def write_generic_model(osim_path: str, changes: Mapping[str, Any], path: Path) -> Path:
+    """Write the source ``.osim`` with the changes of :func:`generic_model_changes` applied:
+    the model a study would give its NMM (joints, muscle types and paths as in the source).
+    Returns path."""
+    from nmm.opensim.arm_model import import_opensim
 
     osim = import_opensim()
     model = osim.Model(osim_path)
     model.finalizeFromProperties()
     muscles = model.updMuscles()
-    for name, props in generic.items():
-        muscle = muscles.get(name)
-        for key, getter in MUSCLE_PROPERTIES.items():
-            if float(getattr(muscle, getter)()) != props[key]:
-                getattr(muscle, "s" + getter[1:])(float(props[key]))
+    for name, props in changes["changed"].items():
+        for key, values in props.items():
+            getattr(muscles.get(name), _SETTERS[key])(float(values["generic"]))
     model.setName(f"{model.getName()}_generic")
     path.parent.mkdir(parents=True, exist_ok=True)
     model.printToXML(str(path))
@@ -841,7 +846,7 @@ def generate_cohort(
     out.mkdir(parents=True, exist_ok=True)
     write_dataset(cohort, out / "dataset")
     if changes:
-        write_generic_model(cfg["osim"], base, out / "dataset" / GENERIC_MODEL)
+        write_generic_model(cfg["osim"], changes, out / "dataset" / GENERIC_MODEL)
 
     # Ground truth (at truth_rate_hz: every k-th sample of the kinematics grid)
     truth_dir = out / "ground_truth"
