@@ -21,9 +21,10 @@ load × hidden muscle) it records, per variant and hidden muscle:
 The result is written atomically to ``benchmarks/results/generalise.json`` and the Markdown
 table in ``benchmarks/README.md`` is regenerated from it (``benchmarks/table.py``).
 
-``--quick`` (what ``make bench`` runs) uses a small version of each variant (``--quick``
-overrides below: two subjects, short trials) and writes ``results/generalise_quick.json``:
-the pipeline on every variant, not the accuracy (the full run is the reference).
+``--quick`` (what ``make bench`` runs) uses a small version of each variant
+(:data:`QUICK_SYNTH`: two subjects, one cycle per trial) and the tiny network with capped
+budgets (:data:`QUICK_COMPARE`), and writes ``results/generalise_quick.json``: the pipeline on
+every variant, not its accuracy (the full run is the reference).
 
 Usage: python benchmarks/bench_generalise.py [--quick] [--variants NAME ...] [--out PATH]
 [--run-dir DIR] [overrides...] (extra arguments are Hydra overrides of ``conf/compare.yaml``).
@@ -52,7 +53,15 @@ if str(REPO_ROOT) not in sys.path:
 TARGETS = {"ratio_to_copy": 0.6, "ratio_to_synx": 0.75, "pearson_r": 0.9, "torque_r2": 0.95}
 # a small cohort of each variant: two subjects, one short trial per cell (nmm-synth overrides)
 QUICK_SYNTH = ["n_subjects=2", "task.cycles_per_trial=1", "checks.forward_windows=1"]
-QUICK_COMPARE = ["mse.steps=50", "compare.n_boot=200", "compare.max_overlays=0"]
+# the pipeline only: the tiny network, capped budgets, few SynX steps
+QUICK_COMPARE = [
+    "model=tiny",
+    "budget.fit.max_steps=100",
+    "budget.specialise.max_steps=20",
+    "mse.steps=50",
+    "compare.n_boot=200",
+    "compare.max_overlays=0",
+]
 
 
 def _read_cells(path: Path) -> list[dict[str, Any]]:

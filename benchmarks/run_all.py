@@ -1,8 +1,9 @@
 """`make bench`: run every benchmark script in this folder, each writing its JSON result, then
 rewrite the README's table from the results (benchmarks/table.py).
 
-python -m benchmarks.run_all                 # quick: the NMM's training speed only (~2 min in all)
-python -m benchmarks.run_all --full          # the NMM end to end too (about 7 min on 2 cores)
+python -m benchmarks.run_all                 # quick: the NMM's training speed, the cohort family's
+                                             # pipeline on small cohorts
+python -m benchmarks.run_all --full          # the NMM end to end and on the cohort family (hours)
 python -m benchmarks.run_all --only classifier features
 
 Every ``bench_*.py`` runs (a new one, e.g. ``bench_mse.py``, is picked up), with the arguments
@@ -21,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 # What `make bench` passes to a script to keep it short; --full runs them without.
-QUICK_ARGS = {"bench_nmm.py": ["--quick"]}
+QUICK_ARGS = {"bench_nmm.py": ["--quick"], "bench_generalise.py": ["--quick"]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ def load_trained(model_dir: str | Path, checkpoint: str | Path | None = None) ->
 
     Raises:
         FileNotFoundError: the run directory has no ``config.yaml`` or checkpoint.
+        ValueError: the checkpoint holds anything but tensors and plain containers (it is
+            read with ``weights_only=True``: no code in a file runs), or is not an NMM's.
     """
     model_dir = Path(model_dir)
     cfg_path = model_dir / "config.yaml"
@@ -61,7 +64,13 @@ def load_trained(model_dir: str | Path, checkpoint: str | Path | None = None) ->
                 f"{p}: not found; model_dir must be a run directory written by nmm-train"
             )
     train_cfg = OmegaConf.load(cfg_path)
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    try:  # tensors and plain containers only: a checkpoint's pickle may not run code
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(
+            f"{ckpt}: refused, it holds objects other than tensors and plain containers "
+            f"(checkpoints are loaded with weights_only=True; {str(exc).splitlines()[0]})"
+        ) from exc
     meta = state.get("nmm", {})
     if "subject_ids" not in meta:
         raise ValueError(f"{ckpt}: not an NMM checkpoint (no 'nmm' metadata)")

@@ -361,3 +361,32 @@ def test_body_mass_from_the_dataset_centres_each_subjects_strength(
     assert physics.parameters_table.centre[0, strength].tolist() == pytest.approx(
         [expected] * 6, rel=1e-4
     )
+
+
+class _Exploit:
+    """Unpickling this creates a file: the code a crafted checkpoint could run."""
+
+    def __init__(self, target) -> None:
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_a_crafted_checkpoint_is_refused_and_runs_no_code(tiny_cfg, tmp_path):
+    """nmm-predict reads model.ckpt with weights_only=True: a pickle that would create a file
+    is refused with an error naming the checkpoint, and the file is never created."""
+    from nmm.model.predict import load_trained
+
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(tiny_cfg))
+    planted = tmp_path / "planted_by_the_checkpoint"
+    torch.save(
+        {"state_dict": {}, "nmm": {"subject_ids": ["S01"]}, "x": _Exploit(planted)},
+        tmp_path / "model.ckpt",
+    )
+    with pytest.raises(ValueError, match="model.ckpt: refused"):
+        load_trained(tmp_path)
+    assert not planted.exists()
+    # the same file read the unsafe way does run it: the test's exploit is real
+    torch.load(tmp_path / "model.ckpt", weights_only=False)
+    assert planted.exists()
