@@ -384,7 +384,7 @@ def test_a_crafted_checkpoint_is_refused_and_runs_no_code(tiny_cfg, tmp_path):
         {"state_dict": {}, "nmm": {"subject_ids": ["S01"]}, "x": _Exploit(planted)},
         tmp_path / "model.ckpt",
     )
-    with pytest.raises(ValueError, match="model.ckpt: refused"):
+    with pytest.raises(ValueError, match=r"model\.ckpt: refused"):
         load_trained(tmp_path)
     assert not planted.exists()
     # the same file read the unsafe way does run it: the test's exploit is real
