@@ -203,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", default=None, help="default: every variant")
     parser.add_argument("--out", default=None, help="default: results/generalise(_quick).json")
     parser.add_argument("--run-dir", default=None, help="run directories (default: a temp folder)")
+    parser.add_argument(
+        "--synth", nargs="*", default=None, help="nmm-synth overrides of every variant's cohort"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="variants compared in parallel")
     args, overrides = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("nmm").setLevel(logging.INFO)
@@ -223,18 +227,19 @@ def main(argv: list[str] | None = None) -> int:
     base = (
         Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="bench_generalise_"))
     )
-    synth = QUICK_SYNTH if args.quick else []
+    synth = [*(QUICK_SYNTH if args.quick else []), *(args.synth or [])]
     extra = [*(QUICK_COMPARE if args.quick else []), *overrides]
     n_boot = 200 if args.quick else 2000
-    variants = {}
     t0 = time.perf_counter()
-    for name in names:
+    roots, generation = {}, {}
+    for name in names:  # cohorts first (OpenSim runs its own worker processes)
         g0 = time.perf_counter()
-        root = ensure_variant_cohort(name, overrides=synth)
-        generation_s = _generation_s(root, time.perf_counter() - g0)
-        print(f"== {name}: cohort {root} ({generation_s:.0f} s to generate)", flush=True)
-        variants[name] = run_variant(name, root, base / name, extra, n_boot)
-        variants[name]["cohort_generation_s"] = generation_s
+        roots[name] = ensure_variant_cohort(name, overrides=synth)
+        generation[name] = _generation_s(roots[name], time.perf_counter() - g0)
+        print(f"== {name}: cohort {roots[name]} ({generation[name]:.0f} s to generate)", flush=True)
+    variants = _compare_all(names, roots, base, extra, n_boot, args.workers)
+    for name in names:
+        variants[name]["cohort_generation_s"] = generation[name]
         _print_variant(variants[name])
     result = {
         "benchmark": "generalise_quick" if args.quick else "generalise",
@@ -244,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "targets": TARGETS,
         "synth_overrides": synth,
+        "workers": args.workers,
         "overrides": extra,
         "variants": variants,
         "all_targets_met": all(
@@ -262,6 +268,28 @@ def main(argv: list[str] | None = None) -> int:
         update_readme()
     print(f"written: {out}")
     return 0
+
+
+def _compare_all(
+    names: Sequence[str],
+    roots: Mapping[str, Path],
+    base: Path,
+    overrides: Sequence[str],
+    n_boot: int,
+    workers: int,
+) -> dict[str, dict[str, Any]]:
+    """:func:`run_variant` of every variant, in ``workers`` spawned processes (1: here)."""
+    if workers <= 1:
+        return {n: run_variant(n, roots[n], base / n, overrides, n_boot) for n in names}
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {
+            n: pool.submit(run_variant, n, roots[n], base / n, list(overrides), n_boot)
+            for n in names
+        }
+        return {n: f.result() for n, f in futures.items()}
 
 
 def _generation_s(root: Path, measured: float) -> float:

@@ -34,6 +34,14 @@ allowable size" and the weights (``loss.weights``, default 1) are relative impor
   co-contract together there (the agonists are held by the ``mvic`` term), and a hidden
   antagonist free to co-contract more would cancel the excess moment of a muscle modelled too
   strong, the very error the MVIC moment is there to reveal.
+- ``synergy_shape`` (a hidden muscle's share of its synergists' drive changes slowly):
+  ``((d_{t+1} - d_t) / σ_shape)²``, d the synergy term's log ratio
+  ``log((u_h + f) / (s_h + f))``, over consecutive valid samples; σ_shape per sample. The share
+  changes with the joint angle, as the muscles' moment arms do (Murray, Delp & Buchanan 1995,
+  J Biomech 28:513), over a movement, not from sample to sample; so the hidden muscle keeps its
+  synergists' time course (the shape prior of synergy extrapolation, whose extrapolated
+  excitations are weighted sums of the measured ones' synergies, Bianco et al. 2018) and its
+  level is what the torque and the synergy term set. Off unless ``allowable.synergy_shape``.
 - ``mvic`` (maximal drive): ``((u_i - u_max) / σ_mvic)²`` over the hold of MVIC trials, for the
   agonists (the muscles whose moment has the sign of τ_ID there), u = gain × ê the excitation.
   In a maximal voluntary contraction every agonist is driven to nearly its maximum, voluntary
@@ -66,7 +74,16 @@ from nmm.model.physics import PhysicsOutput, mvic_agonists
 __all__ = ["LOSS_TERMS", "SYNERGY_PENALTIES", "SYNERGY_SPACES", "PhysicsInformedLoss"]
 
 #: The terms, in the order they are logged.
-LOSS_TERMS = ("emg", "torque", "smoothness", "synergy", "mvic", "effort", "parameters")
+LOSS_TERMS = (
+    "emg",
+    "torque",
+    "smoothness",
+    "synergy",
+    "synergy_shape",
+    "mvic",
+    "effort",
+    "parameters",
+)
 #: Penalties of the normalised synergy deviation z (module doc).
 SYNERGY_PENALTIES = ("quadratic", "charbonnier")
 #: What the synergy prior compares (module doc).
@@ -83,8 +100,8 @@ class PhysicsInformedLoss(nn.Module):
 
     Args:
         allowable: ``{emg, torque_nm, smoothness, synergy, mvic, effort}`` allowable errors
-            (units above), optionally ``torque_relative`` and ``synergy_mvic`` (default
-            ``synergy``), and
+            (units above), optionally ``torque_relative``, ``synergy_mvic`` (default
+            ``synergy``) and ``synergy_shape`` (default: no such term), and
             ``parameters``: a float (fraction of the bound range) or ``{parameter name: fraction}``
             with an optional ``default``.
         weights: ``{term: weight}``; missing terms weigh 1, 0 switches a term off.
@@ -122,6 +139,8 @@ class PhysicsInformedLoss(nn.Module):
         self.sigma_smooth = float(allowable.get("smoothness", 0.01))  # type: ignore[arg-type]
         self.sigma_effort = float(allowable.get("effort", 0.5))  # type: ignore[arg-type]
         self.sigma_synergy = float(allowable.get("synergy", 0.1))  # type: ignore[arg-type]
+        shape = allowable.get("synergy_shape")
+        self.sigma_shape = None if shape is None else float(shape)  # type: ignore[arg-type]
         self.sigma_mvic = float(allowable.get("mvic", 0.05))  # type: ignore[arg-type]
         synergy_mvic = allowable.get("synergy_mvic")
         self.sigma_synergy_mvic = float(
@@ -141,6 +160,7 @@ class PhysicsInformedLoss(nn.Module):
             ("synergy", self.sigma_synergy),
             ("mvic", self.sigma_mvic),
             ("synergy_mvic", self.sigma_synergy_mvic),
+            ("synergy_shape", 1.0 if self.sigma_shape is None else self.sigma_shape),
             *self.sigma_prior.items(),
         ]:
             if not s > 0:
@@ -261,7 +281,7 @@ class PhysicsInformedLoss(nn.Module):
                 sigma_syn = torch.where(
                     mvic_hold.to(torch.bool), self.sigma_synergy_mvic, sigma_syn
                 )
-            parts = []
+            parts, shape_parts = [], []
             for h, syn in self.synergists.items():
                 ok = measured[:, syn].all(dim=1).to(envelopes.dtype)  # (B,) synergists recorded
                 ref = others[..., syn].mean(-1)
@@ -271,6 +291,9 @@ class PhysicsInformedLoss(nn.Module):
                 else:
                     f = self.synergy_log_floor
                     dev = torch.log(own[..., h] + f) - torch.log(ref.clamp_min(0.0) + f)
+                if self.sigma_shape is not None and dev.shape[1] >= 2:
+                    rate = (dev[:, 1:] - dev[:, :-1]) / self.sigma_shape
+                    shape_parts.append((rate**2, mask[:, 1:] * mask[:, :-1]))
                 z2 = (dev / sigma_syn) ** 2
                 if self.synergy_penalty == "charbonnier":
                     z2 = 2.0 * z2 / (torch.sqrt(1.0 + z2) + 1.0)  # = 2(√(1 + z²) - 1), exact near 0
@@ -278,8 +301,17 @@ class PhysicsInformedLoss(nn.Module):
             terms["synergy"] = _masked_mean(
                 torch.stack([p for p, _ in parts], -1), torch.stack([m for _, m in parts], -1)
             )
+            terms["synergy_shape"] = (
+                _masked_mean(
+                    torch.stack([p for p, _ in shape_parts], -1),
+                    torch.stack([m for _, m in shape_parts], -1),
+                )
+                if shape_parts
+                else envelopes.new_zeros(())
+            )
         else:
             terms["synergy"] = envelopes.new_zeros(())
+            terms["synergy_shape"] = envelopes.new_zeros(())
         if excitation is not None and mvic_agonists is not None:
             mask = mvic_agonists.to(excitation.dtype) * valid_f.unsqueeze(-1)
             terms["mvic"] = _masked_mean(

@@ -179,3 +179,29 @@ def test_synergy_allowable_error_is_tighter_in_mvic_holds():
     assert float(free) == pytest.approx(1.0, rel=1e-5) and float(held) == pytest.approx(
         4.0, rel=1e-5
     )
+
+
+def test_the_synergy_shape_term_is_zero_for_a_constant_share_and_counts_its_changes():
+    """A hidden envelope that is its synergists' mean times a constant (in the log-ratio's
+    units, (ê_h + f) = g (s + f)) pays nothing; a ratio that steps by log 2 once in T samples
+    pays (log 2 / σ_shape)² / (T - 1) per pair of consecutive samples."""
+    t, f, sigma = 50, 0.05, 0.02
+    s = 0.2 + 0.1 * torch.sin(torch.linspace(0, 6, t))
+    env = torch.zeros(1, t, 3)
+    env[0, :, 0] = s  # the measured synergist
+    measured = torch.tensor([[True, False, False]])
+    valid = torch.ones(1, t, dtype=torch.bool)
+    torque = torch.zeros(1, t)
+    allow = {**ALLOW, "synergy_shape": sigma}
+    loss = PhysicsInformedLoss(allow, hidden=[1], synergists={1: [0]}, synergy_log_floor=f)
+    env[0, :, 1] = 1.5 * (s + f) - f
+    constant = loss(env, env, measured, valid, torque, torque)
+    assert float(constant["synergy_shape"]) == pytest.approx(0.0, abs=1e-9)
+    assert float(constant["synergy"]) > 0  # the level is the synergy term's business
+    ratio = torch.where(torch.arange(t) < t // 2, 1.0, 2.0)
+    env[0, :, 1] = ratio * (s + f) - f
+    step = loss(env, env, measured, valid, torque, torque)
+    expected = (torch.log(torch.tensor(2.0)) / sigma) ** 2 / (t - 1)
+    assert float(step["synergy_shape"]) == pytest.approx(float(expected), rel=1e-4)
+    off = PhysicsInformedLoss(ALLOW, hidden=[1], synergists={1: [0]}, synergy_log_floor=f)
+    assert float(off(env, env, measured, valid, torque, torque)["synergy_shape"]) == 0.0
