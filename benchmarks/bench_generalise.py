@@ -22,7 +22,7 @@ The result is written atomically to ``benchmarks/results/generalise.json`` and t
 table in ``benchmarks/README.md`` is regenerated from it (``benchmarks/table.py``).
 
 ``--quick`` (what ``make bench`` runs) uses a small version of each variant
-(:data:`QUICK_SYNTH`: two subjects, one cycle per trial) and the tiny network with capped
+(:data:`QUICK_SYNTH`: two subjects, short fast trials) and the tiny network with capped
 budgets (:data:`QUICK_COMPARE`), and writes ``results/generalise_quick.json``: the pipeline on
 every variant, not its accuracy (the full run is the reference).
 
@@ -51,8 +51,13 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 TARGETS = {"ratio_to_copy": 0.6, "ratio_to_synx": 0.75, "pearson_r": 0.9, "torque_r2": 0.95}
-# a small cohort of each variant: two subjects, one short trial per cell (nmm-synth overrides)
-QUICK_SYNTH = ["n_subjects=2", "task.cycles_per_trial=1", "checks.forward_windows=1"]
+# a small cohort of each variant: two subjects, short fast trials (nmm-synth overrides)
+QUICK_SYNTH = [
+    "n_subjects=2",
+    "task.flexion_duration_s=[0.7]",
+    "task.hold_s=0.15",
+    "checks.forward_windows=1",
+]
 # the pipeline only: the tiny network, capped budgets, few SynX steps
 QUICK_COMPARE = [
     "model=tiny",
@@ -124,9 +129,14 @@ def muscle_scores(rows: Sequence[Mapping[str, Any]], muscle: str, n_boot: int) -
 
 
 def torque_r2(rows: Sequence[Mapping[str, Any]], method: str) -> float:
-    """Mean torque R² over the method's subject × load cells."""
-    vals = [r["torque_r2"] for r in rows if r["method"] == method and not r["muscle"]]
-    return float(np.mean(vals)) if vals else float("nan")
+    """Mean torque R² over the method's subject × load cells (each muscle's row repeats its
+    cell's torque scores)."""
+    cells = {
+        (r["subject"], r["load_kg"]): r["torque_r2"]
+        for r in rows
+        if r["method"] == method and isinstance(r.get("torque_r2"), float)
+    }
+    return float(np.mean(list(cells.values()))) if cells else float("nan")
 
 
 def targets_met(muscle: Mapping[str, Any], torque: float) -> dict[str, bool]:
