@@ -32,6 +32,7 @@ from nmm.data.schema import Cohort
 from nmm.model.budget import ConvergenceStop, TrainingBudget, stage_budget
 from nmm.model.datamodule import NMMDataModule
 from nmm.model.features import (
+    MVIC_KIND,
     ChannelMap,
     FeatureSpec,
     PreparedTrial,
@@ -528,6 +529,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         "fit": info,
         "accelerator": type(trainer.accelerator).__name__,
         "threads": torch.get_num_threads(),
+        "calibration": calibration_report(cohort, trials),
     }
     b = bundle(cfg, module)
     params = parameters_report(b, module.physics, info["subjects"])
@@ -564,6 +566,43 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     metrics["timing"] = {"total_s": time.perf_counter() - t0, "fit_s": info["fit_wall_s"]}
     write_metrics(metrics, run_dir)
     return metrics
+
+
+def calibration_report(cohort: Cohort, trials: Sequence[PreparedTrial]) -> dict[str, Any]:
+    """What can fix the level of every muscle's excitation (not only its shape): MVIC trials (the
+    ``mvic`` loss term: agonists near full drive in the hold) and MVIC references (envelopes in
+    fractions of MVIC). Without either, the torque fixes only the product strength × excitation
+    of each muscle, and a hidden muscle's level rests on the synergy and strength priors; the
+    returned ``note`` says so (and is logged as a warning).
+
+    Returns ``{"mvic_trials": {subject: n}, "without_mvic_trials": [...],
+    "without_mvic_reference": [...], "note": str | None}``.
+    """
+    subjects = list(dict.fromkeys(t.subject for t in trials))
+    counts = {s: sum(t.subject == s and t.kind == MVIC_KIND for t in trials) for s in subjects}
+    no_trials = [s for s, n in counts.items() if n == 0]
+    no_ref = [s for s in subjects if not cohort.subjects[s].mvic]
+    notes = []
+    if no_trials:
+        notes.append(
+            f"{len(no_trials)} of {len(subjects)} subjects have no MVIC trial: their muscles' "
+            "excitation scale is not calibrated by a maximal effort, so strength and excitation "
+            "trade off and the hidden muscles' levels rest on the synergy and strength priors"
+        )
+    if no_ref:
+        notes.append(
+            f"{len(no_ref)} of {len(subjects)} subjects have no MVIC reference: their envelopes "
+            "are not in fractions of MVIC"
+        )
+    note = "; ".join(notes) or None
+    if note:
+        log.warning("calibration: %s", note)
+    return {
+        "mvic_trials": counts,
+        "without_mvic_trials": no_trials,
+        "without_mvic_reference": no_ref,
+        "note": note,
+    }
 
 
 def selected_subjects(cfg: DictConfig, trials: Sequence[PreparedTrial]) -> list[str]:

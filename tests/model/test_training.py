@@ -390,3 +390,25 @@ def test_a_crafted_checkpoint_is_refused_and_runs_no_code(tiny_cfg, tmp_path):
     # the same file read the unsafe way does run it: the test's exploit is real
     torch.load(tmp_path / "model.ckpt", weights_only=False)
     assert planted.exists()
+
+
+def test_a_study_without_mvic_trials_is_told_its_levels_are_not_calibrated(elbow, tiny_cfg):
+    """calibration_report: the embedded cohort's S01 with its MVIC trials has nothing to say;
+    its three baseline trials alone are reported (and logged) as uncalibrated by a maximal
+    effort, and without the MVIC reference as not in fractions of MVIC."""
+    import dataclasses
+
+    from nmm.data.schema import Cohort
+    from nmm.model.train import calibration_report, load_cohort, prepare_cohort
+
+    cohort, _ = load_cohort(tiny_cfg)
+    s01 = [t for t in cohort if t.subject == "S01" and t.condition in ("baseline", "mvic")]
+    full = Cohort([cohort.subjects["S01"]], s01)
+    report = calibration_report(full, prepare_cohort(full, tiny_cfg, elbow))
+    assert report["mvic_trials"] == {"S01": 2} and report["note"] is None
+    moves = [t for t in s01 if t.condition == "baseline"]
+    bare = dataclasses.replace(cohort.subjects["S01"], mvic={})
+    small = Cohort([bare], moves)
+    report = calibration_report(small, prepare_cohort(small, tiny_cfg, elbow))
+    assert report["without_mvic_trials"] == ["S01"] == report["without_mvic_reference"]
+    assert "no MVIC trial" in report["note"] and "no MVIC reference" in report["note"]
