@@ -33,7 +33,6 @@ import json
 import logging
 import math
 import os
-import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,8 +152,9 @@ def _read_yaml(path: Path) -> Any:
 
 
 def _hydra_error(job_dir: Path, sweep_dir: Path) -> str | None:
-    """The error submitit kept for this job: Hydra's JobReturn in the result pickle, else the
-    last error line of its stderr log (None when neither says anything)."""
+    """The last error line of the stderr log submitit kept for this job (None when it says
+    nothing). Submitit's ``*_result.pkl`` files are never read: unpickling a file found in a
+    sweep folder could run code."""
     hydra_yaml = job_dir / ".hydra" / "hydra.yaml"
     if not hydra_yaml.is_file():
         return None
@@ -162,17 +162,6 @@ def _hydra_error(job_dir: Path, sweep_dir: Path) -> str | None:
     folder = sweep_dir / ".submitit" / job_id
     if not folder.is_dir():
         return None
-    for result in sorted(folder.glob("*_result.pkl")):
-        try:
-            with result.open("rb") as f:
-                outcome, value = pickle.load(f)  # submitit writes (outcome, result or traceback)
-        except Exception as exc:  # an unreadable pickle is itself the reason
-            return f"{result}: unreadable submitit result ({type(exc).__name__}: {exc})"
-        if outcome == "error":
-            return str(value).strip().splitlines()[-1]
-        ret = getattr(value, "_return_value", None)
-        if isinstance(ret, BaseException):
-            return f"{type(ret).__name__}: {ret}"
     for err in sorted(folder.glob("*_log.err")):
         lines = [
             ln.strip()

@@ -4,6 +4,7 @@ local executor, and a failed job neither stops the sweep nor goes unreported by 
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 import yaml
@@ -72,9 +73,20 @@ def test_submitit_local_executor_runs_the_sweep(tmp_path, shared_data):
 
 
 @pytest.mark.slow
-def test_aggregate_reads_hydras_error_of_an_app_without_the_record(tmp_path):
+class _Exploit:
+    """Unpickling this creates a file."""
+
+    def __init__(self, target) -> None:
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_aggregate_reports_a_failed_app_without_the_record_and_unpickles_nothing(tmp_path):
     # An app whose main raises (no nmm.jobs.sweep): Hydra keeps the error only in submitit's
-    # result pickle; nmm-aggregate reports it from there.
+    # result pickle, which nmm-aggregate never unpickles (a file in a sweep folder may run code
+    # when unpickled): the job is reported failed, with its missing record as the reason.
     app = tmp_path / "app.py"
     app.write_text(
         "import hydra\n"
@@ -100,7 +112,13 @@ def test_aggregate_reads_hydras_error_of_an_app_without_the_record(tmp_path):
     )
     assert proc.returncode != 0 and "x must not be 2" in proc.stderr  # Hydra stops with it
     assert yaml.safe_load((sweep / "1" / ".hydra" / "overrides.yaml").read_text()) == ["+x=2"]
+    planted = tmp_path / "planted_by_a_pickle"
+    pickles = list((sweep / ".submitit").rglob("*_result.pkl"))
+    assert pickles  # submitit wrote its results, here made hostile
+    for pkl in pickles:
+        pkl.write_bytes(pickle.dumps(_Exploit(planted)))
     result = aggregate(sweep, figures=False)
-    assert result["n_completed"] == 1
-    assert [f["reason"] for f in result["failed"]] == ["ValueError: x must not be 2"]
+    assert result["n_completed"] == 1 and result["n_failed"] == 1
+    assert result["failed"][0]["reason"].startswith("no metrics.json")
+    assert not planted.exists()
     assert json.loads((sweep / "0" / "metrics.json").read_text()) == {"value": 1}
