@@ -398,7 +398,8 @@ def train_to_budget(
     """
     stop = ConvergenceStop(limits, LOSS_TERMS)
     trainer = trainer_for([stop])
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    # a resumed checkpoint is read as tensors and plain containers only: no code in it runs
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     return trainer, stop.summary()
 
 

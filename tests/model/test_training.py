@@ -412,3 +412,22 @@ def test_a_study_without_mvic_trials_is_told_its_levels_are_not_calibrated(elbow
     report = calibration_report(small, prepare_cohort(small, tiny_cfg, elbow))
     assert report["without_mvic_trials"] == ["S01"] == report["without_mvic_reference"]
     assert "no MVIC trial" in report["note"] and "no MVIC reference" in report["note"]
+
+
+def test_resuming_from_a_crafted_checkpoint_runs_no_code(tiny_cfg, elbow, toy_trials, tmp_path):
+    """nmm-train's ckpt_path is read with weights_only=True too."""
+    import pickle
+
+    planted = tmp_path / "planted_by_the_checkpoint"
+    torch.save({"state_dict": {}, "x": _Exploit(planted)}, tmp_path / "last.ckpt")
+    with pytest.raises(pickle.UnpicklingError):
+        fit(
+            tiny_cfg,
+            toy_trials,
+            elbow,
+            tmp_path / "run",
+            ckpt_path=str(tmp_path / "last.ckpt"),
+            loggers=False,
+            enable_progress_bar=False,
+        )
+    assert not planted.exists()
