@@ -171,9 +171,9 @@ def invert_activation_dynamics(
 
 def _kinematics_table(osim: Any, motion: Motion, coord: str) -> Any:
     table = osim.TimeSeriesTable()
-    labels = osim.StdVectorString()
-    labels.append(f"/jointset/r_elbow/{coord}/value")
-    table.setColumnLabels(labels)
+    # a Python list, not osim.StdVectorString: that name is opensim.moco's proxy class, which
+    # opensim.common's setColumnLabels refused in some import orders (a TypeError in the suite)
+    table.setColumnLabels([f"/jointset/r_elbow/{coord}/value"])
     for t, q in zip(motion.time, motion.q, strict=True):
         table.appendRow(float(t), osim.RowVector([float(q)]))
     table.addTableMetaDataString("inDegrees", "no")
@@ -182,10 +182,7 @@ def _kinematics_table(osim: Any, motion: Motion, coord: str) -> Any:
 
 def _controls_table(osim: Any, time: np.ndarray, values: np.ndarray, paths: Sequence[str]) -> Any:
     table = osim.TimeSeriesTable()
-    labels = osim.StdVectorString()
-    for p in paths:
-        labels.append(p)
-    table.setColumnLabels(labels)
+    table.setColumnLabels([str(p) for p in paths])  # a list: see _kinematics_table
     for k, t in enumerate(time):
         table.appendRow(float(t), osim.RowVector([float(v) for v in values[k]]))
     return table
