@@ -207,25 +207,50 @@ class PreparedTrial:
         return str(self.metadata.get("kind", "movement"))
 
 
+def _raw_envelope(trial: Trial, emg_chain: Step | None) -> tuple[Signal | None, str | None]:
+    """The trial's envelope (given, or the EMG chain's) and ``"given"`` or None (computed)."""
+    if trial.envelope is not None:
+        return trial.envelope, "given"
+    if trial.emg is None:
+        return None, "none"
+    if emg_chain is None:
+        raise MissingChannelError(
+            f"trial {trial.subject}/{trial.trial_id} has raw EMG but no EMG preprocessing "
+            "chain was given (preprocess.emg)"
+        )
+    return emg_chain(trial.emg), None
+
+
+def subject_peak_reference(trials: Sequence[Trial], emg_chain: Step | None) -> dict[str, float]:
+    """Per channel, the peak envelope over all of a subject's trials, in the EMG's units: the
+    reference of the peak dynamic method where no MVIC was recorded (Burden 2010, J Electromyogr
+    Kinesiol 20:1023). One reference for every trial keeps the envelopes' relation across
+    loads and speeds, which a per-trial peak would erase (each trial would then peak at 1)."""
+    peaks: dict[str, float] = {}
+    for t in trials:
+        env, _ = _raw_envelope(t, emg_chain)
+        if env is None or all(u == "1" for u in env.units):
+            continue
+        for ch, p in zip(env.channels, np.max(np.abs(env.values), axis=0), strict=True):
+            peaks[ch] = max(peaks.get(ch, 0.0), float(p))
+    return {ch: p for ch, p in peaks.items() if p > 0}
+
+
 def _normalised_envelope(
-    trial: Trial, emg_chain: Step | None, mvic: Mapping[str, float] | None
+    trial: Trial,
+    emg_chain: Step | None,
+    mvic: Mapping[str, float] | None,
+    peak_reference: Mapping[str, float] | None = None,
 ) -> tuple[Signal | None, str]:
-    env = trial.envelope
-    how = "given"
-    if env is None and trial.emg is not None:
-        if emg_chain is None:
-            raise MissingChannelError(
-                f"trial {trial.subject}/{trial.trial_id} has raw EMG but no EMG preprocessing "
-                "chain was given (preprocess.emg)"
-            )
-        env = emg_chain(trial.emg)
-        how = None  # decided below
+    env, how = _raw_envelope(trial, emg_chain)
     if env is None:
         return None, "none"
     if all(u == "1" for u in env.units):
         return env, how or "given"
     if mvic and all(ch in mvic for ch in env.channels):
         return NormaliseMVIC(mvic)(env), "mvic"
+    if peak_reference and all(ch in peak_reference for ch in env.channels):
+        return NormaliseMVIC(peak_reference)(env), "subject_peak"
     peaks = np.max(np.abs(env.values), axis=0)
     peaks = np.where(peaks > 0, peaks, 1.0)
     log.warning(
@@ -305,6 +330,7 @@ def prepare_trial(
     emg_chain: Step | None = None,
     kinematics_chain: Step | None = None,
     mvic: Mapping[str, float] | None = None,
+    peak_reference: Mapping[str, float] | None = None,
     use_recorded_derivatives: bool = True,
     default_lever_arm_m: float = 0.3,
     inverse_dynamics: Any = None,
@@ -318,6 +344,8 @@ def prepare_trial(
         emg_chain: raw EMG -> envelope (``preprocess.emg``).
         kinematics_chain: angle -> angle, speed, acceleration (``preprocess.kinematics``).
         mvic: the subject's MVIC reference per channel, in the raw EMG's units.
+        peak_reference: where ``mvic`` lacks a channel, the subject's peak envelope over its
+            trials (:func:`subject_peak_reference`); with neither, each trial's own peak.
         use_recorded_derivatives: keep recorded speed and acceleration when the trial has them.
         default_lever_arm_m: load lever arm (m) when the trial's ``Load`` has none.
         inverse_dynamics: ``f(angle, velocity, acceleration, load_kg, lever_m) -> torque``
@@ -331,7 +359,7 @@ def prepare_trial(
     where = f"trial {trial.subject}/{trial.trial_id}" + (
         f" ({trial.source})" if trial.source else ""
     )
-    env, how = _normalised_envelope(trial, emg_chain, mvic)
+    env, how = _normalised_envelope(trial, emg_chain, mvic, peak_reference)
     if env is None:
         raise MissingChannelError(
             f"{where}: no EMG or envelope stream; the model needs the envelopes of "

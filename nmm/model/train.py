@@ -39,6 +39,7 @@ from nmm.model.features import (
     body_masses,
     prepare_trial,
     samples,
+    subject_peak_reference,
 )
 from nmm.model.loss import LOSS_TERMS
 from nmm.model.module import NMMModule
@@ -148,7 +149,9 @@ def prepare_cohort(
     """Every trial of ``cohort`` prepared (:func:`nmm.model.features.prepare_trial`).
 
     Trials whose kind is not in ``datamodule.kinds`` (when set) are left out; angles beyond
-    the geometry's fitted range are an error (:meth:`MuscleGeometry.check_range`).
+    the geometry's fitted range are an error (:meth:`MuscleGeometry.check_range`). A subject
+    without an MVIC reference has its envelopes divided by its peak over all its trials
+    (:func:`nmm.model.features.subject_peak_reference`), the same for every trial.
     """
     cmap = channel_map(cfg)
     emg_chain = instantiate(cfg.preprocess.emg)
@@ -157,8 +160,12 @@ def prepare_cohort(
     kinds = cfg.datamodule.get("kinds")
     lever = float(cfg.physics.get("load", {}).get("lever_arm_m", 0.3))
     out = []
+    peaks: dict[str, dict[str, float]] = {}
     for t in cohort:
         mvic = cohort.subjects[t.subject].mvic or None
+        if t.subject not in peaks:  # only subjects without an MVIC reference need it
+            mine = [x for x in cohort if x.subject == t.subject]
+            peaks[t.subject] = {} if mvic else subject_peak_reference(mine, emg_chain)
         p = prepare_trial(
             t,
             cmap,
@@ -166,6 +173,7 @@ def prepare_cohort(
             emg_chain=emg_chain,
             kinematics_chain=kin_chain,
             mvic=mvic,
+            peak_reference=peaks[t.subject],
             use_recorded_derivatives=bool(cfg.model.get("use_recorded_derivatives", True)),
             default_lever_arm_m=lever,
             inverse_dynamics=_torch_inverse_dynamics(arm),

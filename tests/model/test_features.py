@@ -111,3 +111,29 @@ def test_windows_cover_every_sample(n, window, stride):
     for s in starts:
         covered[s : s + window] = True
     assert covered.all() and starts[0] == 0
+
+
+def test_a_subject_without_mvic_is_normalised_by_its_peak_over_all_its_trials(tiny_cfg, elbow):
+    """The peak dynamic method: with no MVIC reference, one reference per channel (the subject's
+    peak over its trials) for every trial, so the envelopes keep their relation across loads:
+    they equal the MVIC-normalised ones times MVIC / peak, the same factor in every trial."""
+    import dataclasses
+
+    from nmm.data.schema import Cohort
+    from nmm.model.train import load_cohort, prepare_cohort
+
+    cohort, _ = load_cohort(tiny_cfg)
+    s01 = cohort.subjects["S01"]
+    moves = [t for t in cohort if t.subject == "S01" and t.condition == "baseline"]
+    with_mvic = prepare_cohort(Cohort([s01], moves), tiny_cfg, elbow)
+    bare = Cohort([dataclasses.replace(s01, mvic={})], moves)
+    peak = prepare_cohort(bare, tiny_cfg, elbow)
+    assert {p.metadata["envelope_normalisation"] for p in peak} == {"subject_peak"}
+    measured = with_mvic[0].measured
+    ratios = [q.envelopes[:, measured] / p.envelopes[:, measured] for p, q in zip(peak, with_mvic)]
+    factor = np.nanmedian(ratios[0], axis=0)
+    for r in ratios:  # one factor per channel, the same in every trial
+        np.testing.assert_allclose(np.nanmedian(r, axis=0), factor, rtol=1e-6)
+    top = np.max([p.envelopes[:, measured].max(axis=0) for p in peak], axis=0)
+    np.testing.assert_allclose(top, 1.0, atol=0.02)  # resampling moves the peak a little
+    assert min(p.envelopes[:, measured].max() for p in peak) < 0.9  # not each trial's own peak
