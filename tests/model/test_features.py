@@ -130,7 +130,10 @@ def test_a_subject_without_mvic_is_normalised_by_its_peak_over_all_its_trials(ti
     peak = prepare_cohort(bare, tiny_cfg, elbow)
     assert {p.metadata["envelope_normalisation"] for p in peak} == {"subject_peak"}
     measured = with_mvic[0].measured
-    ratios = [q.envelopes[:, measured] / p.envelopes[:, measured] for p, q in zip(peak, with_mvic)]
+    ratios = [
+        q.envelopes[:, measured] / p.envelopes[:, measured]
+        for p, q in zip(peak, with_mvic, strict=True)
+    ]
     factor = np.nanmedian(ratios[0], axis=0)
     for r in ratios:  # one factor per channel, the same in every trial
         np.testing.assert_allclose(np.nanmedian(r, axis=0), factor, rtol=1e-6)
