@@ -217,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         "--synth", nargs="*", default=None, help="nmm-synth overrides of every variant's cohort"
     )
     parser.add_argument("--workers", type=int, default=1, help="variants compared in parallel")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="replace only these variants in the existing result (same settings required)",
+    )
     args, overrides = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("nmm").setLevel(logging.INFO)
@@ -251,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         variants[name]["cohort_generation_s"] = generation[name]
         _print_variant(variants[name])
+    if args.update and out.is_file():
+        variants = _merged(json.loads(out.read_text(encoding="utf-8")), variants, synth, extra)
     result = {
         "benchmark": "generalise_quick" if args.quick else "generalise",
         "what": "nmm-compare (per-subject protocol, defaults) on every nmm-synth variant: hidden "
@@ -300,6 +307,29 @@ def _compare_all(
             for n in names
         }
         return {n: f.result() for n, f in futures.items()}
+
+
+def _merged(
+    old: Mapping[str, Any],
+    new: Mapping[str, dict[str, Any]],
+    synth: Sequence[str],
+    overrides: Sequence[str],
+) -> dict[str, dict[str, Any]]:
+    """``old``'s variants with ``new``'s in their place (``--update``), in ``old``'s order.
+
+    Raises:
+        ValueError: ``old`` was run with other cohort or compare settings.
+    """
+    if list(old.get("synth_overrides", [])) != list(synth) or list(
+        old.get("overrides", [])
+    ) != list(overrides):
+        raise ValueError(
+            f"--update: the existing result was run with synth {old.get('synth_overrides')} and "
+            f"overrides {old.get('overrides')}, not {list(synth)} and {list(overrides)}"
+        )
+    merged = dict(old["variants"])
+    merged.update(new)
+    return merged
 
 
 def _generation_s(root: Path, measured: float) -> float:
