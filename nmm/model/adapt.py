@@ -72,7 +72,7 @@ def adapt(
         steps, wall time and the budget's summary (stop reason, loss history) under
         ``"budget"``.
     """
-    from nmm.model.train import build_datamodule, build_trainer, train_to_budget
+    from nmm.model.train import build_datamodule, train_to_budget
     from nmm.model.train import bundle as make_bundle
 
     old = bundle.module
@@ -89,24 +89,23 @@ def adapt(
     seed_lightning(int(cfg.seed), workers=True, verbose=False)  # dropout, window order
     dm = build_datamodule(cfg, trials, list(subject_ids))
 
-    def trainer_for(extra: list[Any]) -> Any:
-        return build_trainer(
-            cfg,
-            run_dir,
-            callbacks=False,
-            loggers=False,
-            extra_callbacks=extra,
-            max_epochs=-1,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            enable_checkpointing=False,
-            num_sanity_val_steps=0,
-            limit_val_batches=0,
-        )
-
     module.train()  # the copied network comes in eval mode
     t0 = time.perf_counter()
-    trainer, stopped = train_to_budget(module, dm, trainer_for, limits)
+    trainer, stopped = train_to_budget(
+        cfg,
+        module,
+        dm,
+        limits,
+        run_dir,
+        callbacks=False,
+        loggers=False,
+        max_epochs=-1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
     module.eval()
     if checkpoint is not None:
         with atomic_path(checkpoint) as tmp:

@@ -392,20 +392,24 @@ def budget(cfg: DictConfig, stage: str) -> TrainingBudget:
 
 
 def train_to_budget(
+    cfg: DictConfig,
     module: NMMModule,
     datamodule: NMMDataModule,
-    trainer_for: Any,
     limits: TrainingBudget,
+    run_dir: str | os.PathLike[str],
+    *,
     ckpt_path: str | None = None,
+    **trainer_kwargs: Any,
 ) -> tuple[Trainer, dict[str, Any]]:
     """Fit ``module`` until ``limits`` stop it (:class:`~nmm.model.budget.ConvergenceStop`).
 
-    ``trainer_for(callbacks)`` builds the trainer with the convergence callback added (which
-    enforces ``limits.max_steps`` itself). Returns the trainer and the budget's summary
-    (steps, stop reason, loss history, final terms, wall time).
+    The trainer is :func:`build_trainer` of ``cfg`` and ``run_dir`` with ``trainer_kwargs``
+    and the convergence callback added (which enforces ``limits.max_steps`` itself). Returns
+    the trainer and the budget's summary (steps, stop reason, loss history, final terms, wall
+    time).
     """
     stop = ConvergenceStop(limits, LOSS_TERMS)
-    trainer = trainer_for([stop])
+    trainer = build_trainer(cfg, run_dir, extra_callbacks=[stop], **trainer_kwargs)
     # a resumed checkpoint is read as tensors and plain containers only: no code in it runs
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     return trainer, stop.summary()
@@ -441,18 +445,18 @@ def fit(
     module = build_module(cfg, elbow, ids, body_mass_kg=body_masses(trials, ids))
     dm = build_datamodule(cfg, trials, ids, table_subjects, val or None)
 
-    def trainer_for(extra: list[Any]) -> Trainer:
-        return build_trainer(
-            cfg,
-            run_dir,
-            callbacks=callbacks,
-            loggers=loggers,
-            extra_callbacks=extra,
-            **trainer_overrides,
-        )
-
     t0 = time.perf_counter()
-    trainer, stopped = train_to_budget(module, dm, trainer_for, limits, ckpt_path)
+    trainer, stopped = train_to_budget(
+        cfg,
+        module,
+        dm,
+        limits,
+        run_dir,
+        ckpt_path=ckpt_path,
+        callbacks=callbacks,
+        loggers=loggers,
+        **trainer_overrides,
+    )
     wall = time.perf_counter() - t0
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") if callbacks else ""
     if best and Path(best).is_file():
