@@ -120,8 +120,9 @@ class ConvergenceStop(Callback):
     The module's ``training_step`` returns ``{"loss": total, "terms": (K,) detached terms}``;
     ``term_names`` names the K terms. The callback enforces ``max_steps`` itself (the
     trainer's own ``max_steps`` is left unset: with it set, Lightning 2.6 resumed an
-    end-of-epoch checkpoint a few steps short). The callback's state (blocks, best loss,
-    decays, elapsed time) is saved in checkpoints, so a resumed fit continues the same rule.
+    end-of-epoch checkpoint a few steps short). The callback's state (block means, the
+    start of the current stage, decays, elapsed time) is saved in checkpoints, so a resumed fit
+    continues the same rule.
     """
 
     def __init__(self, budget: TrainingBudget, term_names: Sequence[str] = ()) -> None:
