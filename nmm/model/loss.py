@@ -269,49 +269,9 @@ class PhysicsInformedLoss(nn.Module):
             terms["smoothness"] = _masked_mean((d2 / self.sigma_smooth) ** 2, m2.expand_as(d2))
         else:
             terms["smoothness"] = envelopes.new_zeros(())
-        if self.synergists:
-            if self.synergy_space == "excitation":
-                if excitation is None:
-                    raise ValueError("synergy_space 'excitation' needs the excitation")
-                own, others = excitation, excitation.detach()
-            else:
-                own, others = envelopes, target
-            sigma_syn = torch.full_like(valid_f, self.sigma_synergy)
-            if mvic_hold is not None:
-                sigma_syn = torch.where(
-                    mvic_hold.to(torch.bool), self.sigma_synergy_mvic, sigma_syn
-                )
-            parts, shape_parts = [], []
-            for h, syn in self.synergists.items():
-                ok = measured[:, syn].all(dim=1).to(envelopes.dtype)  # (B,) synergists recorded
-                ref = others[..., syn].mean(-1)
-                mask = valid_f * ok.unsqueeze(-1)
-                if self.synergy_log_floor is None:
-                    dev = own[..., h] - ref
-                else:
-                    f = self.synergy_log_floor
-                    dev = torch.log(own[..., h] + f) - torch.log(ref.clamp_min(0.0) + f)
-                if self.sigma_shape is not None and dev.shape[1] >= 2:
-                    rate = (dev[:, 1:] - dev[:, :-1]) / self.sigma_shape
-                    shape_parts.append((rate**2, mask[:, 1:] * mask[:, :-1]))
-                z2 = (dev / sigma_syn) ** 2
-                if self.synergy_penalty == "charbonnier":
-                    z2 = 2.0 * z2 / (torch.sqrt(1.0 + z2) + 1.0)  # = 2(√(1 + z²) - 1), exact near 0
-                parts.append((z2, mask))
-            terms["synergy"] = _masked_mean(
-                torch.stack([p for p, _ in parts], -1), torch.stack([m for _, m in parts], -1)
-            )
-            terms["synergy_shape"] = (
-                _masked_mean(
-                    torch.stack([p for p, _ in shape_parts], -1),
-                    torch.stack([m for _, m in shape_parts], -1),
-                )
-                if shape_parts
-                else envelopes.new_zeros(())
-            )
-        else:
-            terms["synergy"] = envelopes.new_zeros(())
-            terms["synergy_shape"] = envelopes.new_zeros(())
+        terms["synergy"], terms["synergy_shape"] = self._synergy_terms(
+            envelopes, target, measured, valid_f, excitation, mvic_hold
+        )
         if excitation is not None and mvic_agonists is not None:
             mask = mvic_agonists.to(excitation.dtype) * valid_f.unsqueeze(-1)
             terms["mvic"] = _masked_mean(
@@ -341,3 +301,53 @@ class PhysicsInformedLoss(nn.Module):
                 total = total + self.weights[k] * terms[k]
         terms["total"] = total
         return terms
+
+    def _synergy_terms(
+        self,
+        envelopes: Tensor,
+        target: Tensor,
+        measured: Tensor,
+        valid_f: Tensor,
+        excitation: Tensor | None,
+        mvic_hold: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
+        """The ``synergy`` and ``synergy_shape`` terms (module doc); zeros without synergists.
+
+        Shapes as in :meth:`forward`; ``valid_f`` is ``valid`` as the envelopes' dtype.
+        """
+        zero = envelopes.new_zeros(())
+        if not self.synergists:
+            return zero, zero
+        if self.synergy_space == "excitation":
+            if excitation is None:
+                raise ValueError("synergy_space 'excitation' needs the excitation")
+            own, others = excitation, excitation.detach()
+        else:
+            own, others = envelopes, target
+        sigma_syn = torch.full_like(valid_f, self.sigma_synergy)
+        if mvic_hold is not None:
+            sigma_syn = torch.where(mvic_hold.to(torch.bool), self.sigma_synergy_mvic, sigma_syn)
+        parts, shape_parts = [], []
+        for h, syn in self.synergists.items():
+            ok = measured[:, syn].all(dim=1).to(envelopes.dtype)  # (B,) synergists recorded
+            ref = others[..., syn].mean(-1)
+            mask = valid_f * ok.unsqueeze(-1)
+            if self.synergy_log_floor is None:
+                dev = own[..., h] - ref
+            else:
+                f = self.synergy_log_floor
+                dev = torch.log(own[..., h] + f) - torch.log(ref.clamp_min(0.0) + f)
+            if self.sigma_shape is not None and dev.shape[1] >= 2:
+                rate = (dev[:, 1:] - dev[:, :-1]) / self.sigma_shape
+                shape_parts.append((rate**2, mask[:, 1:] * mask[:, :-1]))
+            z2 = (dev / sigma_syn) ** 2
+            if self.synergy_penalty == "charbonnier":
+                z2 = 2.0 * z2 / (torch.sqrt(1.0 + z2) + 1.0)  # = 2(√(1 + z²) - 1), exact near 0
+            parts.append((z2, mask))
+        return _stacked_mean(parts), _stacked_mean(shape_parts) if shape_parts else zero
+
+
+def _stacked_mean(parts: list[tuple[Tensor, Tensor]]) -> Tensor:
+    """:func:`_masked_mean` of (values, mask) pairs of the same shape, stacked on a new axis."""
+    values = torch.stack([p for p, _ in parts], -1)
+    return _masked_mean(values, torch.stack([m for _, m in parts], -1))
