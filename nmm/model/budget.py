@@ -95,16 +95,11 @@ class TrainingBudget:
             raise ValueError(f"{name}: unknown keys {unknown} (known: {sorted(known)})")
         if node.get("max_steps") is None:
             raise ValueError(f"{name}.max_steps: required (optimiser steps at most)")
-        try:
+        casts = {"max_time_s": float, "rel_tol": float, "lr_decay": float}  # the rest: int
+        try:  # absent keys keep the dataclass defaults (one place for them)
             kwargs = {
-                "max_steps": int(node["max_steps"]),
-                "min_steps": int(node.get("min_steps", 0)),
-                "max_time_s": None if node.get("max_time_s") is None else float(node["max_time_s"]),
-                "check_every_steps": int(node.get("check_every_steps", 25)),
-                "patience_checks": int(node.get("patience_checks", 4)),
-                "rel_tol": float(node.get("rel_tol", 0.01)),
-                "lr_decay": float(node.get("lr_decay", 0.3)),
-                "lr_decays": int(node.get("lr_decays", 2)),
+                k: None if v is None and k == "max_time_s" else casts.get(k, int)(v)
+                for k, v in node.items()
             }
             return cls(**kwargs)
         except (TypeError, ValueError) as e:
