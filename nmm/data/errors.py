@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 def _where(source: str | None, channel: str | None) -> str:
     parts = []
@@ -28,3 +31,15 @@ class DataValidationError(_LocatedError):
 
 class ReaderError(_LocatedError):
     """A file cannot be read as the format it claims to be."""
+
+
+@contextmanager
+def naming_file(source: str) -> Iterator[None]:
+    """Within the block, a DataValidationError that names no file is raised again naming `source`
+    (the data model's own checks, e.g. of a Subject or a Load, do not know the file)."""
+    try:
+        yield
+    except DataValidationError as exc:
+        if exc.source:
+            raise
+        raise DataValidationError(exc.reason, source=source, channel=exc.channel) from exc

@@ -20,6 +20,11 @@ from nmm.data.units import canonical_unit
 
 # Relative tolerance between a stream's declared rate and the median spacing of its time base.
 RATE_TOLERANCE = 0.01
+# Tolerance of each single time step, in sample periods: a step must lie within half a period of
+# 1/rate, the widest band that still refuses a step of two periods (one sample missing) and
+# accepts times printed with few digits (at 2 kHz, 6 significant digits of t = 12.3456 s round
+# each step by up to 20 %).
+STEP_TOLERANCE = 0.5
 
 EMG_UNITS = frozenset({"V", "mV", "uV", "1"})
 STREAM_KINDS = ("emg", "envelope", "kinematics", "torque", "analog", "markers")
@@ -31,6 +36,9 @@ class Signal:
 
     time: (T,) s, strictly increasing; values: (T, C); channels and units: C names each;
     rate: Hz, must match the spacing of `time`; source: the file it came from, for messages.
+    Every step of `time` must be 1/rate within STEP_TOLERANCE periods, so samples missing
+    mid-recording are refused; allow_gaps=True accepts steps longer than that (a recording paused
+    on purpose), and then `duration` (n_samples / rate) is the sampled time, not the time spanned.
     """
 
     time: np.ndarray
@@ -40,6 +48,7 @@ class Signal:
     rate: float
     kind: str = "analog"
     source: str | None = None
+    allow_gaps: bool = False
 
     def __post_init__(self) -> None:
         src = self.source
@@ -102,6 +111,7 @@ class Signal:
                 source=src,
                 channel="time",
             )
+        self._check_steps(steps * rate)
         bad = ~np.isfinite(values)
         if bad.any():
             t_idx, c_idx = np.argwhere(bad)[0]
@@ -118,6 +128,28 @@ class Signal:
         object.__setattr__(self, "channels", channels)
         object.__setattr__(self, "units", units)
         object.__setattr__(self, "rate", rate)
+
+    def _check_steps(self, periods: np.ndarray) -> None:
+        """DataValidationError at the first step of `periods` (sample periods) not within
+        STEP_TOLERANCE of 1 (above it allowed with allow_gaps)."""
+        too_long = np.inf if self.allow_gaps else 1.0 + STEP_TOLERANCE
+        bad = (periods < 1.0 - STEP_TOLERANCE) | (periods > too_long)
+        if not bad.any():
+            return
+        i = int(np.argmax(bad))
+        time = np.asarray(self.time, dtype=float)
+        what = (
+            f"a gap of {time[i + 1] - time[i]:.6g} s ({periods[i] - 1:.3g} samples missing)"
+            if periods[i] > 1
+            else f"a step of {time[i + 1] - time[i]:.6g} s ({periods[i]:.3g} sample periods)"
+        )
+        raise DataValidationError(
+            f"{what} between t={time[i]:.6g} s and t={time[i + 1]:.6g} s at {self.rate:g} Hz: "
+            "rows missing or out of place (pass allow_gaps=True if the recording has gaps on "
+            "purpose)",
+            source=self.source,
+            channel="time",
+        )
 
     @classmethod
     def uniform(

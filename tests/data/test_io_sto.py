@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nmm.data import ReaderError
+from nmm.data import DataValidationError, ReaderError
 from nmm.data.io.sto import StoRowCountWarning, read_sto, write_sto
 
 
@@ -79,10 +79,50 @@ def test_truncated_row_is_an_error_naming_the_line(tmp_path, table):
     time, data, cols = table
     path = write_sto(tmp_path / "t.sto", time, data, cols)
     text = path.read_text()
-    path.write_text(text[: len(text) - 30])  # cut inside the last row
+    path.write_text(text[: len(text) - 30] + "\n")  # values lost inside the last row
     with pytest.raises(ReaderError, match=r"line \d+ has \d values, expected 4") as err:
         read_sto(path)
     assert "t.sto" in str(err.value)
+
+
+@pytest.mark.parametrize("style", ["opensim4", "legacy"])
+def test_cut_inside_the_last_number_is_an_error(tmp_path, table, style):
+    # the OpenSim 4 header has no row count: without the final-line-break rule the shortened
+    # last number would be read as another value
+    time, data, cols = table
+    path = write_sto(tmp_path / "t.sto", time, data, cols, style=style)
+    text = path.read_text()
+    last = repr(float(data[-1, -1]))
+    assert text.endswith(last + "\n") and len(last) > 4
+    path.write_text(text[: -len(last) + 2])  # keeps the sign and first digit (or two)
+    with pytest.raises(ReaderError, match="does not end with a line break") as err:
+        read_sto(path)
+    assert err.value.source == str(path)
+
+
+def test_rows_missing_mid_file_are_an_error_unless_allowed(tmp_path, table):
+    time, data, cols = table
+    keep = np.r_[0:20, 23:50]  # three rows (30 ms at 100 Hz) lost in the middle
+    path = write_sto(tmp_path / "gap.sto", time[keep], data[keep], cols)
+    table_read = read_sto(path)
+    assert table_read.rate == pytest.approx(100.0)  # the median step does not see the gap
+    with pytest.raises(DataValidationError, match=r"gap of 0\.04 s .*t=0\.56 s") as err:
+        table_read.to_signal(cols, ["1"] * 3, "analog")
+    assert err.value.source == str(path)
+    sig = table_read.to_signal(cols, ["1"] * 3, "analog", allow_gaps=True)
+    np.testing.assert_array_equal(sig.time, time[keep])
+
+
+def test_non_utf8_and_oversized_lines_are_errors(tmp_path, table):
+    time, data, cols = table
+    path = write_sto(tmp_path / "t.sto", time, data, cols)
+    raw = path.read_bytes()
+    path.write_bytes(raw.replace(b"elbow_flexion", b"elbow_fl\xe9xion"))
+    with pytest.raises(ReaderError, match=r"not UTF-8 text: byte 0xe9"):
+        read_sto(path)
+    path.write_bytes(raw.replace(b"endheader", b"x" * (2**20 + 1) + b"\nendheader"))
+    with pytest.raises(ReaderError, match="a line of 1,048,577 bytes, over the limit"):
+        read_sto(path)
 
 
 def test_truncated_header_is_an_error(tmp_path):

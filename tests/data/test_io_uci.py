@@ -295,12 +295,49 @@ def test_goniometer_gap(tmp_path: Path):
     assert err.value.channel == "knee_angle"
 
 
-def test_nan_in_emg(tmp_path: Path):
+def test_empty_emg_cell_mid_file(tmp_path: Path):
     rows = [[f"{v:.4f}" for v in r] for r in _rows(50, 5)]
     rows[20][1] = ""
-    with pytest.raises(DataValidationError) as err:
+    with pytest.raises(ReaderError, match="declares 50 values but the column holds 49") as err:
         read_uci_file(write_uci(tmp_path / "1Amar.txt", STD, rows))
     assert err.value.channel == "biceps_femoris"
+
+
+def test_non_numeric_emg_cell(tmp_path: Path):
+    rows = [[f"{v:.4f}" for v in r] for r in _rows(50, 5)]
+    rows[20][1] = "nan"
+    with pytest.raises(ReaderError, match="declares 50 values but the column holds 49") as err:
+        read_uci_file(write_uci(tmp_path / "1Amar.txt", STD, rows))
+    assert err.value.channel == "biceps_femoris"
+
+
+def test_header_count_corrupted_to_one_is_an_error(uci_dir: Path, tmp_path: Path):
+    real = uci_dir / "A_TXT" / "1Amar.txt"
+    text = real.read_text(encoding="latin-1")
+    assert "'Recto Femoral', 12973 values" in text  # the real header, read independently
+    path = tmp_path / "1Amar.txt"
+    damaged = text.replace("'Recto Femoral', 12973 values", "'Recto Femoral', 1 values")
+    path.write_bytes(damaged.encode("latin-1"))
+    with pytest.raises(ReaderError, match="declares 1 values but the column holds 12973") as err:
+        read_uci_file(path)
+    assert err.value.source == str(path) and err.value.channel == "rectus_femoris"
+
+
+def test_row_dropped_mid_file_is_an_error(uci_dir: Path, tmp_path: Path):
+    lines = (uci_dir / "A_TXT" / "1Amar.txt").read_bytes().split(b"\n")
+    path = tmp_path / "1Amar.txt"
+    path.write_bytes(b"\n".join(lines[:5000] + lines[5001:]))
+    with pytest.raises(ReaderError, match="declares 12973 values but the column holds 12972"):
+        read_uci_file(path)
+
+
+def test_cut_inside_the_last_value_is_an_error(uci_dir: Path, tmp_path: Path):
+    raw = (uci_dir / "A_TXT" / "1Amar.txt").read_bytes()
+    assert raw.endswith(b"-7.2\n\t\t\t\t\n")  # last row, then an empty row
+    path = tmp_path / "1Amar.txt"
+    path.write_bytes(raw[: -len(b".2\n\t\t\t\t\n")])  # the knee angle -7.2 would read as -7
+    with pytest.raises(ReaderError, match="does not end with a line break"):
+        read_uci_file(path)
 
 
 def test_folder_without_uci_files(tmp_path: Path):

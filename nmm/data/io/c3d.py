@@ -1,22 +1,50 @@
-"""C3D files through ezc3d: analog channels with their rate and units, and point (marker) data."""
+"""C3D files through ezc3d: analog channels with their rate and units, and point (marker) data.
+
+ezc3d 1.7.2 can crash the interpreter (SIGSEGV) or loop on a damaged parameter section, so a file
+is read in two steps:
+
+1. `check_c3d` validates the header and the parameter section in Python, against the C3D format
+   (C3D.ORG, "The C3D File Format User Guide", ch. 2-3): the section's pointer and block count
+   within the file, every group and parameter record inside the section, their chain of offsets
+   going forward, parameter types and dimensions within their record, every parameter in a
+   declared group, the counts of POINT and ANALOG matching the header, one SCALE, OFFSET and
+   LABEL per analog channel, and the data section as long as the header's frames need. It takes
+   about a millisecond and names what is wrong.
+2. ezc3d parses the file in a child process (`_c3d_child.py`, about 0.5 s of start-up, most of
+   it importing numpy and ezc3d). Whatever damage step 1 does not foresee, a crash or a hang there
+   is a ReaderError naming the file, never the end of the caller's process.
+"""
 
 from __future__ import annotations
 
+import io
 import logging
+import math
 import os
+import signal
 import struct
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from nmm.data.errors import DataValidationError, ReaderError
+from nmm.data.errors import DataValidationError, ReaderError, naming_file
 from nmm.data.muscles import MuscleSet, get_muscle_set
 from nmm.data.schema import Signal
 from nmm.data.units import si_factor
 
 log = logging.getLogger(__name__)
+
+BLOCK = 512  # bytes per C3D block
+_PROCESSOR_ENDIAN = {84: "<", 85: "<", 86: ">"}  # Intel, DEC (little-endian integers), MIPS
+_TYPE_SIZE = {-1: 1, 1: 1, 2: 2, 4: 4}  # parameter type (char, byte, int16, float) -> bytes
+_CHILD = Path(__file__).with_name("_c3d_child.py")
+# Longest a child may parse, s: ezc3d reads the 2.2 MB pyomeca file in 0.05 s, so this allows
+# files of gigabytes on a slow disk while a parser caught in a loop is stopped.
+PARSE_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -36,70 +64,193 @@ class C3DRecording:
     source: str
 
 
-def _param(params: Mapping, group: str, name: str, default=None):
-    """The value of GROUP:NAME, or `default` if it is absent or empty (ezc3d writes `[]`)."""
+@dataclass(frozen=True)
+class _Param:
+    """One parameter record: type (-1 char, 1 byte, 2 int16, 4 float), dims, raw value bytes."""
+
+    type: int
+    dims: tuple[int, ...]
+    data: bytes
+
+    @property
+    def count(self) -> int:
+        """Number of values (strings for a char array: all dimensions but the first)."""
+        dims = self.dims[1:] if self.type == -1 else self.dims
+        return math.prod(dims)
+
+
+def _int(param: _Param | None, endian: str) -> int | None:
+    """The first value of an integer parameter (int16 or byte), or None."""
+    if param is None or param.count == 0 or param.type not in (1, 2):
+        return None
+    fmt = "b" if param.type == 1 else endian + "h"
+    return struct.unpack_from(fmt, param.data)[0]
+
+
+def check_c3d(path: str | os.PathLike[str]) -> None:
+    """ReaderError naming the file unless its header and parameter section are consistent and
+    its data section is as long as the header declares (see the module's docstring)."""
+    path = Path(path)
+    src = str(path)
     try:
-        value = params[group][name]["value"]
-    except KeyError:
-        return default
-    return default if np.size(value) == 0 else value
-
-
-# C3D header layout (C3D.ORG, "The C3D File Format User Guide", ch. 3): 16-bit words
-_PROCESSOR_ENDIAN = {84: "<", 86: ">"}  # Intel, MIPS; DEC (85) floats are not IEEE: not checked
-
-
-def _check_not_truncated(path: Path) -> None:
-    """ReaderError if the file is shorter than the frames its header declares.
-
-    ezc3d reads a truncated file without complaint, rewriting the frame count, so the header is
-    checked here: bytes needed = (data_start_block - 1) * 512
-    + frames * (points * 4 + analog_values_per_frame) * (4 if float else 2).
-    """
-    with path.open("rb") as f:
-        header = f.read(512)
-        if len(header) < 512 or header[1] != 0x50:
-            raise ReaderError("not a C3D file (bad header)", source=str(path))
-        f.seek((header[0] - 1) * 512)
-        param = f.read(4)
-    endian = _PROCESSOR_ENDIAN.get(param[3] if len(param) == 4 else 0)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ReaderError(f"cannot read file: {exc}", source=src) from exc
+    if len(raw) < BLOCK or raw[1] != 0x50 or raw[0] < 2:
+        raise ReaderError("not a C3D file (bad header)", source=src)
+    start = (raw[0] - 1) * BLOCK
+    if start + 4 > len(raw):
+        raise ReaderError(f"parameter section at block {raw[0]} lies beyond the file", source=src)
+    n_blocks, processor = raw[start + 2], raw[start + 3]
+    endian = _PROCESSOR_ENDIAN.get(processor)
     if endian is None:
-        return
-    n_points, n_analog, first, last = struct.unpack(endian + "4H", header[2:10])
-    (scale,) = struct.unpack(endian + "f", header[12:16])
-    (data_start,) = struct.unpack(endian + "H", header[16:18])
+        raise ReaderError(f"unknown processor type {processor} (84, 85 or 86)", source=src)
+    end = start + n_blocks * BLOCK
+    (data_block,) = struct.unpack_from(endian + "H", raw, 16)
+    if n_blocks == 0 or end > len(raw) or (data_block - 1) * BLOCK < end:
+        raise ReaderError(
+            f"parameter section of {n_blocks} blocks from block {raw[0]} overlaps the data "
+            f"(block {data_block}) or the end of the file",
+            source=src,
+        )
+    params = _parameter_records(raw, start, end, endian, src)
+    _check_counts(raw, params, endian, src)
+
+
+def _parameter_records(
+    raw: bytes, start: int, end: int, endian: str, src: str
+) -> dict[str, dict[str, _Param]]:
+    """GROUP -> NAME -> parameter, walking the records of the section raw[start:end]."""
+    groups: dict[int, str] = {}
+    members: list[tuple[int, str, _Param]] = []
+    pos = start + 4
+    while pos + 2 <= end:
+        name_len = abs(struct.unpack_from("b", raw, pos)[0])  # negative: a locked record
+        if name_len == 0:
+            break
+        body = pos + 2 + name_len  # the 2-byte offset to the next record
+        if body + 3 > end:
+            raise ReaderError(f"parameter record at byte {pos} runs past its section", source=src)
+        name = raw[pos + 2 : body].decode("ascii", "replace").strip().upper()
+        (offset,) = struct.unpack_from(endian + "h", raw, body)
+        group_id = struct.unpack_from("b", raw, pos + 1)[0]
+        if group_id < 0:
+            record_end = body + 3 + raw[body + 2]  # description
+            groups[-group_id] = name
+        elif group_id > 0:
+            kind, n_dims = struct.unpack_from("b", raw, body + 2)[0], raw[body + 3]
+            if kind not in _TYPE_SIZE:
+                raise ReaderError(f"parameter {name}: unknown type {kind}", source=src)
+            dims = tuple(raw[body + 4 : body + 4 + n_dims])
+            first = body + 4 + n_dims
+            size = _TYPE_SIZE[kind] * math.prod(dims)
+            record_end = first + size + 1
+            if record_end <= end:
+                record_end += raw[record_end - 1]  # description
+                members.append((group_id, name, _Param(kind, dims, raw[first : first + size])))
+        else:
+            raise ReaderError(f"record '{name}' at byte {pos} has group id 0", source=src)
+        nxt = body + offset
+        if record_end > end or (offset != 0 and not record_end <= nxt <= end):
+            raise ReaderError(
+                f"parameter record '{name}' at byte {pos} does not fit its section "
+                f"(ends at {record_end}, next record at {nxt}, section ends at {end})",
+                source=src,
+            )
+        if offset == 0:
+            break
+        pos = nxt
+    params: dict[str, dict[str, _Param]] = {name: {} for name in groups.values()}
+    for group_id, name, param in members:
+        if group_id not in groups:
+            raise ReaderError(f"parameter {name} of undeclared group {group_id}", source=src)
+        params[groups[group_id]][name] = param
+    return params
+
+
+def _check_counts(raw: bytes, params: dict[str, dict[str, _Param]], endian: str, src: str) -> None:
+    """The header's counts against POINT and ANALOG, and the file's length against the frames."""
+    n_points, n_analog, first, last = struct.unpack_from(endian + "4H", raw, 2)
+    (scale,) = struct.unpack_from(endian + "f", raw, 12)
+    (data_block, per_frame) = struct.unpack_from(endian + "2H", raw, 16)
+    point, analog = params.get("POINT", {}), params.get("ANALOG", {})
+    used_points, used_analog = _int(point.get("USED"), endian), _int(analog.get("USED"), endian)
+    if used_points is None or used_points != n_points:
+        raise ReaderError(
+            f"POINT:USED is {used_points} but the header declares {n_points} points", source=src
+        )
+    if used_analog is None or used_analog * max(per_frame, 1) != n_analog:
+        raise ReaderError(
+            f"ANALOG:USED is {used_analog} with {per_frame} samples per frame, but the header "
+            f"declares {n_analog} analog values per frame",
+            source=src,
+        )
+    for name in ("LABELS", "SCALE", "OFFSET"):
+        held = analog[name].count if name in analog else 0
+        if used_analog and held < used_analog:
+            raise ReaderError(
+                f"ANALOG:{name} has {held} entries for {used_analog} analog channels", source=src
+            )
     if last < first or last == 0xFFFF:  # long recordings keep their frame count elsewhere
         return
-    word = 4 if scale < 0 else 2
-    needed = (data_start - 1) * 512 + (last - first + 1) * (n_points * 4 + n_analog) * word
-    size = path.stat().st_size
-    if size < needed:
+    word = 4 if scale < 0 or not math.isfinite(scale) else 2
+    needed = (data_block - 1) * BLOCK + (last - first + 1) * (n_points * 4 + n_analog) * word
+    if len(raw) < needed:
         raise ReaderError(
-            f"file holds {size} bytes but its header declares {last - first + 1} frames that "
+            f"file holds {len(raw)} bytes but its header declares {last - first + 1} frames that "
             f"need {needed}: truncated",
-            source=str(path),
+            source=src,
         )
 
 
-def read_c3d(path: str | os.PathLike[str]) -> C3DRecording:
-    """Read a C3D file; ReaderError naming the file if it is missing or not a valid C3D."""
-    import ezc3d
+def _parse_in_child(path: Path) -> dict[str, np.ndarray]:
+    """ezc3d's reading of `path` (the arrays `_c3d_child.py` writes), made in a child process;
+    a crash, a hang (PARSE_TIMEOUT_S) or an ezc3d error there is a ReaderError naming the file."""
+    src = str(path)
+    try:
+        run = subprocess.run(
+            [sys.executable, "-P", str(_CHILD), src],
+            capture_output=True,
+            timeout=PARSE_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ReaderError(
+            f"ezc3d did not finish parsing within {PARSE_TIMEOUT_S:g} s: damaged file", source=src
+        ) from None
+    if run.returncode < 0:
+        raise ReaderError(
+            f"ezc3d crashed parsing the file ({signal.Signals(-run.returncode).name}): damaged",
+            source=src,
+        )
+    if run.returncode != 0:
+        lines = run.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"]
+        raise ReaderError(f"not a readable C3D file ({lines[-1]})", source=src)
+    with np.load(io.BytesIO(run.stdout), allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
 
+
+def _first(values: np.ndarray, default: float) -> float:
+    return float(values.ravel()[0]) if values.size else default
+
+
+def _texts(values: np.ndarray) -> list[str]:
+    return [str(x).strip() for x in values.ravel()]
+
+
+def read_c3d(path: str | os.PathLike[str]) -> C3DRecording:
+    """Read a C3D file: `check_c3d`, then ezc3d in a child process; ReaderError naming the file if
+    it is missing, damaged or not a C3D file."""
     path = Path(path)
     src = str(path)
     if not path.is_file():
         raise ReaderError("file not found", source=src)
-    _check_not_truncated(path)
-    try:
-        c3d = ezc3d.c3d(src)
-    except Exception as exc:  # ezc3d raises bare RuntimeError/IOError on corrupt files
-        raise ReaderError(f"not a readable C3D file ({exc})", source=src) from exc
-    params = c3d["parameters"]
-    analog_rate = float(np.ravel(_param(params, "ANALOG", "RATE", [0.0]))[0])
-    labels = [str(x).strip() for x in _param(params, "ANALOG", "LABELS", [])]
-    units = [str(x).strip() for x in _param(params, "ANALOG", "UNITS", [])]
-    first = int(c3d["header"]["points"]["first_frame"])
-    analog_values = np.asarray(c3d["data"]["analogs"])[0].T  # (T_a, C)
+    check_c3d(path)
+    c3d = _parse_in_child(path)
+    analog_rate = _first(c3d["ANALOG_RATE"], 0.0)
+    labels = _texts(c3d["ANALOG_LABELS"])
+    units = _texts(c3d["ANALOG_UNITS"])
+    analog_values = c3d["analogs"][0].T  # (T_a, C)
     if len(units) != len(labels):
         log.warning(
             "%s: ANALOG:UNITS has %d entries for %d labels; assuming V",
@@ -110,22 +261,23 @@ def read_c3d(path: str | os.PathLike[str]) -> C3DRecording:
         units = ["V"] * len(labels)
     if analog_rate <= 0:
         raise ReaderError(f"ANALOG:RATE is {analog_rate} Hz (must be > 0)", source=src)
+    frame_rate = float(c3d["frame_rate"]) or 1.0
     analogs = Signal.uniform(
         analog_values,
         analog_rate,
         _unique(labels),
         units,
-        start=first / float(c3d["header"]["points"]["frame_rate"] or 1.0),
+        start=float(c3d["first_frame"]) / frame_rate,
         kind="analog",
         source=src,
     )
-    point_rate = float(np.ravel(_param(params, "POINT", "RATE", [0.0]))[0])
-    point_labels = tuple(str(x) for x in _param(params, "POINT", "LABELS", []))
-    unit = str(np.ravel(_param(params, "POINT", "UNITS", ["mm"]))[0]).strip() or "mm"
-    _, factor = si_factor(unit)
-    points = np.asarray(c3d["data"]["points"])[:3].transpose(2, 1, 0) * factor  # (T_p, P, 3)
+    point_rate = _first(c3d["POINT_RATE"], 0.0)
+    point_labels = tuple(str(x) for x in c3d["POINT_LABELS"].ravel())
+    with naming_file(src):
+        _, factor = si_factor((_texts(c3d["POINT_UNITS"]) or ["mm"])[0] or "mm")
+    points = c3d["points"][:3].transpose(2, 1, 0) * factor  # (T_p, P, 3)
     point_time = (
-        (first + np.arange(points.shape[0])) / point_rate
+        (float(c3d["first_frame"]) + np.arange(points.shape[0])) / point_rate
         if point_rate > 0
         else np.arange(points.shape[0], dtype=float)
     )

@@ -18,6 +18,7 @@ Angles given in degrees are converted to rad on reading.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import yaml
 
 from nmm.atomic import atomic_path, atomic_write_text
 from nmm.data.errors import ReaderError
+from nmm.data.io.textfile import Fields, load_yaml, read_text
 from nmm.data.schema import Load, Signal, Trial
 from nmm.data.units import canonical_unit, si_factor
 
@@ -36,73 +38,84 @@ _TRIAL_KEYS = ("subject", "trial_id", "session", "condition", "coordinate", "mus
 
 
 def read_csv_trial(csv_path: str | os.PathLike[str], schema_path: str | os.PathLike[str]) -> Trial:
-    """A Trial from a CSV file and its YAML schema; errors name the file and the column."""
-    csv_path, schema_path = Path(csv_path), Path(schema_path)
+    """A Trial from a CSV file and its YAML schema; errors name the file and the column or key.
+
+    The CSV must end with a line break (`nmm.data.io.textfile`: a file cut inside its last value
+    is refused). With a time column, every time step must be 1/rate (see Signal); a schema
+    entry `allow_gaps: true` accepts rows missing on purpose.
+    """
     src = str(csv_path)
-    try:
-        schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ReaderError(f"cannot read CSV schema: {exc}", source=str(schema_path)) from exc
-    if not isinstance(schema, dict) or "streams" not in schema:
+    document = load_yaml(schema_path, final_newline=False)
+    if not isinstance(document, dict) or "streams" not in document:
         raise ReaderError(
             "schema must be a mapping with a 'streams' entry", source=str(schema_path)
         )
+    schema = Fields(document, str(schema_path))
     try:
-        frame = pd.read_csv(csv_path)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        frame = pd.read_csv(io.StringIO(read_text(csv_path)))
+    except ValueError as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
         raise ReaderError(f"cannot read CSV: {exc}", source=src) from exc
     if frame.empty:
         raise ReaderError("CSV has no data rows", source=src)
-    time_col = schema.get("time_column")
-    if time_col is not None:
-        time = _column(frame, time_col, src)
-        if "rate_hz" in schema:  # declared rate; Signal checks it against the time column
-            rate = float(schema["rate_hz"])
-        else:
-            rate = float(1.0 / np.median(np.diff(time))) if time.size > 1 else float("nan")
-    elif "rate_hz" in schema:
-        rate = float(schema["rate_hz"])
-        time = float(schema.get("start_s", 0.0)) + np.arange(len(frame)) / rate
-    else:
-        raise ReaderError("schema needs 'time_column' or 'rate_hz'", source=str(schema_path))
+    time, rate = _time_base(frame, schema, src)
+    allow_gaps = schema.flag("allow_gaps", False)
     streams: dict[str, Signal] = {}
-    for stream, channels in schema["streams"].items():
+    spec = schema.mapping("streams")
+    for stream in spec.names():
         if stream not in _STREAMS:
-            raise ReaderError(
-                f"unknown stream '{stream}' (known: {', '.join(_STREAMS)})", source=str(schema_path)
-            )
+            raise spec.error(stream, f"unknown stream (known: {', '.join(_STREAMS)})")
+        channels = spec.mapping(stream)
         names, units, values = [], [], []
-        for name, spec in channels.items():
-            unit = canonical_unit(spec["unit"], source=str(schema_path), channel=name)
-            x = _column(frame, spec["column"], src)
+        for name in channels.names():
+            channel = channels.mapping(name).only(("column", "unit"))
+            unit = canonical_unit(channel.text("unit"), source=schema.source, channel=name)
+            x = _column(frame, channel.text("column"), src)
             if stream == "kinematics":
                 unit, factor = si_factor(unit)
                 x = x * factor
             names.append(name)
             units.append(unit)
             values.append(x)
+        if not names:
+            raise spec.error(stream, "no channels")
         streams[stream] = Signal(
-            time, np.column_stack(values), tuple(names), tuple(units), rate, stream, src
+            time, np.column_stack(values), tuple(names), tuple(units), rate, stream, src, allow_gaps
         )
-    load = schema.get("load") or {}
+    load = schema.mapping("load", {}).only(("mass_kg", "lever_arm_m"))
     return Trial(
-        **{k: str(schema[k]) for k in _TRIAL_KEYS if k in schema},
+        **{k: schema.text(k) for k in _TRIAL_KEYS if k in schema},
         **streams,
-        load=Load(**load),
+        load=Load(load.number("mass_kg", 0.0), load.number("lever_arm_m", None)),
         source=src,
-        metadata=dict(schema.get("metadata") or {}),
+        metadata=schema.plain("metadata"),
     )
 
 
+def _time_base(frame: pd.DataFrame, schema: Fields, src: str) -> tuple[np.ndarray, float]:
+    """(time (T,) s, rate Hz) from the schema's time column and/or rate_hz."""
+    if "time_column" in schema:
+        time = _column(frame, schema.text("time_column"), src)
+        if "rate_hz" in schema:  # declared rate; Signal checks it against the time column
+            return time, schema.number("rate_hz")
+        rate = float(1.0 / np.median(np.diff(time))) if time.size > 1 else float("nan")
+        return time, rate
+    if "rate_hz" in schema:
+        rate = schema.number("rate_hz")
+        if rate <= 0:
+            raise schema.error("rate_hz", f"must be > 0 Hz, got {rate:g}")
+        return schema.number("start_s", 0.0) + np.arange(len(frame)) / rate, rate
+    raise ReaderError("schema needs 'time_column' or 'rate_hz'", source=schema.source)
+
+
 def _column(frame: pd.DataFrame, column: str, src: str) -> np.ndarray:
+    """(T,) floats of `column`; text that is not a number becomes NaN, which Signal refuses."""
     if column not in frame.columns:
         raise ReaderError(
             f"column missing (have: {', '.join(map(str, frame.columns))})",
             source=src,
             channel=column,
         )
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-    return values
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
 
 
 def write_csv_trial(

@@ -11,6 +11,12 @@ load, coordinate, metadata and streams (file and the unit of each channel). Each
 stream files in a new `data-<id>/` folder and writes the manifest last, atomically: an
 interrupted write never leaves a manifest that points at missing, half-written or newer files,
 and the previous dataset stays readable until the new manifest replaces it.
+
+Reading trusts nothing in the folder: the manifest is read within the limits of
+`nmm.data.io.textfile` (size, line length, final line break, UTF-8), every key is checked for
+its type, each stream file must lie inside the dataset folder once links are resolved (a
+manifest cannot make the reader open `/etc/passwd`), and a damaged `.npz` is a ReaderError naming
+it. Every error names the file, and the key in the manifest where there is one.
 """
 
 from __future__ import annotations
@@ -19,21 +25,39 @@ import os
 import re
 import shutil
 import uuid
+import zipfile
+import zlib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import yaml
 
 from nmm.atomic import atomic_path, atomic_write_text
-from nmm.data.errors import ReaderError
+from nmm.data.errors import ReaderError, naming_file
 from nmm.data.io.sto import read_sto, write_sto
+from nmm.data.io.textfile import Fields, load_yaml
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
 
 FORMAT = "nmm-painsig-dataset"
 VERSION = 1
 MANIFEST = "manifest.yaml"
 _GENERATION = re.compile(r"^data-[0-9a-f]{12}$")  # stream-file folders made by write_dataset
+_STREAMS = ("emg", "envelope", "kinematics", "torque")
+_NPZ_ARRAYS = ("time", "values", "channels")
+# Largest stream .npz accepted, bytes unpacked (the zip directory's sizes, checked before
+# unpacking): one hour of 16 channels at 4 kHz in float64 is 1.8 GiB.
+MAX_NPZ_BYTES = 4 * 2**30
+# What a damaged .npz raises inside zipfile, zlib and numpy's .npy reader
+_NPZ_DAMAGE = (
+    OSError,
+    EOFError,
+    KeyError,
+    ValueError,
+    NotImplementedError,
+    MemoryError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
 
 
 def _opt_float(value: float | None) -> float | None:
@@ -76,32 +100,82 @@ def _write_stream(path: Path, sig: Signal, name: str) -> None:
         write_sto(path, sig.time, sig.values, sig.channels, name=name)
 
 
-def _read_stream(path: Path, kind: str, units: dict[str, str], rate: float | None) -> Signal:
+def _inside(folder: Path, spec: Fields, key: str) -> Path:
+    """The file named by `spec[key]`, resolved; ReaderError if it lies outside `folder`."""
+    name = spec.text(key)
+    try:
+        root = folder.resolve()
+        path = (root / name).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # NUL bytes, loops of links
+        raise spec.error(key, f"'{name}' is not a usable path ({exc})") from None
+    if not path.is_relative_to(root):
+        raise spec.error(key, f"'{name}' lies outside the dataset folder {root}")
+    return path
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """time (T,) s, values (T, C) and channel names (C) of a stream `.npz`.
+
+    ReaderError naming the file for damage of any kind (zip, compression, array headers, missing
+    arrays, shapes, types) and for contents over MAX_NPZ_BYTES; never unpickles.
+    """
+    src = str(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(info.file_size for info in archive.infolist())
+        if size > MAX_NPZ_BYTES:
+            raise ReaderError(
+                f"arrays of {size:,} bytes, over the limit of {MAX_NPZ_BYTES:,}", source=src
+            )
+        with np.load(path, allow_pickle=False) as npz:
+            time, values, channels = (npz[name] for name in _NPZ_ARRAYS)
+    except _NPZ_DAMAGE as exc:
+        raise ReaderError(f"damaged ({type(exc).__name__}: {exc})", source=src) from None
+    shapes_ok = (
+        time.ndim == 1
+        and values.ndim == 2
+        and channels.ndim == 1
+        and values.shape == (time.size, channels.size)
+    )
+    numbers = time.dtype.kind in "fiu" and values.dtype.kind in "fiu"
+    if not (shapes_ok and numbers and channels.dtype.kind == "U"):
+        raise ReaderError(
+            f"arrays time {time.dtype}{time.shape}, values {values.dtype}{values.shape}, "
+            f"channels {channels.dtype}{channels.shape}: expected time (T,), values (T, C) "
+            "numbers and C channel names",
+            source=src,
+        )
+    return time, values, [str(c) for c in channels]
+
+
+def _read_stream(folder: Path, kind: str, spec: Fields) -> Signal:
+    """The `kind` stream described by the manifest entry `spec` (file, units, rate_hz,
+    allow_gaps), from its `.npz` or `.sto` file inside `folder`."""
+    path = _inside(folder, spec, "file")
+    units_spec = spec.mapping("units")
+    units = {name: units_spec.text(name) for name in units_spec.names()}
+    rate = spec.number("rate_hz", None)
+    allow_gaps = spec.flag("allow_gaps", False)
     if path.suffix != ".npz":
         table = read_sto(path)
-        missing = [c for c in units if c not in table.columns]
-        if missing:
-            raise ReaderError(
-                "channel listed in the manifest is missing from the file",
-                source=str(path),
-                channel=missing[0],
-            )
-        return table.to_signal(list(units), list(units.values()), kind, rate=rate)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            time, values, channels = npz["time"], npz["values"], [str(c) for c in npz["channels"]]
-    except (OSError, KeyError, ValueError) as exc:
-        raise ReaderError(f"cannot read stream file: {exc}", source=str(path)) from exc
+        time, values, channels = table.time, table.data, list(table.columns)
+    else:
+        time, values, channels = _read_npz(path)
     missing = [c for c in units if c not in channels]
-    if missing:
+    if missing or not units:
         raise ReaderError(
-            "channel listed in the manifest is missing from the file",
+            "channel listed in the manifest is missing from the file"
+            if missing
+            else f"key '{units_spec.path}': no channels",
             source=str(path),
-            channel=missing[0],
+            channel=missing[0] if missing else None,
         )
+    if rate is None:  # the median step; Signal refuses a time base too short for one
+        rate = float(1.0 / np.median(np.diff(time))) if time.size > 1 else float("nan")
     idx = [channels.index(c) for c in units]
-    rate = rate if rate is not None else float(1.0 / np.median(np.diff(time)))
-    return Signal(time, values[:, idx], tuple(units), tuple(units.values()), rate, kind, str(path))
+    return Signal(
+        time, values[:, idx], tuple(units), tuple(units.values()), rate, kind, str(path), allow_gaps
+    )
 
 
 def _write(cohort: Cohort, folder: Path, generation: str, binary_streams: tuple[str, ...]) -> Path:
@@ -157,50 +231,59 @@ def _write(cohort: Cohort, folder: Path, generation: str, binary_streams: tuple[
 
 
 def read_dataset(folder: str | os.PathLike[str]) -> Cohort:
-    """Read a dataset folder written by `write_dataset` (or by hand in the same layout)."""
+    """Read a dataset folder written by `write_dataset` (or by hand in the same layout).
+
+    A stream entry may set `allow_gaps: true` to accept rows missing mid-file (see Signal).
+    ReaderError or DataValidationError naming the file (and the manifest key) for anything
+    malformed; see the module's docstring for what is checked.
+    """
     folder = Path(folder)
-    path = folder / MANIFEST
-    try:
-        manifest: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ReaderError(f"cannot read dataset manifest: {exc}", source=str(path)) from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ReaderError(f"not a dataset manifest (expected format: {FORMAT})", source=str(path))
-    if manifest.get("version") != VERSION:
+    src = str(folder / MANIFEST)
+    document = load_yaml(folder / MANIFEST, final_newline=True)
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ReaderError(f"not a dataset manifest (expected format: {FORMAT})", source=src)
+    manifest = Fields(document, src)
+    if manifest.value.get("version") != VERSION:
         raise ReaderError(
-            f"manifest version {manifest.get('version')} is not supported "
+            f"manifest version {manifest.value.get('version')!r:.20} is not supported "
             f"(this reader knows version {VERSION})",
-            source=str(path),
+            source=src,
         )
-    subjects = [
-        Subject(
-            str(s["id"]),
-            dict(s.get("mvic") or {}),
-            s.get("body_mass_kg"),
-            s.get("height_m"),
-            dict(s.get("metadata") or {}),
-        )
-        for s in manifest.get("subjects", [])
-    ]
-    trials = []
-    for entry in manifest.get("trials", []):
-        streams = {}
-        for kind, spec in entry["streams"].items():
-            streams[kind] = _read_stream(
-                folder / spec["file"], kind, dict(spec["units"]), spec.get("rate_hz")
-            )
-        trials.append(
-            Trial(
-                subject=str(entry["subject"]),
-                trial_id=str(entry["trial_id"]),
-                muscle_set=manifest.get("muscle_set", "elbow"),
-                session=str(entry.get("session", "1")),
-                condition=str(entry.get("condition", "baseline")),
-                coordinate=entry.get("coordinate", "elbow_flexion"),
-                load=Load(**(entry.get("load") or {})),
-                metadata=dict(entry.get("metadata") or {}),
-                source=str(path),
-                **streams,
-            )
-        )
-    return Cohort(subjects, trials, name=manifest.get("name", folder.name))
+    muscle_set = manifest.text("muscle_set", "elbow")
+    with naming_file(src):
+        subjects = [_subject(entry) for entry in manifest.sequence("subjects")]
+        trials = [_trial(entry, folder, muscle_set) for entry in manifest.sequence("trials")]
+        return Cohort(subjects, trials, name=manifest.text("name", folder.name))
+
+
+def _subject(entry: Fields) -> Subject:
+    mvic = entry.mapping("mvic", {})
+    return Subject(
+        entry.text("id"),
+        {muscle: mvic.number(muscle) for muscle in mvic.names()},
+        entry.number("body_mass_kg", None),
+        entry.number("height_m", None),
+        entry.plain("metadata"),
+    )
+
+
+def _trial(entry: Fields, folder: Path, muscle_set: str) -> Trial:
+    spec = entry.mapping("streams")
+    streams = {}
+    for kind in spec.names():
+        if kind not in _STREAMS:
+            raise spec.error(kind, f"unknown stream (known: {', '.join(_STREAMS)})")
+        streams[kind] = _read_stream(folder, kind, spec.mapping(kind))
+    load = entry.mapping("load", {}).only(("mass_kg", "lever_arm_m"))
+    return Trial(
+        subject=entry.text("subject"),
+        trial_id=entry.text("trial_id"),
+        muscle_set=muscle_set,
+        session=entry.text("session", "1"),
+        condition=entry.text("condition", "baseline"),
+        coordinate=entry.text("coordinate", "elbow_flexion"),
+        load=Load(load.number("mass_kg", 0.0), load.number("lever_arm_m", None)),
+        metadata=entry.plain("metadata"),
+        source=entry.source,
+        **streams,
+    )

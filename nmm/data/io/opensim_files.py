@@ -12,25 +12,40 @@ from nmm.data.muscles import MuscleSet
 from nmm.data.schema import Load, Signal, Trial
 
 
-def read_coordinate(path: str | os.PathLike[str], coordinate: str) -> Signal:
+def read_coordinate(
+    path: str | os.PathLike[str], coordinate: str, allow_gaps: bool = False
+) -> Signal:
     """Kinematics Signal of one coordinate from an IK `.mot`/`.sto`, in rad.
 
-    Degrees are converted when the header says `inDegrees=yes`.
+    Degrees are converted when the header says `inDegrees=yes`. allow_gaps: accept rows missing
+    mid-file (see Signal); by default they are a DataValidationError.
     """
     table = read_sto(path)
     angle = table.column(coordinate)
     if table.in_degrees:
         angle = angle * (math.pi / 180.0)
     return Signal(
-        table.time, angle, (coordinate,), ("rad",), table.rate, "kinematics", table.source
+        table.time,
+        angle,
+        (coordinate,),
+        ("rad",),
+        table.rate,
+        "kinematics",
+        table.source,
+        allow_gaps,
     )
 
 
-def read_moment(path: str | os.PathLike[str], coordinate: str, column: str | None = None) -> Signal:
+def read_moment(
+    path: str | os.PathLike[str],
+    coordinate: str,
+    column: str | None = None,
+    allow_gaps: bool = False,
+) -> Signal:
     """Torque Signal `<coordinate>_moment` (N·m) from an inverse-dynamics `.sto`.
 
     column: the label in the file; default `<coordinate>_moment` as OpenSim's
-    InverseDynamicsTool writes it.
+    InverseDynamicsTool writes it. allow_gaps: as in `read_coordinate`.
     """
     table = read_sto(path)
     column = column or f"{coordinate}_moment"
@@ -48,6 +63,7 @@ def read_moment(path: str | os.PathLike[str], coordinate: str, column: str | Non
         table.rate,
         "torque",
         table.source,
+        allow_gaps,
     )
 
 
@@ -64,15 +80,21 @@ def trial_from_opensim(
     condition: str = "baseline",
     session: str = "1",
     metadata: dict[str, Any] | None = None,
+    allow_gaps: bool = False,
 ) -> Trial:
-    """A Trial from an IK file, an optional ID file and an optional EMG Signal."""
+    """A Trial from an IK file, an optional ID file and an optional EMG Signal.
+
+    allow_gaps: accept rows missing mid-file in the IK and ID files (see Signal).
+    """
     return Trial(
         subject=subject,
         trial_id=trial_id,
         muscle_set=muscle_set,
         emg=emg,
-        kinematics=read_coordinate(kinematics, coordinate),
-        torque=read_moment(torque, coordinate) if torque is not None else None,
+        kinematics=read_coordinate(kinematics, coordinate, allow_gaps),
+        torque=read_moment(torque, coordinate, allow_gaps=allow_gaps)
+        if torque is not None
+        else None,
         load=load or Load(),
         condition=condition,
         session=session,

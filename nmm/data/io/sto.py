@@ -4,7 +4,9 @@ Two header styles exist (OpenSim's Storage and STOFileAdapter classes):
 - legacy (version=1): a name line, then `version=1`, `nRows=`, `nColumns=`, `inDegrees=`;
 - OpenSim 4 (version=3): `inDegrees=`, `DataType=double`, `version=3`, `OpenSimVersion=`.
 Both end with `endheader`, then a column-label line starting with `time`, then rows. Readers accept
-tab, comma or whitespace delimiters (some exporters write comma-separated .sto files).
+tab, comma or whitespace delimiters (some exporters write comma-separated .sto files). The file
+must end with a line break and keep within the limits of `nmm.data.io.textfile`, so a file cut
+inside its last value is refused rather than read as another number.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from nmm.atomic import atomic_path
 from nmm.data.errors import ReaderError
+from nmm.data.io.textfile import read_text
 from nmm.data.schema import Signal
 
 
@@ -63,10 +66,12 @@ class StoTable:
         kind: str,
         names: Sequence[str] | None = None,
         rate: float | None = None,
+        allow_gaps: bool = False,
     ) -> Signal:
         """A validated Signal of `columns` (renamed to `names`) with the given units.
 
-        rate: Hz; by default estimated from the median time step.
+        rate: Hz; by default estimated from the median time step. allow_gaps: accept rows
+        missing mid-file (see Signal); by default a gap is a DataValidationError.
         """
         values = np.column_stack([self.column(c) for c in columns])
         return Signal(
@@ -77,6 +82,7 @@ class StoTable:
             self.rate if rate is None else rate,
             kind,
             self.source,
+            allow_gaps,
         )
 
 
@@ -91,16 +97,14 @@ def read_sto(path: str | os.PathLike[str]) -> StoTable:
     """Read an OpenSim .sto/.mot file.
 
     Raises ReaderError for a missing `endheader`, a missing `time` column, a row with the wrong
-    number of values (a truncated file) or a non-numeric value. If the header announces a
-    different number of rows than the file holds, the rows present are read and a
-    StoRowCountWarning says so.
+    number of values, a non-numeric value, a file that does not end with a line break (cut
+    short), one that is not UTF-8 or that exceeds the limits of `nmm.data.io.textfile`. If the
+    header announces a different number of rows than the file holds, the rows present are read
+    and a StoRowCountWarning says so: real OpenSim exports do this (the shared pyomeca files).
     """
     path = Path(path)
     src = str(path)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="strict").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReaderError(f"cannot read storage file: {exc}", source=src) from exc
+    lines = read_text(path).splitlines()
     try:
         end = next(i for i, ln in enumerate(lines) if ln.strip().strip(",\t ") == "endheader")
     except StopIteration:
@@ -154,7 +158,7 @@ def _parse_rows(
 ) -> np.ndarray:
     """(rows, len(labels)) floats; a fast path, then a line-by-line pass that names the fault."""
     try:
-        rows = np.loadtxt([ln for _, ln in body], delimiter=delimiter, ndmin=2)
+        rows = np.loadtxt([ln for _, ln in body], delimiter=delimiter, ndmin=2, comments=None)
         if rows.shape[1] == len(labels) or rows.size == 0:
             return rows.reshape(len(body), len(labels))
     except ValueError:

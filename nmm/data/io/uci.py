@@ -5,6 +5,11 @@ engineering units: mV, ...`), sometimes a `Digitals combined ...` line (an extra
 codes), a blank line, then tab-separated rows at 1000 Hz. Channel names and numbering vary, so
 channels are mapped by name; the goniometer ('Flexo-Extension', 'Flexo', 'FX') becomes the
 `knee_angle` coordinate in rad. Its 50 Hz samples are held to 1000 Hz in the file (stepped).
+
+The header's counts are checked against the rows: each EMG channel must hold exactly the number
+of values its header line declares, in the first rows (rows after them are the goniometer's
+padding, with empty EMG cells). The file must end with a line break and keep within the limits
+of `nmm.data.io.textfile`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from nmm.data.errors import DataValidationError, ReaderError
+from nmm.data.io.textfile import read_text
 from nmm.data.muscles import get_muscle_set
 from nmm.data.schema import Cohort, Signal, Subject, Trial
 
@@ -52,10 +58,7 @@ def read_uci_file(
     """
     path = Path(path)
     src = str(path)
-    try:
-        lines = path.read_text(encoding="latin-1").splitlines()
-    except OSError as exc:
-        raise ReaderError(f"cannot read file: {exc}", source=src) from exc
+    lines = read_text(path, encoding="latin-1").splitlines()
     match = _FILE.match(path.name)
     if match:
         subject = subject or f"{match['group'].upper()}{int(match['num'])}"
@@ -68,7 +71,7 @@ def read_uci_file(
         )
     muscles = get_muscle_set("knee")
     columns: list[tuple[str, str, str]] = []  # (kind, name, unit) per data column
-    counts: list[int] = []  # declared number of values per EMG channel
+    counts: dict[int, int] = {}  # data column -> declared number of values, EMG channels
     unmapped: list[str] = []
     goniometer_note = ""
     try:
@@ -87,7 +90,7 @@ def read_uci_file(
             columns.append(("angle", COORDINATE, unit))
             goniometer_note = ln.strip()
             continue
-        counts.append(int(m["n"]))
+        counts[len(columns)] = int(m["n"])
         try:
             columns.append(("emg", muscles.canonical(name, source=src), unit))
         except DataValidationError:
@@ -106,13 +109,8 @@ def read_uci_file(
             f"{data.shape[1]} data columns but the header declares {len(columns)} channels",
             source=src,
         )
-    n = min(counts) if counts else data.shape[0]
-    if data.shape[0] < n:
-        raise ReaderError(
-            f"header declares {n} values per EMG channel but the file holds "
-            f"{data.shape[0]} rows (truncated?)",
-            source=src,
-        )
+    _check_counts(data, counts, columns, src)
+    n = min(counts.values()) if counts else data.shape[0]
     if data.shape[0] > n:
         log.info(
             "%s: ignoring %d rows after the %d declared EMG samples (goniometer padding)",
@@ -160,6 +158,24 @@ def read_uci_file(
         source=src,
         metadata=metadata,
     )
+
+
+def _check_counts(
+    data: np.ndarray, counts: dict[int, int], columns: list[tuple[str, str, str]], src: str
+) -> None:
+    """ReaderError unless each counted column holds exactly its declared number of values, in
+    its first rows: a count that disagrees with the data means a damaged header or lost rows."""
+    for i, declared in counts.items():
+        held = np.isfinite(data[:, i])
+        n_held = int(held.sum())
+        if n_held != declared or not held[:declared].all():
+            raise ReaderError(
+                f"header declares {declared} values but the column holds {n_held}"
+                + ("" if n_held != declared else " with gaps among the first rows")
+                + " (file damaged or truncated)",
+                source=src,
+                channel=columns[i][1],
+            )
 
 
 def _hold_trailing_gap(angle: np.ndarray, src: str) -> np.ndarray:
