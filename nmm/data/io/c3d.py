@@ -10,21 +10,17 @@ is read in two steps:
    declared group, the counts of POINT and ANALOG matching the header, one SCALE, OFFSET and
    LABEL per analog channel, and the data section as long as the header's frames need. It takes
    about a millisecond and names what is wrong.
-2. ezc3d parses the file in a child process (`_c3d_child.py`, about 0.5 s of start-up, most of
-   it importing numpy and ezc3d). Whatever damage step 1 does not foresee, a crash or a hang there
-   is a ReaderError naming the file, never the end of the caller's process.
+2. ezc3d parses the file in a long-lived child process (`_c3d_process.py`: about 0.5 s to start
+   once, then only the parsing per file). Whatever damage step 1 does not foresee, a crash or a
+   hang there is a ReaderError naming the file, never the end of the caller's process.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import os
-import signal
 import struct
-import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from nmm.data.errors import DataValidationError, ReaderError, naming_file
+from nmm.data.io._c3d_process import parse_in_child
 from nmm.data.muscles import MuscleSet, get_muscle_set
 from nmm.data.schema import Signal
 from nmm.data.units import si_factor
@@ -41,10 +38,6 @@ log = logging.getLogger(__name__)
 BLOCK = 512  # bytes per C3D block
 _PROCESSOR_ENDIAN = {84: "<", 85: "<", 86: ">"}  # Intel, DEC (little-endian integers), MIPS
 _TYPE_SIZE = {-1: 1, 1: 1, 2: 2, 4: 4}  # parameter type (char, byte, int16, float) -> bytes
-_CHILD = Path(__file__).with_name("_c3d_child.py")
-# Longest a child may parse, s: ezc3d reads the 2.2 MB pyomeca file in 0.05 s, so this allows
-# files of gigabytes on a slow disk while a parser caught in a loop is stopped.
-PARSE_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -203,33 +196,6 @@ def _check_counts(raw: bytes, params: dict[str, dict[str, _Param]], endian: str,
         )
 
 
-def _parse_in_child(path: Path) -> dict[str, np.ndarray]:
-    """ezc3d's reading of `path` (the arrays `_c3d_child.py` writes), made in a child process;
-    a crash, a hang (PARSE_TIMEOUT_S) or an ezc3d error there is a ReaderError naming the file."""
-    src = str(path)
-    try:
-        run = subprocess.run(
-            [sys.executable, "-P", str(_CHILD), src],
-            capture_output=True,
-            timeout=PARSE_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise ReaderError(
-            f"ezc3d did not finish parsing within {PARSE_TIMEOUT_S:g} s: damaged file", source=src
-        ) from None
-    if run.returncode < 0:
-        raise ReaderError(
-            f"ezc3d crashed parsing the file ({signal.Signals(-run.returncode).name}): damaged",
-            source=src,
-        )
-    if run.returncode != 0:
-        lines = run.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"]
-        raise ReaderError(f"not a readable C3D file ({lines[-1]})", source=src)
-    with np.load(io.BytesIO(run.stdout), allow_pickle=False) as npz:
-        return {name: npz[name] for name in npz.files}
-
-
 def _first(values: np.ndarray, default: float) -> float:
     return float(values.ravel()[0]) if values.size else default
 
@@ -246,7 +212,7 @@ def read_c3d(path: str | os.PathLike[str]) -> C3DRecording:
     if not path.is_file():
         raise ReaderError("file not found", source=src)
     check_c3d(path)
-    c3d = _parse_in_child(path)
+    c3d = parse_in_child(path)
     analog_rate = _first(c3d["ANALOG_RATE"], 0.0)
     labels = _texts(c3d["ANALOG_LABELS"])
     units = _texts(c3d["ANALOG_UNITS"])
