@@ -21,9 +21,8 @@ from nmm.data.units import canonical_unit
 # Relative tolerance between a stream's declared rate and the median spacing of its time base.
 RATE_TOLERANCE = 0.01
 # Tolerance of each single time step, in sample periods: a step must lie within half a period of
-# 1/rate, the widest band that still refuses a step of two periods (one sample missing) and
-# accepts times printed with few digits (at 2 kHz, 6 significant digits of t = 12.3456 s round
-# each step by up to 20 %).
+# 1/rate, the widest band that still refuses a step of two periods (one sample missing) or of
+# none; the rounding of times printed with few digits stays well inside it.
 STEP_TOLERANCE = 0.5
 
 EMG_UNITS = frozenset({"V", "mV", "uV", "1"})

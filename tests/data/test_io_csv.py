@@ -255,3 +255,76 @@ def test_declared_rate_must_match_time_column(tmp_path: Path, frame: pd.DataFram
     csv_path, schema_path = _hand_written(tmp_path, streams, frame, time_column="t", rate_hz=1000)
     with pytest.raises(DataValidationError, match="does not match the time base"):
         read_csv_trial(csv_path, schema_path)
+
+
+# --- damaged files and hostile schemas ----------------------------------------------------------
+
+
+def _streams() -> dict:
+    return {"emg": {"BIClong": {"column": "EMG1", "unit": "mV"}}}
+
+
+def test_csv_cut_inside_its_last_number_is_refused(tmp_path: Path, frame: pd.DataFrame):
+    frame.loc[199, "EMG1"] = -3.32306483
+    csv_path, schema_path = _hand_written(tmp_path, _streams(), frame, time_column="t")
+    text = csv_path.read_text()
+    assert read_csv_trial(csv_path, schema_path).emg["BIClong"][-1] == -3.32306483
+    last_row = text.splitlines()[-1]
+    assert "-3.32306483" in last_row
+    cut = text[: text.rindex("-3.32306483") + 2]  # "-3" and nothing after
+    csv_path.write_text(cut)
+    with pytest.raises(ReaderError, match="does not end with a line break") as err:
+        read_csv_trial(csv_path, schema_path)
+    assert err.value.source == str(csv_path)
+
+
+def test_rows_missing_mid_file_need_allow_gaps(tmp_path: Path, frame: pd.DataFrame):
+    gappy = frame.drop(index=range(80, 101))  # 0.21 s of a 100 Hz file
+    csv_path, schema_path = _hand_written(tmp_path, _streams(), gappy, time_column="t")
+    with pytest.raises(DataValidationError, match=r"gap of 0\.22 s \(21 samples missing\)") as err:
+        read_csv_trial(csv_path, schema_path)
+    assert err.value.source == str(csv_path)
+    csv_path, schema_path = _hand_written(
+        tmp_path, _streams(), gappy, time_column="t", allow_gaps=True
+    )
+    trial = read_csv_trial(csv_path, schema_path)
+    np.testing.assert_array_equal(trial.emg.time, gappy["t"].to_numpy())
+
+
+def test_non_utf8_csv_is_refused(tmp_path: Path, frame: pd.DataFrame):
+    csv_path, schema_path = _hand_written(tmp_path, _streams(), frame, time_column="t")
+    csv_path.write_bytes(csv_path.read_bytes().replace(b"EMG2", b"EMG\xb2"))
+    with pytest.raises(ReaderError, match=r"not UTF-8 text: byte 0xb2") as err:
+        read_csv_trial(csv_path, schema_path)
+    assert err.value.source == str(csv_path)
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"rate_hz": "fast"}, "key 'rate_hz': expected a number"),
+        ({"time_column": ["t"]}, "key 'time_column': expected text"),
+        ({"streams": {"emg": ["BIClong"]}}, "key 'streams.emg' must be a mapping"),
+        (
+            {"streams": {"emg": {"BIClong": {"unit": "mV"}}}},
+            "key 'streams.emg.BIClong.column': missing",
+        ),
+        (
+            {"streams": {"emg": {"BIClong": {"column": "EMG1", "unit": ["mV"]}}}},
+            "key 'streams.emg.BIClong.unit': expected text",
+        ),
+        ({"load": {"mass_kg": "2 kg"}}, "key 'load.mass_kg': expected a number"),
+        ({"load": {"mass": 2.0}}, "key 'load.mass': unknown key"),
+        ({"metadata": [1, 2]}, "key 'metadata' must be a mapping"),
+        ({"allow_gaps": "yes"}, "key 'allow_gaps': expected true or false"),
+        ({"subject": {"id": 1}}, "key 'subject': expected text"),
+    ],
+)
+def test_schema_of_wrong_types_names_the_key(tmp_path: Path, frame, schema, message):
+    csv_path, schema_path = _hand_written(tmp_path, {}, frame)
+    doc = {"subject": "P07", "trial_id": "ramp", "time_column": "t", "streams": _streams()}
+    schema_path.write_text(yaml.safe_dump({**doc, **schema}), encoding="utf-8")
+    with pytest.raises(ReaderError) as err:
+        read_csv_trial(csv_path, schema_path)
+    assert err.value.source == str(schema_path)
+    assert message in str(err.value)

@@ -3,6 +3,7 @@ and errors that name the manifest or the file and channel."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 import nmm.data.io.dataset as dataset_mod
-from nmm.data import Cohort, Load, ReaderError, Signal, Subject, Trial
+from nmm.data import Cohort, DataValidationError, Load, ReaderError, Signal, Subject, Trial
 from nmm.data.io.dataset import MANIFEST, read_dataset, write_dataset
 
 
@@ -283,3 +284,160 @@ def test_stream_file_missing(tmp_path: Path):
     with pytest.raises(ReaderError) as err:
         read_dataset(tmp_path)
     assert str(victim) in str(err.value)
+
+
+# --- hostile or damaged folders -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../../outside.sto", "../outside.npz"])
+def test_stream_paths_must_stay_inside_the_folder(tmp_path: Path, name: str):
+    folder = tmp_path / "dataset"
+    write_dataset(_cohort(), folder)
+    (tmp_path / "outside.npz").write_bytes((next(folder.rglob("*.npz"))).read_bytes())
+    path = _edit_manifest(folder, lambda d: d["trials"][0]["streams"]["emg"].update(file=name))
+    with pytest.raises(ReaderError, match="lies outside the dataset folder") as err:
+        read_dataset(folder)
+    assert err.value.source == str(path)
+    assert "key 'trials[0].streams.emg.file'" in str(err.value)
+
+
+def test_a_link_out_of_the_folder_is_refused(tmp_path: Path):
+    folder = tmp_path / "dataset"
+    write_dataset(_cohort(), folder)
+    victim = next(folder.rglob("*_kinematics.sto"))
+    outside = tmp_path / "elsewhere.sto"
+    victim.rename(outside)
+    victim.symlink_to(outside)  # the manifest's path is inside, the file it resolves to is not
+    with pytest.raises(ReaderError, match="lies outside the dataset folder"):
+        read_dataset(folder)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["trials"][0].pop("streams"), "key 'trials[0].streams': missing"),
+        (
+            lambda d: d["trials"][0]["load"].update(mass_kg="2 kg"),
+            "'trials[0].load.mass_kg': expected a number",
+        ),
+        (
+            lambda d: d["trials"][0]["streams"]["emg"].update(units=["BIClong"]),
+            "key 'trials[0].streams.emg.units' must be a mapping",
+        ),
+        (
+            lambda d: d["trials"][0]["streams"].update(force={}),
+            "key 'trials[0].streams.force': unknown stream",
+        ),
+        (lambda d: d.update(trials={"a": 1}), "key 'trials': expected a list"),
+        (
+            lambda d: d["subjects"][0]["mvic"].update(BIClong="high"),
+            "'subjects[0].mvic.BIClong': expected a number",
+        ),
+        (lambda d: d["subjects"][1].pop("id"), "key 'subjects[1].id': missing"),
+        (lambda d: d["trials"][2].update(subject=None), "key 'trials[2].subject': missing"),
+        (lambda d: d.update(muscle_set="legs"), "unknown muscle set 'legs'"),
+        (lambda d: d["subjects"][0].update(height_m=-1.8), "height_m of subject 'S01' must be > 0"),
+    ],
+)
+def test_manifest_of_wrong_types_names_file_and_key(tmp_path: Path, edit, message):
+    write_dataset(_cohort(), tmp_path)
+    path = _edit_manifest(tmp_path, edit)
+    with pytest.raises((ReaderError, DataValidationError)) as err:
+        read_dataset(tmp_path)
+    assert err.value.source == str(path)
+    assert message in str(err.value)
+
+
+def test_oversized_manifest_line_is_refused_before_parsing(tmp_path: Path):
+    write_dataset(_cohort(), tmp_path)
+    path = tmp_path / MANIFEST
+    text = path.read_text(encoding="utf-8")
+    path.write_text("# " + "x" * 50_000_000 + "\n" + text, encoding="utf-8")  # a 50 MB comment
+    start = time.perf_counter()
+    with pytest.raises(ReaderError, match="over the limit") as err:
+        read_dataset(tmp_path)
+    assert time.perf_counter() - start < 2.0  # PyYAML alone takes about a minute on it
+    assert err.value.source == str(path)
+
+
+def test_deeply_nested_manifest_is_a_reader_error(tmp_path: Path):
+    write_dataset(_cohort(), tmp_path)
+    path = tmp_path / MANIFEST
+    nested = "[" * 50_000 + "]" * 50_000
+    path.write_text(path.read_text().replace("metadata:", f"deep: {nested}\n  metadata:", 1))
+    with pytest.raises(ReaderError, match="YAML") as err:
+        read_dataset(tmp_path)
+    assert err.value.source == str(path)
+
+
+def test_manifest_cut_inside_a_value_is_refused(tmp_path: Path):
+    write_dataset(_cohort(), tmp_path)
+    path = tmp_path / MANIFEST
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("\n") and text.count("mass_kg: 2.0\n") == 1
+    path.write_text(text[: text.index("mass_kg: 2.0\n") + len("mass_kg: 2.")])  # 2. reads as 2
+    with pytest.raises(ReaderError, match="does not end with a line break"):
+        read_dataset(tmp_path)
+
+
+def _npz_damage(data: bytes) -> dict[str, bytes]:
+    """Damaged variants of a stream .npz (np.savez_compressed), by the error each raises inside
+    zipfile, zlib or numpy."""
+    name = data.index(b"values.npy")  # in the member's local header (30 bytes, then the name)
+    header = data.rindex(b"PK\x03\x04", 0, name)
+    extra = int.from_bytes(data[header + 28 : header + 30], "little")
+    deflated = name + len("values.npy") + extra  # the first byte of the deflate stream
+    inside = deflated + 200
+    return {
+        "BadZipFile: File is not a zip file": data[: len(data) // 2],
+        "BadZipFile: Bad CRC-32": data[:inside] + bytes([data[inside] ^ 0xFF]) + data[inside + 1 :],
+        "invalid block type": data[:deflated] + b"\xff" + data[deflated + 1 :],  # zlib.error
+        "OSError": data[:inside] + data[-200:],  # a member cut short
+        "ValueError: we only support format version": b"\x93NUMPY" + data[6:],
+    }
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "BadZipFile: File is not a zip file",
+        "BadZipFile: Bad CRC-32",
+        "invalid block type",
+        "OSError",
+        "ValueError: we only support format version",
+    ],
+)
+def test_damaged_npz_is_a_reader_error_naming_it(tmp_path: Path, error: str):
+    write_dataset(_cohort(), tmp_path)
+    victim = next(tmp_path.rglob("*_emg.npz"))
+    victim.write_bytes(_npz_damage(victim.read_bytes())[error])
+    with pytest.raises(ReaderError, match="damaged") as err:
+        read_dataset(tmp_path)
+    assert err.value.source == str(victim)
+    assert error in str(err.value)
+
+
+def test_npz_with_an_object_array_is_refused_without_unpickling(tmp_path: Path):
+    write_dataset(_cohort(), tmp_path)
+    victim = next(tmp_path.rglob("*_emg.npz"))
+    with np.load(victim) as npz:
+        arrays = dict(npz)
+    arrays["channels"] = np.array([{"a": 1}, None], dtype=object)  # needs pickle to load
+    with victim.open("wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(ReaderError, match="allow_pickle") as err:
+        read_dataset(tmp_path)
+    assert err.value.source == str(victim)
+
+
+def test_npz_of_wrong_shapes_is_refused(tmp_path: Path):
+    write_dataset(_cohort(), tmp_path)
+    victim = next(tmp_path.rglob("*_emg.npz"))
+    with np.load(victim) as npz:
+        arrays = dict(npz)
+    arrays["values"] = arrays["values"][:, :1]  # one column for two channel names
+    with victim.open("wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(ReaderError, match=r"expected time \(T,\), values \(T, C\)") as err:
+        read_dataset(tmp_path)
+    assert err.value.source == str(victim)

@@ -150,3 +150,35 @@ def test_cohort_rejects_undeclared_subject_and_duplicates():
 def test_subject_mvic_must_be_positive():
     with pytest.raises(DataValidationError, match="must be > 0"):
         Subject("S01", mvic={"BIClong": 0.0})
+
+
+def _time_with_gap(rate: float, n: int, missing: slice) -> np.ndarray:
+    return np.delete(np.arange(n) / rate, np.arange(n)[missing])
+
+
+def test_rows_missing_mid_recording_are_refused_naming_the_gap():
+    # 21 samples (0.21 s) lost in 100 Hz data: the median step stays 0.01 s
+    time = _time_with_gap(100.0, 300, slice(100, 121))
+    with pytest.raises(DataValidationError, match=r"gap of 0\.22 s \(21 samples missing\)") as err:
+        Signal(time, np.zeros(time.size), ("x",), ("1",), 100.0, source="rec.sto")
+    assert err.value.source == "rec.sto" and err.value.channel == "time"
+    assert "t=0.99 s and t=1.21 s" in str(err.value)
+
+
+def test_gaps_are_accepted_only_when_allowed():
+    time = _time_with_gap(100.0, 300, slice(100, 121))
+    sig = Signal(time, np.zeros(time.size), ("x",), ("1",), 100.0, allow_gaps=True)
+    np.testing.assert_array_equal(sig.time, time)
+    assert sig.between(0.5, 2.0).allow_gaps  # derived signals keep the option
+    # a step far shorter than the period is refused even then: samples out of place
+    squeezed = np.r_[time[:50], time[49] + 0.002, time[51:]]
+    with pytest.raises(DataValidationError, match=r"step of 0\.002 s \(0\.2 sample periods\)"):
+        Signal(squeezed, np.zeros(time.size), ("x",), ("1",), 100.0, allow_gaps=True)
+
+
+def test_time_printed_with_few_digits_is_accepted():
+    # 2048 Hz times from t = 10 s printed with 7 significant digits (resolution 0.01 ms): steps
+    # of 0.48 or 0.49 ms for a period of 0.488 ms, well within STEP_TOLERANCE
+    time = np.array([float(f"{t:.7g}") for t in 10.0 + np.arange(400) / 2048.0])
+    assert set(np.round(np.diff(time), 7)) == {0.00048, 0.00049}
+    Signal(time, np.zeros(time.size), ("x",), ("1",), 2048.0)
