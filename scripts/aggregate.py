@@ -13,10 +13,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmm.config import CONF_DIR
 from nmm.jobs.aggregate import aggregate
+from nmm.jobs.config_check import check_config
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="aggregate")
 def main(cfg: DictConfig) -> None:
+    check_config(cfg, "aggregate")  # no run folder: it writes into the sweep folder
     metrics = OmegaConf.to_container(cfg.metrics) if cfg.metrics is not None else None
     result = aggregate(
         cfg.sweep_dir,

@@ -35,7 +35,7 @@ def compare_and_report(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> float | None:
     # a sweep job's own folder and status, failures that do not stop the sweep, and the
     # objective (e.g. objective=nmm.hidden_rmse_mean) for a sweeper (nmm.jobs.sweep)
-    return run_job(cfg, compare_and_report)
+    return run_job(cfg, compare_and_report, app="compare")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from scripts.pipeline import pipeline_and_report
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="demo")
 def main(cfg: DictConfig) -> float | None:
-    return run_job(cfg, pipeline_and_report)
+    return run_job(cfg, pipeline_and_report, app="demo")
 
 
 if __name__ == "__main__":

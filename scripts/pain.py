@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nmm.config import CONF_DIR
+from nmm.jobs.config_check import check_cohort_rates
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.jobs.sweep import run_job
 from painsig.job import PainsigSettings, run_painsig
@@ -37,8 +38,10 @@ def run_painsig_job(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.run_dir)
     seed = seed_everything(int(cfg.seed))
     write_config(cfg, run_dir)
+    cohort = instantiate(cfg.data)
+    check_cohort_rates(cfg, cohort)  # recorded data: the rates are known now, before any work
     report = run_painsig(
-        instantiate(cfg.data),
+        cohort,
         instantiate(cfg.preprocess.emg),
         instantiate(cfg.preprocess.kinematics),
         instantiate(cfg.painsig.segmenter),
@@ -59,7 +62,7 @@ def run_painsig_job(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="painsig_run")
 def main(cfg: DictConfig) -> float | None:
     # sweep jobs: own folder, overrides recorded, failures recorded (nmm.jobs.sweep)
-    return run_job(cfg, run_painsig_job)
+    return run_job(cfg, run_painsig_job, app="painsig")
 
 
 if __name__ == "__main__":

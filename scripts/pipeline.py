@@ -56,7 +56,7 @@ def pipeline_and_report(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="pipeline")
 def main(cfg: DictConfig) -> float | None:
-    return run_job(cfg, pipeline_and_report)
+    return run_job(cfg, pipeline_and_report, app="pipeline")
 
 
 if __name__ == "__main__":

@@ -11,12 +11,14 @@ import hydra
 from omegaconf import DictConfig
 
 from nmm.config import CONF_DIR
+from nmm.jobs.sweep import app_run
 from nmm.model.predict import run_predict
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
-    metrics = run_predict(cfg)
+    with app_run(cfg, "predict"):  # config checked, run folder locked
+        metrics = run_predict(cfg)
     for t in metrics["trials"]:
         print(
             f"{t['subject']}/{t['trial']}: torque R² {t['torque_r2']:.3f}, RMSE "

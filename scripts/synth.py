@@ -9,13 +9,13 @@ Labels on synthetic data test the pipeline, not physiology.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from nmm.config import CONF_DIR
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
+from nmm.jobs.sweep import app_run
 
 log = logging.getLogger("nmm.synth")
 
@@ -24,11 +24,11 @@ log = logging.getLogger("nmm.synth")
 def main(cfg: DictConfig) -> None:
     from nmm.data.synth.cohort import generate_cohort
 
-    run_dir = Path(cfg.run_dir)
-    seed = seed_everything(int(cfg.seed))
-    write_config(cfg, run_dir)
-    metrics = generate_cohort(cfg.synth, run_dir, seed=seed, progress=log.info)
-    path = write_metrics(metrics, run_dir)
+    with app_run(cfg, "synth") as run_dir:  # config checked, run folder locked
+        seed = seed_everything(int(cfg.seed))
+        write_config(cfg, run_dir)
+        metrics = generate_cohort(cfg.synth, run_dir, seed=seed, progress=log.info)
+        path = write_metrics(metrics, run_dir)
     t = metrics["timing"]["total_s"]
     print(f"synthetic cohort written to {run_dir} in {t:.0f} s; metrics in {path}")
 

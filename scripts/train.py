@@ -43,7 +43,7 @@ def train_and_report(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> float | None:
     # a sweep job's own folder, its overrides in metrics.json, a failure that does not stop the
     # sweep, and the Optuna objective (nmm.jobs.sweep)
-    return run_job(cfg, train_and_report)
+    return run_job(cfg, train_and_report, app="train")
 
 
 if __name__ == "__main__":

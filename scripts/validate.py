@@ -11,6 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from nmm.config import CONF_DIR
+from nmm.jobs.sweep import app_run
 from nmm.opensim.validate import run_validate
 
 
@@ -20,7 +21,8 @@ def _pct(x: float | None) -> str:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="validate")
 def main(cfg: DictConfig) -> None:
-    m = run_validate(cfg)
+    with app_run(cfg, "validate"):  # config checked, run folder locked
+        m = run_validate(cfg)
     for t in m["trials"]:
         print(
             f"{t['subject']}/{t['trial']}: OpenSim muscles vs ID R² {t['opensim_torque_r2']:.3f}, "

@@ -390,6 +390,7 @@ def open_run(cfg: DictConfig) -> RunContext:
     """Create ``run_dir``, seed, set threads, write ``config.yaml``, load and prepare the cohort
     (``subjects`` selects), fingerprint the data (what ``nmm-compare`` and ``nmm-pipeline``
     share)."""
+    from nmm.jobs.config_check import check_cohort_rates
     from nmm.jobs.run_dir import seed_everything, write_config
     from nmm.model.train import build_elbow, load_cohort, prepare_cohort, set_threads
 
@@ -399,6 +400,7 @@ def open_run(cfg: DictConfig) -> RunContext:
     set_threads(cfg.get("threads"))
     write_config(cfg, run_dir)
     cohort, truth_dir = load_cohort(cfg)
+    check_cohort_rates(cfg, cohort)  # filters below Nyquist, before any preprocessing
     elbow = build_elbow(cfg)
     trials = select_subjects(prepare_cohort(cohort, cfg, elbow), cfg.get("subjects"))
     return RunContext(

@@ -5,8 +5,13 @@ A Hydra app's main hands its work to :func:`run_job`::
 
     @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
     def main(cfg):
-        return run_job(cfg, run_train)   # run_train(cfg) -> metrics dict
+        return run_job(cfg, run_train, app="train")   # run_train(cfg) -> metrics dict
 
+- **before any work**: the config is checked against the app's schema
+  (:func:`nmm.jobs.config_check.check_config`: a bad value raises ConfigError naming its key)
+  and the run folder is locked for the job (:mod:`nmm.jobs.run_lock`: a second process given
+  the same folder raises RunDirLockedError); :func:`app_run` does both for the apps that are not
+  sweep jobs.
 - **folder**: in a multirun, ``cfg.run_dir`` becomes the job's own folder
   (``hydra.sweep.dir/hydra.sweep.subdir``); the apps' ``run_dir`` names a single run's folder,
   which every job of a sweep would otherwise share.
@@ -31,15 +36,19 @@ import logging
 import math
 import os
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from nmm.jobs.config_check import ConfigError, check_config
 from nmm.jobs.run_dir import write_metrics
+from nmm.jobs.run_lock import run_lock
 
 __all__ = [
+    "app_run",
     "global_rank",
     "is_multirun",
     "job_record",
@@ -118,40 +127,80 @@ def lookup_metric(metrics: Mapping[str, Any], key: str) -> float:
     return float(node)
 
 
-def run_job(cfg: DictConfig, task: Callable[[DictConfig], Mapping[str, Any]]) -> float | None:
-    """Run ``task(cfg)`` (which writes the run folder and returns its metrics) as one Hydra job.
+@contextmanager
+def app_run(cfg: DictConfig, app: str) -> Iterator[Path]:
+    """An app's run: ``cfg`` checked against ``app``'s schema, ``cfg.run_dir`` set to the job's
+    folder in a multirun and locked for the ``with`` block (by rank 0 of a distributed job only:
+    the other ranks share its folder). Yields the run folder.
 
-    See the module doc: the job's folder in a multirun, ``status`` and ``job`` added to
-    ``metrics.json``, failures recorded instead of raised in a multirun, and the objective
-    (``cfg.objective``) returned for a sweeper. Returns the objective, NaN for a failed job with
-    an objective, else None.
+    Raises:
+        ConfigError: a bad config value (before the folder is touched).
+        RunDirLockedError: another run holds the folder.
     """
     run_dir = use_job_dir(cfg)
+    check_config(cfg, app)
+    if global_rank() != 0:
+        yield run_dir
+        return
+    with run_lock(run_dir):
+        yield run_dir
+
+
+def run_job(
+    cfg: DictConfig, task: Callable[[DictConfig], Mapping[str, Any]], *, app: str
+) -> float | None:
+    """Run ``task(cfg)`` (which writes the run folder and returns its metrics) as one Hydra job
+    of ``app`` (its config schema, :data:`nmm.jobs.config_check.APPS`).
+
+    See the module doc: the config checked and the folder locked first (:func:`app_run`), the
+    job's folder in a multirun, ``status`` and ``job`` added to ``metrics.json``, failures
+    recorded instead of raised in a multirun, and the objective (``cfg.objective``) returned for
+    a sweeper. Returns the objective, NaN for a failed job with an objective, else None.
+    """
+    try:
+        with app_run(cfg, app) as run_dir:
+            return _record_job(cfg, task, run_dir)
+    except ConfigError as exc:  # a bad value of this sweep job only: the sweep goes on
+        if not is_multirun():
+            raise
+        return _record_failure(cfg, exc, Path(cfg.run_dir))
+
+
+def _record_job(
+    cfg: DictConfig, task: Callable[[DictConfig], Mapping[str, Any]], run_dir: Path
+) -> float | None:
+    """The work of :func:`run_job` inside its checked, locked run folder."""
     if global_rank() != 0:  # DDP ranks > 0: the work only, rank 0 records
         task(cfg)
         return None
     objective = cfg.get("objective")
-    job = job_record()
     try:
         metrics = dict(task(cfg))
         value = lookup_metric(metrics, str(objective)) if objective else None
     except Exception as exc:
         if not is_multirun():
             raise
-        log.exception("job %s failed; the sweep goes on", (job or {}).get("overrides"))
-        write_metrics(
-            {
-                "status": "failed",
-                "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(),
-                "seed": cfg.get("seed"),
-                "job": job,
-            },
-            run_dir,
-        )
-        return math.nan if objective else None
-    write_metrics({"status": "completed", **metrics, "job": job}, run_dir)
+        return _record_failure(cfg, exc, run_dir)
+    write_metrics({"status": "completed", **metrics, "job": job_record()}, run_dir)
     return value
+
+
+def _record_failure(cfg: DictConfig, exc: Exception, run_dir: Path) -> float | None:
+    """A failed sweep job (called while ``exc`` is handled): logged, ``metrics.json`` with
+    ``status: failed``; returns NaN with an objective, else None."""
+    job = job_record()
+    log.exception("job %s failed; the sweep goes on", (job or {}).get("overrides"))
+    write_metrics(
+        {
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "seed": cfg.get("seed"),
+            "job": job,
+        },
+        run_dir,
+    )
+    return math.nan if cfg.get("objective") else None
 
 
 def sqlite_storage(path: str | os.PathLike[str]) -> str:

@@ -83,6 +83,7 @@ def load_trained(model_dir: str | Path, checkpoint: str | Path | None = None) ->
 
 def run_predict(cfg: DictConfig) -> dict[str, Any]:
     """``nmm-predict``: see the module doc. Returns the metrics written to ``metrics.json``."""
+    from nmm.jobs.config_check import check_cohort_rates
     from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 
     t0 = time.perf_counter()
@@ -97,6 +98,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     cohort = instantiate(cfg.data)
     # prepare every trial (no trial-kind filter at prediction time)
     prep_cfg = OmegaConf.merge(train_cfg, {"datamodule": {"kinds": None}})
+    check_cohort_rates(prep_cfg, cohort)  # the training run's filters on this data's rates
     trials = prepare_cohort(cohort, prep_cfg, b.module.physics.elbow)
     known = set(b.module.subject_ids)
     new = [t for t in trials if cfg.get("repersonalise") or t.subject not in known]

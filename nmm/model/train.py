@@ -495,6 +495,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     ``parameters.json`` (the specialised networks' parameters where there are some),
     CSV logs under ``logs/``, and ``metrics.json`` (see :mod:`nmm.model.evaluate`).
     """
+    from nmm.jobs.config_check import check_cohort_rates
     from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
     from nmm.jobs.sweep import global_rank
     from nmm.model.adapt import specialise
@@ -508,6 +509,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     write_config(cfg, run_dir)
     t0 = time.perf_counter()
     cohort, truth_dir = load_cohort(cfg)
+    check_cohort_rates(cfg, cohort)  # filters below Nyquist, before any preprocessing
     elbow = build_elbow(cfg)
     trials = prepare_cohort(cohort, cfg, elbow)
     log.info(
