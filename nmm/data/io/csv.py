@@ -28,7 +28,7 @@ import pandas as pd
 import yaml
 
 from nmm.atomic import atomic_path, atomic_write_text
-from nmm.data.errors import ReaderError
+from nmm.data.errors import ReaderError, naming_file
 from nmm.data.io.textfile import Fields, load_yaml, read_text
 from nmm.data.schema import Load, Signal, Trial
 from nmm.data.units import canonical_unit, si_factor
@@ -82,13 +82,16 @@ def read_csv_trial(csv_path: str | os.PathLike[str], schema_path: str | os.PathL
             time, np.column_stack(values), tuple(names), tuple(units), rate, stream, src, allow_gaps
         )
     load = schema.mapping("load", {}).only(("mass_kg", "lever_arm_m"))
-    return Trial(
-        **{k: schema.text(k) for k in _TRIAL_KEYS if k in schema},
-        **streams,
-        load=Load(load.number("mass_kg", 0.0), load.number("lever_arm_m", None)),
-        source=src,
-        metadata=schema.plain("metadata"),
-    )
+    with naming_file(schema.source):  # the Load's and the muscle set's checks know no file
+        return Trial(
+            subject=schema.text("subject"),
+            trial_id=schema.text("trial_id"),
+            **{k: schema.text(k) for k in _TRIAL_KEYS[2:] if k in schema},
+            **streams,
+            load=Load(load.number("mass_kg", 0.0), load.number("lever_arm_m", None)),
+            source=src,
+            metadata=schema.plain("metadata"),
+        )
 
 
 def _time_base(frame: pd.DataFrame, schema: Fields, src: str) -> tuple[np.ndarray, float]:

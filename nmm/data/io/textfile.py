@@ -9,6 +9,9 @@ Limits, checked on the file's size and raw bytes before anything parses them:
 - ``MAX_LINE_BYTES`` (1 MiB) for any one line: a row of 1,000 channels at 25 characters each is
   25 KiB, so a longer line is damage (a lost line break) or not a recording.
 
+No text format read here holds NUL bytes: one is damage (a zeroed block), refused before parsers
+that would stop at it or read around it.
+
 The final-line-break rule (``final_newline=True``): the file's last byte must be a line break.
 Every writer of these formats ends its last row with one (OpenSim, pandas, the UCI files, this
 project's writers); a file without one was cut short, possibly inside its last number, which
@@ -68,6 +71,11 @@ def read_text(
             f"a line of {longest:,} bytes, over the limit of {MAX_LINE_BYTES:,}: not a text "
             "recording, or its line breaks are lost",
             source=src,
+        )
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise ReaderError(
+            f"a NUL byte at offset {nul}: damaged (zeroed bytes), or not a text file", source=src
         )
     if final_newline and raw[-1:] not in (b"\n", b"\r"):
         raise ReaderError(
