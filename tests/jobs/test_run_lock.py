@@ -124,6 +124,46 @@ def test_a_requeued_slurm_job_takes_over_its_earlier_run(tmp_path, monkeypatch):
         acquire(tmp_path)
 
 
+# A process that tries the lock of argv[1] and says whether it got it; holds it until its stdin
+# closes.
+RACER = (
+    "import sys\n"
+    "from nmm.jobs.run_lock import RunDirLockedError, run_lock\n"
+    "try:\n"
+    "    with run_lock(sys.argv[1]):\n"
+    "        print('held', flush=True)\n"
+    "        sys.stdin.read()\n"
+    "except RunDirLockedError:\n"
+    "    print('refused', flush=True)\n"
+)
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["free", "stale"])
+def test_of_processes_racing_for_a_folder_exactly_one_gets_it(tmp_path, stale):
+    if stale:  # a lock whose owner has ended: every racer may try to take it over
+        ended = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
+        )
+        write_lock(tmp_path, pid=int(ended.stdout))
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(tmp_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    try:
+        said = sorted(p.stdout.readline().strip() for p in racers)
+    finally:
+        for p in racers:
+            p.stdin.close()
+            p.wait(timeout=30)
+    assert said == ["held", "refused", "refused", "refused"]
+    assert not (tmp_path / LOCK_NAME).exists()  # the winner released it
+
+
 def test_an_unreadable_lock_is_refused(tmp_path):
     (tmp_path / LOCK_NAME).write_text("not json")
     with pytest.raises(RunDirLockedError, match="cannot be read"):

@@ -37,6 +37,7 @@ def test_a_failed_job_does_not_stop_the_sweep(tmp_path, shared_data):
     assert metrics["0"]["status"] == "failed" and "no_such_angle" in metrics["0"]["error"]
     assert "Traceback" in metrics["0"]["traceback"]
     assert metrics["1"]["status"] == "completed" and 0 <= metrics["1"]["balanced_accuracy"] <= 1
+    assert not list(sweep.glob("*/run.lock"))  # each job released its own folder's lock
 
     proc = run_app("scripts.aggregate", [f"sweep_dir={sweep}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
