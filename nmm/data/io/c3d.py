@@ -8,7 +8,8 @@ is read in two steps:
    within the file, every group and parameter record inside the section, their chain of offsets
    going forward, parameter types and dimensions within their record, every parameter in a
    declared group, the counts of POINT and ANALOG matching the header, one SCALE, OFFSET and
-   LABEL per analog channel, and the data section as long as the header's frames need. It takes
+   LABEL per analog channel, and the data section as long as the header's frames need (up to
+   the padding of its last block: longer means a damaged frame range or format). It takes
    about a millisecond and names what is wrong.
 2. ezc3d parses the file in a long-lived child process (`_c3d_process.py`: about 0.5 s to start
    once, then only the parsing per file). Whatever damage step 1 does not foresee, a crash or a
@@ -192,6 +193,12 @@ def _check_counts(raw: bytes, params: dict[str, dict[str, _Param]], endian: str,
         raise ReaderError(
             f"file holds {len(raw)} bytes but its header declares {last - first + 1} frames that "
             f"need {needed}: truncated",
+            source=src,
+        )
+    if len(raw) - needed >= BLOCK:  # more than the padding of the last block
+        raise ReaderError(
+            f"file holds {len(raw)} bytes but its header declares {last - first + 1} frames that "
+            f"need {needed}: the header's frame range or data format is damaged",
             source=src,
         )
 
