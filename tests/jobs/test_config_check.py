@@ -87,7 +87,7 @@ OPTION_APP = {("preprocess", "painsig"): "painsig"}
     ("group", "option"),
     [
         (g, o)
-        for g in ("data", "model", "trainer", "preprocess", "fold", "subject", "budget")
+        for g in ("data", "model", "trainer", "preprocess", "fold")
         for o in group_options(g)
     ],
 )
