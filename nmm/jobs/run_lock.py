@@ -116,12 +116,13 @@ def _stale(owner: dict[str, Any]) -> str | None:
 
 
 def _read(path: Path) -> dict[str, Any] | None:
-    """The lock's content; None if it stays empty or unparseable for :data:`_READ_WAIT_S`."""
+    """The lock's content; None if it stays empty, unparseable or without an integer pid for
+    :data:`_READ_WAIT_S`."""
     deadline = time.monotonic() + _READ_WAIT_S
     while True:
         try:
             owner = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(owner, dict) and "pid" in owner:
+            if isinstance(owner, dict) and isinstance(owner.get("pid"), int):
                 return owner
         except FileNotFoundError:
             raise

@@ -164,7 +164,8 @@ def test_of_processes_racing_for_a_folder_exactly_one_gets_it(tmp_path, stale):
     assert not (tmp_path / LOCK_NAME).exists()  # the winner released it
 
 
-def test_an_unreadable_lock_is_refused(tmp_path):
-    (tmp_path / LOCK_NAME).write_text("not json")
+@pytest.mark.parametrize("content", ["not json", '{"pid": "abc"}', "[]"])
+def test_an_unreadable_lock_is_refused(tmp_path, content):
+    (tmp_path / LOCK_NAME).write_text(content)
     with pytest.raises(RunDirLockedError, match="cannot be read"):
         acquire(tmp_path)
