@@ -432,6 +432,14 @@ def _check_model_shape(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
         )
 
 
+def _check_scoring(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
+    """What of a hidden muscle is scored (refused otherwise only after training)."""
+    # nmm.model.evaluate imports torch: only the apps that train load it
+    from nmm.model.evaluate import HIDDEN_SIGNALS
+
+    choice("evaluate.hidden_signal", HIDDEN_SIGNALS, null=True).check(plain)
+
+
 def _check_budgets(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
     """Every stage of ``budget`` (conf/budget/default.yaml) by :func:`stage_budget`'s rules."""
     # nmm.model.budget imports torch and Lightning: only the apps that train load it
@@ -518,7 +526,7 @@ class Schema:
     checks: tuple[Callable[[DictConfig, Mapping[str, Any]], None], ...] = ()
 
 
-_TRAIN_CHECKS = (_check_model_shape, _check_budgets, _check_preprocess)
+_TRAIN_CHECKS = (_check_model_shape, _check_scoring, _check_budgets, _check_preprocess)
 _PIPELINE = Schema(PIPELINE_RULES, (*_TRAIN_CHECKS, _check_mse, _check_pipeline_painsig))
 
 #: Each app's schema, by the name its entry point passes (scripts/*.py).

@@ -85,11 +85,7 @@ OPTION_APP = {("preprocess", "painsig"): "painsig"}
 
 @pytest.mark.parametrize(
     ("group", "option"),
-    [
-        (g, o)
-        for g in ("data", "model", "trainer", "preprocess", "fold")
-        for o in group_options(g)
-    ],
+    [(g, o) for g in ("data", "model", "trainer", "preprocess", "fold") for o in group_options(g)],
 )
 def test_every_group_option_passes_in_its_app(group, option):
     app = OPTION_APP.get((group, option), "train")
@@ -133,6 +129,7 @@ BAD = [
     ("train", "evaluate.protocols=[bogus]", "evaluate.protocols"),
     ("train", "evaluate.personalise.lr=0", "evaluate.personalise.lr"),
     ("train", "datamodule.batch_size=0", "datamodule.batch_size"),
+    ("train", "evaluate.hidden_signal=envelope", "evaluate.hidden_signal"),
     ("train", "threads=0", "threads"),
     ("train", "synthetic.overrides=['synth.n_subjects=0']", "synthetic"),
     ("compare", "compare.protocol=both", "compare.protocol"),
