@@ -71,6 +71,8 @@ from nmm.data.sources import shared_data_root  # noqa: E402
 EMBEDDED = REPO_ROOT / "data" / "default_cohort" / "dataset"
 OUTCOMES = ("valid", "typed", "untyped", "crash", "hang", "silent_damage")
 FAILURES = ("untyped", "crash", "hang", "silent_damage")
+# Typed errors made by the C3D reader's child-process guard (damage its Python check let through)
+GUARD_PHRASES = ("ezc3d crashed", "ezc3d did not finish")
 # Mutation kinds by file form; c3d kinds act on the parameter section or the header
 KINDS = {
     "c3d": ("flip_param", "zero_param", "flip_header", "truncate"),
@@ -478,8 +480,10 @@ def campaign(
     target: Target, seed_folder: Path, cases: int, rng: np.random.Generator, worker: Worker
 ) -> dict:
     """`cases` random mutations of the target's seeds, each read by `worker`: counts per outcome,
-    per mutation kind and outcome, and up to 3 details of each failing outcome."""
+    per mutation kind and outcome, of typed errors made by the C3D guard, and up to 3 details
+    of each failing outcome."""
     counts: Counter[str] = Counter()
+    guarded = 0
     by_kind: dict[str, Counter[str]] = {}
     examples: dict[str, list[str]] = {}
     start = time.perf_counter()
@@ -492,6 +496,7 @@ def campaign(
             outcome = judge(outcome, damaged)
             shutil.rmtree(case, ignore_errors=True)
             counts[outcome] += 1
+            guarded += outcome == "typed" and any(p in detail for p in GUARD_PHRASES)
             by_kind.setdefault(m.kind, Counter())[outcome] += 1
             if outcome in FAILURES and len(examples.setdefault(outcome, [])) < 3:
                 examples[outcome].append(f"{asdict(m)} on {seed.name}: {detail}")
@@ -499,6 +504,7 @@ def campaign(
         "cases": cases,
         "outcomes": {o: counts[o] for o in OUTCOMES},
         "by_mutation": {k: dict(sorted(v.items())) for k, v in sorted(by_kind.items())},
+        "typed_by_c3d_guard": guarded,
         "failure_examples": examples,
         "seconds": time.perf_counter() - start,
     }

@@ -9,8 +9,8 @@ is read in two steps:
    going forward, parameter types and dimensions within their record, every parameter in a
    declared group, the counts of POINT and ANALOG matching the header, one SCALE, OFFSET and
    LABEL per analog channel, and the data section as long as the header's frames need (up to
-   the padding of its last block: longer means a damaged frame range or format). It takes
-   about a millisecond and names what is wrong.
+   the padding of its last block: longer means a damaged frame range or format). It reads at
+   most the first 255 KiB, takes about a millisecond and names what is wrong.
 2. ezc3d parses the file in a long-lived child process (`_c3d_process.py`: about 0.5 s to start
    once, then only the parsing per file). Whatever damage step 1 does not foresee, a crash or a
    hang there is a ReaderError naming the file, never the end of the caller's process.
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 BLOCK = 512  # bytes per C3D block
 _PROCESSOR_ENDIAN = {84: "<", 85: "<", 86: ">"}  # Intel, DEC (little-endian integers), MIPS
+# The header and parameter section lie within the first 510 blocks (both block numbers are bytes)
+_HEAD_BYTES = 2 * 255 * BLOCK
 _TYPE_SIZE = {-1: 1, 1: 1, 2: 2, 4: 4}  # parameter type (char, byte, int16, float) -> bytes
 
 
@@ -87,13 +89,15 @@ def check_c3d(path: str | os.PathLike[str]) -> None:
     path = Path(path)
     src = str(path)
     try:
-        raw = path.read_bytes()
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            raw = f.read(_HEAD_BYTES)
     except OSError as exc:
         raise ReaderError(f"cannot read file: {exc}", source=src) from exc
     if len(raw) < BLOCK or raw[1] != 0x50 or raw[0] < 2:
         raise ReaderError("not a C3D file (bad header)", source=src)
     start = (raw[0] - 1) * BLOCK
-    if start + 4 > len(raw):
+    if start + 4 > size:
         raise ReaderError(f"parameter section at block {raw[0]} lies beyond the file", source=src)
     n_blocks, processor = raw[start + 2], raw[start + 3]
     endian = _PROCESSOR_ENDIAN.get(processor)
@@ -101,14 +105,14 @@ def check_c3d(path: str | os.PathLike[str]) -> None:
         raise ReaderError(f"unknown processor type {processor} (84, 85 or 86)", source=src)
     end = start + n_blocks * BLOCK
     (data_block,) = struct.unpack_from(endian + "H", raw, 16)
-    if n_blocks == 0 or end > len(raw) or (data_block - 1) * BLOCK < end:
+    if n_blocks == 0 or end > size or (data_block - 1) * BLOCK < end:
         raise ReaderError(
             f"parameter section of {n_blocks} blocks from block {raw[0]} overlaps the data "
             f"(block {data_block}) or the end of the file",
             source=src,
         )
     params = _parameter_records(raw, start, end, endian, src)
-    _check_counts(raw, params, endian, src)
+    _check_counts(raw, size, params, processor, src)
 
 
 def _parameter_records(
@@ -162,10 +166,13 @@ def _parameter_records(
     return params
 
 
-def _check_counts(raw: bytes, params: dict[str, dict[str, _Param]], endian: str, src: str) -> None:
-    """The header's counts against POINT and ANALOG, and the file's length against the frames."""
+def _check_counts(
+    raw: bytes, size: int, params: dict[str, dict[str, _Param]], processor: int, src: str
+) -> None:
+    """The header's counts (in `raw`, the file's first bytes) against POINT and ANALOG, and the
+    file's `size` (bytes) against its frames."""
+    endian = _PROCESSOR_ENDIAN[processor]
     n_points, n_analog, first, last = struct.unpack_from(endian + "4H", raw, 2)
-    (scale,) = struct.unpack_from(endian + "f", raw, 12)
     (data_block, per_frame) = struct.unpack_from(endian + "2H", raw, 16)
     point, analog = params.get("POINT", {}), params.get("ANALOG", {})
     used_points, used_analog = _int(point.get("USED"), endian), _int(analog.get("USED"), endian)
@@ -187,17 +194,22 @@ def _check_counts(raw: bytes, params: dict[str, dict[str, _Param]], endian: str,
             )
     if last < first or last == 0xFFFF:  # long recordings keep their frame count elsewhere
         return
-    word = 4 if scale < 0 or not math.isfinite(scale) else 2
+    # bytes per value: 4 if the header's scale factor is negative (float data), else 2; a DEC
+    # (VAX) float keeps its sign bit in its second byte
+    negative = (
+        raw[13] >= 0x80 if processor == 85 else struct.unpack_from(endian + "f", raw, 12)[0] < 0
+    )
+    word = 4 if negative else 2
     needed = (data_block - 1) * BLOCK + (last - first + 1) * (n_points * 4 + n_analog) * word
-    if len(raw) < needed:
+    if size < needed:
         raise ReaderError(
-            f"file holds {len(raw)} bytes but its header declares {last - first + 1} frames that "
+            f"file holds {size} bytes but its header declares {last - first + 1} frames that "
             f"need {needed}: truncated",
             source=src,
         )
-    if len(raw) - needed >= BLOCK:  # more than the padding of the last block
+    if size - needed >= BLOCK:  # more than the padding of the last block
         raise ReaderError(
-            f"file holds {len(raw)} bytes but its header declares {last - first + 1} frames that "
+            f"file holds {size} bytes but its header declares {last - first + 1} frames that "
             f"need {needed}: the header's frame range or data format is damaged",
             source=src,
         )
