@@ -481,7 +481,7 @@ def campaign(
 ) -> dict:
     """`cases` random mutations of the target's seeds, each read by `worker`: counts per outcome,
     per mutation kind and outcome, of typed errors made by the C3D guard, and up to 3 details
-    of each failing outcome."""
+    of each failing outcome and of the guard's catches ("examples")."""
     counts: Counter[str] = Counter()
     guarded = 0
     by_kind: dict[str, Counter[str]] = {}
@@ -496,16 +496,21 @@ def campaign(
             outcome = judge(outcome, damaged)
             shutil.rmtree(case, ignore_errors=True)
             counts[outcome] += 1
-            guarded += outcome == "typed" and any(p in detail for p in GUARD_PHRASES)
+            by_guard = outcome == "typed" and any(p in detail for p in GUARD_PHRASES)
+            guarded += by_guard
             by_kind.setdefault(m.kind, Counter())[outcome] += 1
-            if outcome in FAILURES and len(examples.setdefault(outcome, [])) < 3:
-                examples[outcome].append(f"{asdict(m)} on {seed.name}: {detail}")
+            shown = "typed_by_c3d_guard" if by_guard else outcome
+            if (
+                shown in (*FAILURES, "typed_by_c3d_guard")
+                and len(examples.setdefault(shown, [])) < 3
+            ):
+                examples[shown].append(f"{asdict(m)} on {seed.name}: {detail}")
     return {
         "cases": cases,
         "outcomes": {o: counts[o] for o in OUTCOMES},
         "by_mutation": {k: dict(sorted(v.items())) for k, v in sorted(by_kind.items())},
         "typed_by_c3d_guard": guarded,
-        "failure_examples": examples,
+        "examples": examples,
         "seconds": time.perf_counter() - start,
     }
 

@@ -127,7 +127,7 @@ def _parameter_records(
         if name_len == 0:
             break
         body = pos + 2 + name_len  # the 2-byte offset to the next record
-        if body + 3 > end:
+        if body + 4 > end:  # offset, then a group's description length or a parameter's type
             raise ReaderError(f"parameter record at byte {pos} runs past its section", source=src)
         name = raw[pos + 2 : body].decode("ascii", "replace").strip().upper()
         (offset,) = struct.unpack_from(endian + "h", raw, body)
