@@ -107,6 +107,17 @@ def _generalise(r: dict[str, Any]) -> str:
     )
 
 
+def _fuzz(r: dict[str, Any]) -> str:
+    t = r["totals"]
+    return (
+        f"{sum(t.values()):,} damaged copies of real files, {r['cases_per_reader']:,} per reader "
+        f"({len(r['readers'])} readers): {t['valid']:,} read as valid, {t['typed']:,} typed "
+        f"errors naming the file; {t['untyped']} untyped errors, {t['crash']} crashes, "
+        f"{t['hang']} hangs, {t['silent_damage']} known damage read silently; "
+        f"{r['wall_s'] / 60:.1f} min"
+    )
+
+
 ROWS = [
     Row(
         "features.json",
@@ -149,6 +160,12 @@ ROWS = [
         "pain classifier fit (UCI)",
         "python benchmarks/bench_classifier.py",
         _classifier,
+    ),
+    Row(
+        "fuzz.json",
+        "readers against damaged files",
+        "python benchmarks/fuzz_readers.py --cases 2000",
+        _fuzz,
     ),
 ]
 

@@ -2,7 +2,8 @@
 (byte flips and zeroed blocks in the parameter section, flips in the header, cuts) and read in
 a subprocess, so that a crash fails this test instead of ending pytest: each file gives a valid
 recording or a ReaderError/DataValidationError naming it. Three single edits of the real file
-that crash or hang ezc3d 1.7.2 itself (found by fuzzing) are kept as named cases."""
+that crash or hang ezc3d 1.7.2 itself (found by fuzzing) are kept as named cases, and a fourth
+that passes the Python check and crashes ezc3d: the child process turns it into a ReaderError."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 EZC3D_SEGFAULT = (14074, b"\x97")  # the SUBJECTS record's link to the next one points inside it
 EZC3D_HANG = (13754, b"\xdc")  # the same in the ICON_IDS record
 EZC3D_SEGFAULT_ZEROS = (8553, bytes(64))  # ANALOG:LABELS left with one label for 38 channels
+# ANALOG:DESCRIPTIONS turned into a group record (group id 4 -> -74): well formed, so check_c3d
+# passes it, yet ezc3d crashes; found by benchmarks/fuzz_readers.py, caught by the child process
+EZC3D_SEGFAULT_PAST_CHECK = (9774, b"\xb6")
 CORPUS_SIZE = 60
 
 # Reads each file named on the command line; prints one JSON [path, outcome, message] per file
@@ -78,6 +82,7 @@ def test_corrupted_corpus_gives_results_or_typed_errors(real: bytes, tmp_path: P
         ("segfault", EZC3D_SEGFAULT),
         ("hang", EZC3D_HANG),
         ("segfault_zeros", EZC3D_SEGFAULT_ZEROS),
+        ("segfault_past_check", EZC3D_SEGFAULT_PAST_CHECK),
     ):
         path = tmp_path / f"ezc3d_{name}.c3d"
         path.write_bytes(_edited(real, edit))
@@ -113,11 +118,12 @@ def test_check_refuses_the_files_that_crash_ezc3d(real: bytes, tmp_path: Path, e
 
 def test_a_crash_inside_ezc3d_is_a_reader_error(real: bytes, tmp_path: Path):
     path = tmp_path / "segfault.c3d"
-    path.write_bytes(_edited(real, EZC3D_SEGFAULT))
+    path.write_bytes(_edited(real, EZC3D_SEGFAULT_PAST_CHECK))
     if _ezc3d_alone(path, 60) != -11:
         pytest.skip("this ezc3d no longer crashes on the file")
+    check_c3d(path)  # nothing the Python check can see
     with pytest.raises(ReaderError, match=r"ezc3d crashed parsing the file \(SIGSEGV\)") as err:
-        c3d_process.parse_in_child(path)  # past check_c3d, which would refuse the file
+        read_c3d(path)
     assert err.value.source == str(path)
     intact = tmp_path / "intact.c3d"
     intact.write_bytes(real)
