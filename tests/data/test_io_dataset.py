@@ -336,6 +336,10 @@ def test_a_link_out_of_the_folder_is_refused(tmp_path: Path):
         (lambda d: d["subjects"][1].pop("id"), "key 'subjects[1].id': missing"),
         (lambda d: d["trials"][2].update(subject=None), "key 'trials[2].subject': missing"),
         (lambda d: d.update(muscle_set="legs"), "unknown muscle set 'legs'"),
+        (
+            lambda d: d["trials"][0]["streams"]["emg"].update(units={}),
+            "key 'trials[0].streams.emg.units': no channels",
+        ),
         (lambda d: d["subjects"][0].update(height_m=-1.8), "height_m of subject 'S01' must be > 0"),
     ],
 )

@@ -154,6 +154,8 @@ def _read_stream(folder: Path, kind: str, spec: Fields) -> Signal:
     path = _inside(folder, spec, "file")
     units_spec = spec.mapping("units")
     units = {name: units_spec.text(name) for name in units_spec.names()}
+    if not units:
+        raise spec.error("units", "no channels")
     rate = spec.number("rate_hz", None)
     allow_gaps = spec.flag("allow_gaps", False)
     if path.suffix != ".npz":
@@ -162,13 +164,11 @@ def _read_stream(folder: Path, kind: str, spec: Fields) -> Signal:
     else:
         time, values, channels = _read_npz(path)
     missing = [c for c in units if c not in channels]
-    if missing or not units:
+    if missing:
         raise ReaderError(
-            "channel listed in the manifest is missing from the file"
-            if missing
-            else f"key '{units_spec.path}': no channels",
+            "channel listed in the manifest is missing from the file",
             source=str(path),
-            channel=missing[0] if missing else None,
+            channel=missing[0],
         )
     if rate is None:  # the median step; Signal refuses a time base too short for one
         rate = float(1.0 / np.median(np.diff(time))) if time.size > 1 else float("nan")
