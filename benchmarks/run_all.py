@@ -22,7 +22,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 # What `make bench` passes to a script to keep it short; --full runs them without.
-QUICK_ARGS = {"bench_nmm.py": ["--quick"], "bench_generalise.py": ["--quick"]}
+QUICK_ARGS = {
+    "bench_nmm.py": ["--quick"],
+    "bench_generalise.py": ["--quick"],
+    "bench_lovo.py": ["--quick"],
+}
 
 
 def main(argv: list[str] | None = None) -> int:
