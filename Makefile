@@ -30,6 +30,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.doc_figures
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -60,10 +60,10 @@ def _headline(nmm: Result, mse: Result, classifier: Result, generalise: Result) 
     met, pairs = _generalise_counts(generalise)
     return (
         f"- **NMM** on the embedded cohort (`benchmarks/results/nmm.json`): hidden-muscle RMSE "
-        f"{per['rmse_ratio_to_baseline']:.2f} × the copy-synergist baseline per subject "
-        f"{_ci(per['rmse_ratio_to_baseline_ci95'])} and "
+        f"÷ the copy-synergist baseline's {per['rmse_ratio_to_baseline']:.2f} "
+        f"{_ci(per['rmse_ratio_to_baseline_ci95'])} per subject and "
         f"{loso['rmse_ratio_to_baseline']:.2f} {_ci(loso['rmse_ratio_to_baseline_ci95'])} "
-        f"leave-one-subject-out; hidden r {loso['hidden_pearson_r_mean']:.3f}, torque R² "
+        f"leave-one-subject-out (95 % CIs); hidden r {loso['hidden_pearson_r_mean']:.3f}, torque R² "
         f"{loso['torque_r2']:.3f} (LOSO); {nmm['wall_s']:.0f} s on "
         f"{nmm['machine']['cpu_count']} CPU cores (goal {nmm['goal_wall_s']:.0f} s).\n"
         f"- **SynX** on the same cohort (`benchmarks/results/mse.json`): hidden RMSE "

@@ -241,6 +241,10 @@ def test_compose_rejects_a_stale_override():
         compose_line(".venv/bin/nmm-train no_such_group=x", entry_points())
 
 
+def test_readme_is_a_short_guide():
+    assert len(README.read_text(encoding="utf-8").splitlines()) <= 300
+
+
 def test_not_run_blocks_are_few_and_named():
     skipped = [b for b in BLOCKS if b.mark == "not run"]
     run = [b for b in BLOCKS if b.mark != "not run"]
