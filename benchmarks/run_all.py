@@ -31,7 +31,7 @@ QUICK_ARGS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="no quick settings (bench_nmm: ~7 min)")
+    parser.add_argument("--full", action="store_true", help="no quick settings (hours)")
     parser.add_argument("--only", nargs="+", default=None, help="names, e.g. nmm features")
     args = parser.parse_args(argv)
     scripts = sorted(HERE.glob("bench_*.py"))
