@@ -11,10 +11,15 @@ evaluation settings (its ``features.csv``), then times on the labelled rows, bes
 - the subject-grouped cross-validation the job runs (``painsig.evaluation.
   grouped_cross_validate``, leave-one-subject-out: one fit per subject).
 
+Its balanced accuracy is reported with a subject-level cluster-bootstrap 95 % CI
+(``painsig.evaluation.bootstrap_ci``) and the permutation chance level and p-value of
+``--permutations`` label permutations (``permutation_chance_level``: each reruns the CV).
+
 Records the table's size, the machine and the peak memory. Needs the shared recordings for
 UCI ($NMM_SHARED_DATA); without them it prints why and writes nothing.
 
-Usage: python benchmarks/bench_classifier.py [--experiment uci_painsig] [--out PATH]
+Usage: python benchmarks/bench_classifier.py [--experiment uci_painsig] [--permutations 100]
+[--out PATH]
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "classifier.json"
     )
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--permutations", type=int, default=100, help="for the chance level")
     args = parser.parse_args(argv)
 
     if str(REPO_ROOT) not in sys.path:  # run as a script: make the project importable
@@ -54,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.machine import best_time, describe_machine, write_result
     from nmm.config import CONF_DIR
     from painsig.classifier import PainClassifier
-    from painsig.evaluation import grouped_cross_validate
+    from painsig.evaluation import bootstrap_ci, grouped_cross_validate, permutation_chance_level
     from painsig.job import run_painsig
     from painsig.table import feature_columns
     from scripts.pain import settings_from_config
@@ -103,6 +109,21 @@ def main(argv: list[str] | None = None) -> int:
         pos_label=settings.positive,
     )
     cv_s = time.perf_counter() - t1
+    accuracy = float(cv.metrics["balanced_accuracy"])
+    ci = bootstrap_ci(
+        cv.y_true, cv.y_pred, cv.y_score, cv.groups, pos_label=settings.positive, n_boot=2000
+    )
+    chance = permutation_chance_level(
+        PainClassifier(**params),
+        X,
+        y,
+        groups,
+        "logo",
+        args.permutations,
+        int(cfg.seed),
+        pos_label=settings.positive,
+        observed=accuracy,
+    )
     n_folds = len(np.unique(groups))
     result = {
         "benchmark": "classifier",
@@ -117,7 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         "n_samples": len(X),
         "n_features": X.shape[1],
         "n_subjects": n_folds,
-        "cv_balanced_accuracy": float(cv.metrics["balanced_accuracy"]),
+        "cv_balanced_accuracy": accuracy,
+        "cv_balanced_accuracy_ci95": ci.as_list(),
+        "ci_method": "subject-level cluster bootstrap, percentile interval, 2000 draws",
+        "chance_level": chance.chance_level,
+        "permutation_p_value": chance.p_value,
+        "n_permutations": args.permutations,
         "classifier": params,
         "table_build_s": table_s,
         "repeats": args.repeats,

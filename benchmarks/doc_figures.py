@@ -63,7 +63,8 @@ def _headline(nmm: Result, mse: Result, classifier: Result, generalise: Result) 
         f"÷ the copy-synergist baseline's {per['rmse_ratio_to_baseline']:.2f} "
         f"{_ci(per['rmse_ratio_to_baseline_ci95'])} per subject and "
         f"{loso['rmse_ratio_to_baseline']:.2f} {_ci(loso['rmse_ratio_to_baseline_ci95'])} "
-        f"leave-one-subject-out (95 % CIs); hidden r {loso['hidden_pearson_r_mean']:.3f}, torque R² "
+        f"leave-one-subject-out (95 % CIs); hidden r {loso['hidden_pearson_r_mean']:.3f}, "
+        f"torque R² "
         f"{loso['torque_r2']:.3f} (LOSO); {nmm['wall_s']:.0f} s on "
         f"{nmm['machine']['cpu_count']} CPU cores (goal {nmm['goal_wall_s']:.0f} s).\n"
         f"- **SynX** on the same cohort (`benchmarks/results/mse.json`): hidden RMSE "
@@ -74,7 +75,7 @@ def _headline(nmm: Result, mse: Result, classifier: Result, generalise: Result) 
         f"[docs/cohort_family.md](docs/cohort_family.md)): every target met for {met} of {pairs} "
         f"variant × hidden-muscle pairs over {len(generalise['variants'])} variants.\n"
         f"- **Pain signature** on the UCI recordings (`benchmarks/results/classifier.json`): "
-        f"balanced accuracy {classifier['cv_balanced_accuracy']:.3f} under "
+        f"balanced accuracy {_accuracy(classifier)} under "
         f"leave-one-subject-out ({classifier['n_samples']} contractions, "
         f"{classifier['n_subjects']} subjects).\n"
     )
@@ -172,12 +173,23 @@ def _features(r: Result) -> str:
     )
 
 
+def _accuracy(r: Result) -> str:
+    """Balanced accuracy with its CI, the permutation chance level and p-value, as
+    classifier.json records them; a pain signature is established only when p is small and the
+    CI clears the chance level."""
+    return (
+        f"{r['cv_balanced_accuracy']:.3f} {_ci(r['cv_balanced_accuracy_ci95'])} (95 % CI, "
+        f"subject-level bootstrap; chance level {r['chance_level']:.3f}, permutation p "
+        f"{r['permutation_p_value']:.2f} over {r['n_permutations']} permutations)"
+    )
+
+
 def _classifier(r: Result) -> str:
     c = r["classifier"]
     return (
         f"UCI lower-limb recordings (`experiment={r['experiment']}`): {r['n_samples']} "
         f"contractions of {r['n_subjects']} subjects, {r['n_features']} features; balanced "
-        f"accuracy {r['cv_balanced_accuracy']:.3f} under leave-one-subject-out "
+        f"accuracy {_accuracy(r)} under leave-one-subject-out "
         f"({r['logo_cv_folds']} folds). One XGBoost fit ({c['n_estimators']} trees of depth "
         f"{c['max_depth']}) takes {r['fit_s'] * 1000:.0f} ms, the whole cross-validation "
         f"{r['logo_cv_s']:.1f} s.\n"

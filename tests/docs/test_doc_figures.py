@@ -153,7 +153,7 @@ def test_a_figure_follows_its_json(tmp_path: Path):
         result = json.loads((ROOT / source).read_text(encoding="utf-8"))
         result["cv_balanced_accuracy"] = 0.123456
         (tmp_path / source).write_text(json.dumps(result), encoding="utf-8")
-    assert "balanced accuracy 0.123 under" in render("classifier", tmp_path)
+    assert "balanced accuracy 0.123 [" in render("classifier", tmp_path)
 
 
 def test_a_missing_result_renders_the_command_that_writes_it(tmp_path: Path):
