@@ -26,6 +26,7 @@ QUICK_ARGS = {
     "bench_nmm.py": ["--quick"],
     "bench_generalise.py": ["--quick"],
     "bench_lovo.py": ["--quick"],
+    "bench_scaling.py": ["--quick"],
 }
 
 

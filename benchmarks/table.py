@@ -128,6 +128,19 @@ def _fuzz(r: dict[str, Any]) -> str:
     )
 
 
+def _scaling(r: dict[str, Any]) -> str:
+    b = r["growth_exponent"]
+    largest = max(r["sizes"], key=lambda s: s["n_subjects"])
+    c, p = largest["compare"], largest["painsig"]
+    exps = ", ".join(f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in b.items())
+    pain = "not run" if p is None else f"{p['painsig_s']:.0f} s"
+    return (
+        f"{r['variant']} variant at {', '.join(str(s['n_subjects']) for s in r['sizes'])} "
+        f"subjects: wall ∝ N^b with b = {exps} (1: linear); at {largest['n_subjects']}: NMM "
+        f"{c['nmm_stage_s']:.0f} s, SynX {c['synx_stage_s']:.0f} s, painsig {pain}"
+    )
+
+
 def _lovo(r: dict[str, Any]) -> str:
     held = r["held_out"].values()
     met, n = sum(h["targets_met"] for h in held), sum(h["n_targets"] for h in held)
@@ -183,6 +196,18 @@ ROWS = [
         "cohort family, quick (pipeline check)",
         "python benchmarks/bench_generalise.py --quick",
         _generalise,
+    ),
+    Row(
+        "scaling.json",
+        "NMM, SynX and painsig vs number of subjects",
+        "python benchmarks/bench_scaling.py",
+        _scaling,
+    ),
+    Row(
+        "scaling_quick.json",
+        "scaling, quick (procedure check)",
+        "python benchmarks/bench_scaling.py --quick",
+        _scaling,
     ),
     Row(
         "classifier.json",
