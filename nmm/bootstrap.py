@@ -1,15 +1,43 @@
-"""Subject-cluster bootstrap confidence intervals.
+"""Subject-cluster bootstrap: the draws, the percentile interval, and a CI of a mean or ratio.
 
-Cells of one subject (its loads, its muscles) share its parameters and data, so they are not
-independent: whole subjects are drawn with replacement and every cell of a drawn subject is
-kept (the cluster bootstrap; Field & Welsh 2007, J R Stat Soc B 69:369).
+Cells of one subject (its loads, its muscles, its contractions) share its parameters and data,
+so they are not independent: whole subjects are drawn with replacement and every cell of a
+drawn subject is kept (the cluster bootstrap; Field & Welsh 2007, J R Stat Soc B 69:369). The
+NMM's evaluation and comparison (:func:`cluster_bootstrap_ci`) and the pain classifier's
+metrics (``painsig.evaluation``, from :func:`cluster_counts`) draw the same subjects for the
+same seed.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
-__all__ = ["cluster_bootstrap_ci"]
+__all__ = ["cluster_bootstrap_ci", "cluster_counts", "cluster_draws", "percentile_interval"]
+
+
+def cluster_draws(n_clusters: int, n_boot: int, seed: int | None = 0) -> np.ndarray:
+    """``(n_boot, n_clusters)`` indices of the clusters each replicate draws (``n_clusters``
+    draws with replacement per replicate)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n_clusters, size=(int(n_boot), n_clusters))
+
+
+def cluster_counts(n_clusters: int, n_boot: int, seed: int | None = 0) -> np.ndarray:
+    """``(n_boot, n_clusters)`` multiplicities, float: row b counts how often each cluster was
+    drawn in replicate b of :func:`cluster_draws` (same seed, same draws)."""
+    draws = cluster_draws(n_clusters, n_boot, seed)
+    counts = np.zeros(draws.shape, dtype=np.float64)
+    np.add.at(counts, (np.repeat(np.arange(draws.shape[0]), n_clusters), draws.ravel()), 1.0)
+    return counts
+
+
+def percentile_interval(replicates: npt.ArrayLike, confidence: float = 0.95) -> tuple[float, float]:
+    """``(low, high)``: the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of
+    the ``(n,)`` replicates (the percentile interval)."""
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(replicates, [alpha, 1.0 - alpha])
+    return (float(low), float(high))
 
 
 def cluster_bootstrap_ci(
@@ -19,7 +47,7 @@ def cluster_bootstrap_ci(
     denominator: np.ndarray | None = None,
     n_boot: int = 2000,
     confidence: float = 0.95,
-    seed: int = 0,
+    seed: int | None = 0,
 ) -> tuple[float, float]:
     """Percentile CI of ``mean(values)``, or of ``sum(values) / sum(denominator)`` (a ratio of
     means over the same cells), resampling whole clusters with replacement.
@@ -44,9 +72,5 @@ def cluster_bootstrap_ci(
         return (float("nan"), float("nan"))
     sums = np.array([values[clusters == c].sum() for c in names])
     dens = np.array([den[clusters == c].sum() for c in names])
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, names.size, size=(int(n_boot), names.size))
-    stats = sums[draws].sum(axis=1) / dens[draws].sum(axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(stats, [alpha, 1.0 - alpha])
-    return (float(low), float(high))
+    draws = cluster_draws(names.size, n_boot, seed)
+    return percentile_interval(sums[draws].sum(axis=1) / dens[draws].sum(axis=1), confidence)

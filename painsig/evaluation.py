@@ -55,6 +55,7 @@ from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, trai
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
+from nmm.bootstrap import cluster_counts, percentile_interval
 from nmm.reports.figures import save_figure
 
 __all__ = [
@@ -433,16 +434,6 @@ class ConfidenceInterval:
         return [_finite_or_none(self.low), _finite_or_none(self.high)]
 
 
-def _subject_draws(n_subjects: int, n_boot: int, random_state: int | None) -> np.ndarray:
-    """Multiplicities (n_boot, n_subjects): row b counts how often each subject was drawn in
-    replicate b (n_subjects draws with replacement)."""
-    rng = np.random.default_rng(random_state)
-    draws = rng.integers(0, n_subjects, size=(n_boot, n_subjects))
-    counts = np.zeros((n_boot, n_subjects), dtype=np.float64)
-    np.add.at(counts, (np.repeat(np.arange(n_boot), n_subjects), draws.ravel()), 1.0)
-    return counts
-
-
 def _bootstrap_named(
     metric: str,
     counts: np.ndarray,
@@ -561,7 +552,7 @@ def bootstrap_ci(
             )
         pos_label = True if classes.dtype.kind == "b" else 1
     subjects, subj = np.unique(g, return_inverse=True)
-    counts = _subject_draws(subjects.size, int(n_boot), random_state)
+    counts = cluster_counts(subjects.size, int(n_boot), random_state)
 
     if isinstance(metric, str):
         if metric not in METRIC_NAMES:
@@ -585,11 +576,7 @@ def bootstrap_ci(
             RuntimeWarning,
             stacklevel=2,
         )
-    alpha = 1.0 - confidence
-    if valid.size:
-        low, high = (float(v) for v in np.quantile(valid, [alpha / 2, 1 - alpha / 2]))
-    else:
-        low = high = math.nan
+    low, high = percentile_interval(valid, confidence) if valid.size else (math.nan, math.nan)
     return ConfidenceInterval(
         estimate=float(estimate),
         low=low,
@@ -941,10 +928,10 @@ def fraction_classified_positive(
     subjects, subj = np.unique(groups, return_inverse=True)
     per_subject_pos = np.bincount(subj, weights=positive.astype(np.float64))
     per_subject_n = np.bincount(subj).astype(np.float64)
-    counts = _subject_draws(subjects.size, int(n_boot), random_state)
-    reps = (counts @ per_subject_pos) / (counts @ per_subject_n)
-    alpha = 1.0 - confidence
-    low, high = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+    counts = cluster_counts(subjects.size, int(n_boot), random_state)
+    low, high = percentile_interval(
+        (counts @ per_subject_pos) / (counts @ per_subject_n), confidence
+    )
     return _jsonable(
         {
             "fraction": float(positive.mean()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nmm.bootstrap import cluster_bootstrap_ci
+from nmm.bootstrap import cluster_bootstrap_ci, cluster_counts, cluster_draws, percentile_interval
 
 CLUSTERS = np.repeat(["A", "B", "C", "D"], [3, 5, 2, 4])
 
@@ -39,3 +39,16 @@ def test_cluster_bootstrap_of_a_ratio_of_means_matches_an_explicit_resampling_lo
     assert np.isnan(cluster_bootstrap_ci(model[:3], CLUSTERS[:3])[0])  # one cluster: no CI
     with pytest.raises(ValueError, match="same shape"):
         cluster_bootstrap_ci(model, CLUSTERS, denominator=base[:3])
+
+
+def test_cluster_counts_count_the_draws_of_the_same_seed() -> None:
+    draws = cluster_draws(5, 40, seed=2)
+    counts = cluster_counts(5, 40, seed=2)
+    assert counts.shape == (40, 5) and np.all(counts.sum(axis=1) == 5)
+    for row, drawn in zip(counts, draws, strict=True):
+        assert np.array_equal(row, np.bincount(drawn, minlength=5))
+
+
+def test_percentile_interval_is_the_central_quantile_range() -> None:
+    reps = np.arange(101.0)
+    assert percentile_interval(reps, 0.9) == pytest.approx((5.0, 95.0))

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from nmm.metrics import r2_score
 from nmm.model.reconstruct import Reconstruction
 from nmm.reports.figures import save_figure
 
@@ -139,8 +140,7 @@ def plot_torque_tracking(
         ax.plot(true, pred, ".", ms=1, alpha=0.3, color=COLOURS.get(method))
         lim = [float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))]
         ax.plot(lim, lim, "k--", lw=0.8)
-        ss = float(((true - true.mean()) ** 2).sum())
-        r2 = 1.0 - float(((pred - true) ** 2).sum()) / ss if ss > 0 else float("nan")
+        r2 = r2_score(pred, true)
         ax.set_title(f"{_label(method)}: R² {r2:.3f} (all samples)", fontsize=10)
         ax.set_xlabel("inverse-dynamics torque (N·m)")
         ax.spines[["top", "right"]].set_visible(False)

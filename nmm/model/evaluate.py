@@ -53,6 +53,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from nmm.bootstrap import cluster_bootstrap_ci
+from nmm.metrics import pearson_r, r2_score, rmse
 from nmm.model.features import PreparedTrial
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, reconstruct
@@ -64,10 +66,7 @@ __all__ = [
     "evaluate_model",
     "evaluate_protocols",
     "evaluation_options",
-    "pearson_r",
-    "r2_score",
     "read_truth_excitation",
-    "rmse",
     "summarise_cells",
 ]
 
@@ -88,29 +87,6 @@ HEADLINE_KEYS = (
     "torque_rmse_nm",
 )
 DEFAULT_TARGETS = {"rmse_ratio_to_baseline": 0.6, "pearson_r": 0.9, "torque_r2": 0.95}
-
-
-def rmse(pred: np.ndarray, true: np.ndarray) -> float:
-    """Root-mean-square error."""
-    return float(np.sqrt(np.mean((np.asarray(pred) - np.asarray(true)) ** 2)))
-
-
-def pearson_r(pred: np.ndarray, true: np.ndarray) -> float:
-    """Pearson correlation (NaN when either series is constant)."""
-    p, t = np.asarray(pred, float), np.asarray(true, float)
-    sp, st = p.std(), t.std()
-    if sp == 0 or st == 0:
-        return float("nan")
-    return float(np.mean((p - p.mean()) * (t - t.mean())) / (sp * st))
-
-
-def r2_score(pred: np.ndarray, true: np.ndarray) -> float:
-    """Coefficient of determination 1 - SS_res/SS_tot (NaN when the truth is constant)."""
-    t = np.asarray(true, float)
-    ss_tot = float(np.sum((t - t.mean()) ** 2))
-    if ss_tot == 0:
-        return float("nan")
-    return 1.0 - float(np.sum((np.asarray(pred, float) - t) ** 2)) / ss_tot
 
 
 def read_truth_excitation(
@@ -236,8 +212,6 @@ def _mean(values: Sequence[float]) -> float:
 def ratio_ci(rows: Sequence[Mapping[str, Any]], confidence: float = 0.95) -> list[float]:
     """Subject-cluster bootstrap CI (:func:`nmm.bootstrap.cluster_bootstrap_ci`, 2000 draws,
     seed 0) of mean RMSE / mean baseline RMSE over the cells ``rows`` that have both."""
-    from nmm.bootstrap import cluster_bootstrap_ci
-
     use = [
         r
         for r in rows

@@ -29,8 +29,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from nmm.metrics import pearson_r, r2_score, rmse
 from nmm.model.adapt import personalise_and_adapt
-from nmm.model.evaluate import pearson_r, r2_score, read_truth_excitation, rmse
+from nmm.model.evaluate import read_truth_excitation
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import reconstruct, write_outputs
 from nmm.model.train import (

@@ -74,6 +74,7 @@ import numpy as np
 from nmm.atomic import atomic_write_text
 from nmm.data.io.sto import StoTable, read_sto, write_sto
 from nmm.data.schema import Cohort, Signal
+from nmm.metrics import r2_score, rmse
 from nmm.opensim.elbow_twin import (
     DEFAULT_COORDINATE,
     InverseDynamicsTwin,
@@ -144,23 +145,10 @@ class TrialResult:
     metrics: dict[str, Any]
 
 
-# Same definitions as nmm.model.evaluate (which imports torch, so not imported here).
-def _rmse(pred: np.ndarray, true: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((np.asarray(pred) - np.asarray(true)) ** 2)))
-
-
-def _r2(pred: np.ndarray, true: np.ndarray) -> float:
-    t = np.asarray(true, float)
-    ss_tot = float(np.sum((t - t.mean()) ** 2))
-    if ss_tot == 0:
-        return float("nan")
-    return 1.0 - float(np.sum((np.asarray(pred, float) - t) ** 2)) / ss_tot
-
-
 def _relative_rms(x: np.ndarray, ref: np.ndarray) -> float:
     """‖x − ref‖_RMS / ‖ref‖_RMS (NaN when ref is all zero)."""
     scale = float(np.sqrt(np.mean(np.asarray(ref) ** 2)))
-    return _rmse(x, ref) / scale if scale > 0 else float("nan")
+    return rmse(x, ref) / scale if scale > 0 else float("nan")
 
 
 def _sto(path: Path) -> StoTable:
@@ -297,8 +285,8 @@ def validate_trial(spec: TrialSpec, twins: _Twins) -> TrialResult:
         "span_s": [float(grid[0]), float(grid[-1])],
         "muscles": list(muscles),
         "activation_range": [float(a.min()), float(a.max())],
-        "opensim_torque_rmse_nm": _rmse(tau_os, tau_id),
-        "opensim_torque_r2": _r2(tau_os, tau_id),
+        "opensim_torque_rmse_nm": rmse(tau_os, tau_id),
+        "opensim_torque_r2": r2_score(tau_os, tau_id),
         "id_torque_range_nm": [float(tau_id.min()), float(tau_id.max())],
     }
     if not (a.min() >= 0.0 and a.max() <= 1.0):
@@ -311,12 +299,12 @@ def validate_trial(spec: TrialSpec, twins: _Twins) -> TrialResult:
     if torch_tau is not None:
         m["torch_rel_rms_diff"] = _relative_rms(tau_os, torch_tau)
         m["torch_max_abs_diff_nm"] = float(np.max(np.abs(tau_os - torch_tau)))
-        m["torch_torque_r2_vs_id"] = _r2(torch_tau, tau_id)
+        m["torch_torque_r2_vs_id"] = r2_score(torch_tau, tau_id)
     if recorded is not None:
         m["recorded_source"] = recorded_source
-        m["recorded_torque_rmse_nm"] = _rmse(tau_os, recorded)
-        m["recorded_torque_r2"] = _r2(tau_os, recorded)
-        m["id_vs_recorded_rmse_nm"] = _rmse(tau_id, recorded)
+        m["recorded_torque_rmse_nm"] = rmse(tau_os, recorded)
+        m["recorded_torque_r2"] = r2_score(tau_os, recorded)
+        m["id_vs_recorded_rmse_nm"] = rmse(tau_id, recorded)
         m["id_vs_recorded_rel_rms"] = _relative_rms(tau_id, recorded)
     return TrialResult(
         spec, grid, muscles, a, tau_os, tau_id, torch_tau, recorded, recorded_source, m

@@ -26,7 +26,7 @@ from nmm.data.io.dataset import write_dataset
 from nmm.data.io.sto import read_sto, write_sto
 from nmm.data.preprocess import Chain, Differentiate
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
-from nmm.model.evaluate import r2_score
+from nmm.metrics import r2_score
 from nmm.model.features import PreparedTrial
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, write_outputs

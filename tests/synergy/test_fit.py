@@ -12,7 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from nmm.model.evaluate import cell_scores, pearson_r, rmse
+from nmm.metrics import pearson_r, rmse
+from nmm.model.evaluate import cell_scores
 from nmm.model.features import PreparedTrial
 from nmm.synergy import build_physics
 from nmm.synergy.factorise import FactorisationError

@@ -81,6 +81,7 @@ from nmm.data.synth.ground_truth import (
 )
 from nmm.data.synth.subjects import SubjectTruth, draw_subjects
 from nmm.data.synth.tasks import Phase, movement_motion, mvic_excitation, mvic_motion
+from nmm.metrics import rmse
 from nmm.opensim.arm_model import ArmModelSpec
 from nmm.opensim.truth import Motion
 
@@ -200,7 +201,7 @@ def run_job(job: TrialJob) -> dict[str, Any]:
     id_on_solver = np.interp(truth.time, grid, torque)
     diff = truth.muscle_moment - id_on_solver
     checks: dict[str, Any] = {
-        "id_vs_muscle_rms_nm": float(np.sqrt(np.mean(diff**2))),
+        "id_vs_muscle_rms_nm": rmse(truth.muscle_moment, id_on_solver),
         "id_vs_muscle_max_nm": float(np.max(np.abs(diff))),
         "id_rms_nm": float(np.sqrt(np.mean(id_on_solver**2))),
     }

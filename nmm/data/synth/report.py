@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from nmm.data.synth.conditions import FEATURES, effect_sizes
+from nmm.metrics import pearson_r, rmse
 
 __all__ = ["TRIVIAL_BASELINES", "cohort_metrics", "subject_figure", "trivial_baseline_scores"]
 
@@ -37,12 +38,6 @@ TRIVIAL_BASELINES: Mapping[str, tuple[str, ...]] = {
     "BRA": ("BIClong", "BICshort"),
     "TRImed": ("TRIlat",),
 }
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    if a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 def trivial_baseline_scores(
@@ -66,8 +61,8 @@ def trivial_baseline_scores(
         )
         out[h] = {
             "from": list(src),
-            "rmse": float(np.sqrt(np.mean((guess - truth) ** 2))),
-            "r": _pearson(guess, truth),
+            "rmse": rmse(guess, truth),
+            "r": pearson_r(guess, truth),
             "truth_rms": float(np.sqrt(np.mean(truth**2))),
         }
     return out
