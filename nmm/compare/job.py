@@ -40,6 +40,7 @@ from nmm.compare.paired import paired_differences
 from nmm.jobs.stages import StageRunner, fingerprint
 from nmm.model.evaluate import HEADLINE_KEYS
 from nmm.model.features import PreparedTrial
+from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, read_outputs
 
 __all__ = [
@@ -117,7 +118,6 @@ def mse_stage(
     personalised ``.osim`` files, figures)."""
     from nmm.model.evaluate import read_truth_excitation
     from nmm.model.reconstruct import write_outputs
-    from nmm.synergy import build_physics
     from nmm.synergy.fit import fit_synx
 
     inputs = {
@@ -137,7 +137,7 @@ def mse_stage(
     def run(folder: Path, resume: bool) -> dict[str, Any]:
         t0 = time.perf_counter()
         subjects = list(dict.fromkeys(t.subject for t in trials))
-        physics = build_physics(cfg, elbow, subjects)
+        physics = PersonalisedElbow.from_config(cfg, elbow, len(subjects))
         result = fit_synx(cfg.mse, trials, physics, seed=int(cfg.seed))
         ev = cfg.get("evaluate") or {}
         cutoff = ev.get("reference_cutoff_hz", 6.0)

@@ -102,6 +102,35 @@ class PersonalisedElbow(nn.Module):
         self.dt = float(dt)
         self.method, self.substeps, self.smoothing = method, substeps, float(smoothing)
 
+    @classmethod
+    def from_config(
+        cls,
+        cfg: Any,
+        elbow: ElbowModel,
+        n_subjects: int,
+        body_mass_kg: Sequence[float | None] | None = None,
+    ) -> PersonalisedElbow:
+        """The personalised elbow of a run's config, ``n_subjects`` parameter rows: the table of
+        ``cfg.physics`` (bounds, initial values, priors), the data rate of
+        ``cfg.preprocess.resample_hz`` (Hz) and the activation integration of
+        ``cfg.model.activation`` and ``cfg.physics.activation.smoothing``. The one construction
+        the NMM and SynX share. ``body_mass_kg`` (kg, one per row, None: unknown) centres the
+        strength priors (:meth:`PersonalisedParameters.expect_strength`)."""
+        table = PersonalisedParameters.from_config(
+            cfg.physics, n_subjects, elbow.muscle_parameters, list(elbow.muscle_names)
+        ).to(torch.get_default_dtype())
+        if body_mass_kg is not None:
+            table.expect_strength(body_mass_kg)
+        act = cfg.model.get("activation", {}) or {}
+        return cls(
+            elbow,
+            table,
+            dt=1.0 / float(cfg.preprocess.resample_hz),
+            method=str(act.get("method", "euler")),
+            substeps=act.get("substeps", 2),
+            smoothing=float(cfg.physics.activation.get("smoothing", 10.0)),
+        )
+
     @property
     def muscle_names(self) -> tuple[str, ...]:
         return tuple(self.elbow.muscle_names)

@@ -45,7 +45,6 @@ from nmm.model.loss import LOSS_TERMS
 from nmm.model.module import NMMModule
 from nmm.model.physics import PersonalisedElbow
 from nmm.physics.elbow import ArmParameters, ElbowModel, inverse_dynamics_torque
-from nmm.physics.parameters import PersonalisedParameters
 
 __all__ = [
     "NMMBundle",
@@ -225,20 +224,7 @@ def build_module(
     spec = feature_spec(cfg)
     muscles = list(elbow.muscle_names)
     rate = float(cfg.preprocess.resample_hz)
-    table = PersonalisedParameters.from_config(
-        cfg.physics, len(subject_ids), elbow.muscle_parameters, muscles
-    ).to(torch.get_default_dtype())
-    if body_mass_kg is not None:
-        table.expect_strength(body_mass_kg)
-    act = cfg.model.get("activation", {}) or {}
-    physics = PersonalisedElbow(
-        elbow,
-        table,
-        dt=1.0 / rate,
-        method=str(act.get("method", "euler")),
-        substeps=act.get("substeps", 2),
-        smoothing=float(cfg.physics.activation.get("smoothing", 10.0)),
-    )
+    physics = PersonalisedElbow.from_config(cfg, elbow, len(subject_ids), body_mass_kg)
     net = instantiate(cfg.model.net, n_inputs=spec.n_features, n_outputs=len(muscles))
     hidden = [muscles.index(m) for m in cfg.physics.hidden]
     synergists = {

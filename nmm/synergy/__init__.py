@@ -14,29 +14,3 @@ tracks inverse dynamics. Modules:
 
 Options: ``conf/mse/synx.yaml``.
 """
-
-from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Any
-
-__all__ = ["build_physics"]
-
-
-def build_physics(
-    cfg: Any,
-    elbow: Any,
-    subject_ids: Sequence[str],
-    body_mass_kg: Sequence[float | None] | None = None,
-) -> Any:
-    """The NMM's :class:`~nmm.model.physics.PersonalisedElbow` for ``subject_ids`` (one row
-    each): the same table (``cfg.physics``: bounds, initial values, priors) and activation
-    integration (``cfg.model.activation``) as :func:`nmm.model.train.build_module` builds, taken
-    from it so both methods share one construction. ``body_mass_kg`` (kg, one per subject; None
-    or all None: not given) is passed on, for the strength the NMM expects from body mass."""
-    from nmm.model.train import build_module
-
-    kwargs = {}
-    if body_mass_kg is not None and any(m is not None for m in body_mass_kg):
-        kwargs["body_mass_kg"] = list(body_mass_kg)
-    return build_module(cfg, elbow, list(subject_ids), **kwargs).physics

@@ -620,11 +620,11 @@ def fit_synx(
     - ``fit_synx(cfg.mse, trials, physics)``: the ``mse`` options and a
       :class:`PersonalisedElbow` with one parameter row per subject, rows in order of the
       subjects' first appearance in ``trials``;
-    - ``fit_synx(cfg, trials, elbow)``: the whole config (its ``mse``, ``physics`` and ``model``
-      nodes) and the torch :class:`ElbowModel`; the personalised elbow is then built as the
-      NMM builds it (:func:`nmm.synergy.build_physics`, with the subjects' body masses from the
-      trials' ``metadata["body_mass_kg"]`` where :func:`~nmm.model.train.prepare_cohort` put
-      them).
+    - ``fit_synx(cfg, trials, elbow)``: the whole config (its ``mse``, ``physics``, ``model``
+      and ``preprocess`` nodes) and the torch :class:`ElbowModel`; the personalised elbow is
+      then built as the NMM builds it (:meth:`PersonalisedElbow.from_config`, with the
+      subjects' body masses from the trials' ``metadata["body_mass_kg"]`` where
+      :func:`~nmm.model.train.prepare_cohort` put them).
 
     Args:
         settings: the ``mse`` config node (``conf/mse/synx.yaml``), a mapping with some of its
@@ -653,10 +653,10 @@ def fit_synx(
                 "fit_synx(cfg, trials, elbow): cfg must be the whole config with 'mse', "
                 "'physics' and 'model' nodes (or pass cfg.mse and a PersonalisedElbow)"
             )
-        from nmm.synergy import build_physics
-
         masses = {t.subject: t.metadata.get("body_mass_kg") for t in trials}
-        physics = build_physics(settings, physics, ids, [masses[s] for s in ids])
+        physics = PersonalisedElbow.from_config(
+            settings, physics, len(ids), [masses[s] for s in ids]
+        )
         settings = settings["mse"]
     s = settings if isinstance(settings, SynXSettings) else SynXSettings.from_mapping(settings)
     s.check()

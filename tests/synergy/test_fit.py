@@ -15,7 +15,7 @@ import pytest
 from nmm.metrics import pearson_r, rmse
 from nmm.model.evaluate import cell_scores
 from nmm.model.features import PreparedTrial
-from nmm.synergy import build_physics
+from nmm.model.physics import PersonalisedElbow
 from nmm.synergy.factorise import FactorisationError
 from nmm.synergy.fit import SynXSettings, fit_synx, group_trials
 
@@ -75,7 +75,7 @@ def _torque(physics, row: int, trial: PreparedTrial, envelopes: np.ndarray) -> n
 @pytest.fixture(scope="module")
 def known(synx_cfg, elbow):
     """Two trials of one subject from exact synergies, torque from the torch physics."""
-    physics = build_physics(synx_cfg, elbow, ["K01"])
+    physics = PersonalisedElbow.from_config(synx_cfg, elbow, 1)
     trials, truths = [], []
     for k, (period, phase, load) in enumerate([(2.0, 0.3, 0.0), (1.6, 1.1, 2.0)]):
         truth = _commands(300, period, phase) @ W_TRUE
