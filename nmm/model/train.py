@@ -44,6 +44,7 @@ from nmm.model.features import (
 from nmm.model.loss import LOSS_TERMS
 from nmm.model.module import NMMModule
 from nmm.model.physics import PersonalisedElbow
+from nmm.opensim.torch_elbow import elbow_from_config
 from nmm.physics.elbow import ArmParameters, ElbowModel, inverse_dynamics_torque
 
 __all__ = [
@@ -106,7 +107,7 @@ def load_cohort(cfg: DictConfig) -> tuple[Cohort, Path | None]:
 def build_elbow(cfg: DictConfig) -> ElbowModel:
     """The torch elbow of ``cfg.physics`` (geometry sampled once with OpenSim, then cached)."""
     cache = cfg.get("geometry_cache")
-    return ElbowModel.from_config(cfg.physics, cache_dir=str(cache) if cache else None)
+    return elbow_from_config(cfg.physics, cache_dir=str(cache) if cache else None)
 
 
 def channel_map(cfg: DictConfig) -> ChannelMap:

@@ -11,7 +11,7 @@ other coordinate at a fixed value, sweeps one coordinate (the elbow) and records
 - the angles where the muscle's path changes its sequence of points (a wrap object engages or
   disengages); there ``l_MT(θ)`` is C1 but not C2, so a smooth fit should break there.
 
-:func:`nmm.physics.geometry.MuscleGeometry.from_osim` fits and caches these samples.
+:func:`nmm.opensim.torch_elbow.muscle_geometry_from_osim` fits and caches these samples.
 
 Observed with OpenSim 4.6 on arm26 (shoulder elevation 0): ``computeMomentArm`` equals
 ``-dl_MT/dθ`` to 1e-10 m for the biceps, but differs by up to 0.15 mm for BRA while it wraps the

@@ -441,47 +441,6 @@ class ElbowModel:
         """Muscle order of the last axis of activations and per-muscle outputs."""
         return self.geometry.muscle_names
 
-    @classmethod
-    def from_config(
-        cls,
-        cfg: Mapping[str, Any],
-        cache_dir: str | None = None,
-        arm: ArmParameters | None = None,
-    ) -> ElbowModel:
-        """Build from the ``physics`` config (``conf/physics/arm26.yaml``).
-
-        Samples the ``.osim`` named by ``cfg.osim`` with OpenSim once (or reuses the geometry
-        cache in ``cache_dir``), in the muscle order of ``cfg.muscles`` with ``cfg.locked``
-        held; the nominal muscle parameters are the model's (tendon strains included), with
-        ``cfg.tendon_strain``, if set, as every tendon's strain at one normalised force.
-        ``cfg.tendon`` picks the tendon model. ``arm`` defaults to
-        :meth:`ArmParameters.from_config`.
-        """
-        geometry = MuscleGeometry.from_osim(
-            cfg["osim"],
-            coordinate=cfg["coordinate"],
-            muscles=list(cfg["muscles"]),
-            locked={k: float(v) for k, v in (cfg.get("locked") or {}).items()},
-            cache_dir=cache_dir,
-        )
-        params = geometry.to_muscle_parameters()
-        strain = cfg.get("tendon_strain")
-        if strain is not None:
-            if not float(strain) > 0:
-                raise ValueError(f"physics config: tendon_strain must be > 0, got {strain}")
-            params = replace(
-                params,
-                tendon_strain_at_one_norm_force=torch.full_like(
-                    params.max_isometric_force, float(strain)
-                ),
-            )
-        return cls(
-            geometry=geometry,
-            muscle_parameters=params,
-            arm=ArmParameters.from_config(cfg) if arm is None else arm,
-            tendon=str(cfg.get("tendon", "rigid")),
-        )
-
     def muscle_torque(
         self,
         theta: Tensor,

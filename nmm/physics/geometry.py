@@ -27,13 +27,13 @@ Outside the fitted domain the polynomial is still evaluated (extrapolation, no c
 gradients stay honest); call :meth:`MuscleGeometry.check_range` on data before use: it raises a
 :class:`ValueError` for angles beyond the domain by more than ``margin`` (default 1°).
 
-Results are cached as JSON (:meth:`MuscleGeometry.save`, :meth:`MuscleGeometry.load`,
-:meth:`MuscleGeometry.from_osim`), so OpenSim is needed only once per model and setting.
+Results are saved as JSON (:meth:`MuscleGeometry.save`, :meth:`MuscleGeometry.load`);
+:func:`nmm.opensim.torch_elbow.muscle_geometry_from_osim` samples, fits and caches them, so
+OpenSim is needed only once per model and setting.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -114,10 +114,11 @@ def _horner(coeffs: Tensor, x: Tensor) -> Tensor:
 class MuscleGeometry:
     """Fitted ``l_MT(θ)`` and ``r(θ) = -dl_MT/dθ`` for M muscles over one coordinate.
 
-    Build with :meth:`fit` (from OpenSim samples), :meth:`from_osim` (sample + fit + cache) or
-    :meth:`load`. Treat instances as immutable; evaluation takes tensors of any batch shape
-    ``(...)`` of angles in rad and returns ``(..., M)``, in the angles' dtype (float32 or
-    float64) and device, differentiable with respect to the angles.
+    Build with :meth:`fit` (from OpenSim samples), :meth:`load`, or
+    :func:`nmm.opensim.torch_elbow.muscle_geometry_from_osim` (sample + fit + cache). Treat
+    instances as immutable; evaluation takes tensors of any batch shape ``(...)`` of angles in rad
+    and returns ``(..., M)``, in the angles' dtype (float32 or float64) and device,
+    differentiable with respect to the angles.
 
     Attributes:
         muscle_names: ``(M,)`` names, the order of the last output dimension.
@@ -131,8 +132,8 @@ class MuscleGeometry:
         muscle_parameters: ``{property: (M,) values}`` read from the model (OpenSim names and
             units), or None.
         source: provenance (``osim_path``, ``sha256``, ``locked``, ...), JSON-compatible.
-        settings: the sampling and fitting settings; :meth:`from_osim` reuses a cache only when
-            they and the file's SHA-256 match.
+        settings: the sampling and fitting settings; ``muscle_geometry_from_osim`` reuses a
+            cache only when they and the file's SHA-256 match.
     """
 
     def __init__(
@@ -517,90 +518,6 @@ class MuscleGeometry:
         if not isinstance(data, dict):
             raise ValueError(f"{path}: not a geometry JSON object")
         return cls.from_dict(data, where=str(path))
-
-    @classmethod
-    def from_osim(
-        cls,
-        osim_path: str | os.PathLike[str],
-        coordinate: str = "r_elbow_flex",
-        muscles: Sequence[str] | None = None,
-        locked: Mapping[str, float] | None = None,
-        n: int = 121,
-        angle_range: tuple[float, float] | None = None,
-        *,
-        degree: int = DEFAULT_DEGREE,
-        moment_arm_weight: float = DEFAULT_MOMENT_ARM_WEIGHT,
-        split_at_path_events: bool = True,
-        cache_dir: str | os.PathLike[str] | None = None,
-    ) -> MuscleGeometry:
-        """Sample ``osim_path`` with OpenSim and fit, or reuse a matching cache.
-
-        Sampling arguments are those of
-        :func:`~nmm.opensim.geometry_sampling.sample_elbow_geometry` (``locked=None`` means its
-        default, arm26's shoulder at 0 rad); fitting arguments those of :meth:`fit`. With
-        ``cache_dir``, the result is stored there as
-        ``<model stem>.<coordinate>.<key>.json`` and reused when the file's SHA-256 and every
-        setting match; otherwise (or if the cache is unreadable) OpenSim samples again and
-        the cache is rewritten.
-
-        Raises:
-            OsimModelError (a ValueError): missing/unreadable model, unknown coordinate or
-                muscle (see the sampler).
-        """
-        from nmm.opensim import geometry_sampling  # cheap: OpenSim itself loads on sampling
-
-        path = Path(osim_path).expanduser().resolve()
-        held = dict(geometry_sampling.DEFAULT_LOCKED if locked is None else locked)
-        settings = json.loads(
-            json.dumps(
-                {
-                    "coordinate": coordinate,
-                    "muscles": None if muscles is None else list(muscles),
-                    "locked": {k: float(v) for k, v in sorted(held.items())},
-                    "n": int(n),
-                    "angle_range": None if angle_range is None else [float(v) for v in angle_range],
-                    "degree": int(degree),
-                    "moment_arm_weight": float(moment_arm_weight),
-                    "split_at_path_events": bool(split_at_path_events),
-                    "format_version": FORMAT_VERSION,
-                }
-            )
-        )
-
-        cache_path = None
-        if cache_dir is not None:
-            sha = geometry_sampling.file_sha256(path)
-            key = hashlib.sha256(
-                json.dumps({"sha256": sha, "settings": settings}, sort_keys=True).encode()
-            ).hexdigest()[:16]
-            cache_path = Path(cache_dir) / f"{path.stem}.{coordinate}.{key}.json"
-            if cache_path.is_file():
-                try:
-                    cached = cls.load(cache_path)
-                except ValueError as exc:
-                    log.warning("ignoring unreadable geometry cache (%s)", exc)
-                else:
-                    if cached.source.get("sha256") == sha and cached.settings == settings:
-                        log.info("muscle geometry from cache %s", cache_path)
-                        return cached
-                    log.warning("geometry cache %s does not match; resampling", cache_path)
-
-        samples = geometry_sampling.sample_elbow_geometry(
-            path, coordinate, muscles, held, n, angle_range
-        )
-        geometry = cls.fit(samples, degree, moment_arm_weight, split_at_path_events, settings)
-        for name, err in geometry.fit_errors.items():
-            log.info(
-                "%s fit: l_MT rms %.2e max %.2e m; r rms %.2e max %.2e m",
-                name,
-                err.length_rms,
-                err.length_max,
-                err.moment_arm_rms,
-                err.moment_arm_max,
-            )
-        if cache_path is not None:
-            geometry.save(cache_path)
-        return geometry
 
     def fit_report(self) -> str:
         """A plain-text table of :attr:`fit_errors` (mm)."""

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from nmm.opensim.geometry_sampling import OsimModelError
+from nmm.opensim.torch_elbow import muscle_geometry_from_osim
 from nmm.physics.elbow import ArmParameters, inverse_dynamics_torque, muscle_torque
 from nmm.physics.geometry import MuscleGeometry
 
@@ -49,7 +50,7 @@ def rel_rms(x: np.ndarray, ref: np.ndarray, axis: int | None = None) -> np.ndarr
 
 @pytest.fixture(scope="module")
 def geometry(arm26_osim: Path, tmp_path_factory: pytest.TempPathFactory) -> MuscleGeometry:
-    return MuscleGeometry.from_osim(
+    return muscle_geometry_from_osim(
         arm26_osim, muscles=MUSCLES, cache_dir=tmp_path_factory.mktemp("geometry")
     )
 
@@ -152,7 +153,7 @@ def test_generalized_force_equals_tension_times_moment_arm(arm26_osim: Path, sta
 def test_shoulder_elevation_changes_biarticular_muscles(arm26_osim: Path, tmp_path: Path) -> None:
     """Held at another shoulder angle, geometry and twin agree again (BIClong/TRIlong cross it)."""
     held = {"r_shoulder_elev": 0.6}
-    geometry = MuscleGeometry.from_osim(
+    geometry = muscle_geometry_from_osim(
         arm26_osim, muscles=MUSCLES, locked=held, cache_dir=tmp_path
     )
     twin = load_muscle_twin(arm26_osim, muscles=MUSCLES, locked=held)

@@ -30,7 +30,8 @@ from nmm.metrics import r2_score
 from nmm.model.features import PreparedTrial
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, write_outputs
-from nmm.physics.elbow import ElbowModel, inverse_dynamics_torque
+from nmm.opensim.torch_elbow import elbow_from_config
+from nmm.physics.elbow import inverse_dynamics_torque
 from nmm.physics.parameters import PersonalisedParameters
 
 pytest.importorskip("opensim", reason="OpenSim 4.6 (pip 'opensim') is not installed")
@@ -84,7 +85,7 @@ def run(arm26_osim: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     physics = OmegaConf.load(Path(CONF_DIR) / "physics" / "arm26.yaml")
     physics.osim = str(arm26_osim)
     physics = OmegaConf.to_container(physics, resolve=False)
-    elbow = ElbowModel.from_config(physics, cache_dir=str(root / "geometry"))
+    elbow = elbow_from_config(physics, cache_dir=str(root / "geometry"))
     table = PersonalisedParameters.from_config(physics, 1, elbow.muscle_parameters)
     table.set_values(0, FACTORS)
     table = table.double()

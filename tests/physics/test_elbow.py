@@ -2,7 +2,7 @@
 
 Torch-only tests use a small synthetic geometry (linear lengths); the comparisons with OpenSim
 itself on arm26 (muscle torque, inverse dynamics) are in tests/opensim/test_elbow_twin.py, and
-here only :meth:`ElbowModel.from_config` is checked against the OpenSim twin.
+here only :func:`nmm.opensim.torch_elbow.elbow_from_config` is checked against the OpenSim twin.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from nmm.config import CONF_DIR
+from nmm.opensim.torch_elbow import elbow_from_config
 from nmm.physics.elbow import (
     ArmParameters,
     ElbowModel,
@@ -316,7 +317,7 @@ def test_elbow_model_from_config_matches_opensim(physics_cfg, arm26_osim, tmp_pa
 
     cfg = dict(physics_cfg)
     cfg["osim"] = str(arm26_osim)
-    model = ElbowModel.from_config(cfg, cache_dir=str(tmp_path))
+    model = elbow_from_config(cfg, cache_dir=str(tmp_path))
     assert model.muscle_names == tuple(physics_cfg.muscles)
     rng = np.random.default_rng(5)
     n = 60

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from nmm.opensim import geometry_sampling
+from nmm.opensim import geometry_sampling, torch_elbow
 from nmm.opensim.geometry_sampling import GeometrySamples, OsimModelError, sample_elbow_geometry
+from nmm.opensim.torch_elbow import muscle_geometry_from_osim
 from nmm.physics.geometry import DEFAULT_RANGE_MARGIN, MuscleGeometry
 
 MUSCLES = ("TRIlong", "TRIlat", "TRImed", "BIClong", "BICshort", "BRA")
@@ -62,7 +63,7 @@ def geometry_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def geometry(arm26: Path, geometry_cache: Path) -> MuscleGeometry:
     """The geometry under test, sampled and fitted once, cached in a module temp folder."""
-    return MuscleGeometry.from_osim(arm26, cache_dir=geometry_cache)
+    return muscle_geometry_from_osim(arm26, cache_dir=geometry_cache)
 
 
 def _opensim_at(path: Path, angles: np.ndarray, fd_step: float = 0.0) -> dict[str, np.ndarray]:
@@ -352,18 +353,18 @@ def test_cache_reuse_and_invalidation(
     shutil.copyfile(arm26, model)
     cache = tmp_path / "cache"
     spy = _SamplerSpy()
-    monkeypatch.setattr(geometry_sampling, "sample_elbow_geometry", spy)
+    monkeypatch.setattr(torch_elbow, "sample_elbow_geometry", spy)
     theta = torch.linspace(0.0, 2.2, 50, dtype=torch.float64)
 
-    first = MuscleGeometry.from_osim(model, cache_dir=cache)
+    first = muscle_geometry_from_osim(model, cache_dir=cache)
     assert spy.calls == 1 and len(list(cache.glob("*.json"))) == 1
-    again = MuscleGeometry.from_osim(model, cache_dir=cache)
+    again = muscle_geometry_from_osim(model, cache_dir=cache)
     assert spy.calls == 1  # reused, OpenSim not called
     assert torch.equal(again.lengths(theta), first.lengths(theta))
 
-    MuscleGeometry.from_osim(model, cache_dir=cache, degree=6)  # fitting setting changed
+    muscle_geometry_from_osim(model, cache_dir=cache, degree=6)  # fitting setting changed
     assert spy.calls == 2
-    moved = MuscleGeometry.from_osim(model, cache_dir=cache, locked={"r_shoulder_elev": 0.5})
+    moved = muscle_geometry_from_osim(model, cache_dir=cache, locked={"r_shoulder_elev": 0.5})
     assert spy.calls == 3
     assert moved.source["locked"] == {"r_shoulder_elev": 0.5}
     # TRIlong and BIClong cross the shoulder: their lengths change with it, BRA's does not.
@@ -375,13 +376,13 @@ def test_cache_reuse_and_invalidation(
 
     with model.open("a") as fh:  # same model, different bytes: sha256 changes
         fh.write("\n<!-- edited -->\n")
-    MuscleGeometry.from_osim(model, cache_dir=cache)
+    muscle_geometry_from_osim(model, cache_dir=cache)
     assert spy.calls == 4
 
     # A corrupted cache file for matching settings is resampled and rewritten.
     current = max(cache.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
     current.write_text("garbage")
-    MuscleGeometry.from_osim(model, cache_dir=cache)
+    muscle_geometry_from_osim(model, cache_dir=cache)
     assert spy.calls == 5
     assert MuscleGeometry.load(current).muscle_names == MUSCLES
 
@@ -392,8 +393,8 @@ def test_module_cache_hit_needs_no_opensim(
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("OpenSim sampled although a matching cache exists")
 
-    monkeypatch.setattr(geometry_sampling, "sample_elbow_geometry", fail)
-    cached = MuscleGeometry.from_osim(arm26, cache_dir=geometry_cache)
+    monkeypatch.setattr(torch_elbow, "sample_elbow_geometry", fail)
+    cached = muscle_geometry_from_osim(arm26, cache_dir=geometry_cache)
     theta = torch.linspace(0.0, 2.2, 50, dtype=torch.float64)
     assert torch.equal(cached.moment_arms(theta), geometry.moment_arms(theta))
 
@@ -408,7 +409,7 @@ def test_missing_file(tmp_path: Path, arm26: Path) -> None:
     with pytest.raises(OsimModelError, match=r"nowhere/model\.osim: no such file"):
         sample_elbow_geometry(missing)
     with pytest.raises(ValueError, match=r"model\.osim: no such file"):
-        MuscleGeometry.from_osim(missing, cache_dir=tmp_path / "cache")
+        muscle_geometry_from_osim(missing, cache_dir=tmp_path / "cache")
 
 
 def test_unreadable_file(tmp_path: Path, arm26: Path) -> None:

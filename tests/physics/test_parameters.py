@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from torch.func import functional_call
 
 from nmm.config import CONF_DIR
+from nmm.opensim.torch_elbow import muscle_geometry_from_osim
 from nmm.physics.elbow import muscle_torque
 from nmm.physics.geometry import MuscleGeometry
 from nmm.physics.muscle import MuscleParameters
@@ -293,7 +294,7 @@ def test_export_personalised_osim_matches_torch(
     pytest.importorskip("opensim")
     from nmm.opensim.elbow_twin import load_muscle_twin, opensim_muscle_torque
 
-    geometry = MuscleGeometry.from_osim(arm26_osim, muscles=MUSCLES, cache_dir=tmp_path)
+    geometry = muscle_geometry_from_osim(arm26_osim, muscles=MUSCLES, cache_dir=tmp_path)
     module = _random_subject(cfg, geometry.to_muscle_parameters(), list(geometry.muscle_names))
     subject = module.subject(1)
     out = export_personalised_osim(arm26_osim, subject, tmp_path / "S1.osim")
