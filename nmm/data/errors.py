@@ -33,6 +33,10 @@ class ReaderError(_LocatedError):
     """A file cannot be read as the format it claims to be."""
 
 
+class MissingChannelError(ValueError):
+    """A trial lacks a channel the model needs (an input muscle, kinematics, ...)."""
+
+
 @contextmanager
 def naming_file(source: str) -> Iterator[None]:
     """Within the block, a DataValidationError that names no file is raised again naming `source`

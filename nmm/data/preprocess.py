@@ -19,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal as sps
 
-from nmm.data.errors import DataValidationError
+from nmm.data.errors import DataValidationError, MissingChannelError
 from nmm.data.schema import Signal, Trial
 
 Step = Callable[[Signal], Signal]
@@ -334,3 +334,41 @@ def align_streams(trial: Trial, rate_hz: float) -> Trial:
         for k, s in streams.items()
     }
     return trial.replace(**aligned)
+
+
+def trial_kinematics(
+    trial: Trial, kin_chain: Step | None, use_recorded_derivatives: bool = True
+) -> Signal:
+    """The trial's angle θ (rad), velocity θ̇ (rad/s) and acceleration θ̈ (rad/s²), channels
+    ``<coordinate>``, ``<coordinate>_speed`` and ``<coordinate>_acceleration``, on the
+    kinematics' own grid: the recorded derivatives when ``use_recorded_derivatives`` and the
+    trial has them, else ``kin_chain`` (e.g. ``preprocess.kinematics``: low-pass, then
+    :class:`Differentiate`) applied to the angle. What the NMM trains on and the OpenSim twin
+    is driven by.
+
+    Raises:
+        MissingChannelError: no kinematics, or no derivatives and no chain that makes them.
+    """
+    kin = trial.kinematics
+    if kin is None:
+        raise MissingChannelError(
+            f"trial {trial.subject}/{trial.trial_id} has no kinematics; the NMM needs the "
+            f"'{trial.coordinate}' angle (rad)"
+        )
+    c = trial.coordinate
+    names = (c, f"{c}_speed", f"{c}_acceleration")
+    if use_recorded_derivatives and all(n in kin.channels for n in names):
+        return kin.select(names)
+    if kin_chain is None:
+        raise MissingChannelError(
+            f"trial {trial.subject}/{trial.trial_id} has no '{names[1]}'/'{names[2]}' channels "
+            "and no kinematics chain (preprocess.kinematics) to differentiate the angle"
+        )
+    out = kin_chain(kin.select([c]))
+    missing = [n for n in names if n not in out.channels]
+    if missing:
+        raise MissingChannelError(
+            f"trial {trial.subject}/{trial.trial_id}: the kinematics chain did not produce "
+            f"{missing} (add nmm.data.preprocess.Differentiate to preprocess.kinematics)"
+        )
+    return out.select(names)

@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from nmm.data.preprocess import NormaliseMVIC, Step, align_streams
+from nmm.data.errors import MissingChannelError
+from nmm.data.preprocess import NormaliseMVIC, Step, align_streams, trial_kinematics
 from nmm.data.schema import Signal, Trial
 
 __all__ = [
@@ -63,10 +64,6 @@ INPUT_KINDS = ("angle", "velocity", "acceleration", "load", "measured_envelopes"
 MVIC_KIND = "mvic"
 #: The hold of an MVIC trial: its samples within this fraction of the trial's peak |moment|.
 MVIC_HOLD_FRACTION = 0.8
-
-
-class MissingChannelError(ValueError):
-    """A trial lacks a channel the model needs (an input muscle, kinematics, ...)."""
 
 
 @dataclass(frozen=True)
@@ -263,32 +260,6 @@ def _normalised_envelope(
     return env.with_values(env.values / peaks, units=("1",) * len(env.channels)), "peak"
 
 
-def _kinematics(trial: Trial, kin_chain: Step | None, use_recorded_derivatives: bool) -> Signal:
-    kin = trial.kinematics
-    if kin is None:
-        raise MissingChannelError(
-            f"trial {trial.subject}/{trial.trial_id} has no kinematics; the NMM needs the "
-            f"'{trial.coordinate}' angle (rad)"
-        )
-    c = trial.coordinate
-    names = (c, f"{c}_speed", f"{c}_acceleration")
-    if use_recorded_derivatives and all(n in kin.channels for n in names):
-        return kin.select(names)
-    if kin_chain is None:
-        raise MissingChannelError(
-            f"trial {trial.subject}/{trial.trial_id} has no '{names[1]}'/'{names[2]}' channels "
-            "and no kinematics chain (preprocess.kinematics) to differentiate the angle"
-        )
-    out = kin_chain(kin.select([c]))
-    missing = [n for n in names if n not in out.channels]
-    if missing:
-        raise MissingChannelError(
-            f"trial {trial.subject}/{trial.trial_id}: the kinematics chain did not produce "
-            f"{missing} (add nmm.data.preprocess.Differentiate to preprocess.kinematics)"
-        )
-    return out.select(names)
-
-
 def _map_envelopes(
     env: Signal, channel_map: ChannelMap, where: str
 ) -> tuple[np.ndarray, np.ndarray, dict[str, list[str]]]:
@@ -365,7 +336,7 @@ def prepare_trial(
             f"{where}: no EMG or envelope stream; the model needs the envelopes of "
             f"{list(channel_map.inputs)}"
         )
-    kin = _kinematics(trial, kinematics_chain, use_recorded_derivatives)
+    kin = trial_kinematics(trial, kinematics_chain, use_recorded_derivatives)
     aligned = align_streams(trial.replace(emg=None, envelope=env, kinematics=kin), rate_hz)
     values, measured, used = _map_envelopes(aligned.envelope, channel_map, where)
     c = trial.coordinate

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from nmm.data.errors import MissingChannelError
 from nmm.data.io.opensim_files import read_coordinate
 from nmm.data.io.sto import read_sto
+from nmm.data.preprocess import trial_kinematics
 from nmm.data.schema import Cohort, Signal, Trial
 
 __all__ = [
@@ -108,11 +110,8 @@ def kinematics_from_trial(
 ) -> Kinematics:
     """θ, θ̇, θ̈ of a trial, as the NMM prepared them (recorded derivatives, else ``chain``,
     e.g. ``preprocess.kinematics``: 10 Hz low-pass, then differentiated)."""
-    # The NMM's own selection (torch-free module), so OpenSim sees the torch model's motion.
-    from nmm.model.features import MissingChannelError, _kinematics
-
-    try:
-        kin = _kinematics(trial, chain, use_recorded_derivatives)
+    try:  # the NMM's own selection, so OpenSim sees the torch model's motion
+        kin = trial_kinematics(trial, chain, use_recorded_derivatives)
     except MissingChannelError as exc:
         where = trial.source or (trial.kinematics.source if trial.kinematics else None)
         raise ValidationInputError(str(exc), where) from exc
