@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from nmm.config import CONF_DIR
 from nmm.jobs.sweep import run_job
-from scripts.pipeline import pipeline_and_report
+from nmm.pipeline.job import pipeline_and_report
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="demo")

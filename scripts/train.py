@@ -1,4 +1,4 @@
-"""`nmm-train`: fit the NMM and evaluate it (logic in nmm.model.train; config conf/train.yaml).
+"""`nmm-train`: fit the NMM and evaluate it (logic in nmm.jobs.train; config conf/train.yaml).
 
 nmm-train                                  # default synthetic cohort, both protocols
 nmm-train model=tiny budget.fit.max_steps=50  # a quick smoke run
@@ -17,13 +17,13 @@ from omegaconf import DictConfig
 
 from nmm.config import CONF_DIR
 from nmm.jobs.sweep import run_job
-from nmm.model.train import run_train
+from nmm.jobs.train import run_train
 
 log = logging.getLogger("nmm.train")
 
 
 def train_and_report(cfg: DictConfig) -> dict:
-    """nmm-train's work (nmm.model.train.run_train) and a one-line summary per protocol."""
+    """nmm-train's work (nmm.jobs.train.run_train) and a one-line summary per protocol."""
     metrics = run_train(cfg)
     for protocol in ("per_subject", "loso"):
         if protocol in metrics:

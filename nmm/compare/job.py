@@ -3,7 +3,7 @@ same physics (``conf/compare.yaml``).
 
 Three cached stages (:class:`nmm.jobs.stages.StageRunner`) under the run directory:
 
-- ``stages/nmm``: :func:`nmm.model.train.run_train` with the run's config (network and every
+- ``stages/nmm``: :func:`nmm.jobs.train.run_train` with the run's config (network and every
   subject's personalised parameters; ``evaluate.protocols`` chooses per-subject fit and/or
   leave-one-subject-out); its ``predictions/`` (per-subject) or ``loso/predictions/`` hold the
   reconstructions;
@@ -37,11 +37,21 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from nmm.atomic import atomic_write_text
 from nmm.compare.figures import plot_error_heatmaps, plot_overlay, plot_torque_tracking
 from nmm.compare.paired import paired_differences
+from nmm.data.synth.cohort import DEFAULT_ROOT
+from nmm.jobs.config_check import check_cohort_rates
+from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.jobs.stages import StageRunner, fingerprint
-from nmm.model.evaluate import HEADLINE_KEYS
+from nmm.model.evaluate import (
+    HEADLINE_KEYS,
+    cell_scores,
+    evaluation_options,
+    read_truth_excitation,
+    summarise_cells,
+)
 from nmm.model.features import PreparedTrial
 from nmm.model.physics import PersonalisedElbow
-from nmm.model.reconstruct import Reconstruction, read_outputs
+from nmm.model.reconstruct import Reconstruction, read_outputs, write_outputs
+from nmm.synergy.fit import fit_synx
 
 __all__ = [
     "METHODS",
@@ -68,8 +78,6 @@ def dataset_fingerprint(cfg: DictConfig) -> str:
     if data is not None and data.get("path"):
         root = Path(str(data.path))
     elif cfg.get("synthetic") is not None:
-        from nmm.data.synth.cohort import DEFAULT_ROOT
-
         root = Path(str(cfg.synthetic.root)) if cfg.synthetic.get("root") else DEFAULT_ROOT
     files = []
     if root is not None and root.exists():
@@ -92,7 +100,7 @@ def _predictions_dir(stage_dir: Path, protocol: str) -> Path:
 def nmm_stage(runner: StageRunner, cfg: DictConfig, data_fp: str) -> Any:
     """Fit and evaluate the NMM (``run_train``) in ``stages/nmm``; resumes an interrupted fit
     from its ``checkpoints/last.ckpt``."""
-    from nmm.model.train import run_train
+    from nmm.jobs.train import run_train
 
     def run(folder: Path, resume: bool) -> dict[str, Any]:
         sub = cfg.copy()
@@ -116,9 +124,6 @@ def mse_stage(
 ) -> Any:
     """Synergy extrapolation of every subject in ``stages/mse`` (reconstructions as ``.sto``,
     personalised ``.osim`` files, figures)."""
-    from nmm.model.evaluate import read_truth_excitation
-    from nmm.model.reconstruct import write_outputs
-    from nmm.synergy.fit import fit_synx
 
     inputs = {
         "mse": cfg.mse,
@@ -177,7 +182,6 @@ def _score(
     truths: Sequence[np.ndarray | None],
     opt: Mapping[str, Any],
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from nmm.model.evaluate import cell_scores, summarise_cells
 
     cells = cell_scores(recs, truths, opt["hidden"], opt["baseline"], opt["hidden_signal"])
     return summarise_cells(cells, recs, opt["targets"]), cells
@@ -245,7 +249,6 @@ def compare_stage(
     upstream: Mapping[str, Any],
 ) -> Any:
     """Score both methods on the same trials and truth; paired differences, tables, figures."""
-    from nmm.model.evaluate import evaluation_options, read_truth_excitation
 
     cmp = cfg.get("compare") or {}
     protocol = str(cmp.get("protocol", "per_subject"))
@@ -390,8 +393,6 @@ def open_run(cfg: DictConfig) -> RunContext:
     """Create ``run_dir``, seed, set threads, write ``config.yaml``, load and prepare the cohort
     (``subjects`` selects), fingerprint the data (what ``nmm-compare`` and ``nmm-pipeline``
     share)."""
-    from nmm.jobs.config_check import check_cohort_rates
-    from nmm.jobs.run_dir import seed_everything, write_config
     from nmm.model.train import build_elbow, load_cohort, prepare_cohort, set_threads
 
     run_dir = Path(cfg.run_dir)
@@ -417,7 +418,6 @@ def open_run(cfg: DictConfig) -> RunContext:
 
 def run_compare(cfg: DictConfig) -> dict[str, Any]:
     """The whole ``nmm-compare`` job; returns (and writes) its metrics."""
-    from nmm.jobs.run_dir import write_metrics
 
     t0 = time.perf_counter()
     run = open_run(cfg)

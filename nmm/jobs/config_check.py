@@ -37,6 +37,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from nmm.config import compose_config
 from nmm.data.schema import Cohort
 from nmm.data.synth.config import SynthConfigError, validate_config
+from nmm.pipeline.config import painsig_config
 
 __all__ = ["APPS", "ConfigError", "Rule", "check_cohort_rates", "check_config"]
 
@@ -495,9 +496,6 @@ def _check_painsig(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
 
 def _check_pipeline_painsig(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
     """The pipeline's pain-signature config (``pipeline.painsig``) as the painsig app's."""
-    # nmm.pipeline.job imports torch: only the pipeline apps load it
-    from nmm.pipeline.job import painsig_config
-
     node = plain["pipeline"]["painsig"]
     try:
         check_config(painsig_config(cfg), "painsig")

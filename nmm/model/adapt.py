@@ -34,7 +34,10 @@ from nmm.atomic import atomic_path
 from nmm.model.budget import TrainingBudget
 from nmm.model.features import PreparedTrial
 from nmm.model.module import NMMModule
+from nmm.model.personalise import personalise_from_config
 from nmm.model.physics import PersonalisedElbow
+from nmm.model.train import build_datamodule, train_to_budget
+from nmm.model.train import bundle as make_bundle
 
 __all__ = ["adapt", "personalise_and_adapt", "specialise"]
 
@@ -72,8 +75,6 @@ def adapt(
         steps, wall time and the budget's summary (stop reason, loss history) under
         ``"budget"``.
     """
-    from nmm.model.train import build_datamodule, train_to_budget
-    from nmm.model.train import bundle as make_bundle
 
     old = bundle.module
     module = NMMModule(
@@ -145,7 +146,6 @@ def personalise_and_adapt(
     Raises:
         ValueError: ``adapt`` is on and ``limits`` is None.
     """
-    from nmm.model.personalise import personalise_from_config
 
     physics, ids, info = personalise_from_config(
         bundle, trials, settings, cfg.preprocess.resample_hz, seed, default_steps

@@ -43,8 +43,11 @@ with five subjects a wide interval), ``torque_r2`` (mean over subject × load ce
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
+import multiprocessing as mp
 import os
+import resource
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -52,12 +55,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
+from scipy import signal as sps
 
 from nmm.bootstrap import cluster_bootstrap_ci
+from nmm.data.synth.ground_truth import read_cohort_truth, read_trial_truth
 from nmm.metrics import pearson_r, r2_score, rmse
 from nmm.model.features import PreparedTrial
 from nmm.model.physics import PersonalisedElbow
-from nmm.model.reconstruct import Reconstruction, reconstruct
+from nmm.model.reconstruct import Reconstruction, reconstruct, write_outputs
 
 __all__ = [
     "HEADLINE_KEYS",
@@ -104,7 +109,6 @@ def read_truth_excitation(
     EMG noise. The solver's excitations carry mesh-rate chatter (MocoInverse) that no envelope
     can follow; the reference removes it for the model and the baseline alike.
     """
-    from nmm.data.synth.ground_truth import read_trial_truth
 
     try:
         truth = read_trial_truth(truth_dir, trial.subject, trial.trial_id, trial.session)
@@ -119,8 +123,6 @@ def read_truth_excitation(
         cols.append(np.interp(trial.time, exc_sig.time, exc_sig[m]))
     out = np.column_stack(cols)
     if cutoff_hz:
-        from scipy import signal as sps
-
         sos = sps.butter(order, cutoff_hz, fs=trial.rate, output="sos")
         if out.shape[0] > 3 * (2 * len(sos) + 1):
             out = np.clip(sps.sosfiltfilt(sos, out, axis=0), 0.0, None)
@@ -443,8 +445,6 @@ def evaluate_model(
         summary["scored_envelopes"] = brief(truths, "envelopes")
     truth_summary = None
     if truth_dir and (Path(truth_dir) / "cohort.json").is_file():
-        from nmm.data.synth.ground_truth import read_cohort_truth
-
         truth_summary = read_cohort_truth(truth_dir)
     summary["parameter_recovery"] = _pooled_recovery(
         [parameter_recovery(m.physics, m.subject_ids, truth_summary) for m in models]
@@ -488,7 +488,6 @@ def evaluate_protocols(
     ``specialised``: per subject, its network specialised from it
     (:func:`nmm.model.adapt.specialise`), which then scores the per-subject protocol;
     ``loso_pending``: folds already submitted by :func:`start_loso`."""
-    from nmm.model.reconstruct import write_outputs
 
     ev = cfg.get("evaluate") or {}
     opt = evaluation_options(cfg)
@@ -633,7 +632,6 @@ def loso_fold(
         hidden_signal=opt["hidden_signal"],
     )
     log.info("LOSO %s: %s", held_out, _brief(summary))
-    import resource
 
     return {
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
@@ -672,8 +670,6 @@ def start_loso(
     workers = int((cfg.get("evaluate") or {}).get("workers", 1) or 1)
     if workers <= 1:
         return None
-    import concurrent.futures as cf
-    import multiprocessing as mp
 
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
     futures = [

@@ -1,4 +1,4 @@
-"""Building the NMM from the config and fitting it: what ``nmm-train`` runs (``conf/train.yaml``).
+"""Building the NMM from the config and fitting it: the pieces of nmm-train (conf/train.yaml).
 
 Pieces, each usable alone (the evaluation's protocols and ``nmm-predict`` reuse them):
 
@@ -7,12 +7,12 @@ Pieces, each usable alone (the evaluation's protocols and ``nmm-predict`` reuse 
 - :func:`build_elbow`, :func:`feature_spec`, :func:`prepare_cohort` physics and arrays;
 - :func:`build_module`, :func:`build_datamodule`, :func:`build_trainer` the Lightning parts, from
   ``model``, ``datamodule``, ``trainer``, ``callbacks`` and ``logger`` (Hydra ``_target_``);
-- :func:`fit` one training run; :func:`run_train` the whole job (fit, save, evaluate, metrics).
+- :func:`fit` one training run; :func:`nmm.jobs.train.run_train` the whole job (fit, save,
+  evaluate, metrics).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -27,8 +27,10 @@ from lightning.pytorch import Trainer
 from lightning.pytorch import seed_everything as seed_lightning
 from omegaconf import DictConfig, OmegaConf
 
-from nmm.atomic import atomic_write_text
+from nmm.config import compose_config
+from nmm.data.io.dataset import read_dataset
 from nmm.data.schema import Cohort
+from nmm.data.synth import ensure_default_cohort
 from nmm.model.budget import ConvergenceStop, TrainingBudget, stage_budget
 from nmm.model.datamodule import NMMDataModule
 from nmm.model.features import (
@@ -59,7 +61,6 @@ __all__ = [
     "fit",
     "load_cohort",
     "prepare_cohort",
-    "run_train",
     "selected_subjects",
     "train_to_budget",
 ]
@@ -83,7 +84,6 @@ def load_cohort(cfg: DictConfig) -> tuple[Cohort, Path | None]:
     :func:`nmm.data.synth.ensure_default_cohort`; ``synthetic.root`` names a folder holding
     ``dataset/`` and ``ground_truth/`` to use as it is).
     """
-    from nmm.data.io.dataset import read_dataset
 
     data = cfg.get("data")
     truth = cfg.get("evaluate", {}).get("truth_dir") if cfg.get("evaluate") else None
@@ -94,9 +94,6 @@ def load_cohort(cfg: DictConfig) -> tuple[Cohort, Path | None]:
     if syn.get("root") and (Path(syn.root) / "dataset" / "manifest.yaml").is_file():
         root = Path(syn.root)
     else:
-        from nmm.config import compose_config
-        from nmm.data.synth import ensure_default_cohort
-
         synth_cfg = compose_config(str(syn.config), list(syn.overrides or []))
         root = ensure_default_cohort(synth_cfg, root=syn.get("root"))
     cohort = read_dataset(root / "dataset")
@@ -471,103 +468,6 @@ def fit(
         wall,
     )
     return module, trainer, info
-
-
-def run_train(cfg: DictConfig) -> dict[str, Any]:
-    """``nmm-train``: load, prepare, fit on every subject, save, evaluate; returns metrics.
-
-    Writes into ``cfg.run_dir``: ``config.yaml``, ``checkpoints/`` (``last.ckpt`` and the best),
-    ``model.ckpt`` (the best weights, with the subjects' parameters), with ``specialise.enabled``
-    ``subjects/<subject>.ckpt`` (each subject's network, :func:`nmm.model.adapt.specialise`),
-    ``parameters.json`` (the specialised networks' parameters where there are some),
-    CSV logs under ``logs/``, and ``metrics.json`` (see :mod:`nmm.model.evaluate`).
-    """
-    from nmm.jobs.config_check import check_cohort_rates
-    from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
-    from nmm.jobs.sweep import global_rank
-    from nmm.model.adapt import specialise
-    from nmm.model.evaluate import SubjectModel, evaluate_protocols, start_loso
-    from nmm.model.reconstruct import parameters_report
-
-    run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    seed = seed_everything(int(cfg.seed))
-    set_threads(cfg.get("threads"))
-    write_config(cfg, run_dir)
-    t0 = time.perf_counter()
-    cohort, truth_dir = load_cohort(cfg)
-    check_cohort_rates(cfg, cohort)  # filters below Nyquist, before any preprocessing
-    elbow = build_elbow(cfg)
-    trials = prepare_cohort(cohort, cfg, elbow)
-    log.info(
-        "%s: %d trials of %d subjects prepared (%.1f s)",
-        cohort.name,
-        len(trials),
-        len({t.subject for t in trials}),
-        time.perf_counter() - t0,
-    )
-    chosen = selected_subjects(cfg, trials)  # checked before any fold starts
-    protocols = list(cfg.evaluate.get("protocols") or []) if cfg.get("evaluate") else []
-    pending = None
-    if "loso" in protocols and truth_dir is not None and global_rank() == 0:
-        # folds start in worker processes now and train while the per-subject fit runs here
-        pending = start_loso(cfg, trials, elbow, truth_dir, run_dir)
-    module, trainer, info = fit(
-        cfg,
-        trials,
-        elbow,
-        run_dir,
-        train_subjects=chosen,
-        ckpt_path=cfg.get("ckpt_path"),
-    )
-    trainer.save_checkpoint(str(run_dir / "model.ckpt"))
-    if trainer.global_rank != 0:  # DDP: rank 0 evaluates and writes (nmm.jobs.sweep)
-        return {}
-    metrics: dict[str, Any] = {
-        "seed": seed,
-        "cohort": cohort.name,
-        "n_trials": len(trials),
-        "subjects": info["subjects"],
-        "fit": info,
-        "accelerator": type(trainer.accelerator).__name__,
-        "threads": torch.get_num_threads(),
-        "calibration": calibration_report(cohort, trials),
-    }
-    b = bundle(cfg, module)
-    params = parameters_report(b, module.physics, info["subjects"])
-    specialised: dict[str, SubjectModel] = {}
-    enabled = bool((cfg.get("specialise") or {}).get("enabled", False))
-    for stale in sorted((run_dir / "subjects").glob("*.ckpt")):
-        # an earlier fit's networks: nmm-predict would take them for this fit's
-        log.info("removing %s (specialised from an earlier fit in this run directory)", stale)
-        stale.unlink()
-    if enabled:
-        t1 = time.perf_counter()
-        own = specialise(cfg, b, trials, budget(cfg, "specialise"), run_dir / "subjects")
-        for sid, (sb, sphys, _) in own.items():
-            specialised[sid] = SubjectModel(sb, sphys, [sid])
-            params[sid] = parameters_report(sb, sphys, [sid])[sid]
-        info["specialise"] = {
-            "wall_s": time.perf_counter() - t1,
-            "subjects": {sid: sinfo["budget"] for sid, (_, _, sinfo) in own.items()},
-        }
-    atomic_write_text(run_dir / "parameters.json", json.dumps(params, indent=1) + "\n")
-    metrics.update(
-        evaluate_protocols(
-            cfg,
-            b,
-            trials,
-            truth_dir,
-            elbow,
-            protocols,
-            run_dir=run_dir,
-            loso_pending=pending,
-            specialised=specialised,
-        )
-    )
-    metrics["timing"] = {"total_s": time.perf_counter() - t0, "fit_s": info["fit_wall_s"]}
-    write_metrics(metrics, run_dir)
-    return metrics
 
 
 def calibration_report(cohort: Cohort, trials: Sequence[PreparedTrial]) -> dict[str, Any]:

@@ -43,10 +43,16 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nmm.compare.job import compare_stage, mse_stage, nmm_stage, open_run
 from nmm.config import compose_config
+from nmm.jobs.data_overview import run_data_overview
+from nmm.jobs.run_dir import write_metrics
 from nmm.jobs.stages import StageResult, StageRunner
 from nmm.model.features import PreparedTrial
+from nmm.opensim.validate import run_validate
+from nmm.pipeline.channels import ReconstructedChannels
+from nmm.pipeline.config import painsig_config
+from nmm.pipeline.report import build_report
 
-__all__ = ["cohort_summary", "painsig_config", "run_pipeline"]
+__all__ = ["cohort_summary", "pipeline_and_report", "run_pipeline", "summary_lines"]
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +69,6 @@ HEADLINE_PAINSIG = (
 )
 
 
-def painsig_config(cfg: DictConfig) -> DictConfig:
-    """The pain-signature config of the pipeline: ``pipeline.painsig.config`` composed with its
-    ``overrides``, reading the same data as the NMM (``data`` or the synthetic cohort)."""
-    node = cfg.pipeline.painsig
-    overrides = [*node.get("overrides", []), f"seed={cfg.seed}"]
-    pain = compose_config(str(node.config), overrides)
-    with open_dict(pain):
-        pain.paths = cfg.paths
-        if cfg.get("data") is not None and cfg.data.get("_target_"):
-            pain.data = cfg.data
-        elif cfg.get("synthetic") is not None and cfg.synthetic.get("root"):
-            pain.data.root = cfg.synthetic.root
-    return pain
-
-
 def _painsig_stage(
     runner: StageRunner,
     name: str,
@@ -88,8 +79,9 @@ def _painsig_stage(
     predictions: str,
     subjects: Sequence[str] | None,
 ) -> StageResult:
+    # painsig loads scikit-learn, xgboost and shap (5 s): only when a painsig stage runs
+    from nmm.jobs.painsig import settings_from_config
     from painsig.job import run_painsig
-    from scripts.pain import settings_from_config
 
     inputs = {
         "painsig": pain.painsig,
@@ -102,7 +94,6 @@ def _painsig_stage(
     }
 
     def run(folder: Path, resume: bool) -> dict[str, Any]:
-        from nmm.pipeline.channels import ReconstructedChannels
 
         cohort = instantiate(pain.data)
         if subjects:
@@ -130,7 +121,6 @@ def _painsig_stage(
 
 def _data_stage(runner: StageRunner, cfg: DictConfig, cohort: Any, data_fp: str) -> StageResult:
     """The cohort preprocessed, written as a dataset folder (read back exactly), figures."""
-    from nmm.jobs.data_overview import run_data_overview
 
     inputs = {"preprocess": cfg.preprocess, "files": data_fp}
 
@@ -152,7 +142,6 @@ def _data_stage(runner: StageRunner, cfg: DictConfig, cohort: Any, data_fp: str)
 def _validate_stage(
     runner: StageRunner, cfg: DictConfig, upstream: StageResult, predictions: str
 ) -> StageResult:
-    from nmm.opensim.validate import run_validate
 
     vcfg = compose_config("validate")
     with open_dict(vcfg):
@@ -175,7 +164,6 @@ def _validate_stage(
 
 
 def _report_stage(runner: StageRunner, cfg: DictConfig, metrics: dict[str, Any]) -> StageResult:
-    from nmm.pipeline.report import build_report
 
     inputs = {
         "stages": {n: s.fingerprint for n, s in runner.results.items()},
@@ -220,7 +208,6 @@ def cohort_summary(trials: Sequence[PreparedTrial], hidden: Sequence[str]) -> di
 
 def run_pipeline(cfg: DictConfig) -> dict[str, Any]:
     """The whole pipeline; returns (and writes) the headline metrics."""
-    from nmm.jobs.run_dir import write_metrics
 
     t0 = time.perf_counter()
     run = open_run(cfg)
@@ -277,4 +264,43 @@ def run_pipeline(cfg: DictConfig) -> dict[str, Any]:
     metrics["wall_s"] = time.perf_counter() - t0
     metrics["config"] = OmegaConf.to_container(cfg.pipeline, resolve=True)
     write_metrics(metrics, run_dir)
+    return metrics
+
+
+def summary_lines(metrics: dict, run_dir: str) -> list[str]:
+    """What the job prints when it ends."""
+    lines = []
+    for m in ("nmm", "mse"):
+        s = metrics.get(m) or {}
+        lines.append(
+            f"{m}: hidden RMSE {s.get('hidden_rmse_mean', float('nan')):.4f}, r "
+            f"{s.get('hidden_pearson_r_mean', float('nan')):.3f}, torque R² "
+            f"{s.get('torque_r2', float('nan')):.3f}"
+        )
+    ci = metrics.get("paired_rmse_diff_ci")
+    if ci:
+        lines.append(f"MSE − NMM hidden RMSE 95 % CI [{ci[0]:+.4f}, {ci[1]:+.4f}]")
+    if metrics.get("opensim_torque_r2") is not None:
+        lines.append(f"OpenSim muscle torque vs ID: R² {metrics['opensim_torque_r2']:.3f}")
+    for key in ("painsig_measured", "painsig_with_reconstructed"):
+        s = metrics.get(key) or {}
+        if "balanced_accuracy" in s:
+            lo, hi = s["balanced_accuracy_ci"]
+            lines.append(
+                f"{key}: balanced accuracy {s['balanced_accuracy']:.3f} [{lo:.3f}, {hi:.3f}], "
+                f"chance {s.get('chance_level') or float('nan'):.3f}"
+            )
+        elif "skipped" in s:
+            lines.append(f"{key}: skipped ({s['skipped']})")
+    ran = [n for n, s in metrics.get("stages", {}).items() if s["ran"]]
+    skipped = [n for n, s in metrics.get("stages", {}).items() if not s["ran"]]
+    lines.append(f"stages run: {', '.join(ran) or 'none'}; reused: {', '.join(skipped) or 'none'}")
+    lines.append(f"report: {run_dir}/report.html   metrics: {run_dir}/metrics.json")
+    return lines
+
+
+def pipeline_and_report(cfg: DictConfig) -> dict:
+    """nmm-pipeline's work (nmm.pipeline.job.run_pipeline) and what it prints at the end."""
+    metrics = run_pipeline(cfg)
+    print("\n".join(summary_lines(metrics, str(cfg.run_dir))))
     return metrics

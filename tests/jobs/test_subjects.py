@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from nmm.config import CONF_DIR
-from nmm.model.train import run_train
+from nmm.jobs.train import run_train
 
 from .conftest import train_fast
 
