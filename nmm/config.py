@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
@@ -16,8 +19,6 @@ def compose_config(name: str, overrides: Sequence[str] = ()) -> Any:
     Inside a running Hydra app (``GlobalHydra`` initialised, with this project's search path)
     it composes directly; otherwise it initialises Hydra on :data:`CONF_DIR` for the call.
     """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
 
     if GlobalHydra.instance().is_initialized():
         return compose(config_name=name, overrides=list(overrides))

@@ -14,6 +14,7 @@ from nmm.data.io.dataset import read_dataset
 from nmm.data.io.opensim_files import trial_from_opensim
 from nmm.data.io.uci import read_uci_lower_limb
 from nmm.data.schema import Cohort, Load, Subject
+from nmm.data.synth.cohort import ensure_default_cohort  # upward: see tests/test_architecture.py
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,5 @@ def synthetic_cohort(
 
     Only the dataset is read; the ground-truth folder beside it is for evaluation, never models.
     """
-    from nmm.data.synth import ensure_default_cohort
-
     folder = ensure_default_cohort(root=root, seed=seed)
     return _check_coordinate(read_dataset(folder / "dataset"), coordinate)

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from nmm.atomic import atomic_write_text
 
@@ -78,7 +79,6 @@ class Job:
 def parse_overrides(lines: Iterable[str]) -> dict[str, str]:
     """Hydra override strings (``subject=S01``, ``+local=x``, ``model.window_s=1.0``) as
     key -> value text, parsed with Hydra's own override grammar."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     out = {}
     for o in OverridesParser.create().parse_overrides(list(lines)):

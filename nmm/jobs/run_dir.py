@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from nmm.atomic import atomic_write_text
+from nmm.atomic import atomic_write_json, atomic_write_text
 
 
 def seed_everything(seed: int) -> int:
@@ -30,21 +29,6 @@ def write_config(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> Path:
     return atomic_write_text(Path(run_dir) / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def write_metrics(metrics: dict[str, Any], run_dir: str | os.PathLike[str]) -> Path:
     """`metrics.json` in the run directory, written atomically."""
-    text = json.dumps(_jsonable(metrics), indent=2, allow_nan=True)
-    return atomic_write_text(Path(run_dir) / "metrics.json", text + "\n")
+    return atomic_write_json(Path(run_dir) / "metrics.json", metrics)

@@ -41,6 +41,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
 from nmm.jobs.config_check import ConfigError, check_config
@@ -74,14 +76,12 @@ def global_rank() -> int:
 
 
 def _hydra_config() -> Any | None:
-    from hydra.core.hydra_config import HydraConfig
 
     return HydraConfig.get() if HydraConfig.initialized() else None
 
 
 def is_multirun() -> bool:
     """True inside a job of a Hydra multirun (``-m``)."""
-    from hydra.types import RunMode
 
     hc = _hydra_config()
     return hc is not None and hc.mode == RunMode.MULTIRUN

@@ -29,6 +29,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from nmm.jobs.config_check import check_cohort_rates
+from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.metrics import pearson_r, r2_score, rmse
 from nmm.model.adapt import personalise_and_adapt
 from nmm.model.evaluate import read_truth_excitation
@@ -84,8 +86,6 @@ def load_trained(model_dir: str | Path, checkpoint: str | Path | None = None) ->
 
 def run_predict(cfg: DictConfig) -> dict[str, Any]:
     """``nmm-predict``: see the module doc. Returns the metrics written to ``metrics.json``."""
-    from nmm.jobs.config_check import check_cohort_rates
-    from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 
     t0 = time.perf_counter()
     run_dir = Path(cfg.run_dir)

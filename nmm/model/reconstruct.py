@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from nmm.data.io.sto import write_sto
+from nmm.atomic import atomic_path
+from nmm.data.io.sto import read_sto, write_sto
 from nmm.model.features import PreparedTrial, input_features, window_starts
 from nmm.model.physics import PersonalisedElbow
+from nmm.physics.parameters import export_personalised_osim
 
 __all__ = [
     "Reconstruction",
@@ -180,8 +182,6 @@ def plot_reconstruction(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nmm.atomic import atomic_path
-
     t = rec.trial.time
     m = len(rec.muscles)
     fig, axes = plt.subplots(m + 1, 1, figsize=(8, 1.4 * (m + 1) + 0.6), sharex=True)
@@ -233,7 +233,6 @@ def write_outputs(
 
     Returns ``{"sto": [...], "osim": [...], "figures": [...]}`` (paths).
     """
-    from nmm.physics.parameters import export_personalised_osim
 
     out = Path(out_dir)
     written: dict[str, list[str]] = {"sto": [], "osim": [], "figures": []}
@@ -287,7 +286,6 @@ def read_outputs(
     back onto the trial (the files hold its own time grid); trials with no files are left out.
     Raises ``ValueError`` naming the file when its grid or columns disagree with the trial.
     """
-    from nmm.data.io.sto import read_sto
 
     out = []
     for tr in trials:

@@ -70,10 +70,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra.utils import instantiate
 
 from nmm.atomic import atomic_write_text
+from nmm.config import CONF_DIR
+from nmm.data.io.dataset import read_dataset
 from nmm.data.io.sto import StoTable, read_sto, write_sto
 from nmm.data.schema import Cohort, Signal
+from nmm.jobs.run_dir import write_config, write_metrics
 from nmm.metrics import r2_score, rmse
 from nmm.opensim.elbow_twin import (
     DEFAULT_COORDINATE,
@@ -478,7 +482,6 @@ def run_validation(
         the metrics written to ``metrics.json``: ``trials`` (per-trial metrics),
         :func:`summarise`'s keys, ``files`` and ``wall_s``.
     """
-    from nmm.jobs.run_dir import write_metrics
 
     t0 = time.perf_counter()
     if not specs:
@@ -641,7 +644,6 @@ def validate_files(
 
 
 def _synthetic_root(cfg: Any) -> Path:
-    from nmm.config import CONF_DIR
 
     root = (cfg.get("synthetic") or {}).get("root")
     path = Path(root) if root else Path(CONF_DIR).parent / "data" / "default_cohort"
@@ -659,10 +661,6 @@ def run_validate(cfg: Any) -> dict[str, Any]:
     dataset (``data=...``, default the synthetic cohort, whose subjects' simulated bodies give
     the inverse dynamics), or a user's ``validate.osim`` + ``validate.activations`` +
     ``validate.kinematics``. Writes ``config.yaml`` and the outputs into ``run_dir``."""
-    from hydra.utils import instantiate
-
-    from nmm.data.io.dataset import read_dataset
-    from nmm.jobs.run_dir import write_config
 
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

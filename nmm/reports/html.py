@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import html
+import importlib.metadata as md
 import os
+import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,8 +137,6 @@ class HtmlReport:
 
 def software_versions() -> dict[str, str]:
     """Versions of Python and of the libraries results depend on (absent ones left out)."""
-    import importlib.metadata as md
-    import platform
 
     out = {"python": platform.python_version()}
     for dist in (

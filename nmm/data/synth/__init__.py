@@ -13,6 +13,7 @@ OpenSim is imported only when a cohort is generated.
 """
 
 from nmm.data.synth.config import SynthConfigError
+from nmm.data.synth.model_inputs import variant_physics_overrides, variant_preprocess_overrides
 
 __all__ = [
     "SynthConfigError",
@@ -24,7 +25,6 @@ __all__ = [
     "variant_preprocess_overrides",
 ]
 _COHORT = ("generate_cohort", "ensure_default_cohort", "ensure_variant_cohort", "variant_names")
-_MODEL_INPUTS = ("variant_physics_overrides", "variant_preprocess_overrides")
 
 
 def __getattr__(name: str):  # lazy: importing the package does not import OpenSim or matplotlib
@@ -32,8 +32,4 @@ def __getattr__(name: str):  # lazy: importing the package does not import OpenS
         from nmm.data.synth import cohort
 
         return getattr(cohort, name)
-    if name in _MODEL_INPUTS:
-        from nmm.data.synth import model_inputs
-
-        return getattr(model_inputs, name)
     raise AttributeError(name)

@@ -53,9 +53,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
+from nmm.atomic import atomic_write_json
+from nmm.config import CONF_DIR, compose_config
 from nmm.data.io.dataset import write_dataset
-from nmm.data.preprocess import BandPass, Envelope, mvic_reference
+from nmm.data.preprocess import BandPass, Chain, Envelope, mvic_reference
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
 from nmm.data.synth.conditions import (
     ConditionEffect,
@@ -74,16 +77,30 @@ from nmm.data.synth.config import (
     shoulder_elevation_range,
     validate_config,
 )
+from nmm.data.synth.emg import synthesize_emg
 from nmm.data.synth.ground_truth import (
     round_significant,
     write_cohort_truth,
     write_trial_truth,
 )
+from nmm.data.synth.report import cohort_metrics, subject_figure
 from nmm.data.synth.subjects import SubjectTruth, draw_subjects
 from nmm.data.synth.tasks import Phase, movement_motion, mvic_excitation, mvic_motion
 from nmm.metrics import rmse
-from nmm.opensim.arm_model import ArmModelSpec
-from nmm.opensim.truth import Motion
+from nmm.opensim.arm_model import (
+    ArmModelSpec,
+    build_arm_model,
+    import_opensim,
+    read_muscle_properties,
+)
+from nmm.opensim.geometry_sampling import file_sha256
+from nmm.opensim.truth import (
+    Motion,
+    forward_check,
+    inverse_dynamics,
+    isometric_effort,
+    solve_excitations,
+)
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -156,12 +173,6 @@ class TrialJob:
 
 def run_job(job: TrialJob) -> dict[str, Any]:
     """Run one job in OpenSim; arrays on the motion's time grid. Used by the process pool."""
-    from nmm.opensim.truth import (
-        forward_check,
-        inverse_dynamics,
-        isometric_effort,
-        solve_excitations,
-    )
 
     t0 = _time.perf_counter()
     grid = job.motion.time
@@ -422,7 +433,6 @@ def _movement_job(
 
 def _flexors(cfg: Mapping[str, Any], subj: SubjectTruth) -> list[str]:
     """Muscles with a positive elbow moment arm at the MVIC angle (OpenSim)."""
-    from nmm.opensim.arm_model import build_arm_model
 
     model = build_arm_model(_spec(cfg, subj, 0.0))
     state = model.initSystem()
@@ -523,7 +533,6 @@ def write_generic_model(osim_path: str, changes: Mapping[str, Any], path: Path) 
     """Write the source ``.osim`` with the changes of :func:`generic_model_changes` applied:
     the model a study would give its NMM (joints, muscle types and paths as in the source).
     Returns path."""
-    from nmm.opensim.arm_model import import_opensim
 
     osim = import_opensim()
     model = osim.Model(osim_path)
@@ -602,7 +611,6 @@ def _mvic_features(
 def _emg_signal(
     cfg: Mapping[str, Any], seed: int, plan: _Plan, result: Mapping[str, Any]
 ) -> Signal:
-    from nmm.data.synth.emg import synthesize_emg
 
     muscles = list(cfg["muscles"])
     measured = [m for m in muscles if m not in cfg["hidden"]]
@@ -676,7 +684,6 @@ def generate_cohort(
     Returns the metrics (also what ``nmm-synth`` writes to ``metrics.json``). Raises
     SynthConfigError for a bad config (negative load, unknown muscle, zero trials, ...).
     """
-    from nmm.opensim.arm_model import build_arm_model, import_opensim
 
     t_start = _time.perf_counter()
     cfg = validate_config(synth_cfg)
@@ -699,7 +706,6 @@ def generate_cohort(
     model.finalizeFromProperties()
     have = [model.getMuscles().get(i).getName() for i in range(model.getMuscles().getSize())]
     check_model_muscles(muscles, have, cfg["osim"])
-    from nmm.opensim.arm_model import read_muscle_properties
 
     _check_posture(cfg, model)
     source = read_muscle_properties(cfg["osim"], muscles)
@@ -901,8 +907,6 @@ def generate_cohort(
     }
     write_cohort_truth(truth_dir, summary)
 
-    from nmm.data.synth.report import cohort_metrics, subject_figure
-
     metrics = cohort_metrics(cfg, plans, results, features, calibration, seed)
     if cfg["output"].get("figures", True):
         for subj in subjects:
@@ -924,7 +928,6 @@ def generate_cohort(
 
 
 def _mvic_chain() -> Callable[[Signal], Signal]:
-    from nmm.data.preprocess import Chain
 
     return Chain([BandPass(20.0, 400.0, 4), Envelope(6.0, 4)])
 
@@ -1027,7 +1030,6 @@ def _du(path: Path) -> int:
 def _fingerprint(cfg: Mapping[str, Any], seed: int) -> str:
     """SHA-256 of the config, seed and format version. The ``.osim`` enters by its content, not
     its path, so the embedded cohort is reused from any clone and any working directory."""
-    from nmm.opensim.geometry_sampling import file_sha256
 
     cfg = dict(cfg)
     if cfg.get("osim") and Path(cfg["osim"]).is_file():
@@ -1037,7 +1039,6 @@ def _fingerprint(cfg: Mapping[str, Any], seed: int) -> str:
 
 
 def _compose_default() -> Any:
-    from nmm.config import compose_config
 
     return compose_config("synth")
 
@@ -1050,9 +1051,6 @@ def _cached_cohort(
     ``metrics.json`` (plus ``generation_s``, the wall time of the generation in s),
     ``config.yaml`` and the fingerprint. workers: OpenSim processes (None: ``synth.workers``);
     not part of the fingerprint, since it does not change the files."""
-    from omegaconf import OmegaConf
-
-    from nmm.jobs.run_dir import write_metrics
 
     fp = _fingerprint(plain, seed)
     stamp = root / FINGERPRINT
@@ -1067,7 +1065,7 @@ def _cached_cohort(
     t0 = _time.perf_counter()
     metrics = generate_cohort(plain, tmp, seed, workers=workers)
     metrics["generation_s"] = _time.perf_counter() - t0
-    write_metrics(metrics, tmp)
+    atomic_write_json(tmp / "metrics.json", metrics)
     (tmp / "config.yaml").write_text(
         OmegaConf.to_yaml(OmegaConf.create({"seed": seed, "synth": dict(plain)})),
         encoding="utf-8",
@@ -1090,7 +1088,6 @@ def ensure_default_cohort(
     seed or :data:`FORMAT_VERSION` changes. Returns the folder; the dataset is its
     ``dataset/`` (``read_dataset``), the truth its ``ground_truth/``.
     """
-    from omegaconf import DictConfig
 
     if cfg is None:
         cfg = _compose_default()
@@ -1109,7 +1106,6 @@ def variant_names() -> list[str]:
 
 def _synth_options() -> list[str]:
     """Every option of the ``synth`` config group (``conf/synth/*.yaml``)."""
-    from nmm.config import CONF_DIR
 
     return sorted(p.stem for p in (Path(CONF_DIR) / "synth").glob("*.yaml"))
 
@@ -1171,7 +1167,6 @@ def ensure_variant_cohort(
     Raises:
         SynthConfigError: for an unknown variant or a config the generator cannot use.
     """
-    from nmm.config import compose_config
 
     names = _synth_options()
     if name not in names:
