@@ -19,7 +19,6 @@ def compose_config(name: str, overrides: Sequence[str] = ()) -> Any:
     Inside a running Hydra app (``GlobalHydra`` initialised, with this project's search path)
     it composes directly; otherwise it initialises Hydra on :data:`CONF_DIR` for the call.
     """
-
     if GlobalHydra.instance().is_initialized():
         return compose(config_name=name, overrides=list(overrides))
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):

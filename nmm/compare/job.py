@@ -41,6 +41,7 @@ from nmm.data.synth.cohort import DEFAULT_ROOT
 from nmm.jobs.config_check import check_cohort_rates
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.jobs.stages import StageRunner, fingerprint
+from nmm.jobs.train import run_train
 from nmm.model.evaluate import (
     HEADLINE_KEYS,
     cell_scores,
@@ -51,6 +52,7 @@ from nmm.model.evaluate import (
 from nmm.model.features import PreparedTrial
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, read_outputs, write_outputs
+from nmm.model.train import build_elbow, load_cohort, prepare_cohort, set_threads
 from nmm.synergy.fit import fit_synx
 
 __all__ = [
@@ -100,7 +102,6 @@ def _predictions_dir(stage_dir: Path, protocol: str) -> Path:
 def nmm_stage(runner: StageRunner, cfg: DictConfig, data_fp: str) -> Any:
     """Fit and evaluate the NMM (``run_train``) in ``stages/nmm``; resumes an interrupted fit
     from its ``checkpoints/last.ckpt``."""
-    from nmm.jobs.train import run_train
 
     def run(folder: Path, resume: bool) -> dict[str, Any]:
         sub = cfg.copy()
@@ -124,7 +125,6 @@ def mse_stage(
 ) -> Any:
     """Synergy extrapolation of every subject in ``stages/mse`` (reconstructions as ``.sto``,
     personalised ``.osim`` files, figures)."""
-
     inputs = {
         "mse": cfg.mse,
         "physics": cfg.physics,
@@ -249,7 +249,6 @@ def compare_stage(
     upstream: Mapping[str, Any],
 ) -> Any:
     """Score both methods on the same trials and truth; paired differences, tables, figures."""
-
     cmp = cfg.get("compare") or {}
     protocol = str(cmp.get("protocol", "per_subject"))
     inputs = {
@@ -393,8 +392,6 @@ def open_run(cfg: DictConfig) -> RunContext:
     """Create ``run_dir``, seed, set threads, write ``config.yaml``, load and prepare the cohort
     (``subjects`` selects), fingerprint the data (what ``nmm-compare`` and ``nmm-pipeline``
     share)."""
-    from nmm.model.train import build_elbow, load_cohort, prepare_cohort, set_threads
-
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     seed = seed_everything(int(cfg.seed))
@@ -418,7 +415,6 @@ def open_run(cfg: DictConfig) -> RunContext:
 
 def run_compare(cfg: DictConfig) -> dict[str, Any]:
     """The whole ``nmm-compare`` job; returns (and writes) its metrics."""
-
     t0 = time.perf_counter()
     run = open_run(cfg)
     stages = {

@@ -79,7 +79,6 @@ class Job:
 def parse_overrides(lines: Iterable[str]) -> dict[str, str]:
     """Hydra override strings (``subject=S01``, ``+local=x``, ``model.window_s=1.0``) as
     key -> value text, parsed with Hydra's own override grammar."""
-
     out = {}
     for o in OverridesParser.create().parse_overrides(list(lines)):
         value = o.get_value_element_as_str() if o.value() is not None else ""

@@ -82,7 +82,6 @@ def _hydra_config() -> Any | None:
 
 def is_multirun() -> bool:
     """True inside a job of a Hydra multirun (``-m``)."""
-
     hc = _hydra_config()
     return hc is not None and hc.mode == RunMode.MULTIRUN
 

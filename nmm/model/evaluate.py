@@ -60,9 +60,12 @@ from scipy import signal as sps
 from nmm.bootstrap import cluster_bootstrap_ci
 from nmm.data.synth.ground_truth import read_cohort_truth, read_trial_truth
 from nmm.metrics import pearson_r, r2_score, rmse
+from nmm.model.adapt import personalise_and_adapt
 from nmm.model.features import PreparedTrial
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, reconstruct, write_outputs
+from nmm.model.train import budget, fit, selected_subjects, set_threads
+from nmm.model.train import bundle as make_bundle
 
 __all__ = [
     "HEADLINE_KEYS",
@@ -488,7 +491,6 @@ def evaluate_protocols(
     ``specialised``: per subject, its network specialised from it
     (:func:`nmm.model.adapt.specialise`), which then scores the per-subject protocol;
     ``loso_pending``: folds already submitted by :func:`start_loso`."""
-
     ev = cfg.get("evaluate") or {}
     opt = evaluation_options(cfg)
     hidden, baseline, targets = opt["hidden"], opt["baseline"], opt["targets"]
@@ -589,10 +591,6 @@ def loso_fold(
     frozen (measured channels, kinematics, torque), adapt the network to it when
     ``evaluate.personalise.adapt`` (budget ``budget.adapt``), score it. Runs in a worker
     process too."""
-    from nmm.model.adapt import personalise_and_adapt
-    from nmm.model.train import budget, fit, set_threads
-    from nmm.model.train import bundle as make_bundle
-
     set_threads(cfg.get("threads"))
     t0 = time.perf_counter()
     opt = evaluation_options(cfg)
@@ -650,8 +648,6 @@ def loso_fold(
 
 def _held_out(cfg: DictConfig, trials: Sequence[PreparedTrial]) -> list[str]:
     """LOSO folds: the selected subjects (``subjects``) within ``evaluate.loso_subjects``."""
-    from nmm.model.train import selected_subjects
-
     only = (cfg.get("evaluate") or {}).get("loso_subjects")
     return [s for s in selected_subjects(cfg, trials) if not only or s in set(only)]
 

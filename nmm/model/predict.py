@@ -86,7 +86,6 @@ def load_trained(model_dir: str | Path, checkpoint: str | Path | None = None) ->
 
 def run_predict(cfg: DictConfig) -> dict[str, Any]:
     """``nmm-predict``: see the module doc. Returns the metrics written to ``metrics.json``."""
-
     t0 = time.perf_counter()
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

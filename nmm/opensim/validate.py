@@ -661,7 +661,6 @@ def run_validate(cfg: Any) -> dict[str, Any]:
     dataset (``data=...``, default the synthetic cohort, whose subjects' simulated bodies give
     the inverse dynamics), or a user's ``validate.osim`` + ``validate.activations`` +
     ``validate.kinematics``. Writes ``config.yaml`` and the outputs into ``run_dir``."""
-
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_config(cfg, run_dir)

@@ -121,7 +121,6 @@ def _painsig_stage(
 
 def _data_stage(runner: StageRunner, cfg: DictConfig, cohort: Any, data_fp: str) -> StageResult:
     """The cohort preprocessed, written as a dataset folder (read back exactly), figures."""
-
     inputs = {"preprocess": cfg.preprocess, "files": data_fp}
 
     def run(folder: Path, resume: bool) -> dict[str, Any]:
@@ -208,7 +207,6 @@ def cohort_summary(trials: Sequence[PreparedTrial], hidden: Sequence[str]) -> di
 
 def run_pipeline(cfg: DictConfig) -> dict[str, Any]:
     """The whole pipeline; returns (and writes) the headline metrics."""
-
     t0 = time.perf_counter()
     run = open_run(cfg)
     run_dir, runner, trials, data_fp = run.run_dir, run.runner, run.trials, run.data_fp

@@ -137,7 +137,6 @@ class HtmlReport:
 
 def software_versions() -> dict[str, str]:
     """Versions of Python and of the libraries results depend on (absent ones left out)."""
-
     out = {"python": platform.python_version()}
     for dist in (
         "nmm-painsig",

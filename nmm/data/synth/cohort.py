@@ -173,7 +173,6 @@ class TrialJob:
 
 def run_job(job: TrialJob) -> dict[str, Any]:
     """Run one job in OpenSim; arrays on the motion's time grid. Used by the process pool."""
-
     t0 = _time.perf_counter()
     grid = job.motion.time
     if job.kind == "mvic":
@@ -433,7 +432,6 @@ def _movement_job(
 
 def _flexors(cfg: Mapping[str, Any], subj: SubjectTruth) -> list[str]:
     """Muscles with a positive elbow moment arm at the MVIC angle (OpenSim)."""
-
     model = build_arm_model(_spec(cfg, subj, 0.0))
     state = model.initSystem()
     coord = model.getCoordinateSet().get(cfg["model_coordinate"])
@@ -533,7 +531,6 @@ def write_generic_model(osim_path: str, changes: Mapping[str, Any], path: Path) 
     """Write the source ``.osim`` with the changes of :func:`generic_model_changes` applied:
     the model a study would give its NMM (joints, muscle types and paths as in the source).
     Returns path."""
-
     osim = import_opensim()
     model = osim.Model(osim_path)
     model.finalizeFromProperties()
@@ -1030,7 +1027,6 @@ def _du(path: Path) -> int:
 def _fingerprint(cfg: Mapping[str, Any], seed: int) -> str:
     """SHA-256 of the config, seed and format version. The ``.osim`` enters by its content, not
     its path, so the embedded cohort is reused from any clone and any working directory."""
-
     cfg = dict(cfg)
     if cfg.get("osim") and Path(cfg["osim"]).is_file():
         cfg["osim"] = "sha256:" + file_sha256(cfg["osim"])
@@ -1051,7 +1047,6 @@ def _cached_cohort(
     ``metrics.json`` (plus ``generation_s``, the wall time of the generation in s),
     ``config.yaml`` and the fingerprint. workers: OpenSim processes (None: ``synth.workers``);
     not part of the fingerprint, since it does not change the files."""
-
     fp = _fingerprint(plain, seed)
     stamp = root / FINGERPRINT
     if (
@@ -1106,7 +1101,6 @@ def variant_names() -> list[str]:
 
 def _synth_options() -> list[str]:
     """Every option of the ``synth`` config group (``conf/synth/*.yaml``)."""
-
     return sorted(p.stem for p in (Path(CONF_DIR) / "synth").glob("*.yaml"))
 
 
