@@ -1,4 +1,4 @@
-"""`nmm-validate`: the OpenSim torque validation run (logic in nmm.opensim.validate; config
+"""`nmm-validate`: the OpenSim torque validation run (logic in nmm.jobs.validate; config
 conf/validate.yaml). Torch is not imported.
 
     nmm-validate validate.predictions=outputs/train/predictions
@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from nmm.config import CONF_DIR
 from nmm.jobs.sweep import app_run
-from nmm.opensim.validate import run_validate
+from nmm.jobs.validate import run_validate
 
 
 def _pct(x: float | None) -> str:

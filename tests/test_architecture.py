@@ -71,7 +71,6 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     ),
     ("nmm.model.predict", "nmm.jobs.config_check"): "run_predict, the nmm-predict job",
     ("nmm.model.predict", "nmm.jobs.run_dir"): "run_predict, the nmm-predict job",
-    ("nmm.opensim.validate", "nmm.jobs.run_dir"): "run_validate, the nmm-validate job",
 }
 
 #: External packages a function may import lazily, -> why it is worth the laziness.

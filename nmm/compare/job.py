@@ -182,7 +182,6 @@ def _score(
     truths: Sequence[np.ndarray | None],
     opt: Mapping[str, Any],
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-
     cells = cell_scores(recs, truths, opt["hidden"], opt["baseline"], opt["hidden_signal"])
     return summarise_cells(cells, recs, opt["targets"]), cells
 

@@ -76,7 +76,6 @@ def global_rank() -> int:
 
 
 def _hydra_config() -> Any | None:
-
     return HydraConfig.get() if HydraConfig.initialized() else None
 
 

@@ -46,8 +46,8 @@ from nmm.config import compose_config
 from nmm.jobs.data_overview import run_data_overview
 from nmm.jobs.run_dir import write_metrics
 from nmm.jobs.stages import StageResult, StageRunner
+from nmm.jobs.validate import run_validate
 from nmm.model.features import PreparedTrial
-from nmm.opensim.validate import run_validate
 from nmm.pipeline.channels import ReconstructedChannels
 from nmm.pipeline.config import painsig_config
 from nmm.pipeline.report import build_report
@@ -94,7 +94,6 @@ def _painsig_stage(
     }
 
     def run(folder: Path, resume: bool) -> dict[str, Any]:
-
         cohort = instantiate(pain.data)
         if subjects:
             cohort = cohort.select(subject=list(subjects))
@@ -141,7 +140,6 @@ def _data_stage(runner: StageRunner, cfg: DictConfig, cohort: Any, data_fp: str)
 def _validate_stage(
     runner: StageRunner, cfg: DictConfig, upstream: StageResult, predictions: str
 ) -> StageResult:
-
     vcfg = compose_config("validate")
     with open_dict(vcfg):
         vcfg.paths = cfg.paths
@@ -163,7 +161,6 @@ def _validate_stage(
 
 
 def _report_stage(runner: StageRunner, cfg: DictConfig, metrics: dict[str, Any]) -> StageResult:
-
     inputs = {
         "stages": {n: s.fingerprint for n, s in runner.results.items()},
         "report": cfg.get("report"),

@@ -608,7 +608,6 @@ def _mvic_features(
 def _emg_signal(
     cfg: Mapping[str, Any], seed: int, plan: _Plan, result: Mapping[str, Any]
 ) -> Signal:
-
     muscles = list(cfg["muscles"])
     measured = [m for m in muscles if m not in cfg["hidden"]]
     idx = [muscles.index(m) for m in measured]
@@ -925,7 +924,6 @@ def generate_cohort(
 
 
 def _mvic_chain() -> Callable[[Signal], Signal]:
-
     return Chain([BandPass(20.0, 400.0, 4), Envelope(6.0, 4)])
 
 
@@ -1035,7 +1033,6 @@ def _fingerprint(cfg: Mapping[str, Any], seed: int) -> str:
 
 
 def _compose_default() -> Any:
-
     return compose_config("synth")
 
 

@@ -1,0 +1,105 @@
+"""``nmm-validate`` (``conf/validate.yaml``): the OpenSim torque validation of a run's predictions
+or of a user's files, into ``run_dir``; the validation itself is :mod:`nmm.opensim.validate`.
+Torch is not imported (a subprocess test checks it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+
+from nmm.config import CONF_DIR
+from nmm.data.io.dataset import read_dataset
+from nmm.jobs.run_dir import write_config
+from nmm.opensim.validate import validate_files, validate_predictions
+from nmm.opensim.validation_inputs import ValidationInputError
+
+__all__ = ["run_validate"]
+
+
+def _synthetic_root(cfg: Any) -> Path:
+    """The synthetic cohort's folder (``synthetic.root``, default ``data/default_cohort``)."""
+    root = (cfg.get("synthetic") or {}).get("root")
+    path = Path(root) if root else Path(CONF_DIR).parent / "data" / "default_cohort"
+    if not (path / "dataset" / "manifest.yaml").is_file():
+        raise ValidationInputError(
+            "no synthetic cohort here (dataset/manifest.yaml); generate it with nmm-synth or "
+            "give data=folder data.path=...",
+            path,
+        )
+    return path
+
+
+def run_validate(cfg: Any) -> dict[str, Any]:
+    """``nmm-validate`` (``conf/validate.yaml``): validate ``validate.predictions`` against a
+    dataset (``data=...``, default the synthetic cohort, whose subjects' simulated bodies give
+    the inverse dynamics), or a user's ``validate.osim`` + ``validate.activations`` +
+    ``validate.kinematics``. Writes ``config.yaml`` and the outputs into ``run_dir``."""
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_config(cfg, run_dir)
+    v = cfg.validate
+    physics = cfg.physics
+    locked = {str(k): float(x) for k, x in dict(physics.get("locked") or {}).items()}
+    id_locked = v.id_model.get("locked")
+    id_locked = (
+        None if id_locked is None else {str(k): float(x) for k, x in dict(id_locked).items()}
+    )
+    chain = instantiate(cfg.preprocess.kinematics) if cfg.get("preprocess") else None
+    data_coordinate = str(cfg.data.coordinate)
+    columns = [
+        str(c) for c in (v.get("kinematics_columns") or [physics.coordinate, data_coordinate])
+    ]
+    common = {
+        "coordinate": str(physics.coordinate),
+        "locked": locked,
+        "torch_tolerance": float(v.torch_tolerance),
+        "max_figures": v.get("max_figures"),
+        "tendon": str(physics.get("tendon", "rigid")),
+    }
+    if v.get("predictions"):
+        id_osim = v.id_model.get("osim")
+        if cfg.data.get("_target_"):
+            cohort = instantiate(cfg.data)
+        else:
+            root = _synthetic_root(cfg)
+            cohort = read_dataset(root / "dataset")
+            if id_osim is None and v.id_model.get("synthetic_bodies", True):
+                # The synthetic subjects were simulated with their own bodies and posture.
+                id_osim = str(root / "ground_truth" / "{subject}" / "model.osim")
+                id_locked = {} if id_locked is None else id_locked
+        return validate_predictions(
+            v.predictions,
+            cohort,
+            run_dir,
+            osim=v.get("osim"),
+            id_osim=id_osim,
+            kinematics=v.get("kinematics"),
+            kinematics_chain=chain,
+            use_recorded_derivatives=bool(v.use_recorded_derivatives),
+            default_lever_arm_m=float(physics.load.lever_arm_m),
+            kinds=None if v.get("kinds") is None else [str(k) for k in v.kinds],
+            id_locked=id_locked,
+            **common,
+        )
+    missing = [k for k in ("osim", "activations", "kinematics") if not v.get(k)]
+    if missing:
+        raise ValidationInputError(
+            "give validate.predictions=<run>/predictions, or validate.osim, validate.activations "
+            f"and validate.kinematics (missing: {', '.join('validate.' + k for k in missing)})"
+        )
+    return validate_files(
+        v.osim,
+        v.activations,
+        v.kinematics,
+        run_dir,
+        load_kg=float(v.load_kg),
+        lever_arm_m=float(v.lever_arm_m),
+        id_osim=v.id_model.get("osim"),
+        kinematics_columns=columns,
+        data_coordinate=data_coordinate,
+        kinematics_chain=chain,
+        id_locked=id_locked,
+        **common,
+    )
