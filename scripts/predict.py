@@ -1,5 +1,5 @@
 """`nmm-predict`: reconstruct a trial or a dataset with a trained NMM (logic in
-nmm.model.predict; config conf/predict.yaml).
+nmm.jobs.predict; config conf/predict.yaml).
 
     nmm-predict model_dir=outputs/train data=pyomeca
     nmm-predict model_dir=outputs/train data=folder data.path=/path/to/dataset
@@ -11,8 +11,8 @@ import hydra
 from omegaconf import DictConfig
 
 from nmm.config import CONF_DIR
+from nmm.jobs.predict import run_predict
 from nmm.jobs.sweep import app_run
-from nmm.model.predict import run_predict
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")

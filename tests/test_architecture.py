@@ -69,8 +69,6 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
         "cohort on first use; it moves to the synth layer with that config (issue 19, item 3: "
         "one route to the default cohort)"
     ),
-    ("nmm.model.predict", "nmm.jobs.config_check"): "run_predict, the nmm-predict job",
-    ("nmm.model.predict", "nmm.jobs.run_dir"): "run_predict, the nmm-predict job",
 }
 
 #: External packages a function may import lazily, -> why it is worth the laziness.

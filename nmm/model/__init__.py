@@ -15,8 +15,8 @@ inverse-dynamics torque. Modules:
 - :mod:`~nmm.model.personalise` a new subject's parameters with the network frozen;
 - :mod:`~nmm.model.reconstruct` whole-trial reconstruction and the files of ``nmm-predict``;
 - :mod:`~nmm.model.evaluate` metrics against the synthetic cohort's ground truth, protocols;
-- :mod:`~nmm.model.train` building from the config and what ``nmm-train`` runs;
-- :mod:`~nmm.model.predict` what ``nmm-predict`` runs;
+- :mod:`~nmm.model.train` building from the config and fitting (the pieces of ``nmm-train``);
+- :mod:`~nmm.model.predict` a trained NMM read back from its run folder;
 - :mod:`~nmm.model.toy` a seconds-fast toy cohort for tests (not for accuracy claims).
 
 Importing this package is cheap: Lightning, OpenSim and matplotlib load in the submodules.

@@ -1,51 +1,23 @@
-"""What ``nmm-predict`` runs (``conf/predict.yaml``): reconstruct trials with a trained NMM.
-
-1. The training run is read back: its ``config.yaml`` (physics, preprocessing, model, channel
-   map) and ``model.ckpt`` (network and the training subjects' parameters).
-2. The data (``data=...``) are prepared as in training (:func:`nmm.model.train.prepare_cohort`).
-3. Each subject the model has parameters for keeps them (unless ``repersonalise``), with its
-   own network where the run specialised one (``subjects/<subject>.ckpt``, unless a
-   ``checkpoint`` is given); every other
-   subject is personalised with the network frozen, from its measured channels, kinematics and
-   torque only (:func:`nmm.model.personalise.personalise`), then, with
-   ``personalise.adapt``, a copy of the network is adapted to them on the same data
-   (:func:`nmm.model.adapt.adapt`, within ``budget.adapt``) and reconstructs their trials.
-4. Every trial is reconstructed and written (:func:`nmm.model.reconstruct.write_outputs`):
-   every muscle's envelope as ``.sto``, the personalised ``.osim`` per subject, figures; and
-   ``metrics.json`` with the torque fit per trial (RMSE, R² against the trial's torque: the
-   recorded elbow moment of a real trial), the envelopes' range and how channels were mapped.
-"""
+"""A trained NMM read back from its run folder (:func:`load_trained`), for ``nmm-predict``
+(:mod:`nmm.jobs.predict`) and for evaluation."""
 
 from __future__ import annotations
 
 import logging
 import pickle
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
-from nmm.jobs.config_check import check_cohort_rates
-from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
-from nmm.metrics import pearson_r, r2_score, rmse
-from nmm.model.adapt import personalise_and_adapt
-from nmm.model.evaluate import read_truth_excitation
-from nmm.model.physics import PersonalisedElbow
-from nmm.model.reconstruct import reconstruct, write_outputs
 from nmm.model.train import (
-    budget,
     build_elbow,
     build_module,
     bundle,
-    prepare_cohort,
-    set_threads,
 )
 
-__all__ = ["load_trained", "run_predict"]
+__all__ = ["load_trained"]
 
 log = logging.getLogger(__name__)
 
@@ -82,132 +54,3 @@ def load_trained(model_dir: str | Path, checkpoint: str | Path | None = None) ->
     module.load_state_dict(state["state_dict"])
     module.eval()
     return train_cfg, bundle(train_cfg, module)
-
-
-def run_predict(cfg: DictConfig) -> dict[str, Any]:
-    """``nmm-predict``: see the module doc. Returns the metrics written to ``metrics.json``."""
-    t0 = time.perf_counter()
-    run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    seed = seed_everything(int(cfg.seed))
-    set_threads(cfg.get("threads"))
-    write_config(cfg, run_dir)
-    train_cfg, b = load_trained(cfg.model_dir, cfg.get("checkpoint"))
-    if cfg.get("use_measured") is not None:
-        b.use_measured = bool(cfg.use_measured)
-    cohort = instantiate(cfg.data)
-    # prepare every trial (no trial-kind filter at prediction time)
-    prep_cfg = OmegaConf.merge(train_cfg, {"datamodule": {"kinds": None}})
-    check_cohort_rates(prep_cfg, cohort)  # the training run's filters on this data's rates
-    trials = prepare_cohort(cohort, prep_cfg, b.module.physics.elbow)
-    known = set(b.module.subject_ids)
-    new = [t for t in trials if cfg.get("repersonalise") or t.subject not in known]
-    physics_for: dict[str, tuple[PersonalisedElbow, int]] = {}
-    net_for: dict[str, torch.nn.Module] = {}  # adapted or specialised networks
-    pinfo = None
-    if new:
-        adapted, physics, ids, pinfo = personalise_and_adapt(
-            train_cfg,
-            b,
-            new,
-            cfg.get("personalise"),
-            int(cfg.seed),
-            200,
-            run_dir / "adapt",
-            budget(cfg, "adapt"),
-        )
-        net_for.update({s: adapted.module.net for s in ids})
-        for i, s in enumerate(ids):
-            physics_for[s] = (physics, i)
-    for s in b.module.subject_ids:
-        own = Path(cfg.model_dir) / "subjects" / f"{s}.ckpt"
-        if s in physics_for or cfg.get("checkpoint") or not own.is_file():
-            continue  # an explicit checkpoint stands for the whole run
-        if any(t.subject == s for t in trials):
-            _, sb = load_trained(cfg.model_dir, own)
-            net_for[s] = sb.module.net
-            physics_for[s] = (sb.module.physics, 0)
-    for i, s in enumerate(b.module.subject_ids):
-        physics_for.setdefault(s, (b.module.physics, i))
-    recs = [
-        reconstruct(
-            net_for.get(t.subject, b.module.net),
-            physics_for[t.subject][0],
-            physics_for[t.subject][1],
-            t,
-            b.spec,
-            b.window,
-            b.stride,
-            use_measured=b.use_measured,
-        )
-        for t in trials
-    ]
-    truth_dir = cfg.get("truth_dir")
-    cutoff = (train_cfg.get("evaluate") or {}).get("reference_cutoff_hz", 6.0)
-    truths = (
-        {t.key: read_truth_excitation(truth_dir, t, b.muscles, cutoff) for t in trials}
-        if truth_dir
-        else {}
-    )
-    hidden = list(train_cfg.physics.hidden)
-    written = {"sto": [], "osim": [], "figures": []}
-    groups: dict[int, tuple[PersonalisedElbow, dict[str, int]]] = {}
-    for s, (phys, row) in physics_for.items():
-        if any(t.subject == s for t in trials):
-            groups.setdefault(id(phys), (phys, {}))[1][s] = row
-    for phys, rows in groups.values():
-        subset = [r for r in recs if r.trial.subject in rows]
-        w = write_outputs(
-            subset,
-            run_dir,
-            physics=phys,
-            subject_rows=rows,
-            osim=train_cfg.physics.osim,
-            truth={k2: v for k2, v in truths.items() if v is not None},
-            hidden=hidden,
-            max_figures=int(cfg.get("max_figures", 12)),
-        )
-        for name in written:
-            written[name] += w[name]
-    per_trial = []
-    for r in recs:
-        tr = r.trial
-        row: dict[str, Any] = {
-            "subject": tr.subject,
-            "trial": tr.trial_id,
-            "load_kg": tr.load_kg,
-            "n_samples": tr.n_samples,
-            "span_s": [float(tr.time[0]), float(tr.time[-1])],
-            "torque_source": tr.torque_source,
-            "torque_rmse_nm": rmse(r.torque, tr.torque),
-            "torque_r2": r2_score(r.torque, tr.torque),
-            "torque_pearson_r": pearson_r(r.torque, tr.torque),
-            "torque_range_nm": [float(tr.torque.min()), float(tr.torque.max())],
-            "envelope_min": float(r.envelopes.min()),
-            "envelope_max": float(r.envelopes.max()),
-            "envelope_peak": dict(zip(r.muscles, r.envelopes.max(axis=0).tolist(), strict=True)),
-            "envelope_normalisation": tr.metadata.get("envelope_normalisation"),
-            "channel_map": tr.metadata.get("channel_map"),
-            "personalised_here": tr.subject in {t.subject for t in new},
-        }
-        truth = truths.get(tr.key)
-        if truth is not None:
-            for m in hidden:
-                j = list(r.muscles).index(m)
-                row[f"{m}_rmse"] = rmse(r.envelopes[:, j], truth[:, j])
-                row[f"{m}_pearson_r"] = pearson_r(r.envelopes[:, j], truth[:, j])
-        per_trial.append(row)
-    bounded = all(x["envelope_min"] >= 0.0 and x["envelope_max"] <= 1.0 for x in per_trial)
-    metrics = {
-        "seed": seed,
-        "model_dir": str(cfg.model_dir),
-        "cohort": cohort.name,
-        "trials": per_trial,
-        "envelopes_bounded_0_1": bounded,
-        "torque_r2_mean": float(np.mean([x["torque_r2"] for x in per_trial])),
-        "personalisation": pinfo,
-        "files": {k: len(v) for k, v in written.items()},
-        "wall_s": time.perf_counter() - t0,
-    }
-    write_metrics(metrics, run_dir)
-    return metrics

@@ -137,8 +137,8 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
     from hydra import compose, initialize_config_dir
 
     from nmm.config import CONF_DIR
+    from nmm.jobs.predict import run_predict
     from nmm.jobs.train import run_train
-    from nmm.model.predict import run_predict
 
     run = tmp_path / "train"
     cfg = compose_train(
