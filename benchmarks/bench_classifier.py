@@ -59,11 +59,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.machine import best_time, describe_machine, write_result
     from nmm.config import CONF_DIR
+    from nmm.jobs.painsig import settings_from_config
     from painsig.classifier import PainClassifier
     from painsig.evaluation import bootstrap_ci, grouped_cross_validate, permutation_chance_level
     from painsig.job import run_painsig
     from painsig.table import feature_columns
-    from scripts.pain import settings_from_config
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("painsig_run", overrides=[f"experiment={args.experiment}", *TABLE_RUN])

@@ -90,7 +90,7 @@ def _painsig(root: str, run_dir: str, overrides: list[str]) -> dict[str, Any]:
     from hydra import compose, initialize_config_dir
 
     from nmm.config import CONF_DIR
-    from scripts.pain import run_painsig_job
+    from nmm.jobs.painsig import run_painsig_job
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(
