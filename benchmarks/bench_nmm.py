@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.machine import describe_machine, peak_rss_mib, write_result
     from nmm.config import CONF_DIR
+    from nmm.jobs.train import run_train
     from nmm.model.evaluate import HEADLINE_KEYS
-    from nmm.model.train import run_train
 
     t0 = time.perf_counter()
     cohort_s = 0.0

@@ -102,11 +102,11 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     from benchmarks.machine import best_time, describe_machine, write_result
     from nmm.opensim.elbow_twin import load_muscle_twin, opensim_muscle_torque
+    from nmm.opensim.torch_elbow import muscle_geometry_from_osim
     from nmm.physics.elbow import muscle_torque
-    from nmm.physics.geometry import MuscleGeometry
 
     with tempfile.TemporaryDirectory() as cache:
-        geometry = MuscleGeometry.from_osim(osim_path, cache_dir=cache)
+        geometry = muscle_geometry_from_osim(osim_path, cache_dir=cache)
     n_muscles = geometry.n_muscles
     lo, hi = geometry.domain
     rng = np.random.default_rng(args.seed)
