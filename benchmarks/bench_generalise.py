@@ -207,6 +207,17 @@ def run_variant(
     }
 
 
+def checked_variants(parser: argparse.ArgumentParser, requested: Sequence[str] | None) -> list[str]:
+    """The requested cohort variants (default: every one); an unknown one is a usage error."""
+    from nmm.data.synth import variant_names
+
+    names = list(requested or variant_names())
+    unknown = sorted(set(names) - set(variant_names()))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {variant_names()}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="small cohorts (see the module doc)")
@@ -229,12 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from benchmarks.machine import describe_machine, peak_rss_mib, write_result
-    from nmm.data.synth import ensure_variant_cohort, variant_names
+    from nmm.data.synth import ensure_variant_cohort
 
-    names = args.variants or variant_names()
-    unknown = sorted(set(names) - set(variant_names()))
-    if unknown:
-        parser.error(f"unknown variants {unknown}; known: {variant_names()}")
+    names = checked_variants(parser, args.variants)
     results = REPO_ROOT / "benchmarks" / "results"
     out = (
         Path(args.out) if args.out else results / f"generalise{'_quick' if args.quick else ''}.json"

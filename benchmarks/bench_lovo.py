@@ -203,14 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("nmm").setLevel(logging.INFO)
 
-    from benchmarks.bench_generalise import QUICK_COMPARE, QUICK_SYNTH
+    from benchmarks.bench_generalise import QUICK_COMPARE, QUICK_SYNTH, checked_variants
     from benchmarks.machine import describe_machine, peak_rss_mib, write_result
-    from nmm.data.synth import ensure_variant_cohort, variant_names
+    from nmm.data.synth import ensure_variant_cohort
 
-    names = args.variants or variant_names()
-    unknown = sorted(set(names) - set(variant_names()))
-    if unknown:
-        parser.error(f"unknown variants {unknown}; known: {variant_names()}")
+    names = checked_variants(parser, args.variants)
     base = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="bench_lovo_"))
     synth = [*(QUICK_SYNTH if args.quick else []), *(args.synth or [])]
     extra = [*(QUICK_COMPARE if args.quick else []), *overrides]
