@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--setting", default=None, help=f"KEY=V1,V2[,...] ({DEFAULT_SETTING})")
     parser.add_argument(
-        "--candidate", nargs="+", action="append", metavar="LABEL [OVERRIDE", help="a bundle"
+        "--candidate", nargs="+", action="append", metavar=("LABEL", "OVERRIDE"), help="a bundle"
     )
     parser.add_argument("--name", default=None, help="result name (required with --candidate)")
     parser.add_argument("--quick", action="store_true", help="small cohorts (see the module doc)")
