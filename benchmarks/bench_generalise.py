@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         roots[name] = ensure_variant_cohort(name, overrides=synth)
         generation[name] = _generation_s(roots[name], time.perf_counter() - g0)
         print(f"== {name}: cohort {roots[name]} ({generation[name]:.0f} s to generate)", flush=True)
-    variants = _compare_all(names, roots, base, extra, n_boot, args.workers)
+    variants = compare_all(names, roots, base, extra, n_boot, args.workers)
     for name in names:
         variants[name]["cohort_generation_s"] = generation[name]
         _print_variant(variants[name])
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _compare_all(
+def compare_all(
     names: Sequence[str],
     roots: Mapping[str, Path],
     base: Path,

@@ -166,12 +166,12 @@ def _run_candidates(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Every candidate on every variant (candidates in turn; variants in ``workers``
     processes)."""
-    from benchmarks.bench_generalise import _compare_all
+    from benchmarks.bench_generalise import compare_all
 
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for label, extra in candidates.items():
         print(f"== {label}: {' '.join(extra) or 'the defaults'}", flush=True)
-        out[label] = _compare_all(
+        out[label] = compare_all(
             names, roots, base, [*overrides, *extra], n_boot=n_boot, workers=workers
         )
     return out
