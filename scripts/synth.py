@@ -22,7 +22,7 @@ log = logging.getLogger("nmm.synth")
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="synth")
 def main(cfg: DictConfig) -> None:
-    from nmm.data.synth.cohort import generate_cohort
+    from nmm.synth.cohort import generate_cohort
 
     with app_run(cfg, "synth") as run_dir:  # config checked, run folder locked
         seed = seed_everything(int(cfg.seed))

@@ -9,8 +9,8 @@ Layers, each importing only itself and the lines above it::
     reports    nmm.reports
     physics    nmm.physics     (no OpenSim, no model)
     opensim    nmm.opensim     (no model)
-    synth      nmm.data.synth  (the synthetic cohort with OpenSim/Moco truth; a source of data,
-                               not part of the data layer, though it still lives in its folder)
+    synth      nmm.synth       (the synthetic cohort with OpenSim/Moco truth; a source of data,
+                               not part of the data layer)
     model      nmm.model
     synergy    nmm.synergy
     painsig    painsig         (imports base, data and reports only)
@@ -40,9 +40,8 @@ LAYER_OF = {
     "nmm.reports": "reports",
     "nmm.physics": "physics",
     "nmm.opensim": "opensim",
-    # The synthetic-cohort generator: its own layer (STYLE.md's nmm/synth), though its folder is
-    # still nmm/data/synth (README, docs and benchmarks name that path).
-    "nmm.data.synth": "synth",
+    # The synthetic-cohort generator: its own layer (STYLE.md's nmm/synth).
+    "nmm.synth": "synth",
     "nmm.model": "model",
     "nmm.synergy": "synergy",
     "painsig": "painsig",
@@ -64,7 +63,7 @@ MAY_IMPORT["scripts"] = {*ORDER, "painsig", "apps"}
 #: lives in a domain package (issue 19, item 1 moves the jobs to the app layer), or a config's
 #: ``_target_`` that still names the lower module.
 ALLOWED_UPWARD: dict[tuple[str, str], str] = {
-    ("nmm.data.sources", "nmm.data.synth.cohort"): (
+    ("nmm.data.sources", "nmm.synth.cohort"): (
         "synthetic_cohort, the _target_ of conf/data/synthetic.yaml, generates the default "
         "cohort on first use; it moves to the synth layer with that config (issue 19, item 3: "
         "one route to the default cohort)"

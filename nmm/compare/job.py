@@ -37,7 +37,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from nmm.atomic import atomic_write_text
 from nmm.compare.figures import plot_error_heatmaps, plot_overlay, plot_torque_tracking
 from nmm.compare.paired import paired_differences
-from nmm.data.synth.cohort import DEFAULT_ROOT
+from nmm.synth.cohort import DEFAULT_ROOT
 from nmm.jobs.config_check import check_cohort_rates
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.jobs.stages import StageRunner, fingerprint

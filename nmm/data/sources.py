@@ -14,7 +14,7 @@ from nmm.data.io.dataset import read_dataset
 from nmm.data.io.opensim_files import trial_from_opensim
 from nmm.data.io.uci import read_uci_lower_limb
 from nmm.data.schema import Cohort, Load, Subject
-from nmm.data.synth.cohort import ensure_default_cohort  # upward: see tests/test_architecture.py
+from nmm.synth.cohort import ensure_default_cohort  # upward: see tests/test_architecture.py
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ value it finds:
 - **the domain's own validators**, reused and their errors re-raised as ConfigError: training
   budgets (:func:`nmm.model.budget.stage_budget`), SynX settings
   (:meth:`nmm.synergy.fit.SynXSettings.from_mapping`) and the synthetic-cohort config
-  (:func:`nmm.data.synth.config.validate_config`).
+  (:func:`nmm.synth.config.validate_config`).
 
 Where the sampling rates are not in the config (recorded data), :func:`check_cohort_rates`
 checks the cut-offs against the loaded cohort's rates before any preprocessing.
@@ -36,7 +36,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from nmm.config import compose_config
 from nmm.data.schema import Cohort
-from nmm.data.synth.config import SynthConfigError, validate_config
+from nmm.synth.config import SynthConfigError, validate_config
 from nmm.pipeline.config import painsig_config
 
 __all__ = ["APPS", "ConfigError", "Rule", "check_cohort_rates", "check_config"]
@@ -506,7 +506,7 @@ def _check_pipeline_painsig(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
 
 
 def _check_synth(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
-    """The ``synth`` node by :func:`nmm.data.synth.config.validate_config`."""
+    """The ``synth`` node by :func:`nmm.synth.config.validate_config`."""
     try:
         validate_config(plain["synth"])
     except SynthConfigError as exc:

@@ -2,7 +2,7 @@
 
 Per hidden muscle, subject and load (the movement trials of a subject at a load pooled, all
 conditions), between the reconstruction and the *reference envelope*: the true
-excitation (``ground_truth/``, :mod:`nmm.data.synth.ground_truth`) low-passed like an envelope
+excitation (``ground_truth/``, :mod:`nmm.synth.ground_truth`) low-passed like an envelope
 (``evaluate.reference_cutoff_hz``, 6 Hz; the summary's ``vs_excitation`` repeats the scores
 against the raw excitation, ``scored_envelopes`` scores ê in place of u):
 
@@ -58,7 +58,7 @@ from omegaconf import DictConfig, OmegaConf
 from scipy import signal as sps
 
 from nmm.bootstrap import cluster_bootstrap_ci
-from nmm.data.synth.ground_truth import read_cohort_truth, read_trial_truth
+from nmm.synth.ground_truth import read_cohort_truth, read_trial_truth
 from nmm.metrics import pearson_r, r2_score, rmse
 from nmm.model.adapt import personalise_and_adapt
 from nmm.model.features import PreparedTrial

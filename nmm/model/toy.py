@@ -2,7 +2,7 @@
 
 **Not a validation data set**: the torque is computed by the same torch model the NMM fits (an
 "inverse crime"), so it only checks that the pipeline runs, the loss falls and files are
-written. The synthetic cohort of :mod:`nmm.data.synth` (OpenSim, MocoInverse) is the test of
+written. The synthetic cohort of :mod:`nmm.synth` (OpenSim, MocoInverse) is the test of
 accuracy.
 
 Per subject: muscle-parameter factors drawn around 1 (log-normal F0, ±3 % lengths). Per trial:
@@ -15,7 +15,7 @@ The recorded torque is the torch muscle torque of those excitations with the sub
 parameters; the measured envelopes are the excitations plus a little noise.
 
 :func:`write_toy_cohort` writes ``dataset/`` and ``ground_truth/`` in the layout of the synthetic
-cohort (:mod:`nmm.data.synth.ground_truth`), so the evaluation reads both the same way.
+cohort (:mod:`nmm.synth.ground_truth`), so the evaluation reads both the same way.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from scipy import signal as sps
 
 from nmm.data.io.dataset import write_dataset
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
-from nmm.data.synth.ground_truth import write_cohort_truth, write_trial_truth
+from nmm.synth.ground_truth import write_cohort_truth, write_trial_truth
 from nmm.physics.elbow import ElbowModel, inverse_dynamics_torque
 from nmm.physics.parameters import PersonalisedParameters
 

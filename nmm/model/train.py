@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from nmm.config import compose_config
 from nmm.data.io.dataset import read_dataset
 from nmm.data.schema import Cohort
-from nmm.data.synth import ensure_default_cohort
+from nmm.synth import ensure_default_cohort
 from nmm.model.budget import ConvergenceStop, TrainingBudget, stage_budget
 from nmm.model.datamodule import NMMDataModule
 from nmm.model.features import (
@@ -81,7 +81,7 @@ def load_cohort(cfg: DictConfig) -> tuple[Cohort, Path | None]:
     With a ``data`` option (``data=folder data.path=...``, ``data=pyomeca``) that source;
     otherwise the synthetic cohort of ``cfg.synthetic`` (``conf/synth.yaml`` composed with
     ``synthetic.overrides``, generated once and cached by
-    :func:`nmm.data.synth.ensure_default_cohort`; ``synthetic.root`` names a folder holding
+    :func:`nmm.synth.ensure_default_cohort`; ``synthetic.root`` names a folder holding
     ``dataset/`` and ``ground_truth/`` to use as it is).
     """
 

@@ -1,6 +1,6 @@
 """A subject's arm as an OpenSim model: arm26 with a welded shoulder, a tilted base and a load.
 
-The synthetic cohort (:mod:`nmm.data.synth`) takes its ground truth from OpenSim, so each subject
+The synthetic cohort (:mod:`nmm.synth`) takes its ground truth from OpenSim, so each subject
 gets its own copy of the user's ``.osim`` (arm26 by default), changed in four ways:
 
 1. **Posture.** Moco does not support locked coordinates, so the shoulder joint is replaced by a

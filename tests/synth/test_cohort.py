@@ -29,10 +29,10 @@ import pytest
 import yaml
 
 from nmm.data.io.dataset import read_dataset
-from nmm.data.synth.cohort import ensure_default_cohort, generate_cohort
-from nmm.data.synth.conditions import contraction_features, effect_sizes, mvic_peak
-from nmm.data.synth.ground_truth import QUANTITIES, read_cohort_truth, read_trial_truth
-from nmm.data.synth.tasks import Phase
+from nmm.synth.cohort import ensure_default_cohort, generate_cohort
+from nmm.synth.conditions import contraction_features, effect_sizes, mvic_peak
+from nmm.synth.ground_truth import QUANTITIES, read_cohort_truth, read_trial_truth
+from nmm.synth.tasks import Phase
 from painsig.features import mean_absolute_deviation, variance
 from tests.synth.conftest import synth_config
 

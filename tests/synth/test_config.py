@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from nmm.data.synth.cohort import generate_cohort
-from nmm.data.synth.config import SynthConfigError, rng, validate_config
+from nmm.synth.cohort import generate_cohort
+from nmm.synth.config import SynthConfigError, rng, validate_config
 from tests.synth.conftest import synth_config
 
 

@@ -24,7 +24,7 @@ from scipy import signal as sps
 
 from nmm.config import CONF_DIR, compose_config
 from nmm.data.io.dataset import read_dataset
-from nmm.data.synth.cohort import (
+from nmm.synth.cohort import (
     DEFAULT_ROOT,
     FINGERPRINT,
     GENERIC_MODEL,
@@ -35,10 +35,10 @@ from nmm.data.synth.cohort import (
     variant_names,
     variant_root,
 )
-from nmm.data.synth.config import SynthConfigError, validate_config
-from nmm.data.synth.ground_truth import read_cohort_truth, read_trial_truth
-from nmm.data.synth.model_inputs import variant_physics_overrides, variant_preprocess_overrides
-from nmm.data.synth.tasks import ANGLE_LIMITS_DEG
+from nmm.synth.config import SynthConfigError, validate_config
+from nmm.synth.ground_truth import read_cohort_truth, read_trial_truth
+from nmm.synth.model_inputs import variant_physics_overrides, variant_preprocess_overrides
+from nmm.synth.tasks import ANGLE_LIMITS_DEG
 
 VARIANTS = ("no_mvic", "shoulder_elevated", "cocontraction", "few_trials", "low_snr", "speeds_rom")
 

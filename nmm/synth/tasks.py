@@ -6,7 +6,7 @@ minimum-jerk profile (Flash & Hogan 1985, J Neurosci 5:1688),
 ``q(s) = q0 + Δ·(10 s³ - 15 s⁴ + 6 s⁵)``, ``s = (t - t0)/D``, with analytic speed and
 acceleration (so inverse dynamics needs no numerical differentiation). Targets, durations and
 holds jitter from cycle to cycle; a condition scales amplitude, duration and jitter
-(:mod:`nmm.data.synth.conditions`). The trial is padded at rest so that its duration is a
+(:mod:`nmm.synth.conditions`). The trial is padded at rest so that its duration is a
 multiple of the Moco mesh interval.
 
 An MVIC trial holds the elbow at a fixed angle while the excitations ramp up to the subject's

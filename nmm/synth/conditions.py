@@ -56,7 +56,7 @@ import pandas as pd
 
 from nmm.data.preprocess import BandPass, Envelope, Notch
 from nmm.data.schema import Signal
-from nmm.data.synth.tasks import MovementShape, Phase
+from nmm.synth.tasks import MovementShape, Phase
 
 __all__ = [
     "FEATURES",

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from nmm.data.synth.config import rng, shoulder_elevation_range
+from nmm.synth.config import rng, shoulder_elevation_range
 from nmm.opensim.arm_model import SegmentInertia
 
 __all__ = ["SubjectTruth", "draw_subjects", "subject_id"]

@@ -2,18 +2,18 @@
 
 Deep-muscle EMG cannot be measured non-invasively; a cohort simulated in OpenSim gives the missing
 truth. **Labels on synthetic data test the pipeline, not physiology.** Entry points:
-:func:`~nmm.data.synth.cohort.generate_cohort` (what ``nmm-synth`` runs) and
-:func:`~nmm.data.synth.cohort.ensure_default_cohort` (generated on first use and cached) and
-:func:`~nmm.data.synth.cohort.ensure_variant_cohort` (a generator variant of ``conf/synth/``,
+:func:`~nmm.synth.cohort.generate_cohort` (what ``nmm-synth`` runs) and
+:func:`~nmm.synth.cohort.ensure_default_cohort` (generated on first use and cached) and
+:func:`~nmm.synth.cohort.ensure_variant_cohort` (a generator variant of ``conf/synth/``,
 cached under ``outputs/cache/cohorts/``; docs/cohort_family.md), with
-:func:`~nmm.data.synth.model_inputs.variant_physics_overrides` and
-:func:`~nmm.data.synth.model_inputs.variant_preprocess_overrides`: what a model must be told
+:func:`~nmm.synth.model_inputs.variant_physics_overrides` and
+:func:`~nmm.synth.model_inputs.variant_preprocess_overrides`: what a model must be told
 about a variant's set-up, as Hydra overrides.
 OpenSim is imported only when a cohort is generated.
 """
 
-from nmm.data.synth.config import SynthConfigError
-from nmm.data.synth.model_inputs import variant_physics_overrides, variant_preprocess_overrides
+from nmm.synth.config import SynthConfigError
+from nmm.synth.model_inputs import variant_physics_overrides, variant_preprocess_overrides
 
 __all__ = [
     "SynthConfigError",
@@ -29,7 +29,7 @@ _COHORT = ("generate_cohort", "ensure_default_cohort", "ensure_variant_cohort", 
 
 def __getattr__(name: str):  # lazy: importing the package does not import OpenSim or matplotlib
     if name in _COHORT:
-        from nmm.data.synth import cohort
+        from nmm.synth import cohort
 
         return getattr(cohort, name)
     raise AttributeError(name)

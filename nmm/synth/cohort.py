@@ -1,14 +1,14 @@
 """Generate the synthetic elbow cohort: subjects, tasks, OpenSim truth, EMG, dataset and truth.
 
 **Labels on synthetic data test the pipeline, not physiology** (see
-:mod:`nmm.data.synth.conditions`).
+:mod:`nmm.synth.conditions`).
 
 :func:`generate_cohort` writes, into one folder::
 
     dataset/        the project's dataset format (nmm.data.io.write_dataset): raw EMG of the
                     measured muscles (.npz, mV, 2 kHz), kinematics and elbow moment (.sto, 100 Hz),
                     load, condition and phases per trial, anthropometry and MVIC per subject
-    ground_truth/   everything models must not read (nmm.data.synth.ground_truth): all six
+    ground_truth/   everything models must not read (nmm.synth.ground_truth): all six
                     excitations, activations, tendon forces, fibre lengths, the muscle moment,
                     each subject's model and true parameters
     figures/        one figure per subject
@@ -17,18 +17,18 @@ and returns the run's metrics (checks, timings, trivial baselines, condition eff
 
 How the truth is made (nothing comes from the project's torch model, no inverse crime):
 
-1. Subjects are drawn (:mod:`~nmm.data.synth.subjects`); each gets its own arm model
+1. Subjects are drawn (:mod:`~nmm.synth.subjects`); each gets its own arm model
    (:mod:`nmm.opensim.arm_model`): arm26 with the shoulder welded at 0, tilted 90° (supine) so
    gravity loads flexors and extensors, its forearm inertia, the load in the hand, and
    DeGrooteFregly2016 muscles with compliant tendons and its own parameters.
-2. Movement trials (:mod:`~nmm.data.synth.tasks`) are solved with MocoInverse
+2. Movement trials (:mod:`~nmm.synth.tasks`) are solved with MocoInverse
    (:func:`nmm.opensim.truth.solve_excitations`) with a subject-, load- and condition-specific
    cost (effort weights and co-contraction), and checked: an open-loop forward simulation in
    OpenSim of the solved excitations, and OpenSim inverse dynamics against the muscles' moment.
 3. MVIC trials are forward simulations with the elbow locked, driven by ramp-hold excitations.
 4. Baseline and MVIC trials come first; the pain gain of each subject is calibrated on its
    baseline EMG, then the pain and placebo trials are solved.
-5. Raw EMG is synthesised from the measured muscles' excitations (:mod:`~nmm.data.synth.emg`).
+5. Raw EMG is synthesised from the measured muscles' excitations (:mod:`~nmm.synth.emg`).
 
 Deterministic for a seed: every random draw has its own stream keyed by subject and trial, and
 each Moco problem is solved single-threaded; parallel processes only change the order in which
@@ -60,7 +60,7 @@ from nmm.config import CONF_DIR, compose_config
 from nmm.data.io.dataset import write_dataset
 from nmm.data.preprocess import BandPass, Chain, Envelope, mvic_reference
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
-from nmm.data.synth.conditions import (
+from nmm.synth.conditions import (
     ConditionEffect,
     condition_effect,
     contraction_features,
@@ -68,7 +68,7 @@ from nmm.data.synth.conditions import (
     injected_weight_gain,
     mvic_peak,
 )
-from nmm.data.synth.config import (
+from nmm.synth.config import (
     SynthConfigError,
     check_model_muscles,
     check_shoulder_range,
@@ -77,15 +77,15 @@ from nmm.data.synth.config import (
     shoulder_elevation_range,
     validate_config,
 )
-from nmm.data.synth.emg import synthesize_emg
-from nmm.data.synth.ground_truth import (
+from nmm.synth.emg import synthesize_emg
+from nmm.synth.ground_truth import (
     round_significant,
     write_cohort_truth,
     write_trial_truth,
 )
-from nmm.data.synth.report import cohort_metrics, subject_figure
-from nmm.data.synth.subjects import SubjectTruth, draw_subjects
-from nmm.data.synth.tasks import Phase, movement_motion, mvic_excitation, mvic_motion
+from nmm.synth.report import cohort_metrics, subject_figure
+from nmm.synth.subjects import SubjectTruth, draw_subjects
+from nmm.synth.tasks import Phase, movement_motion, mvic_excitation, mvic_motion
 from nmm.metrics import rmse
 from nmm.opensim.arm_model import (
     ArmModelSpec,
@@ -1149,7 +1149,7 @@ def ensure_variant_cohort(
     Returns:
         The folder: ``dataset/`` (``nmm.data.io.read_dataset``; what a model may read, with the
         set-up a model must be told in its subjects' metadata: see
-        :func:`~nmm.data.synth.model_inputs.variant_physics_overrides`), ``ground_truth/`` (for
+        :func:`~nmm.synth.model_inputs.variant_physics_overrides`), ``ground_truth/`` (for
         evaluation only), ``metrics.json`` (with ``generation_s``, the wall time in s of the
         generation that made it), ``config.yaml`` and ``cohort.fingerprint``. It is reused as it
         is while the composed config's fingerprint (config, seed, the ``.osim``'s content,
