@@ -37,7 +37,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from nmm.atomic import atomic_write_text
 from nmm.compare.figures import plot_error_heatmaps, plot_overlay, plot_torque_tracking
 from nmm.compare.paired import paired_differences
-from nmm.synth.cohort import DEFAULT_ROOT
 from nmm.jobs.config_check import check_cohort_rates
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.jobs.stages import StageRunner, fingerprint
@@ -54,6 +53,7 @@ from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, read_outputs, write_outputs
 from nmm.model.train import build_elbow, load_cohort, prepare_cohort, set_threads
 from nmm.synergy.fit import fit_synx
+from nmm.synth.cohort import DEFAULT_ROOT
 
 __all__ = [
     "METHODS",

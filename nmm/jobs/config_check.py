@@ -36,8 +36,8 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from nmm.config import compose_config
 from nmm.data.schema import Cohort
-from nmm.synth.config import SynthConfigError, validate_config
 from nmm.pipeline.config import painsig_config
+from nmm.synth.config import SynthConfigError, validate_config
 
 __all__ = ["APPS", "ConfigError", "Rule", "check_cohort_rates", "check_config"]
 

@@ -58,7 +58,6 @@ from omegaconf import DictConfig, OmegaConf
 from scipy import signal as sps
 
 from nmm.bootstrap import cluster_bootstrap_ci
-from nmm.synth.ground_truth import read_cohort_truth, read_trial_truth
 from nmm.metrics import pearson_r, r2_score, rmse
 from nmm.model.adapt import personalise_and_adapt
 from nmm.model.features import PreparedTrial
@@ -66,6 +65,7 @@ from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, reconstruct, write_outputs
 from nmm.model.train import budget, fit, selected_subjects, set_threads
 from nmm.model.train import bundle as make_bundle
+from nmm.synth.ground_truth import read_cohort_truth, read_trial_truth
 
 __all__ = [
     "HEADLINE_KEYS",

@@ -32,9 +32,9 @@ from scipy import signal as sps
 
 from nmm.data.io.dataset import write_dataset
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
-from nmm.synth.ground_truth import write_cohort_truth, write_trial_truth
 from nmm.physics.elbow import ElbowModel, inverse_dynamics_torque
 from nmm.physics.parameters import PersonalisedParameters
+from nmm.synth.ground_truth import write_cohort_truth, write_trial_truth
 
 __all__ = ["make_toy_cohort", "write_toy_cohort"]
 

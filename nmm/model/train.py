@@ -30,7 +30,6 @@ from omegaconf import DictConfig, OmegaConf
 from nmm.config import compose_config
 from nmm.data.io.dataset import read_dataset
 from nmm.data.schema import Cohort
-from nmm.synth import ensure_default_cohort
 from nmm.model.budget import ConvergenceStop, TrainingBudget, stage_budget
 from nmm.model.datamodule import NMMDataModule
 from nmm.model.features import (
@@ -48,6 +47,7 @@ from nmm.model.module import NMMModule
 from nmm.model.physics import PersonalisedElbow
 from nmm.opensim.torch_elbow import elbow_from_config
 from nmm.physics.elbow import ArmParameters, ElbowModel, inverse_dynamics_torque
+from nmm.synth import ensure_default_cohort
 
 __all__ = [
     "NMMBundle",

@@ -60,6 +60,21 @@ from nmm.config import CONF_DIR, compose_config
 from nmm.data.io.dataset import write_dataset
 from nmm.data.preprocess import BandPass, Chain, Envelope, mvic_reference
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
+from nmm.metrics import rmse
+from nmm.opensim.arm_model import (
+    ArmModelSpec,
+    build_arm_model,
+    import_opensim,
+    read_muscle_properties,
+)
+from nmm.opensim.geometry_sampling import file_sha256
+from nmm.opensim.truth import (
+    Motion,
+    forward_check,
+    inverse_dynamics,
+    isometric_effort,
+    solve_excitations,
+)
 from nmm.synth.conditions import (
     ConditionEffect,
     condition_effect,
@@ -86,21 +101,6 @@ from nmm.synth.ground_truth import (
 from nmm.synth.report import cohort_metrics, subject_figure
 from nmm.synth.subjects import SubjectTruth, draw_subjects
 from nmm.synth.tasks import Phase, movement_motion, mvic_excitation, mvic_motion
-from nmm.metrics import rmse
-from nmm.opensim.arm_model import (
-    ArmModelSpec,
-    build_arm_model,
-    import_opensim,
-    read_muscle_properties,
-)
-from nmm.opensim.geometry_sampling import file_sha256
-from nmm.opensim.truth import (
-    Motion,
-    forward_check,
-    inverse_dynamics,
-    isometric_effort,
-    solve_excitations,
-)
 
 __all__ = [
     "DEFAULT_ROOT",

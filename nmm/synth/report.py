@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nmm.synth.conditions import FEATURES, effect_sizes
 from nmm.metrics import pearson_r, rmse
+from nmm.synth.conditions import FEATURES, effect_sizes
 
 __all__ = ["TRIVIAL_BASELINES", "cohort_metrics", "subject_figure", "trivial_baseline_scores"]
 

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from nmm.synth.config import rng, shoulder_elevation_range
 from nmm.opensim.arm_model import SegmentInertia
+from nmm.synth.config import rng, shoulder_elevation_range
 
 __all__ = ["SubjectTruth", "draw_subjects", "subject_id"]
 

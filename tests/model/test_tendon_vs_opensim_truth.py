@@ -26,8 +26,8 @@ SUBJECT = "S01"
 def driven(tiny_cfg, elbow):
     """Per movement trial of SUBJECT: (load kg, θ, θ̇, truth activation (T, M), truth
     tendon force (T, M) N, the subject's true muscle parameters)."""
-    from nmm.synth.ground_truth import read_trial_truth
     from nmm.model.train import load_cohort, prepare_cohort
+    from nmm.synth.ground_truth import read_trial_truth
 
     cohort, truth_dir = load_cohort(tiny_cfg)
     factors = {

@@ -18,12 +18,12 @@ from scipy.integrate import solve_ivp
 
 from nmm.data.preprocess import BandPass, Envelope, Notch
 from nmm.data.schema import Signal
+from nmm.opensim.truth import activation_derivative, invert_activation_dynamics
+from nmm.physics.activation import activation_derivative as torch_activation_derivative
 from nmm.synth.config import rng, validate_config
 from nmm.synth.emg import emg_carrier, shwedyk_psd, synthesize_emg
 from nmm.synth.subjects import draw_subjects
 from nmm.synth.tasks import MovementShape, movement_motion, mvic_excitation, mvic_motion
-from nmm.opensim.truth import activation_derivative, invert_activation_dynamics
-from nmm.physics.activation import activation_derivative as torch_activation_derivative
 from tests.synth.conftest import synth_config
 
 ARM26 = {
