@@ -117,9 +117,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Where `ensure_default_cohort` caches the embedded default cohort (git-ignored).
-DEFAULT_ROOT = Path(__file__).resolve().parents[3] / "data" / "default_cohort"
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "data" / "default_cohort"
 #: Where `ensure_variant_cohort` caches generator variants' cohorts, one folder each (git-ignored).
-VARIANT_ROOT = Path(__file__).resolve().parents[3] / "outputs" / "cache" / "cohorts"
+VARIANT_ROOT = Path(__file__).resolve().parents[2] / "outputs" / "cache" / "cohorts"
 #: Bumped when the generator changes what it writes for a given config, so caches regenerate.
 FORMAT_VERSION = 1
 SESSION = "1"
