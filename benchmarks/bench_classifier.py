@@ -8,11 +8,11 @@ evaluation settings (its ``features.csv``), then times on the labelled rows, bes
 - ``PainClassifier.fit`` with the experiment's hyperparameters (``conf/painsig/xgboost.yaml``:
   200 trees of depth 3, ``n_jobs=1``);
 - ``predict_proba`` on the same rows;
-- the subject-grouped cross-validation the job runs (``painsig.evaluation.
-  grouped_cross_validate``, leave-one-subject-out: one fit per subject).
+- the subject-grouped cross-validation the job runs (``painsig.cv.grouped_cross_validate``,
+  leave-one-subject-out: one fit per subject).
 
 Its balanced accuracy is reported with a subject-level cluster-bootstrap 95 % CI
-(``painsig.evaluation.bootstrap_ci``) and the permutation chance level and p-value of
+(``painsig.intervals.bootstrap_ci``) and the permutation chance level and p-value of
 ``--permutations`` label permutations (``permutation_chance_level``: each reruns the CV).
 
 Records the table's size, the machine and the peak memory. Needs the shared recordings for
@@ -59,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.machine import best_time, describe_machine, write_result
     from nmm.config import CONF_DIR
-    from nmm.jobs.painsig import settings_from_config
+    from nmm.jobs.painsig import run_painsig, settings_from_config
     from painsig.classifier import PainClassifier
-    from painsig.evaluation import bootstrap_ci, grouped_cross_validate, permutation_chance_level
-    from painsig.job import run_painsig
+    from painsig.cv import grouped_cross_validate
+    from painsig.intervals import bootstrap_ci
+    from painsig.permutation import permutation_chance_level
     from painsig.table import feature_columns
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):

@@ -4,7 +4,7 @@ Cells of one subject (its loads, its muscles, its contractions) share its parame
 so they are not independent: whole subjects are drawn with replacement and every cell of a
 drawn subject is kept (the cluster bootstrap; Field & Welsh 2007, J R Stat Soc B 69:369). The
 NMM's evaluation and comparison (:func:`cluster_bootstrap_ci`) and the pain classifier's
-metrics (``painsig.evaluation``, from :func:`cluster_counts`) draw the same subjects for the
+metrics (``painsig.intervals``, from :func:`cluster_counts`) draw the same subjects for the
 same seed.
 """
 
@@ -16,9 +16,12 @@ import numpy.typing as npt
 __all__ = ["cluster_bootstrap_ci", "cluster_counts", "cluster_draws", "percentile_interval"]
 
 
-def cluster_draws(n_clusters: int, n_boot: int, seed: int | None = 0) -> np.ndarray:
+def cluster_draws(
+    n_clusters: int, n_boot: int, seed: int | np.random.Generator | None = 0
+) -> np.ndarray:
     """``(n_boot, n_clusters)`` indices of the clusters each replicate draws (``n_clusters``
-    draws with replacement per replicate)."""
+    draws with replacement per replicate). ``seed``: a seed, or a Generator to draw from (its
+    state advances, so successive calls draw new subjects)."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, n_clusters, size=(int(n_boot), n_clusters))
 

@@ -9,16 +9,11 @@ Conventions: an epoch ``x`` is a finite float array of shape ``(N,)`` in the uni
 recording (e.g. mV); ``fs`` is the sampling rate in Hz. Amplitude features are in the units of
 ``x``, counts are dimensionless integers, frequencies are in Hz, entropies are in nats.
 
-Per-feature functions raise :class:`FeatureError` (a :class:`ValueError`) on bad input;
-:func:`extract_features` computes any subset of :data:`FEATURE_NAMES` for many epochs at once
-and either raises, naming the epoch index, or drops and logs invalid epochs.
-
-Approximate and sample entropy are exact (the same match counts as antropy's KD-tree), but are
-computed with a bit-parallel algorithm: for every sample ``i`` the set of samples within ``r``
-(Chebyshev, ``|x_i - x_j| <= r``) is a contiguous range of the sorted signal, so each row of
-the N x N match matrix is the XOR of two prefix bitsets of the sort order. Template matches of
-length m are ANDs of bit-shifted rows and are counted with ``np.bitwise_count``:
-O(N^2 / 64) word operations and about N^2 / 8 bytes of memory (2 MB at N = 4000).
+Every feature is one function registered in :data:`FEATURES` (:mod:`painsig.registry`) with
+its parameters and validity rules; the public per-feature functions (``rms(x)``, ...) compute
+one value and raise :class:`FeatureError` (a :class:`ValueError`) on bad input.
+:func:`extract_features` computes any subset of the registered features for many epochs at
+once and either raises, naming the epoch index, or drops and logs invalid epochs.
 
 References:
 
@@ -36,17 +31,20 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy import signal
 
+from painsig.entropy import entropies
+from painsig.registry import FeatureError, FeatureInput, FeatureRegistry, Param, as_epoch
+
 __all__ = [
     "DEFAULT_NPERSEG",
-    "FEATURE_NAMES",
+    "FEATURES",
     "FeatureError",
     "approximate_entropy",
     "extract_features",
@@ -66,50 +64,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: All feature names understood by :func:`extract_features`, in default column order.
-FEATURE_NAMES: tuple[str, ...] = (
-    "var",
-    "mad",
-    "int",
-    "peak",
-    "apen",
-    "rms",
-    "mav",
-    "wl",
-    "zc",
-    "ssc",
-    "mnf",
-    "mdf",
-    "sampen",
-)
+#: The features :func:`extract_features` knows, in default column order (registration order).
+FEATURES = FeatureRegistry()
 
 #: Default Welch segment length (samples) for MNF/MDF; 128 ms at 2 kHz, bin width fs / 256.
 DEFAULT_NPERSEG: int = 256
 
-# Words (uint64) of the match matrix processed per block in the entropy counts: 256 KiB,
-# which keeps a block in L2 cache (measured fastest for N = 2000-4000).
-_BLOCK_WORDS = 1 << 15
 
-
-class FeatureError(ValueError):
-    """Invalid input for a feature: bad epoch (empty, too short, NaN/inf), fs, MVIC or option."""
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _as_epoch(x: npt.ArrayLike, min_len: int = 1) -> np.ndarray:
-    """Return ``x`` as a finite float64 array of shape (N,) with N >= min_len, else raise."""
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim != 1:
-        raise FeatureError(f"epoch must be 1-D, got shape {a.shape}")
-    if a.size == 0:
-        raise FeatureError("epoch is empty")
-    if a.size < min_len:
-        raise FeatureError(f"epoch too short: {a.size} samples, need at least {min_len}")
-    if not np.isfinite(a).all():
-        raise FeatureError("epoch contains NaN or infinite values")
-    return a
+# --------------------------------------------------------------------------- checks
 
 
 def _positive(value: float, what: str) -> float:
@@ -131,13 +93,18 @@ def _check_mvic(mvic: float) -> float:
     return _positive(mvic, "mvic (MVIC amplitude)")
 
 
-def _check_entropy_params(m: int, r_factor: float) -> None:
+def _check_m(m: int) -> int:
     # m + 1 <= 64 keeps every template lag a bit shift within one uint64 word.
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 1 <= m <= 63:
         raise FeatureError(f"embedding dimension m must be an integer in 1..63, got {m!r}")
+    return m
+
+
+def _check_r_factor(r_factor: float) -> float:
     valid_type = isinstance(r_factor, (int, float, np.integer, np.floating))
     if not (valid_type and 0 <= r_factor < math.inf):
         raise FeatureError(f"r_factor must be a finite number >= 0, got {r_factor!r}")
+    return r_factor
 
 
 def _check_threshold(threshold: float) -> float:
@@ -150,12 +117,35 @@ def _check_threshold(threshold: float) -> float:
     return value
 
 
-def _check_nperseg(nperseg: int) -> None:
+def _check_nperseg(nperseg: int) -> int:
     if isinstance(nperseg, bool) or not isinstance(nperseg, (int, np.integer)) or nperseg < 1:
         raise FeatureError(f"nperseg must be a positive integer, got {nperseg!r}")
+    return nperseg
 
 
-# --------------------------------------------------------------------------- amplitude
+# --------------------------------------------------------------------------- parameters
+
+APEN_M = Param("apen_m", 2, "embedding dimension m of ApEn and SampEn (samples)", _check_m)
+APEN_R_FACTOR = Param(
+    "apen_r_factor", 0.2, "tolerance r of ApEn and SampEn, a multiple of std(x)", _check_r_factor
+)
+ZC_THRESHOLD = Param(
+    "zc_threshold", 0.0, "amplitude threshold of ZC (units of x)", _check_threshold
+)
+SSC_THRESHOLD = Param(
+    "ssc_threshold", 0.0, "threshold of SSC (units of x squared)", _check_threshold
+)
+NPERSEG = Param(
+    "nperseg", DEFAULT_NPERSEG, "Welch segment of MNF/MDF (samples, clipped to N)", _check_nperseg
+)
+
+
+def _entropy_samples(params: dict[str, Any]) -> int:
+    """ApEn and SampEn need N >= m + 2 samples."""
+    return int(params["apen_m"]) + 2
+
+
+# --------------------------------------------------------------------------- Becker et al.
 
 
 def variance(x: npt.ArrayLike) -> float:
@@ -163,11 +153,12 @@ def variance(x: npt.ArrayLike) -> float:
 
     Source: Vonsevych et al., as used by Becker et al. (2026).
     """
-    return _variance(_as_epoch(x, 2))
+    return _var(FeatureInput(as_epoch(x, 2)))
 
 
-def _variance(x: np.ndarray) -> float:
-    return float(np.var(x, ddof=1))
+@FEATURES.feature("var", unit="units of x squared", min_samples=2)
+def _var(e: FeatureInput) -> float:
+    return float(np.var(e.x, ddof=1))
 
 
 def mean_absolute_deviation(x: npt.ArrayLike) -> float:
@@ -175,11 +166,12 @@ def mean_absolute_deviation(x: npt.ArrayLike) -> float:
 
     Source: Vonsevych et al., as used by Becker et al. (2026).
     """
-    return _mad(_as_epoch(x))
+    return _mad(FeatureInput(as_epoch(x)))
 
 
-def _mad(x: np.ndarray) -> float:
-    return float(np.mean(np.abs(x - x.mean())))
+@FEATURES.feature("mad", unit="units of x")
+def _mad(e: FeatureInput) -> float:
+    return float(np.mean(np.abs(e.x - e.x.mean())))
 
 
 def time_normalised_integral(x: npt.ArrayLike) -> float:
@@ -191,11 +183,12 @@ def time_normalised_integral(x: npt.ArrayLike) -> float:
     1/fs, so the epoch lasts N/fs and the integral is sum(|x|)/fs. The sampling rate cancels,
     hence no ``fs`` argument, and INT = 100 * mean(|x|) = 100 * :func:`mean_absolute_value`.
     """
-    return _int(_as_epoch(x))
+    return _int(FeatureInput(as_epoch(x)))
 
 
-def _int(x: np.ndarray) -> float:
-    return 100.0 * _mav(x)
+@FEATURES.feature("int", unit="units of x")
+def _int(e: FeatureInput) -> float:
+    return 100.0 * _mav(e)
 
 
 def normalised_peak(x: npt.ArrayLike, mvic: float) -> float:
@@ -206,11 +199,39 @@ def normalised_peak(x: npt.ArrayLike, mvic: float) -> float:
     ``mvic`` is the maximal voluntary isometric contraction amplitude of the same channel in
     the units of x and must be positive and finite.
     """
-    return _peak(_as_epoch(x), _check_mvic(mvic))
+    return _peak(FeatureInput(as_epoch(x), reference=_check_mvic(mvic)))
 
 
-def _peak(x: np.ndarray, mvic: float) -> float:
-    return float(np.max(np.abs(x)) / mvic)
+@FEATURES.feature("peak", unit="1 (fraction of MVIC)", needs_reference=True)
+def _peak(e: FeatureInput) -> float:
+    return float(np.max(np.abs(e.x)) / e.reference)
+
+
+def approximate_entropy(x: npt.ArrayLike, m: int = 2, r_factor: float = 0.2) -> float:
+    """ApEn(m, r) = Phi_m(r) - Phi_{m+1}(r) in nats; x shape (N,), N >= m + 2.
+
+    Source: Pincus (1991). Phi_k = mean_i log(C_i^k / (N - k + 1)), where C_i^k counts the
+    templates x[j:j+k] (self-match included) with Chebyshev distance max|x[i+l] - x[j+l]| <= r,
+    and r = r_factor * std(x) with ddof=0. Identical to ``antropy.app_entropy(x, order=m)``.
+    """
+    _check_m(m)
+    _check_r_factor(r_factor)
+    return entropies(as_epoch(x, m + 2), m, r_factor)[0]
+
+
+def _entropy_pair(e: FeatureInput) -> tuple[float, float]:
+    """(ApEn, SampEn) of the epoch, computed once for both features."""
+    return e.shared(
+        "entropies", lambda: entropies(e.x, e.params["apen_m"], e.params["apen_r_factor"])
+    )
+
+
+@FEATURES.feature("apen", unit="nats", params=(APEN_M, APEN_R_FACTOR), min_samples=_entropy_samples)
+def _apen(e: FeatureInput) -> float:
+    return _entropy_pair(e)[0]
+
+
+# --------------------------------------------------------------------------- Phinyomark et al.
 
 
 def rms(x: npt.ArrayLike) -> float:
@@ -218,11 +239,12 @@ def rms(x: npt.ArrayLike) -> float:
 
     Source: Phinyomark et al. (2012).
     """
-    return _rms(_as_epoch(x))
+    return _rms(FeatureInput(as_epoch(x)))
 
 
-def _rms(x: np.ndarray) -> float:
-    return math.sqrt(float(np.dot(x, x)) / x.size)
+@FEATURES.feature("rms", unit="units of x")
+def _rms(e: FeatureInput) -> float:
+    return math.sqrt(float(np.dot(e.x, e.x)) / e.x.size)
 
 
 def mean_absolute_value(x: npt.ArrayLike) -> float:
@@ -230,11 +252,12 @@ def mean_absolute_value(x: npt.ArrayLike) -> float:
 
     Source: Phinyomark et al. (2012).
     """
-    return _mav(_as_epoch(x))
+    return _mav(FeatureInput(as_epoch(x)))
 
 
-def _mav(x: np.ndarray) -> float:
-    return float(np.mean(np.abs(x)))
+@FEATURES.feature("mav", unit="units of x")
+def _mav(e: FeatureInput) -> float:
+    return float(np.mean(np.abs(e.x)))
 
 
 def waveform_length(x: npt.ArrayLike) -> float:
@@ -242,11 +265,12 @@ def waveform_length(x: npt.ArrayLike) -> float:
 
     Source: Phinyomark et al. (2012).
     """
-    return _wl(_as_epoch(x))
+    return _wl(FeatureInput(as_epoch(x)))
 
 
-def _wl(x: np.ndarray) -> float:
-    return float(np.sum(np.abs(np.diff(x))))
+@FEATURES.feature("wl", unit="units of x")
+def _wl(e: FeatureInput) -> float:
+    return float(np.sum(np.abs(np.diff(e.x))))
 
 
 def zero_crossings(x: npt.ArrayLike, threshold: float = 0.0) -> int:
@@ -255,12 +279,14 @@ def zero_crossings(x: npt.ArrayLike, threshold: float = 0.0) -> int:
     Source: Phinyomark et al. (2012). A sample exactly equal to 0 is not a sign change, so a
     crossing through an exact zero sample is not counted. ``threshold`` is in units of x.
     """
-    return _zc(_as_epoch(x), _check_threshold(threshold))
+    params = {"zc_threshold": _check_threshold(threshold)}
+    return _zc(FeatureInput(as_epoch(x), params=params))
 
 
-def _zc(x: np.ndarray, threshold: float) -> int:
-    a, b = x[:-1], x[1:]
-    return int(np.count_nonzero((a * b < 0) & (np.abs(a - b) >= threshold)))
+@FEATURES.feature("zc", unit="count", params=(ZC_THRESHOLD,))
+def _zc(e: FeatureInput) -> int:
+    a, b = e.x[:-1], e.x[1:]
+    return int(np.count_nonzero((a * b < 0) & (np.abs(a - b) >= e.params["zc_threshold"])))
 
 
 def slope_sign_changes(x: npt.ArrayLike, threshold: float = 0.0) -> int:
@@ -270,15 +296,14 @@ def slope_sign_changes(x: npt.ArrayLike, threshold: float = 0.0) -> int:
     keeps flat runs (product 0) from counting at the default threshold 0. ``threshold`` is in
     units of x squared.
     """
-    return _ssc(_as_epoch(x), _check_threshold(threshold))
+    params = {"ssc_threshold": _check_threshold(threshold)}
+    return _ssc(FeatureInput(as_epoch(x), params=params))
 
 
-def _ssc(x: np.ndarray, threshold: float) -> int:
-    mid = x[1:-1]
-    return int(np.count_nonzero((mid - x[:-2]) * (mid - x[2:]) > threshold))
-
-
-# --------------------------------------------------------------------------- spectrum
+@FEATURES.feature("ssc", unit="count", params=(SSC_THRESHOLD,))
+def _ssc(e: FeatureInput) -> int:
+    mid = e.x[1:-1]
+    return int(np.count_nonzero((mid - e.x[:-2]) * (mid - e.x[2:]) > e.params["ssc_threshold"]))
 
 
 def mean_frequency(x: npt.ArrayLike, fs: float, nperseg: int = DEFAULT_NPERSEG) -> float:
@@ -290,7 +315,7 @@ def mean_frequency(x: npt.ArrayLike, fs: float, nperseg: int = DEFAULT_NPERSEG) 
     0 <= f_k <= fs / 2. Returns NaN when the (mean-removed) epoch has zero power.
     """
     _check_nperseg(nperseg)
-    return _spectral_frequencies(_as_epoch(x), _check_fs(fs), nperseg)[0]
+    return _spectral_frequencies(as_epoch(x), _check_fs(fs), nperseg)[0]
 
 
 def median_frequency(x: npt.ArrayLike, fs: float, nperseg: int = DEFAULT_NPERSEG) -> float:
@@ -301,7 +326,7 @@ def median_frequency(x: npt.ArrayLike, fs: float, nperseg: int = DEFAULT_NPERSEG
     Returns NaN when the (mean-removed) epoch has zero power.
     """
     _check_nperseg(nperseg)
-    return _spectral_frequencies(_as_epoch(x), _check_fs(fs), nperseg)[1]
+    return _spectral_frequencies(as_epoch(x), _check_fs(fs), nperseg)[1]
 
 
 def _spectral_frequencies(x: np.ndarray, fs: float, nperseg: int) -> tuple[float, float]:
@@ -316,18 +341,22 @@ def _spectral_frequencies(x: np.ndarray, fs: float, nperseg: int) -> tuple[float
     return mnf, mdf
 
 
-# --------------------------------------------------------------------------- entropy
+def _spectrum(e: FeatureInput) -> tuple[float, float]:
+    """(MNF, MDF) of the epoch, computed once for both features."""
+    return e.shared("spectrum", lambda: _spectral_frequencies(e.x, e.fs, e.params["nperseg"]))
 
 
-def approximate_entropy(x: npt.ArrayLike, m: int = 2, r_factor: float = 0.2) -> float:
-    """ApEn(m, r) = Phi_m(r) - Phi_{m+1}(r) in nats; x shape (N,), N >= m + 2.
+@FEATURES.feature("mnf", unit="Hz", params=(NPERSEG,))
+def _mnf(e: FeatureInput) -> float:
+    return _spectrum(e)[0]
 
-    Source: Pincus (1991). Phi_k = mean_i log(C_i^k / (N - k + 1)), where C_i^k counts the
-    templates x[j:j+k] (self-match included) with Chebyshev distance max|x[i+l] - x[j+l]| <= r,
-    and r = r_factor * std(x) with ddof=0. Identical to ``antropy.app_entropy(x, order=m)``.
-    """
-    _check_entropy_params(m, r_factor)
-    return _entropies(_as_epoch(x, m + 2), m, r_factor)[0]
+
+@FEATURES.feature("mdf", unit="Hz", params=(NPERSEG,))
+def _mdf(e: FeatureInput) -> float:
+    return _spectrum(e)[1]
+
+
+# --------------------------------------------------------------------------- Richman & Moorman
 
 
 def sample_entropy(x: npt.ArrayLike, m: int = 2, r_factor: float = 0.2) -> float:
@@ -339,133 +368,19 @@ def sample_entropy(x: npt.ArrayLike, m: int = 2, r_factor: float = 0.2) -> float
     convention). Equals ``antropy.sample_entropy(x, order=m)``; antropy's own N < 5000 path
     matches on ``< r`` instead of ``<= r``, which differs only if a distance equals r exactly.
     """
-    _check_entropy_params(m, r_factor)
-    return _entropies(_as_epoch(x, m + 2), m, r_factor)[1]
+    _check_m(m)
+    _check_r_factor(r_factor)
+    return entropies(as_epoch(x, m + 2), m, r_factor)[1]
 
 
-def _entropies(x: np.ndarray, m: int, r_factor: float) -> tuple[float, float]:
-    """(ApEn, SampEn) of a validated epoch, both from one set of template match counts."""
-    n = x.size
-    cm, cm1 = _match_counts(x, m, r_factor * np.std(x, ddof=0))
-    apen = float(np.mean(np.log(cm / (n - m + 1))) - np.mean(np.log(cm1 / (n - m))))
-    # SampEn counts unordered pairs among the first n - m templates only: drop self-matches
-    # and the matches with the last length-m template (index n - m), which by symmetry number
-    # cm[n - m] - 1.
-    nt = n - m
-    b = (int(cm[:nt].sum()) - (int(cm[nt]) - 1) - nt) // 2
-    a = (int(cm1.sum()) - nt) // 2
-    if b == 0:
-        return apen, math.nan
-    if a == 0:
-        return apen, math.inf
-    return apen, -math.log(a / b)
+@FEATURES.feature(
+    "sampen", unit="nats", params=(APEN_M, APEN_R_FACTOR), min_samples=_entropy_samples
+)
+def _sampen(e: FeatureInput) -> float:
+    return _entropy_pair(e)[1]
 
 
-def _window_bounds(xs: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
-    """For the sorted signal xs and each position i, the half-open range [lo_i, hi_i) of
-    positions p with fl(|xs[p] - xs[i]|) <= r, exactly as evaluated in floating point.
-
-    fl(xs[p] - xs[i]) is monotone in p, so the range is contiguous; searchsorted on
-    xs[i] +/- r gives it up to rounding, and the loops move a wrong bound past whole runs of
-    tied values (they rarely run more than once). Sorted queries keep searchsorted cache-local.
-    """
-    n = xs.size
-    hi = np.searchsorted(xs, xs + r, side="right")
-    while True:
-        at = xs[np.minimum(hi, n - 1)]
-        before = xs[np.maximum(hi - 1, 0)]
-        grow = (hi < n) & (at - xs <= r)
-        shrink = (hi > 0) & ~(before - xs <= r)
-        if not (grow.any() or shrink.any()):
-            break
-        hi[grow] = np.searchsorted(xs, at[grow], side="right")
-        hi[shrink] = np.searchsorted(xs, before[shrink], side="left")
-    lo = np.searchsorted(xs, xs - r, side="left")
-    while True:
-        at = xs[np.minimum(lo, n - 1)]
-        before = xs[np.maximum(lo - 1, 0)]
-        grow = (lo < n) & ~(xs - at <= r)
-        shrink = (lo > 0) & (xs - before <= r)
-        if not (grow.any() or shrink.any()):
-            break
-        lo[grow] = np.searchsorted(xs, at[grow], side="right")
-        lo[shrink] = np.searchsorted(xs, before[shrink], side="left")
-    return lo, hi
-
-
-def _shift_down(rows: np.ndarray, k: int) -> np.ndarray:
-    """Bitsets (rows, words) moved k bits towards bit 0 (bit j+k -> bit j), 0 <= k < 64."""
-    if k == 0:
-        return rows
-    out = rows >> np.uint64(k)
-    out[:, :-1] |= rows[:, 1:] << np.uint64(64 - k)
-    return out
-
-
-def _match_counts(x: np.ndarray, m: int, r: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-template Chebyshev match counts (self-match included) for template lengths m and
-    m + 1: shapes (N - m + 1,) and (N - m,), int64.
-
-    Bit j of row i of the match matrix D is set iff |x_i - x_j| <= r; rows are packed into
-    uint64 words, bit j in word j // 64 at position j % 64. Templates i and j match at length
-    m iff D[i+l, j+l] for all l < m, i.e. bit j of AND_l (D[i+l] shifted down by l).
-    Cost: O(N^2 / 64) word operations; memory ~N^2 / 8 bytes for the prefix bitsets.
-    """
-    n = x.size
-    words = (n + 63) >> 6
-    order = np.argsort(x, kind="stable")
-    lo, hi = np.empty((2, n), dtype=np.intp)
-    lo[order], hi[order] = _window_bounds(x[order], r)
-    # prefix[t] = bitset of the samples at sorted positions < t, so D[i] = prefix[hi] ^ prefix[lo].
-    prefix = np.zeros((n + 1, words), dtype=np.uint64)
-    prefix[np.arange(1, n + 1), order >> 6] = np.uint64(1) << (order & 63).astype(np.uint64)
-    np.bitwise_or.accumulate(prefix, axis=0, out=prefix)
-
-    n_m = n - m + 1
-    counts_m = np.empty(n_m, dtype=np.int64)
-    counts_m1 = np.empty(n_m - 1, dtype=np.int64)
-    step = max(1, _BLOCK_WORDS // words)
-    for start in range(0, n_m, step):
-        stop = min(start + step, n_m)
-        rows = slice(start, min(stop + m, n))
-        d = prefix[hi[rows]] ^ prefix[lo[rows]]
-        match = d[: stop - start].copy()
-        for lag in range(1, m):
-            match &= _shift_down(d[lag : lag + stop - start], lag)
-        counts_m[start:stop] = np.bitwise_count(match).sum(axis=1)
-        stop1 = min(stop, n_m - 1)
-        if stop1 > start:
-            match1 = match[: stop1 - start] & _shift_down(d[m : m + stop1 - start], m)
-            counts_m1[start:stop1] = np.bitwise_count(match1).sum(axis=1)
-    return counts_m, counts_m1
-
-
-# --------------------------------------------------------------------------- feature table
-
-_SIMPLE: dict[str, Callable[[np.ndarray], float]] = {
-    "var": _variance,
-    "mad": _mad,
-    "int": _int,
-    "rms": _rms,
-    "mav": _mav,
-    "wl": _wl,
-}
-
-
-def _resolve_names(names: Sequence[str] | None, mvic: float | None) -> tuple[str, ...]:
-    if names is None:
-        return tuple(n for n in FEATURE_NAMES if mvic is not None or n != "peak")
-    resolved = tuple(names)
-    unknown = sorted(set(resolved) - set(FEATURE_NAMES))
-    if unknown:
-        raise FeatureError(f"unknown feature names {unknown}; valid names: {FEATURE_NAMES}")
-    if len(set(resolved)) != len(resolved):
-        raise FeatureError(f"duplicate feature names in {list(resolved)}")
-    if not resolved:
-        raise FeatureError("names must not be empty")
-    if "peak" in resolved and mvic is None:
-        raise FeatureError("feature 'peak' requires mvic")
-    return resolved
+# --------------------------------------------------------------------------- many epochs
 
 
 def extract_features(
@@ -473,35 +388,30 @@ def extract_features(
     fs: float,
     mvic: float | None = None,
     names: Sequence[str] | None = None,
-    apen_m: int = 2,
-    apen_r_factor: float = 0.2,
     *,
     on_invalid: Literal["raise", "drop"] = "raise",
-    zc_threshold: float = 0.0,
-    ssc_threshold: float = 0.0,
-    nperseg: int = DEFAULT_NPERSEG,
+    **params: Any,
 ) -> pd.DataFrame:
     """Feature table for a sequence of epochs of one channel.
 
     Args:
         epochs: Epochs (contractions), each array-like of shape (N_k,) in recording units;
             lengths may differ. A 2-D array of shape (n_epochs, N) also works.
-        fs: Sampling rate in Hz, > 0.
-        mvic: MVIC amplitude of the channel (units of x, > 0) for the ``peak`` feature. With
-            ``names=None`` and ``mvic=None`` the ``peak`` column is omitted; requesting
-            ``peak`` explicitly without ``mvic`` raises :class:`FeatureError`.
-        names: Features to compute, a subset of :data:`FEATURE_NAMES`, in column order;
-            ``None`` means all of them (``peak`` only when ``mvic`` is given).
-        apen_m: Embedding dimension m of both ``apen`` and ``sampen``.
-        apen_r_factor: Tolerance r as a multiple of std(x) (ddof=0) for ``apen`` and ``sampen``.
-        on_invalid: For an epoch that is not 1-D, empty, contains NaN/inf or is too short for
-            the requested features (N < 2 for ``var``, N < m + 2 for the entropies):
+        fs: Sampling rate in Hz, > 0 (and at least each feature's ``min_rate_hz``).
+        mvic: MVIC amplitude of the channel (units of x, > 0), the reference of the features
+            that need one (``peak``). With ``names=None`` and ``mvic=None`` those columns are
+            omitted; requesting one explicitly without ``mvic`` raises :class:`FeatureError`.
+        names: Features to compute, registered in :data:`FEATURES`, in column order; ``None``
+            means all of them (those needing a reference only when ``mvic`` is given).
+        on_invalid: For an epoch that is not 1-D, empty, contains NaN/inf or is shorter than a
+            requested feature's ``min_samples`` (2 for ``var``, m + 2 for the entropies):
             ``"raise"`` raises :class:`FeatureError` naming the epoch index, ``"drop"`` logs a
             warning with the index and reason and leaves the epoch out. Invalid ``fs``,
             ``mvic`` or options always raise.
-        zc_threshold: Amplitude threshold of ``zc`` (units of x).
-        ssc_threshold: Threshold of ``ssc`` (units of x squared).
-        nperseg: Welch segment length (samples) for ``mnf`` and ``mdf``, clipped to N.
+        params: Feature parameters by key (``FEATURES.params()``): ``apen_m`` and
+            ``apen_r_factor`` (m and r / std(x) of ``apen`` and ``sampen``), ``zc_threshold``
+            (units of x), ``ssc_threshold`` (units of x squared), ``nperseg`` (Welch segment of
+            ``mnf``/``mdf``, samples, clipped to N). Unknown keys raise.
 
     Returns:
         DataFrame with one row per kept epoch, indexed by the epoch's position in ``epochs``
@@ -512,44 +422,23 @@ def extract_features(
     if on_invalid not in ("raise", "drop"):
         raise FeatureError(f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}")
     fs = _check_fs(fs)
-    mvic_value = math.nan if mvic is None else _check_mvic(mvic)
-    cols = _resolve_names(names, mvic)
-    _check_entropy_params(apen_m, apen_r_factor)
-    _check_nperseg(nperseg)
-    zc_threshold = _check_threshold(zc_threshold)
-    ssc_threshold = _check_threshold(ssc_threshold)
-    min_len = 1
-    if "var" in cols:
-        min_len = 2
-    if "apen" in cols or "sampen" in cols:
-        min_len = max(min_len, apen_m + 2)
-
+    reference = math.nan if mvic is None else _check_mvic(mvic)
+    specs = FEATURES.select(names, has_reference=mvic is not None)
+    values = FEATURES.checked_params(params)
+    FEATURES.check_rate(specs, fs)
+    min_len, why = FEATURES.samples_needed(specs, values)
     rows: list[dict[str, float]] = []
     kept: list[int] = []
     for index, epoch in enumerate(epochs):
         try:
-            x = _as_epoch(epoch, min_len)
+            x = as_epoch(epoch, min_len, why)
         except FeatureError as exc:
             if on_invalid == "raise":
                 raise FeatureError(f"epoch {index}: {exc}") from exc
             logger.warning("dropping epoch %d: %s", index, exc)
             continue
-        row: dict[str, float] = {}
-        for name in cols:
-            if name in row:
-                continue
-            if name in ("apen", "sampen"):
-                row["apen"], row["sampen"] = _entropies(x, apen_m, apen_r_factor)
-            elif name in ("mnf", "mdf"):
-                row["mnf"], row["mdf"] = _spectral_frequencies(x, fs, nperseg)
-            elif name == "peak":
-                row["peak"] = _peak(x, mvic_value)
-            elif name == "zc":
-                row["zc"] = _zc(x, zc_threshold)
-            elif name == "ssc":
-                row["ssc"] = _ssc(x, ssc_threshold)
-            else:
-                row[name] = _SIMPLE[name](x)
-        rows.append(row)
+        item = FeatureInput(x, fs, reference, values)
+        rows.append({s.name: s.compute(item) for s in specs})
         kept.append(index)
+    cols = [s.name for s in specs]
     return pd.DataFrame(rows, index=pd.Index(kept, name="epoch", dtype=np.int64), columns=cols)

@@ -44,9 +44,10 @@ Effect sizes (Cohen 1988; Lakens 2013):
   J(df) = Gamma(df/2) / (sqrt(df/2) Gamma((df-1)/2)), df = n_a + n_b - 2 (Hedges 1981).
   Lakens (2013, eq. 4) gives its approximation 1 - 3 / (4 df - 1).
 
-Multiple comparisons across the feature columns of one call (:func:`adjust_pvalues`): Holm
-(1979) step-down by default, Bonferroni, or the Benjamini-Hochberg (1995) false discovery
-rate. Holm and Bonferroni control the family-wise error rate; BH controls the FDR.
+Multiple comparisons across the feature columns of one call
+(:func:`painsig.multiple_testing.adjust_pvalues`): Holm (1979) step-down by default,
+Bonferroni, or the Benjamini-Hochberg (1995) false discovery rate. Holm and Bonferroni
+control the family-wise error rate; BH controls the FDR.
 
 Missing values: with ``nan_policy="drop"`` (the default), contractions whose value of a
 feature is NaN or +-inf are left out **for that feature only** (sample entropy and the
@@ -92,24 +93,24 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special, stats
 
+from nmm.bootstrap import cluster_draws, percentile_interval
+from painsig.multiple_testing import CORRECTIONS, Correction, adjust_pvalues
+
 __all__ = [
     "CONTRACTION_LEVEL_WARNING",
     "MANN_WHITNEY",
     "PAIRED_T",
     "WELCH_T",
     "WILCOXON",
-    "adjust_pvalues",
     "aggregate_per_subject",
     "compare_conditions",
     "hedges_correction",
-    "markdown_table",
     "subject_level_effect",
 ]
 
 logger = logging.getLogger(__name__)
 
 Level = Literal["subject", "contraction"]
-Correction = Literal["holm", "bonferroni", "fdr_bh", "none"]
 TestChoice = Literal["auto", "parametric", "nonparametric"]
 NanPolicy = Literal["drop", "raise"]
 Agg = Literal["mean", "median"]
@@ -126,64 +127,6 @@ WELCH_T = "Welch t-test"
 MANN_WHITNEY = "Mann-Whitney U"
 
 _SHAPIRO_MAX_N = 5000  # scipy: the p-value may be inaccurate above this N
-
-
-# --------------------------------------------------------------------------------------------
-# Multiple-comparison adjustment
-# --------------------------------------------------------------------------------------------
-
-
-def adjust_pvalues(p: npt.ArrayLike, method: Correction = "holm") -> np.ndarray:
-    """Adjusted p-values for a family of tests, in the input order.
-
-    NaN p-values (tests that could not be run) stay NaN and do not count towards the family
-    size m.
-
-    Args:
-        p: 1-D p-values in [0, 1] (NaN allowed).
-        method: ``"holm"``: Holm (1979) step-down: with p sorted ascending,
-            p_adj(i) = max over j <= i of min(1, (m - j + 1) p(j)), so it controls the
-            family-wise error rate and is uniformly more powerful than Bonferroni.
-            ``"bonferroni"``: min(1, m p). ``"fdr_bh"``: Benjamini & Hochberg (1995) step-up:
-            p_adj(i) = min over j >= i of min(1, m p(j) / j). It controls the false discovery
-            rate and equals ``scipy.stats.false_discovery_control(p, method="bh")``.
-            ``"none"``: p unchanged.
-
-    Returns:
-        Float array of the same shape as ``p``.
-
-    Raises:
-        ValueError: ``p`` is not 1-D, has values outside [0, 1], or ``method`` is unknown.
-    """
-    if method not in ("holm", "bonferroni", "fdr_bh", "none"):
-        raise ValueError(
-            f"correction must be 'holm', 'bonferroni', 'fdr_bh' or 'none', got {method!r}"
-        )
-    arr = np.asarray(p, dtype=float)
-    if arr.ndim != 1:
-        raise ValueError(f"p-values must be 1-D, got shape {arr.shape}")
-    finite = ~np.isnan(arr)
-    if np.any((arr[finite] < 0) | (arr[finite] > 1)):
-        raise ValueError("p-values must lie in [0, 1]")
-    out = arr.copy()
-    vals = arr[finite]
-    m = vals.size
-    if m == 0 or method == "none":
-        return out
-    if method == "bonferroni":
-        out[finite] = np.minimum(1.0, m * vals)
-        return out
-    order = np.argsort(vals, kind="stable")
-    ranked = vals[order]
-    rank = np.arange(1, m + 1)
-    if method == "holm":
-        adj = np.maximum.accumulate(np.minimum(1.0, (m - rank + 1) * ranked))
-    else:  # fdr_bh
-        adj = np.minimum.accumulate(np.minimum(1.0, ranked * m / rank)[::-1])[::-1]
-    result = np.empty(m)
-    result[order] = adj
-    out[finite] = result
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -533,19 +476,11 @@ def compare_conditions(
 ) -> pd.DataFrame:
     """Compare every feature column between conditions ``a`` and ``b``.
 
-    Unit of analysis (see the module docstring):
-
-    - ``level="subject"`` (default): contractions are first reduced to one ``agg`` (mean) per
-      subject x condition and the test runs on those subject values. With ``paired=True``
-      the subjects present in both conditions are paired (others are left out and named in
-      ``warning``): paired t-test or Wilcoxon signed-rank on the differences a - b. With
-      ``paired=False`` the subject values of a and b are two independent groups: Welch's
-      t-test or Mann-Whitney U. If subjects appear in both groups, ``warning`` says that
-      this ignores the pairing.
-    - ``level="contraction"``: every contraction is one observation (the analysis of Becker
-      et al. 2026). Only ``paired=False`` is allowed, because contractions of two conditions
-      have no natural pairing. Every row's ``warning`` and ``attrs["warning"]`` hold
-      :data:`CONTRACTION_LEVEL_WARNING`.
+    Unit of analysis (see the module docstring): at ``level="subject"`` (default) one ``agg``
+    per subject x condition, paired over the subjects in both conditions (the others are
+    named in ``warning``) or as two independent groups (``warning`` notes subjects in both);
+    at ``level="contraction"`` every contraction (Becker et al. 2026), unpaired only, with
+    :data:`CONTRACTION_LEVEL_WARNING` in every ``warning`` and in ``attrs["warning"]``.
 
     Args:
         features: One row per contraction, one numeric column per feature (e.g. the output
@@ -602,57 +537,16 @@ def compare_conditions(
             fewer than 2 subjects in both conditions; NaN values with ``nan_policy="raise"``;
             bad option values.
     """
-    _check_choice(level, "level", ("subject", "contraction"))
-    _check_choice(correction, "correction", ("holm", "bonferroni", "fdr_bh", "none"))
-    _check_choice(test, "test", ("auto", "parametric", "nonparametric"))
-    _check_choice(agg, "agg", ("mean", "median"))
-    _check_choice(nan_policy, "nan_policy", ("drop", "raise"))
-    for name, value in (("alpha", alpha), ("normality_alpha", normality_alpha)):
-        if not 0 < value < 1:
-            raise ValueError(f"{name} must lie in (0, 1), got {value}")
-    if not isinstance(paired, bool | np.bool_):
-        raise ValueError(f"paired must be True or False, got {paired!r}")
-    if paired and level == "contraction":
-        raise ValueError(
-            "paired=True needs level='subject': contractions of two conditions have no "
-            "natural pairing; use paired=False at contraction level"
-        )
+    _check_compare_options(level, correction, test, agg, nan_policy, alpha, normality_alpha)
+    _check_pairing(paired, level)
     inp = _prepare(features, condition, subject, a, b)
-
-    rows: dict[Hashable, dict[str, object]] = {}
-    for col in inp.columns:
-        column = _column(inp, col, nan_policy)
-        if level == "subject":
-            row = _subject_level_row(
-                column, inp, col, bool(paired), test, alpha, normality_alpha, agg
-            )
-        else:
-            row = _contraction_level_row(column, inp, col, test, alpha, normality_alpha)
-        row["n_dropped"] = column.n_dropped
-        notes = column.notes + list(row.pop("_notes"))  # type: ignore[call-overload]
-        if level == "contraction":
-            notes.insert(0, CONTRACTION_LEVEL_WARNING)
-        row["warning"] = "; ".join(notes)
-        row["level"] = level
-        row["paired"] = bool(paired)
-        rows[col] = row
-
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = "feature"
-    out["p_adjusted"] = adjust_pvalues(out["p"].to_numpy(dtype=float), correction)
-    out["significant"] = (out["p_adjusted"] < alpha).fillna(False).astype(bool)
-    out = out[_COLUMNS]
-    for c in (
-        "n_a",
-        "n_b",
-        "n_subjects",
-        "n_subjects_a",
-        "n_subjects_b",
-        "n_units_a",
-        "n_units_b",
-        "n_dropped",
-    ):
-        out[c] = out[c].astype(int)
+    rows = {
+        col: _feature_row(
+            inp, col, level, bool(paired), test, alpha, normality_alpha, agg, nan_policy
+        )
+        for col in inp.columns
+    }
+    out = _comparison_frame(rows, correction, alpha)
     out.attrs = {
         "level": level,
         "paired": bool(paired),
@@ -662,6 +556,91 @@ def compare_conditions(
         "correction": correction,
         "warning": CONTRACTION_LEVEL_WARNING if level == "contraction" else None,
     }
+    return out
+
+
+def _check_compare_options(
+    level: Level,
+    correction: Correction,
+    test: TestChoice,
+    agg: Agg,
+    nan_policy: NanPolicy,
+    alpha: float,
+    normality_alpha: float,
+) -> None:
+    """ValueError naming the first option of :func:`compare_conditions` out of its range."""
+    _check_choice(level, "level", ("subject", "contraction"))
+    _check_choice(correction, "correction", CORRECTIONS)
+    _check_choice(test, "test", ("auto", "parametric", "nonparametric"))
+    _check_choice(agg, "agg", ("mean", "median"))
+    _check_choice(nan_policy, "nan_policy", ("drop", "raise"))
+    for name, value in (("alpha", alpha), ("normality_alpha", normality_alpha)):
+        if not 0 < value < 1:
+            raise ValueError(f"{name} must lie in (0, 1), got {value}")
+
+
+def _check_pairing(paired: object, level: Level) -> None:
+    """``paired`` is a bool, and a paired test runs at subject level only."""
+    if not isinstance(paired, bool | np.bool_):
+        raise ValueError(f"paired must be True or False, got {paired!r}")
+    if paired and level == "contraction":
+        raise ValueError(
+            "paired=True needs level='subject': contractions of two conditions have no "
+            "natural pairing; use paired=False at contraction level"
+        )
+
+
+def _feature_row(
+    inp: _Inputs,
+    col: Hashable,
+    level: Level,
+    paired: bool,
+    test: TestChoice,
+    alpha: float,
+    normality_alpha: float,
+    agg: Agg,
+    nan_policy: NanPolicy,
+) -> dict[str, object]:
+    """One feature's row of :func:`compare_conditions` before the multiplicity adjustment."""
+    column = _column(inp, col, nan_policy)
+    if level == "subject":
+        row = _subject_level_row(column, inp, col, paired, test, alpha, normality_alpha, agg)
+    else:
+        row = _contraction_level_row(column, inp, col, test, alpha, normality_alpha)
+    row["n_dropped"] = column.n_dropped
+    notes = column.notes + list(row.pop("_notes"))  # type: ignore[call-overload]
+    if level == "contraction":
+        notes.insert(0, CONTRACTION_LEVEL_WARNING)
+    row["warning"] = "; ".join(notes)
+    row["level"] = level
+    row["paired"] = paired
+    return row
+
+
+#: Count columns of :func:`compare_conditions`, stored as integers.
+_COUNT_COLUMNS = (
+    "n_a",
+    "n_b",
+    "n_subjects",
+    "n_subjects_a",
+    "n_subjects_b",
+    "n_units_a",
+    "n_units_b",
+    "n_dropped",
+)
+
+
+def _comparison_frame(
+    rows: dict[Hashable, dict[str, object]], correction: Correction, alpha: float
+) -> pd.DataFrame:
+    """The rows as a frame indexed by feature, with ``p_adjusted`` and ``significant``."""
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "feature"
+    out["p_adjusted"] = adjust_pvalues(out["p"].to_numpy(dtype=float), correction)
+    out["significant"] = (out["p_adjusted"] < alpha).fillna(False).astype(bool)
+    out = out[_COLUMNS]
+    for c in _COUNT_COLUMNS:
+        out[c] = out[c].astype(int)
     return out
 
 
@@ -851,61 +830,13 @@ def subject_level_effect(
         ValueError: fewer than 2 subjects with data in both conditions for a feature, bad
             options, or any input error of :func:`compare_conditions`.
     """
-    _check_choice(agg, "agg", ("mean", "median"))
-    _check_choice(nan_policy, "nan_policy", ("drop", "raise"))
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must lie in (0, 1), got {ci}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
-        raise ValueError(f"n_boot must be an integer >= 0, got {n_boot!r}")
+    _check_effect_options(agg, nan_policy, ci, n_boot)
     inp = _prepare(features, condition, subject, a, b)
     rng = np.random.default_rng(seed)
-    rows: dict[Hashable, dict[str, object]] = {}
-    for col in inp.columns:
-        column = _column(inp, col, nan_policy)
-        sa, sb, _, _ = _subject_means(column, inp, agg)
-        both = sa.index.intersection(sb.index)
-        if len(both) < 2:
-            raise ValueError(
-                f"feature {col!r}: {len(both)} subject(s) have data in both {a!r} and {b!r}; "
-                "at least 2 are needed"
-            )
-        notes = list(column.notes)
-        only = sa.index.union(sb.index).difference(both)
-        if len(only):
-            notes.append(
-                f"left out {len(only)} subject(s) not in both conditions: "
-                f"{', '.join(_names(inp, only))}"
-            )
-        xa, xb = sa.loc[both].to_numpy(), sb.loc[both].to_numpy()
-        diff = xa - xb
-        n = diff.size
-        mean_diff = float(diff.mean())
-        sd_diff = float(diff.std(ddof=1))
-        se = sd_diff / math.sqrt(n)
-        half = float(stats.t.ppf(0.5 + ci / 2, n - 1)) * se
-        boot_low = boot_high = math.nan
-        if n_boot > 0:
-            idx = rng.integers(0, n, size=(n_boot, n))
-            boot = diff[idx].mean(axis=1)
-            boot_low, boot_high = (
-                float(q) for q in np.quantile(boot, [0.5 - ci / 2, 0.5 + ci / 2])
-            )
-        sd_avg = (float(np.std(xa, ddof=1)) + float(np.std(xb, ddof=1))) / 2
-        rows[col] = {
-            "n_subjects": n,
-            "mean_a": float(xa.mean()),
-            "mean_b": float(xb.mean()),
-            "mean_diff": mean_diff,
-            "sd_diff": sd_diff,
-            "se_diff": se,
-            "ci_low": mean_diff - half,
-            "ci_high": mean_diff + half,
-            "boot_low": boot_low,
-            "boot_high": boot_high,
-            "d_z": _safe_ratio(mean_diff, sd_diff),
-            "d_av": _safe_ratio(float(xa.mean() - xb.mean()), sd_avg),
-            "warning": "; ".join(notes),
-        }
+    rows = {
+        col: _effect_row(_column(inp, col, nan_policy), inp, col, agg, ci, n_boot, rng)
+        for col in inp.columns
+    }
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "feature"
     out["n_subjects"] = out["n_subjects"].astype(int)
@@ -913,53 +844,74 @@ def subject_level_effect(
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# Markdown
-# --------------------------------------------------------------------------------------------
+def _check_effect_options(agg: Agg, nan_policy: NanPolicy, ci: float, n_boot: int) -> None:
+    """ValueError naming the first option of :func:`subject_level_effect` out of its range."""
+    _check_choice(agg, "agg", ("mean", "median"))
+    _check_choice(nan_policy, "nan_policy", ("drop", "raise"))
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must lie in (0, 1), got {ci}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
+        raise ValueError(f"n_boot must be an integer >= 0, got {n_boot!r}")
 
 
-def _cell(value: object, floatfmt: str) -> str:
-    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
-        return "NaN"
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        return format(float(value), floatfmt)
-    text = str(value).replace("|", "\\|").replace("\n", " ")
-    return text
+def _paired_subject_values(
+    column: _Column, inp: _Inputs, col: Hashable, agg: Agg
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per-subject ``agg`` of a and b over the subjects with data in both, (n,) each, and the
+    notes (subjects left out); fewer than 2 such subjects raise."""
+    sa, sb, _, _ = _subject_means(column, inp, agg)
+    both = sa.index.intersection(sb.index)
+    if len(both) < 2:
+        raise ValueError(
+            f"feature {col!r}: {len(both)} subject(s) have data in both {inp.a!r} and "
+            f"{inp.b!r}; at least 2 are needed"
+        )
+    notes = list(column.notes)
+    only = sa.index.union(sb.index).difference(both)
+    if len(only):
+        notes.append(
+            f"left out {len(only)} subject(s) not in both conditions: "
+            f"{', '.join(_names(inp, only))}"
+        )
+    return sa.loc[both].to_numpy(), sb.loc[both].to_numpy(), notes
 
 
-def markdown_table(df: pd.DataFrame, floatfmt: str = ".3g", index: bool = True) -> str:
-    """GitHub-flavoured markdown table of ``df``, without the ``tabulate`` dependency.
-
-    Floats are written with ``format(x, floatfmt)``, NaN/None as ``NaN``, booleans as
-    ``True``/``False`` and integers as is. ``|`` in text is escaped. Numeric columns are
-    right-aligned (``---:``), the others left-aligned. With ``index=True`` the index comes
-    first, headed by its name (empty if unnamed; levels of a MultiIndex become columns).
-
-    Returns:
-        The table, lines joined by ``"\\n"``, without a trailing newline.
-    """
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"markdown_table needs a DataFrame, got {type(df).__name__}")
-    table = df.reset_index() if index else df
-    if index and df.index.nlevels == 1 and df.index.name is None:
-        table = table.rename(columns={table.columns[0]: ""})
-    headers = [
-        _cell(c, floatfmt) if not isinstance(c, str) else c.replace("|", "\\|")
-        for c in table.columns
-    ]
-    numeric = [
-        pd.api.types.is_numeric_dtype(table.iloc[:, j])
-        and not pd.api.types.is_bool_dtype(table.iloc[:, j])
-        for j in range(table.shape[1])
-    ]
-    lines = [
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join("---:" if num else ":---" for num in numeric) + "|",
-    ]
-    for row in table.itertuples(index=False, name=None):
-        lines.append("| " + " | ".join(_cell(v, floatfmt) for v in row) + " |")
-    return "\n".join(lines)
+def _effect_row(
+    column: _Column,
+    inp: _Inputs,
+    col: Hashable,
+    agg: Agg,
+    ci: float,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> dict[str, object]:
+    """One feature's row of :func:`subject_level_effect`; draws its bootstrap from ``rng``."""
+    xa, xb, notes = _paired_subject_values(column, inp, col, agg)
+    diff = xa - xb
+    n = diff.size
+    mean_diff = float(diff.mean())
+    sd_diff = float(diff.std(ddof=1))
+    se = sd_diff / math.sqrt(n)
+    # t interval of the paired mean difference: mean ± t_{(1+ci)/2, n-1} · sd / sqrt(n)
+    half = float(stats.t.ppf(0.5 + ci / 2, n - 1)) * se
+    boot_low = boot_high = math.nan
+    if n_boot > 0:
+        # resample whole subjects (Field & Welsh 2007) with the shared draws of nmm.bootstrap
+        boot = diff[cluster_draws(n, n_boot, rng)].mean(axis=1)
+        boot_low, boot_high = percentile_interval(boot, ci)
+    sd_avg = (float(np.std(xa, ddof=1)) + float(np.std(xb, ddof=1))) / 2
+    return {
+        "n_subjects": n,
+        "mean_a": float(xa.mean()),
+        "mean_b": float(xb.mean()),
+        "mean_diff": mean_diff,
+        "sd_diff": sd_diff,
+        "se_diff": se,
+        "ci_low": mean_diff - half,
+        "ci_high": mean_diff + half,
+        "boot_low": boot_low,
+        "boot_high": boot_high,
+        "d_z": _safe_ratio(mean_diff, sd_diff),
+        "d_av": _safe_ratio(float(xa.mean() - xb.mean()), sd_avg),
+        "warning": "; ".join(notes),
+    }

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
-from painsig.features import FEATURE_NAMES, extract_features
+from painsig.features import FEATURES, extract_features
 from painsig.segment import Epoch
 
 log = logging.getLogger(__name__)
@@ -20,14 +21,16 @@ def feature_table(
     channels: Sequence[str] | None = None,
     mvic: float | Mapping[str, Mapping[str, float]] | None = None,
     names: Sequence[str] | None = None,
-    apen_m: int = 2,
-    apen_r_factor: float = 0.2,
+    params: Mapping[str, Any] | None = None,
     on_invalid: str = "drop",
 ) -> pd.DataFrame:
     """Features of every epoch and channel: columns `<channel>_<feature>` and META_COLUMNS.
 
-    mvic: the MVIC reference for the `peak` feature: one number for all (1.0 for envelopes that
-    are already MVIC-normalised), or {subject: {channel: value}}; None leaves `peak` out.
+    names: registered features (:data:`painsig.features.FEATURES`), None: all of them.
+    params: their parameters by key (e.g. ``{"apen_m": 2}``), defaults for the rest.
+    mvic: the reference of the features that need one (`peak`): one number for all (1.0 for
+    envelopes that are already MVIC-normalised), or {subject: {channel: value}}; None leaves
+    those features out.
     An epoch invalid on any channel (NaN, too short) is dropped with a logged reason
     (`on_invalid="drop"`) or raises (`"raise"`).
     """
@@ -38,9 +41,7 @@ def feature_table(
     if len(rates) != 1:
         raise ValueError(f"epochs have different sampling rates {sorted(rates)}: resample first")
     fs = rates.pop()
-    feature_names = tuple(names or FEATURE_NAMES)
-    if mvic is None:
-        feature_names = tuple(n for n in feature_names if n != "peak")
+    feature_names = FEATURES.available(names or None, has_reference=mvic is not None)
     blocks = []
     for ch in channels:
         missing = [i for i, e in enumerate(epochs) if ch not in e.channels]
@@ -59,9 +60,8 @@ def feature_table(
                 fs,
                 mvic=ref,
                 names=feature_names,
-                apen_m=apen_m,
-                apen_r_factor=apen_r_factor,
                 on_invalid=on_invalid,
+                **(params or {}),
             )
             part.index = [idx[k] for k in part.index]
             parts.append(part)

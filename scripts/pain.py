@@ -7,10 +7,7 @@ import hydra
 from omegaconf import DictConfig
 
 from nmm.config import CONF_DIR
-from nmm.jobs.painsig import (
-    run_painsig_job,
-    settings_from_config,  # noqa: F401  (benchmarks import it from here)
-)
+from nmm.jobs.painsig import run_painsig_job
 from nmm.jobs.sweep import run_job
 
 

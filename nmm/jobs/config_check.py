@@ -7,7 +7,7 @@ value it finds:
 
 - **types, ranges, enumerations**: a table of :class:`Rule` per app (``seed`` an integer in
   [0, 2³² − 1], ``model.window_s > 0``, ``trainer.max_epochs`` −1 or ≥ 1,
-  ``painsig.evaluation.scheme`` one of :data:`painsig.evaluation.SCHEMES`, ...);
+  ``painsig.evaluation.scheme`` one of :data:`painsig.cv.SCHEMES`, ...);
 - **cross-field rules**: functions of the whole config (``model.d_model`` a multiple of
   ``model.n_heads``, distinct painsig conditions, filter cut-offs and notch frequencies below
   the Nyquist frequency of the rates the synthetic cohort's config gives, ...);
@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from hydra.errors import HydraException, InstantiationException
 from hydra.utils import instantiate
@@ -469,19 +469,17 @@ def _check_mse(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
 
 
 def _check_painsig(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
-    """Known scheme, features and correction; distinct conditions; a segment duration range."""
-    # painsig's modules import scikit-learn and xgboost (2 s): only the painsig apps load them
-    from painsig.evaluation import SCHEMES
-    from painsig.features import FEATURE_NAMES
-    from painsig.statistics import Correction
+    """Known scheme, features and correction (:meth:`PainsigSettings.from_mapping`); distinct
+    conditions; a segment duration range."""
+    # painsig's modules import scikit-learn and scipy (2 s): only the painsig apps load them
+    from painsig.settings import PainsigSettings, SettingsError
 
     p = plain["painsig"]
-    for rule in (
-        choice("evaluation.scheme", SCHEMES),
-        texts("features.names", FEATURE_NAMES, null=True),
-        choice("statistics.correction", get_args(Correction), null=True),
-    ):
-        rule.check(p, "painsig")
+    texts("features.names", null=True).check(p, "painsig")
+    try:
+        PainsigSettings.from_mapping(p)
+    except SettingsError as exc:
+        raise ConfigError(f"painsig.{exc.key}", exc.message) from exc
     if p["negative"] == p["positive"]:
         raise ConfigError("painsig.negative", f"{p['negative']!r} is also painsig.positive")
     if p.get("third") in (p["positive"], p["negative"]):

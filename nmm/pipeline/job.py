@@ -15,7 +15,7 @@ its last checkpoint. Stages:
     the NMM's personalised ``.osim`` files driven by its reconstructed activations in OpenSim,
     muscle torque against OpenSim inverse dynamics (:mod:`nmm.opensim.validate`);
 ``painsig_measured``, ``painsig_with_reconstructed``
-    the pain signature (:func:`painsig.job.run_painsig`, ``pipeline.painsig``) on the measured
+    the pain signature (:func:`nmm.jobs.painsig.run_painsig`, ``pipeline.painsig``) on the measured
     channels, then with the reconstructed deep muscles added as channels
     (:class:`nmm.pipeline.channels.ReconstructedChannels`): same contractions, same folds, so
     the value of the deep muscles for the classifier is measured, not assumed. Skipped, with
@@ -80,8 +80,7 @@ def _painsig_stage(
     subjects: Sequence[str] | None,
 ) -> StageResult:
     # painsig loads scikit-learn, xgboost and shap (5 s): only when a painsig stage runs
-    from nmm.jobs.painsig import settings_from_config
-    from painsig.job import run_painsig
+    from nmm.jobs.painsig import run_painsig, settings_from_config
 
     inputs = {
         "painsig": pain.painsig,

@@ -1,5 +1,6 @@
-"""Tests for painsig.evaluation: grouped CV, metrics, cluster bootstrap, permutation chance
-level, the random-split leak of Becker et al. (2026), reports and figures."""
+"""Tests for the classifier's evaluation (painsig.cv, .metrics, .intervals, .permutation,
+.split_inflation, .evaluation, .figures): grouped CV, metrics, cluster bootstrap, permutation
+chance level, the random-split leak of Becker et al. (2026), reports and figures."""
 
 # ruff: noqa: N806 - X, X_inf, ... follow scikit-learn's naming of the feature matrix
 
@@ -21,8 +22,15 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from painsig import evaluation as ev
+from painsig import permutation
 from painsig.classifier import PainClassifier
+from painsig.cv import grouped_cross_validate
+from painsig.evaluation import evaluate
+from painsig.figures import plot_confusion_matrix
+from painsig.intervals import bootstrap_ci, fraction_classified_positive
+from painsig.metrics import METRIC_NAMES, binary_metrics
+from painsig.permutation import permutation_chance_level
+from painsig.split_inflation import random_split_inflation
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -68,7 +76,7 @@ def cohort(
 @pytest.mark.parametrize("scheme", ["logo", "group_kfold"])
 def test_grouped_folds_keep_subjects_apart(scheme):
     X, y, g = cohort(0, n_subjects=8, per_subject=20)
-    cv = ev.grouped_cross_validate(small_model(), X, y, g, scheme, n_splits=4)
+    cv = grouped_cross_validate(small_model(), X, y, g, scheme, n_splits=4)
     assert len(cv.folds) == (8 if scheme == "logo" else 4)
     for fold in cv.folds:
         assert not set(fold.train_subjects) & set(fold.test_subjects)
@@ -92,7 +100,7 @@ def test_grouped_folds_keep_subjects_apart(scheme):
 
 def test_random_split_is_the_papers_leaky_split():
     X, y, g = cohort(1, n_subjects=6, per_subject=50)
-    cv = ev.grouped_cross_validate(small_model(), X, y, g, "random", random_state=3)
+    cv = grouped_cross_validate(small_model(), X, y, g, "random", random_state=3)
     (fold,) = cv.folds
     assert fold.n_test == 90 and fold.n_train == 210  # 70/30 of 300
     assert set(fold.shared_subjects) == set(range(6))  # every subject on both sides
@@ -103,7 +111,7 @@ def test_random_split_is_the_papers_leaky_split():
 
 def test_pooled_metrics_match_sklearn():
     X, y, g = cohort(2, shift=1.5, fingerprint=1.0)
-    cv = ev.grouped_cross_validate(small_model(), X, y, g, "logo")
+    cv = grouped_cross_validate(small_model(), X, y, g, "logo")
     m = cv.metrics
     assert m["accuracy"] == pytest.approx(accuracy_score(cv.y_true, cv.y_pred), abs=1e-12)
     assert m["balanced_accuracy"] == pytest.approx(
@@ -124,10 +132,10 @@ def test_binary_metrics_ties_single_class_and_string_labels():
     yt = np.array(["pain", "pain", "pre", "pre", "pre"])
     yp = np.array(["pain", "pre", "pre", "pre", "pain"])
     ys = np.array([0.9, 0.5, 0.5, 0.1, 0.5])  # ties between classes count 1/2
-    m = ev.binary_metrics(yt, yp, ys, "pain")
+    m = binary_metrics(yt, yp, ys, "pain")
     assert m["sensitivity"] == 0.5 and m["specificity"] == pytest.approx(2 / 3)
     assert m["roc_auc"] == pytest.approx(roc_auc_score(yt == "pain", ys))
-    one = ev.binary_metrics(np.ones(4), np.array([1, 0, 1, 1]), np.full(4, 0.7), 1)
+    one = binary_metrics(np.ones(4), np.array([1, 0, 1, 1]), np.full(4, 0.7), 1)
     assert one["sensitivity"] == 0.75 and one["accuracy"] == 0.75
     assert math.isnan(one["specificity"]) and math.isnan(one["balanced_accuracy"])
     assert math.isnan(one["roc_auc"])
@@ -135,7 +143,7 @@ def test_binary_metrics_ties_single_class_and_string_labels():
 
 def test_loso_single_class_folds_have_no_balanced_accuracy():
     X, y, g = cohort(3, n_subjects=6, design="between")
-    cv = ev.grouped_cross_validate(small_model(), X, y, g, "logo")
+    cv = grouped_cross_validate(small_model(), X, y, g, "logo")
     for fold in cv.folds:
         assert math.isnan(fold.metrics["balanced_accuracy"])
         assert math.isnan(fold.metrics["roc_auc"])
@@ -151,10 +159,10 @@ def test_no_signal_scores_at_chance_under_grouped_cv():
     and the permutation test does not reject."""
     X, y, g = cohort(4, design="within", fingerprint=2.0)
     for scheme in ("logo", "group_kfold"):
-        cv = ev.grouped_cross_validate(small_model(), X, y, g, scheme)
+        cv = grouped_cross_validate(small_model(), X, y, g, scheme)
         ba = cv.metrics["balanced_accuracy"]
         assert 0.35 < ba < 0.65, (scheme, ba)
-    perm = ev.permutation_chance_level(small_model(), X, y, g, "group_kfold", n_permutations=19)
+    perm = permutation_chance_level(small_model(), X, y, g, "group_kfold", n_permutations=19)
     assert perm.strategy == "within_subjects"
     assert perm.null.shape == (19,)
     assert abs(perm.chance_level - 0.5) < 0.1
@@ -167,7 +175,7 @@ def test_random_split_leaks_subject_identity():
     paper's random split scores far above chance, grouped CV does not, and a
     subject-level permutation test of the random split sees through the leak."""
     X, y, g = cohort(0, design="between", n_features=5, fingerprint=3.0)
-    out = ev.random_split_inflation(small_model(), X, y, g, "group_kfold", n_splits=4)
+    out = random_split_inflation(small_model(), X, y, g, "group_kfold", n_splits=4)
     assert out["random_balanced_accuracy"] > 0.85
     assert out["grouped_balanced_accuracy"] < 0.7
     assert out["inflation"] > 0.25
@@ -175,7 +183,7 @@ def test_random_split_leaks_subject_identity():
         out["random_balanced_accuracy"] - out["grouped_balanced_accuracy"]
     )
     json.dumps(out, allow_nan=False)
-    perm = ev.permutation_chance_level(small_model(), X, y, g, "random", n_permutations=19)
+    perm = permutation_chance_level(small_model(), X, y, g, "random", n_permutations=19)
     assert perm.strategy == "between_subjects"
     assert perm.observed == pytest.approx(out["random_balanced_accuracy"])
     assert perm.chance_level > 0.75  # the leak makes "chance" high under the random split
@@ -184,7 +192,7 @@ def test_random_split_leaks_subject_identity():
 
 def test_real_signal_detected_by_loso_report():
     X, y, g = cohort(1, design="within", shift=1.5, fingerprint=1.0)
-    report = ev.evaluate(small_model(), X, y, g, "logo", n_boot=200, n_permutations=19)
+    report = evaluate(small_model(), X, y, g, "logo", n_boot=200, n_permutations=19)
     json.dumps(report, allow_nan=False)
     for key in (
         "cv", "n_samples", "n_subjects", "class_counts", "accuracy", "balanced_accuracy",
@@ -199,7 +207,7 @@ def test_real_signal_detected_by_loso_report():
     low, high = report["balanced_accuracy_ci"]
     assert 0.5 < low <= report["balanced_accuracy"] <= high
     assert report["roc_auc_ci"][0] > 0.5
-    for name in ev.METRIC_NAMES:
+    for name in METRIC_NAMES:
         lo, hi = report[f"{name}_ci"]
         assert lo <= report[name] <= hi, name
     assert report["permutation_p_value"] == pytest.approx(1 / 20)
@@ -235,8 +243,8 @@ def _predictions(seed: int, n_subjects: int = 10, per: int = 20):
 )
 def test_fast_cluster_bootstrap_equals_resampling_with_sklearn(metric, fn):
     y, pred, score, groups = _predictions(5)
-    fast = ev.bootstrap_ci(y, pred, score, groups, metric, n_boot=150, random_state=7)
-    slow = ev.bootstrap_ci(y, pred, score, groups, fn, n_boot=150, random_state=7)
+    fast = bootstrap_ci(y, pred, score, groups, metric, n_boot=150, random_state=7)
+    slow = bootstrap_ci(y, pred, score, groups, fn, n_boot=150, random_state=7)
     np.testing.assert_allclose(fast.distribution, slow.distribution, rtol=0, atol=1e-12)
     assert fast.estimate == pytest.approx(slow.estimate, abs=1e-12)
     assert (fast.low, fast.high) == pytest.approx((slow.low, slow.high), abs=1e-12)
@@ -246,10 +254,10 @@ def test_fast_cluster_bootstrap_equals_resampling_with_sklearn(metric, fn):
 
 def test_cluster_bootstrap_wider_than_iid_when_subjects_correlate():
     y, pred, score, groups = _predictions(6)
-    cluster = ev.bootstrap_ci(y, pred, score, groups, n_boot=400)
-    iid = ev.bootstrap_ci(y, pred, score, np.arange(y.size), n_boot=400)
+    cluster = bootstrap_ci(y, pred, score, groups, n_boot=400)
+    iid = bootstrap_ci(y, pred, score, np.arange(y.size), n_boot=400)
     assert cluster.high - cluster.low > 1.5 * (iid.high - iid.low)
-    again = ev.bootstrap_ci(y, pred, score, groups, n_boot=400)
+    again = bootstrap_ci(y, pred, score, groups, n_boot=400)
     assert (again.low, again.high) == (cluster.low, cluster.high)  # seeded
 
 
@@ -258,7 +266,7 @@ def test_bootstrap_drops_undefined_replicates_with_warning():
     y = np.r_[np.zeros(10), np.ones(10)].astype(int)
     groups = np.r_[np.zeros(10), np.ones(10)]
     with pytest.warns(RuntimeWarning, match="replicates"):
-        ci = ev.bootstrap_ci(y, y, y.astype(float), groups, n_boot=100)
+        ci = bootstrap_ci(y, y, y.astype(float), groups, n_boot=100)
     assert 0 < ci.n_valid < 100
     assert ci.distribution.size == ci.n_valid
 
@@ -271,15 +279,15 @@ def test_permutations_respect_the_design():
     groups = np.repeat(np.arange(6), [3, 4, 5, 3, 4, 5])
     between = np.array([0, 1, 1, 0, 0, 1])[groups]
     within = rng.integers(0, 2, groups.size)
-    assert ev._permutation_strategy(between, groups) == "between_subjects"
-    assert ev._permutation_strategy(within, groups) == "within_subjects"
+    assert permutation._permutation_strategy(between, groups) == "between_subjects"
+    assert permutation._permutation_strategy(within, groups) == "within_subjects"
     changed = False
     for _ in range(20):
-        p = ev._permute_labels(between, groups, "between_subjects", rng)
+        p = permutation._permute_labels(between, groups, "between_subjects", rng)
         per_subject = [np.unique(p[groups == s]) for s in range(6)]
         assert all(u.size == 1 for u in per_subject)
         assert sorted(int(u[0]) for u in per_subject) == [0, 0, 0, 1, 1, 1]
-        q = ev._permute_labels(within, groups, "within_subjects", rng)
+        q = permutation._permute_labels(within, groups, "within_subjects", rng)
         for s in range(6):
             assert np.sort(q[groups == s]).tolist() == np.sort(within[groups == s]).tolist()
         changed |= not np.array_equal(q, within)
@@ -293,7 +301,7 @@ def test_fraction_classified_positive():
     X, y, _ = cohort(2, shift=1.5, fingerprint=1.0)
     model = small_model().fit(X, y)
     X3, _, g3 = cohort(9, n_subjects=5, shift=0.0, fingerprint=1.0)
-    out = ev.fraction_classified_positive(model, X3, g3 + 100, n_boot=300)
+    out = fraction_classified_positive(model, X3, g3 + 100, n_boot=300)
     json.dumps(out, allow_nan=False)
     expected = float(np.mean(model.predict(X3) == 1))
     assert out["fraction"] == pytest.approx(expected)
@@ -301,9 +309,9 @@ def test_fraction_classified_positive():
     assert out["n_subjects"] == 5 and out["n_samples"] == 150 and out["pos_label"] == 1
     assert np.mean(list(out["per_subject"].values())) == pytest.approx(expected)
     with pytest.raises(NotFittedError):
-        ev.fraction_classified_positive(small_model(), X3, g3)
+        fraction_classified_positive(small_model(), X3, g3)
     with pytest.raises(ValueError, match="groups_third"):
-        ev.fraction_classified_positive(model, X3, g3[:-1])
+        fraction_classified_positive(model, X3, g3[:-1])
 
 
 # --------------------------------------------------------------------------- bad input
@@ -313,31 +321,31 @@ def test_bad_input_raises_clear_errors():
     X, y, g = cohort(0, n_subjects=4, per_subject=10)
     model = small_model()
     with pytest.raises(ValueError, match="exactly two classes"):
-        ev.grouped_cross_validate(model, X, np.ones_like(y), g)
+        grouped_cross_validate(model, X, np.ones_like(y), g)
     with pytest.raises(ValueError, match="groups has 39 entries but X has 40 rows"):
-        ev.grouped_cross_validate(model, X, y, g[:-1])
+        grouped_cross_validate(model, X, y, g[:-1])
     with pytest.raises(ValueError, match="y has 39"):
-        ev.evaluate(model, X, y[:-1], g)
+        evaluate(model, X, y[:-1], g)
     X_inf = X.copy()
     X_inf.iloc[3, 2] = -np.inf
     with pytest.raises(ValueError, match="infinite"):
-        ev.grouped_cross_validate(model, X_inf, y, g)
+        grouped_cross_validate(model, X_inf, y, g)
     with pytest.raises(ValueError, match="pos_label"):
-        ev.grouped_cross_validate(model, X, np.where(y == 1, "pain", "pre"), g)
+        grouped_cross_validate(model, X, np.where(y == 1, "pain", "pre"), g)
     with pytest.raises(ValueError, match="scheme"):
-        ev.grouped_cross_validate(model, X, y, g, "kfold")
+        grouped_cross_validate(model, X, y, g, "kfold")
     with pytest.raises(ValueError, match="n_splits"):
-        ev.grouped_cross_validate(model, X, y, g, "group_kfold", n_splits=5)
+        grouped_cross_validate(model, X, y, g, "group_kfold", n_splits=5)
     with pytest.raises(ValueError, match="grouped scheme"):
-        ev.random_split_inflation(model, X, y, g, "random")
+        random_split_inflation(model, X, y, g, "random")
     with pytest.raises(ValueError, match="confidence"):
-        ev.bootstrap_ci(y, y, y, g, confidence=95)
+        bootstrap_ci(y, y, y, g, confidence=95)
 
 
 def test_string_labels_with_pos_label():
     X, y, g = cohort(2, n_subjects=6, shift=2.0, fingerprint=0.5)
     labels = np.where(y == 1, "pain", "pre")
-    cv = ev.grouped_cross_validate(small_model(), X, labels, g, "logo", pos_label="pain")
+    cv = grouped_cross_validate(small_model(), X, labels, g, "logo", pos_label="pain")
     assert cv.pos_label == "pain"
     assert cv.metrics["roc_auc"] == pytest.approx(roc_auc_score(cv.y_true == "pain", cv.y_score))
     assert cv.metrics["balanced_accuracy"] > 0.7
@@ -349,11 +357,11 @@ def test_string_labels_with_pos_label():
 def test_confusion_matrix_png_atomic(tmp_path: Path):
     path = tmp_path / "figs" / "cm.png"
     y = np.array([0, 0, 1, 1, 1])
-    out = ev.plot_confusion_matrix(y, np.array([0, 1, 1, 1, 0]), [0, 1], path)
+    out = plot_confusion_matrix(y, np.array([0, 1, 1, 1, 0]), [0, 1], path)
     assert out == path
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     first = path.read_bytes()
-    ev.plot_confusion_matrix(y, y, [0, 1], path, display_labels=["pre", "pain"], title="t")
+    plot_confusion_matrix(y, y, [0, 1], path, display_labels=["pre", "pain"], title="t")
     assert path.read_bytes()[:8] == PNG_SIGNATURE and path.read_bytes() != first
     assert [p.name for p in path.parent.iterdir()] == ["cm.png"]
 
@@ -367,6 +375,6 @@ def test_failed_save_leaves_old_file_and_no_temp(tmp_path: Path, monkeypatch):
 
     monkeypatch.setattr(Figure, "savefig", boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        ev.plot_confusion_matrix([0, 1], [0, 1], [0, 1], path)
+        plot_confusion_matrix([0, 1], [0, 1], [0, 1], path)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["cm.png"]

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from painsig import features as pf
+from painsig import entropy
 from painsig.features import (
-    FEATURE_NAMES,
+    FEATURES,
     FeatureError,
     approximate_entropy,
     extract_features,
@@ -111,7 +111,7 @@ def test_entropies_long_epoch_match_antropy_kdtree_path() -> None:
 )
 def test_match_counts_exact_with_ties(x: np.ndarray, m: int, r: float) -> None:
     # Integer data with integer r puts many distances exactly on r (<= r must match).
-    counts_m, counts_m1 = pf._match_counts(x, m, r)
+    counts_m, counts_m1 = entropy._match_counts(x, m, r)
     ref_m, ref_m1 = _brute_counts(x, m, r)
     np.testing.assert_array_equal(counts_m, ref_m)
     np.testing.assert_array_equal(counts_m1, ref_m1)
@@ -129,7 +129,7 @@ def test_match_counts_exact_at_rounding_boundaries(a: float, y: float, r: float)
     assert (y <= a + r) != (y - a <= r)
     x = np.random.default_rng(1).permutation(np.repeat([a, y, a - 0.5, y + 0.25], 3))
     for m in (1, 2):
-        counts_m, counts_m1 = pf._match_counts(x, m, r)
+        counts_m, counts_m1 = entropy._match_counts(x, m, r)
         ref_m, ref_m1 = _brute_counts(x, m, r)
         np.testing.assert_array_equal(counts_m, ref_m)
         np.testing.assert_array_equal(counts_m1, ref_m1)
@@ -140,8 +140,8 @@ def test_match_counts_block_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
     r = 0.2 * np.std(x)
     ref = _brute_counts(x, 2, r)
     for block_words in (1, 7, 64):
-        monkeypatch.setattr(pf, "_BLOCK_WORDS", block_words)
-        got = pf._match_counts(x, 2, r)
+        monkeypatch.setattr(entropy, "_BLOCK_WORDS", block_words)
+        got = entropy._match_counts(x, 2, r)
         np.testing.assert_array_equal(got[0], ref[0])
         np.testing.assert_array_equal(got[1], ref[1])
 
@@ -266,7 +266,7 @@ def test_extract_features_matches_individual_functions() -> None:
     rng = np.random.default_rng(11)
     epochs = [rng.standard_normal(n) * 0.1 for n in (2000, 2600, 4000)]
     df = extract_features(epochs, FS, mvic=0.5)
-    assert tuple(df.columns) == FEATURE_NAMES
+    assert tuple(df.columns) == FEATURES.names()
     assert df.index.name == "epoch"
     assert list(df.index) == [0, 1, 2]
     x = epochs[1]
@@ -294,7 +294,7 @@ def test_extract_features_without_mvic_omits_peak_and_names_subset() -> None:
     epochs = np.random.default_rng(5).standard_normal((3, 400))
     df = extract_features(epochs, FS)
     assert "peak" not in df.columns
-    assert tuple(df.columns) == tuple(n for n in FEATURE_NAMES if n != "peak")
+    assert tuple(df.columns) == tuple(n for n in FEATURES.names() if n != "peak")
     sub = extract_features(epochs, FS, names=["sampen", "rms"], apen_m=3, apen_r_factor=0.25)
     assert list(sub.columns) == ["sampen", "rms"]
     assert sub.loc[2, "sampen"] == pytest.approx(

@@ -1,4 +1,5 @@
-"""The pain-signature job end to end on a small cohort whose pain effect is known."""
+"""The pain-signature analysis (the app's :func:`nmm.jobs.painsig.run_painsig`) end to end on a
+small cohort whose pain effect is known."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 
 from nmm.data import Cohort, Signal, Subject, Trial
 from nmm.data.preprocess import BandPass, Chain, Differentiate, Envelope, LowPass
-from painsig.job import PainsigSettings, run_painsig
+from nmm.jobs.painsig import run_painsig
 from painsig.segment import EmgOnsetSegmenter
+from painsig.settings import PainsigSettings
 
 RATE = 1000.0
 
@@ -47,14 +49,16 @@ def cohort():
 
 
 def test_run_painsig_writes_honest_metrics_and_figures(cohort, tmp_path):
-    settings = PainsigSettings(
-        positive="pain",
-        negative="baseline",
-        third="placebo",
-        features={"names": ["var", "mad", "int", "peak", "apen", "rms"]},
-        classifier={"n_estimators": 30, "max_depth": 2, "n_jobs": 1},
-        evaluation={"scheme": "logo", "n_boot": 200, "n_permutations": 9},
-        statistics={"paired": True},
+    settings = PainsigSettings.from_mapping(
+        {
+            "positive": "pain",
+            "negative": "baseline",
+            "third": "placebo",
+            "features": {"names": ["var", "mad", "int", "peak", "apen", "rms"]},
+            "classifier": {"n_estimators": 30, "max_depth": 2, "n_jobs": 1},
+            "evaluation": {"scheme": "logo", "n_boot": 200, "n_permutations": 9},
+            "statistics": {"paired": True},
+        }
     )
     report = run_painsig(
         cohort,

@@ -12,17 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from painsig.markdown import markdown_table
+from painsig.multiple_testing import adjust_pvalues
 from painsig.statistics import (
     CONTRACTION_LEVEL_WARNING,
     MANN_WHITNEY,
     PAIRED_T,
     WELCH_T,
     WILCOXON,
-    adjust_pvalues,
     aggregate_per_subject,
     compare_conditions,
     hedges_correction,
-    markdown_table,
     subject_level_effect,
 )
 
