@@ -17,6 +17,7 @@ __all__ = ["as_1d", "check_finite_or_nan", "check_xyg", "n_rows", "resolve_pos_l
 
 
 def as_1d(a: npt.ArrayLike, name: str) -> np.ndarray:
+    """``a`` as a (n,) array (a (n, 1) column is flattened); ValueError naming ``name``."""
     arr = np.asarray(a)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
@@ -26,6 +27,7 @@ def as_1d(a: npt.ArrayLike, name: str) -> np.ndarray:
 
 
 def n_rows(X: Any) -> int:  # noqa: N803
+    """Rows of the 2-D ``X`` (n_samples, n_features); ValueError for another shape."""
     shape = getattr(X, "shape", None)
     if shape is None:
         X = np.asarray(X)  # noqa: N806
@@ -36,6 +38,7 @@ def n_rows(X: Any) -> int:  # noqa: N803
 
 
 def check_finite_or_nan(X: Any) -> None:  # noqa: N803
+    """ValueError if ``X`` is not numeric or holds inf (NaN, a missing value, is allowed)."""
     try:
         values = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:

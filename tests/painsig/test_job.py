@@ -11,8 +11,10 @@ import pytest
 from nmm.data import Cohort, Signal, Subject, Trial
 from nmm.data.preprocess import BandPass, Chain, Differentiate, Envelope, LowPass
 from nmm.jobs.painsig import run_painsig
+from painsig.features import FEATURES
+from painsig.registry import FeatureInput, FeatureSpec
 from painsig.segment import EmgOnsetSegmenter
-from painsig.settings import PainsigSettings
+from painsig.settings import PainsigSettings, SettingsError
 
 RATE = 1000.0
 
@@ -96,3 +98,37 @@ def test_missing_condition_is_a_clear_error(cohort, tmp_path):
             PainsigSettings(positive="injured"),
             tmp_path,
         )
+
+
+def test_a_registered_feature_reaches_the_run_folder(cohort, tmp_path):
+    """One function and one registry entry: the feature is computed, classified, explained and
+    tested without touching another module."""
+
+    def burst_range(e: FeatureInput) -> float:
+        """max(x) - min(x), units of x."""
+        return float(np.ptp(e.x))
+
+    with pytest.raises(SettingsError, match="burst_range"):
+        PainsigSettings.from_mapping({"features": {"names": ["rms", "burst_range"]}})
+    with FEATURES.registered(FeatureSpec("burst_range", burst_range, unit="units of x")):
+        settings = PainsigSettings.from_mapping(
+            {
+                "third": None,
+                "features": {"names": ["rms", "burst_range"]},
+                "classifier": {"n_estimators": 10, "max_depth": 2, "n_jobs": 1},
+                "evaluation": {"n_boot": 20, "n_permutations": 0},
+            }
+        )
+        report = run_painsig(
+            cohort,
+            Chain([BandPass(20, 400), Envelope(50.0)]),
+            Chain([LowPass(10.0), Differentiate()]),
+            EmgOnsetSegmenter(agonist="BIClong", k_sd=5.0, min_on_s=0.1),
+            settings,
+            tmp_path,
+        )
+    header = (tmp_path / "features.csv").read_text().splitlines()[0].split(",")
+    assert {"BIClong_burst_range", "TRIlong_burst_range"} <= set(header)
+    assert "BIClong_burst_range" in (tmp_path / "shap_summary.csv").read_text()
+    assert "BIClong_burst_range" in (tmp_path / "statistics.md").read_text()
+    assert report["n_subjects"] == 6
