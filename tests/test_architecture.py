@@ -62,13 +62,7 @@ MAY_IMPORT["scripts"] = {*ORDER, "painsig", "apps"}
 #: Imports up the layers that are still allowed, (importer, imported) -> why: a job that still
 #: lives in a domain package (issue 19, item 1 moves the jobs to the app layer), or a config's
 #: ``_target_`` that still names the lower module.
-ALLOWED_UPWARD: dict[tuple[str, str], str] = {
-    ("nmm.data.sources", "nmm.synth.cohort"): (
-        "synthetic_cohort, the _target_ of conf/data/synthetic.yaml, generates the default "
-        "cohort on first use; it moves to the synth layer with that config (issue 19, item 3: "
-        "one route to the default cohort)"
-    ),
-}
+ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 
 #: External packages a function may import lazily, -> why it is worth the laziness.
 HEAVY = {

@@ -53,7 +53,7 @@ from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, read_outputs, write_outputs
 from nmm.model.train import build_elbow, load_cohort, prepare_cohort, set_threads
 from nmm.synergy.fit import fit_synx
-from nmm.synth.cohort import DEFAULT_ROOT
+from nmm.synth.source import synthetic_root
 
 __all__ = [
     "METHODS",
@@ -75,19 +75,17 @@ _NOT_NMM = ("run_dir", "mse", "compare", "pipeline", "hydra", "painsig", "valida
 def dataset_fingerprint(cfg: DictConfig) -> str:
     """Fingerprint of the data the run reads: the data options plus every file's name, size and
     modification time under the dataset folder (the synthetic cohort's, or ``data.path``)."""
-    root = None
     data = cfg.get("data")
+    root = synthetic_root(data)
     if data is not None and data.get("path"):
         root = Path(str(data.path))
-    elif cfg.get("synthetic") is not None:
-        root = Path(str(cfg.synthetic.root)) if cfg.synthetic.get("root") else DEFAULT_ROOT
     files = []
     if root is not None and root.exists():
         for p in sorted(root.rglob("*")):
             if p.is_file() and ".tmp" not in p.parts[-2:]:
                 st = p.stat()
                 files.append((str(p.relative_to(root)), st.st_size, st.st_mtime_ns))
-    return fingerprint({"data": cfg.get("data"), "synthetic": cfg.get("synthetic"), "files": files})
+    return fingerprint({"data": cfg.get("data"), "files": files})
 
 
 def _nmm_inputs(cfg: DictConfig, data_fp: str) -> dict[str, Any]:

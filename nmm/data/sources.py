@@ -1,4 +1,5 @@
-"""Data sources named in `conf/data/`: each returns a Cohort, ready for preprocessing."""
+"""Data sources named in `conf/data/`: each returns a Cohort, ready for preprocessing (the
+synthetic cohort's, a source of data above this layer, is :mod:`nmm.synth.source`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from nmm.data.io.dataset import read_dataset
 from nmm.data.io.opensim_files import trial_from_opensim
 from nmm.data.io.uci import read_uci_lower_limb
 from nmm.data.schema import Cohort, Load, Subject
-from nmm.synth.cohort import ensure_default_cohort  # upward: see tests/test_architecture.py
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ def pyomeca_cohort(
     return Cohort([Subject("pyomeca")], [trial], name="pyomeca-upper-limb")
 
 
-def _check_coordinate(cohort: Cohort, coordinate: str) -> Cohort:
+def check_coordinate(cohort: Cohort, coordinate: str) -> Cohort:
+    """``cohort``, or ReaderError naming the first trial whose angle is not ``coordinate``."""
     for t in cohort:
         if t.coordinate != coordinate:
             raise ReaderError(
@@ -88,12 +89,12 @@ def uci_cohort(
 ) -> Cohort:
     """The UCI lower-limb EMG dataset (22 subjects, normal vs knee abnormality)."""
     cohort = read_uci_lower_limb(_require(Path(root), "UCI lower-limb folder"), tuple(tasks))
-    return _check_coordinate(cohort, coordinate)
+    return check_coordinate(cohort, coordinate)
 
 
 def folder_cohort(path: str | os.PathLike[str], coordinate: str = "elbow_flexion") -> Cohort:
     """A dataset folder in the project's format (manifest.yaml + .sto files)."""
-    return _check_coordinate(read_dataset(_require(Path(path), "dataset folder")), coordinate)
+    return check_coordinate(read_dataset(_require(Path(path), "dataset folder")), coordinate)
 
 
 def csv_cohort(
@@ -102,15 +103,4 @@ def csv_cohort(
     """One CSV trial with its YAML schema, as a one-subject cohort."""
     trial = read_csv_trial(_require(Path(csv), "CSV file"), _require(Path(schema), "CSV schema"))
     cohort = Cohort([Subject(trial.subject)], [trial], name=Path(csv).stem)
-    return _check_coordinate(cohort, coordinate)
-
-
-def synthetic_cohort(
-    root: str | os.PathLike[str] | None = None, seed: int = 0, coordinate: str = "elbow_flexion"
-) -> Cohort:
-    """The embedded default synthetic cohort (generated with OpenSim on first use, then cached).
-
-    Only the dataset is read; the ground-truth folder beside it is for evaluation, never models.
-    """
-    folder = ensure_default_cohort(root=root, seed=seed)
-    return _check_coordinate(read_dataset(folder / "dataset"), coordinate)
+    return check_coordinate(cohort, coordinate)

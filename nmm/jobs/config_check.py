@@ -13,7 +13,7 @@ value it finds:
   the Nyquist frequency of the rates the synthetic cohort's config gives, ...);
 - **the domain's own validators**, reused and their errors re-raised as ConfigError: training
   budgets (:func:`nmm.model.budget.stage_budget`), SynX settings
-  (:meth:`nmm.synergy.fit.SynXSettings.from_mapping`) and the synthetic-cohort config
+  (:meth:`nmm.synergy.settings.SynXSettings.from_mapping`) and the synthetic-cohort config
   (:func:`nmm.synth.config.validate_config`).
 
 Where the sampling rates are not in the config (recorded data), :func:`check_cohort_rates`
@@ -37,7 +37,10 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from nmm.config import compose_config
 from nmm.data.schema import Cohort
 from nmm.pipeline.config import painsig_config
+from nmm.synergy.settings import SynXSettings
 from nmm.synth.config import SynthConfigError, validate_config
+from nmm.synth.settings import SynthSettings
+from nmm.synth.source import SOURCE as SYNTHETIC_SOURCE
 
 __all__ = ["APPS", "ConfigError", "Rule", "check_cohort_rates", "check_config"]
 
@@ -370,33 +373,26 @@ def _check_chain(node: Any, where: str, rate_hz: float | None, source: str) -> N
 
 
 def _synthetic_rates(cfg: DictConfig) -> tuple[float | None, float | None]:
-    """EMG and kinematics rates (Hz) of the synthetic cohort the app will read, from the synth
-    config it is generated from (as :func:`nmm.model.train.load_cohort` and
-    :func:`nmm.data.sources.synthetic_cohort` compose it). (None, None) for recorded data and
-    for an existing cohort folder that ``synthetic.root`` names (used as it is)."""
+    """EMG and kinematics rates (Hz) of the synthetic cohort the app will read
+    (``data=synthetic``), from the synth config it is generated from (``conf/<data.config>.yaml``
+    with ``data.overrides``, as :func:`nmm.synth.source.synthetic_cohort` composes it).
+    (None, None) for another data source and for an existing cohort folder that ``data.root``
+    names (read as it is)."""
     data = cfg.get("data")
-    target = str(data.get("_target_") or "") if data is not None else ""
-    if target.endswith(".synthetic_cohort"):
-        name, overrides, key = "synth", [], "data"
-    elif target:
+    if data is None or data.get("_target_") != SYNTHETIC_SOURCE:
         return None, None
-    else:
-        syn = cfg.get("synthetic") or {}
-        root = syn.get("root")
-        if root and (Path(root) / "dataset" / "manifest.yaml").is_file():
-            return None, None
-        name, overrides, key = (
-            syn.get("config", "synth"),
-            list(syn.get("overrides") or []),
-            "synthetic",
-        )
+    root = data.get("root")
+    if root and (Path(root) / "dataset" / "manifest.yaml").is_file():
+        return None, None
+    name, overrides = str(data.get("config", "synth")), list(data.get("overrides") or [])
     try:
-        synth = validate_config(compose_config(str(name), overrides).synth)
+        synth = compose_config(name, overrides).synth
+        settings = SynthSettings.from_mapping(OmegaConf.to_container(synth, resolve=True))
     except (SynthConfigError, HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(
-            key, f"the synthetic cohort's config ({name}, {overrides}): {exc}"
+            "data", f"the synthetic cohort's config ({name}, {overrides}): {exc}"
         ) from exc
-    return float(synth["emg"]["rate_hz"]), float(synth["task"]["rate_hz"])
+    return settings.emg.rate_hz, settings.task.rate_hz
 
 
 def _check_preprocess(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
@@ -459,11 +455,8 @@ def _check_budgets(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
 
 def _check_mse(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
     """The synergy extrapolation's settings by :meth:`SynXSettings.from_mapping`."""
-    # nmm.synergy.fit imports torch: only the apps that compare load it
-    from nmm.synergy.fit import SynXSettings
-
     try:
-        SynXSettings.from_mapping(cfg.mse)
+        SynXSettings.from_mapping(plain["mse"])
     except (TypeError, ValueError) as exc:
         raise ConfigError("mse", str(exc)) from exc
 

@@ -8,27 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
-from nmm.config import CONF_DIR
-from nmm.data.io.dataset import read_dataset
 from nmm.jobs.run_dir import write_config
 from nmm.opensim.validate import validate_files, validate_predictions
 from nmm.opensim.validation_inputs import ValidationInputError
+from nmm.synth.source import synthetic_truth_dir
 
 __all__ = ["run_validate"]
-
-
-def _synthetic_root(cfg: Any) -> Path:
-    """The synthetic cohort's folder (``synthetic.root``, default ``data/default_cohort``)."""
-    root = (cfg.get("synthetic") or {}).get("root")
-    path = Path(root) if root else Path(CONF_DIR).parent / "data" / "default_cohort"
-    if not (path / "dataset" / "manifest.yaml").is_file():
-        raise ValidationInputError(
-            "no synthetic cohort here (dataset/manifest.yaml); generate it with nmm-synth or "
-            "give data=folder data.path=...",
-            path,
-        )
-    return path
 
 
 def run_validate(cfg: Any) -> dict[str, Any]:
@@ -60,15 +47,12 @@ def run_validate(cfg: Any) -> dict[str, Any]:
     }
     if v.get("predictions"):
         id_osim = v.id_model.get("osim")
-        if cfg.data.get("_target_"):
-            cohort = instantiate(cfg.data)
-        else:
-            root = _synthetic_root(cfg)
-            cohort = read_dataset(root / "dataset")
-            if id_osim is None and v.id_model.get("synthetic_bodies", True):
-                # The synthetic subjects were simulated with their own bodies and posture.
-                id_osim = str(root / "ground_truth" / "{subject}" / "model.osim")
-                id_locked = {} if id_locked is None else id_locked
+        cohort = instantiate(cfg.data)
+        truth = synthetic_truth_dir(OmegaConf.to_container(cfg.data, resolve=True))
+        if truth is not None and id_osim is None and v.id_model.get("synthetic_bodies", True):
+            # The synthetic subjects were simulated with their own bodies and posture.
+            id_osim = str(truth / "{subject}" / "model.osim")
+            id_locked = {} if id_locked is None else id_locked
         return validate_predictions(
             v.predictions,
             cohort,

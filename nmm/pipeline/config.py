@@ -12,14 +12,11 @@ __all__ = ["painsig_config"]
 
 def painsig_config(cfg: DictConfig) -> DictConfig:
     """The pain-signature config of the pipeline: ``pipeline.painsig.config`` composed with its
-    ``overrides``, reading the same data as the NMM (``data`` or the synthetic cohort)."""
+    ``overrides``, reading the same data as the NMM (its ``data`` option)."""
     node = cfg.pipeline.painsig
     overrides = [*node.get("overrides", []), f"seed={cfg.seed}"]
     pain = compose_config(str(node.config), overrides)
     with open_dict(pain):
         pain.paths = cfg.paths
-        if cfg.get("data") is not None and cfg.data.get("_target_"):
-            pain.data = cfg.data
-        elif cfg.get("synthetic") is not None and cfg.synthetic.get("root"):
-            pain.data.root = cfg.synthetic.root
+        pain.data = cfg.data
     return pain

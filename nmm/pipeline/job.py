@@ -41,7 +41,9 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from nmm.compare.job import compare_stage, mse_stage, nmm_stage, open_run
+from nmm.compare.job import nmm_stage, open_run
+from nmm.compare.mse import mse_stage
+from nmm.compare.scores import compare_stage
 from nmm.config import compose_config
 from nmm.jobs.data_overview import run_data_overview
 from nmm.jobs.run_dir import write_metrics
@@ -144,9 +146,7 @@ def _validate_stage(
         vcfg.paths = cfg.paths
         vcfg.physics = cfg.physics
         vcfg.preprocess = cfg.preprocess
-        if cfg.get("data") is not None and cfg.data.get("_target_"):
-            vcfg.data = cfg.data
-        vcfg.synthetic = {"root": cfg.synthetic.get("root")} if cfg.get("synthetic") else None
+        vcfg.data = cfg.data
         vcfg.validate = OmegaConf.merge(vcfg.validate, cfg.get("validate") or {})
     inputs = {"validate": vcfg, "upstream": upstream.fingerprint, "predictions": predictions}
 

@@ -49,13 +49,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from nmm.data.preprocess import BandPass, Envelope, Notch
 from nmm.data.schema import Signal
+from nmm.synth.settings import PainModelSettings
 from nmm.synth.tasks import MovementShape, Phase
 
 __all__ = [
@@ -86,26 +86,26 @@ class ConditionEffect:
     target_d: dict[str, float]
 
 
-def condition_effect(pain_model: Mapping[str, Any], condition: str) -> ConditionEffect:
-    """The changes of ``condition`` ('baseline', 'pain', 'placebo') under ``pain_model``."""
-    pain = pain_model["pain"]
-    fraction = {"baseline": 0.0, "pain": 1.0, "placebo": float(pain_model["placebo_fraction"])}[
-        condition
-    ]
+def condition_effect(pain_model: PainModelSettings, condition: str) -> ConditionEffect:
+    """The changes of ``condition`` ('baseline', 'pain', 'placebo') under ``pain_model``:
+    each factor ``x`` of the pain condition applied as ``1 + fraction · (x - 1)`` and the
+    target d as ``fraction · d``, with fraction 0, 1 and ``placebo_fraction``."""
+    pain = pain_model.pain
+    fraction = {"baseline": 0.0, "pain": 1.0, "placebo": pain_model.placebo_fraction}[condition]
 
     def toward(value: float) -> float:
-        return 1.0 + fraction * (float(value) - 1.0)
+        return 1.0 + fraction * (value - 1.0)
 
     return ConditionEffect(
         condition=condition,
         fraction=fraction,
-        cocontraction_gain=toward(pain["cocontraction_gain"]),
+        cocontraction_gain=toward(pain.cocontraction_gain),
         shape=MovementShape(
-            amplitude_scale=toward(pain["amplitude_scale"]),
-            duration_scale=toward(pain["duration_scale"]),
-            variability_scale=toward(pain["variability_scale"]),
+            amplitude_scale=toward(pain.amplitude_scale),
+            duration_scale=toward(pain.duration_scale),
+            variability_scale=toward(pain.variability_scale),
         ),
-        target_d={k: fraction * float(v) for k, v in pain["target_d"].items()},
+        target_d={k: fraction * v for k, v in pain.target_d.items()},
     )
 
 

@@ -1,6 +1,7 @@
 """Validation of the synthetic-cohort config (``conf/synth/``) and seeded random streams.
 
-:func:`validate_config` turns the Hydra/OmegaConf node into a plain dict and checks it, raising
+:func:`validate_config` checks a plain ``synth`` mapping (the app converts its config node with
+``OmegaConf.to_container(..., resolve=True)``) and returns a copy, raising
 :class:`SynthConfigError` with the offending key and what was expected: a negative load, an
 unknown muscle, zero trials or subjects, an unknown condition. Whether the muscles exist in the
 ``.osim`` is checked when the model is read (:func:`check_model_muscles`).
@@ -17,14 +18,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
 __all__ = [
     "CONDITIONS",
     "SynthConfigError",
     "check_model_muscles",
     "check_shoulder_range",
-    "mvic_included",
     "rng",
     "shoulder_elevation_range",
     "validate_config",
@@ -39,8 +38,6 @@ class SynthConfigError(ValueError):
 
 
 def _to_dict(cfg: Any) -> dict[str, Any]:
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     if isinstance(cfg, Mapping):
         return {k: _to_dict(v) if isinstance(v, Mapping) else v for k, v in cfg.items()}
     raise SynthConfigError(f"synth config must be a mapping, got {type(cfg).__name__}")
@@ -86,11 +83,6 @@ def shoulder_elevation_range(posture: Mapping[str, Any]) -> tuple[float, float]:
     return value, value
 
 
-def mvic_included(cfg: Mapping[str, Any]) -> bool:
-    """Whether the cohort has MVIC trials (``mvic.include``, true unless set false)."""
-    return bool((cfg.get("mvic") or {}).get("include", True))
-
-
 def _posture(c: Mapping[str, Any]) -> None:
     """Check ``posture``: the shoulder elevation (number or range, °), the base tilt (°) and the
     optional ``tendon_slack_scale`` ({muscle: factor > 0} on the ``.osim``'s value)."""
@@ -113,12 +105,12 @@ def _posture(c: Mapping[str, Any]) -> None:
         _number(scale, muscle, low=0, strict=True, where="synth.posture.tendon_slack_scale")
 
 
-def validate_config(cfg: Any) -> dict[str, Any]:
-    """A plain, checked copy of the ``synth`` config node; SynthConfigError names what is wrong."""
-    c = _to_dict(cfg)
-    for key in ("osim", "muscles", "hidden", "loads_kg", "conditions", "task", "emg", "solver"):
-        if key not in c:
-            raise SynthConfigError(f"synth.{key} is missing")
+def _int_at_least_one(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
+
+
+def _muscles(c: Mapping[str, Any]) -> None:
+    """Distinct muscles, hidden ones among them, at least one measured."""
     muscles = list(c["muscles"])
     if not muscles or len(set(muscles)) != len(muscles):
         raise SynthConfigError(f"synth.muscles must be distinct muscle names, got {muscles}")
@@ -130,11 +122,15 @@ def validate_config(cfg: Any) -> dict[str, Any]:
         )
     if len(hidden) == len(muscles):
         raise SynthConfigError("synth.hidden hides every muscle: at least one must be measured")
+
+
+def _design(c: Mapping[str, Any]) -> None:
+    """Subjects and trials per cell (integers >= 1), loads (distinct, kg >= 0), conditions."""
     n = c.get("n_subjects")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not _int_at_least_one(n):
         raise SynthConfigError(f"synth.n_subjects must be an integer >= 1, got {n!r}")
     t = c.get("trials_per_cell")
-    if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+    if not _int_at_least_one(t):
         raise SynthConfigError(
             f"synth.trials_per_cell (movement trials per condition and load) must be an integer "
             f">= 1, got {t!r}"
@@ -155,9 +151,12 @@ def validate_config(cfg: Any) -> dict[str, Any]:
     bad = [x for x in conds if x not in CONDITIONS]
     if bad:
         raise SynthConfigError(f"synth.conditions: unknown {bad} (known: {', '.join(CONDITIONS)})")
-    task = c["task"]
+
+
+def _task(task: Mapping[str, Any]) -> None:
+    """Cycles per trial (integer >= 1), positive flexion durations (s), rate (Hz), times (s)."""
     cycles = task.get("cycles_per_trial")
-    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
+    if not _int_at_least_one(cycles):
         raise SynthConfigError(
             f"synth.task.cycles_per_trial must be an integer >= 1, got {cycles!r}"
         )
@@ -169,7 +168,10 @@ def validate_config(cfg: Any) -> dict[str, Any]:
     _number(task, "rate_hz", low=0, strict=True, where="synth.task")
     _number(task, "hold_s", low=0, where="synth.task")
     _number(task, "lead_in_s", low=0, where="synth.task")
-    emg = c["emg"]
+
+
+def _emg(emg: Mapping[str, Any]) -> None:
+    """A surface-EMG rate (>= 2000 Hz), a band below its Nyquist frequency, amplitude ranges."""
     rate = _number(emg, "rate_hz", low=0, strict=True, where="synth.emg")
     band = list(emg.get("band_hz") or [])
     if len(band) != 2 or not 0 < band[0] < band[1] < rate / 2:
@@ -182,7 +184,11 @@ def validate_config(cfg: Any) -> dict[str, Any]:
     for key in ("gain_mv", "noise_uv", "powerline_uv", "drift_uv"):
         _range(emg, key, "synth.emg")
     _number(emg, "powerline_hz", low=0, strict=True, where="synth.emg")
-    _posture(c)
+
+
+def _run(c: Mapping[str, Any]) -> None:
+    """``mvic.include``, the solver's mesh and tolerance, the workers and the truth's rate (an
+    integer divisor of the task's)."""
     include = (c.get("mvic") or {}).get("include", True)
     if not isinstance(include, bool):
         raise SynthConfigError(f"synth.mvic.include must be true or false, got {include!r}")
@@ -190,16 +196,21 @@ def validate_config(cfg: Any) -> dict[str, Any]:
     _number(solver, "mesh_interval_s", low=0, strict=True, where="synth.solver")
     _number(solver, "tolerance", low=0, strict=True, where="synth.solver")
     workers = c.get("workers", 1)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if not _int_at_least_one(workers):
         raise SynthConfigError(f"synth.workers must be an integer >= 1, got {workers!r}")
-    out = c.get("output") or {}
-    truth_rate = out.get("truth_rate_hz", task["rate_hz"])
+    task = c["task"]
+    truth_rate = (c.get("output") or {}).get("truth_rate_hz", task["rate_hz"])
     ratio = float(task["rate_hz"]) / float(truth_rate) if truth_rate else 0.0
     if truth_rate <= 0 or abs(ratio - round(ratio)) > 1e-9:
         raise SynthConfigError(
             f"synth.output.truth_rate_hz must divide synth.task.rate_hz = {task['rate_hz']} Hz, "
             f"got {truth_rate}"
         )
+
+
+def _pain_model(c: Mapping[str, Any]) -> None:
+    """A measured injected muscle, a placebo fraction in [0, 1], positive factors, target d."""
+    muscles, hidden = list(c["muscles"]), list(c["hidden"])
     pm = c.get("pain_model") or {}
     injected = pm.get("injected_muscle")
     if injected not in muscles or injected in hidden:
@@ -216,6 +227,22 @@ def validate_config(cfg: Any) -> dict[str, Any]:
     targets = pain.get("target_d") or {}
     for key in ("peak", "var", "mad"):
         _number(targets, key, where="synth.pain_model.pain.target_d")
+
+
+def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain, checked copy of the ``synth`` config mapping; SynthConfigError names what is
+    wrong."""
+    c = _to_dict(cfg)
+    for key in ("osim", "muscles", "hidden", "loads_kg", "conditions", "task", "emg", "solver"):
+        if key not in c:
+            raise SynthConfigError(f"synth.{key} is missing")
+    _muscles(c)
+    _design(c)
+    _task(c["task"])
+    _emg(c["emg"])
+    _posture(c)
+    _run(c)
+    _pain_model(c)
     return c
 
 

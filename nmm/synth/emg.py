@@ -24,12 +24,17 @@ has something to remove. Deterministic for a given generator. Values in mV.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["emg_carrier", "shwedyk_psd", "synthesize_emg"]
+from nmm.data.schema import Signal
+from nmm.synth.config import rng
+from nmm.synth.settings import EmgSettings, SynthSettings
+from nmm.synth.subjects import SubjectTruth
+
+__all__ = ["emg_carrier", "shwedyk_psd", "synthesize_emg", "trial_emg"]
 
 UV_PER_MV = 1000.0
 
@@ -75,16 +80,16 @@ def synthesize_emg(
     excitation: np.ndarray,
     channels: Sequence[str],
     subject: Any,
-    emg_cfg: Mapping[str, Any],
+    emg: EmgSettings,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw EMG of the measured channels.
 
     time: (N,) s of the excitations; excitation: (N, C) for ``channels`` (in [0, 1]);
     subject: has ``emg_gain_mv[channel]`` (mV), ``emg_noise_uv``, ``powerline_uv``, ``drift_uv``
-    (µV). Returns ``emg_time`` (T,) s from time[0] at ``emg_cfg['rate_hz']`` up to time[-1], and
-    ``emg`` (T, C) mV.
+    (µV); emg: the synthesis settings. Returns ``emg_time`` (T,) s from time[0] at
+    ``emg.rate_hz`` up to time[-1], and the EMG (T, C) mV.
     """
-    rate = float(emg_cfg["rate_hz"])
+    rate = emg.rate_hz
     n = int(np.floor((time[-1] - time[0]) * rate + 1e-9)) + 1
     t = time[0] + np.arange(n) / rate
     out = np.empty((n, len(channels)))
@@ -94,24 +99,40 @@ def synthesize_emg(
             g,
             n,
             rate,
-            f_low=float(emg_cfg["spectrum_low_hz"]),
-            f_high=float(emg_cfg["spectrum_high_hz"]),
-            band_hz=emg_cfg["band_hz"],
+            f_low=emg.spectrum_low_hz,
+            f_high=emg.spectrum_high_hz,
+            band_hz=emg.band_hz,
         )
         signal = subject.emg_gain_mv[ch] * e * carrier
         noise = g.standard_normal(n) * subject.emg_noise_uv / UV_PER_MV
         pl_amp = subject.powerline_uv * g.uniform(0.5, 1.5) / UV_PER_MV
         wander = 1 + 0.2 * np.sin(2 * np.pi * g.uniform(0.1, 0.3) * t + g.uniform(0, 2 * np.pi))
         powerline = (
-            pl_amp
-            * wander
-            * np.sin(2 * np.pi * float(emg_cfg["powerline_hz"]) * t + g.uniform(0, 2 * np.pi))
+            pl_amp * wander * np.sin(2 * np.pi * emg.powerline_hz * t + g.uniform(0, 2 * np.pi))
         )
         drift = np.zeros(n)
         for _ in range(3):
-            f_d = g.uniform(0.05, float(emg_cfg["drift_max_hz"]))
+            f_d = g.uniform(0.05, emg.drift_max_hz)
             drift += g.uniform(0.3, 1.0) * np.sin(2 * np.pi * f_d * t + g.uniform(0, 2 * np.pi))
         drift *= subject.drift_uv / UV_PER_MV / max(np.max(np.abs(drift)), 1e-12)
         out[:, j] = signal + noise + powerline + drift
-    step = float(emg_cfg["resolution_uv"]) / UV_PER_MV
+    step = emg.resolution_uv / UV_PER_MV
     return t, np.round(out / step) * step
+
+
+def trial_emg(
+    settings: SynthSettings,
+    seed: int,
+    subject: SubjectTruth,
+    trial_id: str,
+    time: np.ndarray,
+    excitation: np.ndarray,
+) -> Signal:
+    """The raw EMG (mV, at ``emg.rate_hz``) of a trial's measured muscles, from its stream
+    ``(seed, 'emg', subject index, trial id)``. time: (N,) s; excitation: (N, M) of every
+    muscle in ``settings.muscles``' order."""
+    measured = list(settings.measured)
+    idx = [settings.muscles.index(m) for m in measured]
+    g = rng(seed, "emg", subject.index, trial_id)
+    _, values = synthesize_emg(g, time, excitation[:, idx], measured, subject, settings.emg)
+    return Signal.uniform(values, settings.emg.rate_hz, measured, "mV", kind="emg")

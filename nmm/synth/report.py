@@ -30,6 +30,7 @@ import pandas as pd
 
 from nmm.metrics import pearson_r, rmse
 from nmm.synth.conditions import FEATURES, effect_sizes
+from nmm.synth.settings import SynthSettings
 
 __all__ = ["TRIVIAL_BASELINES", "cohort_metrics", "subject_figure", "trivial_baseline_scores"]
 
@@ -76,23 +77,18 @@ def _phase_mask(time: np.ndarray, phases: Sequence[Any], label: str) -> np.ndarr
     return mask
 
 
-def cohort_metrics(
-    cfg: Mapping[str, Any],
-    plans: Sequence[Any],
-    results: Mapping[tuple[str, str], Mapping[str, Any]],
-    features: Sequence[Mapping[str, Any]],
-    calibration: Mapping[str, Any],
-    seed: int,
-) -> dict[str, Any]:
-    """The metrics listed in the module docstring (JSON-ready)."""
-    muscles, hidden = list(cfg["muscles"]), list(cfg["hidden"])
-    movement = [p for p in plans if p.kind == "movement"]
-    key = lambda p: (p.subject.subject_id, p.trial_id)  # noqa: E731
+def _key(plan: Any) -> tuple[str, str]:
+    return (plan.subject.subject_id, plan.trial_id)
 
-    # --- OpenSim checks
+
+def _forward_and_id_checks(
+    movement: Sequence[Any], results: Mapping[tuple[str, str], Mapping[str, Any]], horizon: float
+) -> dict[str, Any]:
+    """The OpenSim checks of the movement trials: forward windows (° of the kinematics after
+    ``horizon`` s), whole-trial forward runs, ID against Σ r·F (N·m) and the solver's status."""
     win_max, win_all, whole, id_rms, id_max, id_rel = [], [], [], [], [], []
     for p in movement:
-        ch = results[key(p)]["checks"]
+        ch = results[_key(p)]["checks"]
         fwd = ch["forward"]
         win_max.append(fwd["max_error_rad"])
         win_all += list(fwd["per_window_rad"])
@@ -109,8 +105,8 @@ def cohort_metrics(
         id_rms.append(ch["id_vs_muscle_rms_nm"])
         id_max.append(ch["id_vs_muscle_max_nm"])
         id_rel.append(ch["id_vs_muscle_rms_nm"] / max(ch["id_rms_nm"], 1e-12))
-    horizon = float(cfg["checks"]["forward_horizon_s"])
-    checks = {
+    infos = [results[_key(p)]["info"] for p in movement]
+    return {
         "forward_window": {
             "horizon_s": horizon,
             "n_windows": len(win_all),
@@ -127,41 +123,61 @@ def cohort_metrics(
             "rms_relative_to_id_rms_max": float(np.max(id_rel)),
         },
         "solver": {
-            "iterations_mean": float(
-                np.mean([results[key(p)]["info"]["iterations"] for p in movement])
-            ),
-            "all_converged": all(
-                results[key(p)]["info"]["status"] == "Solve_Succeeded" for p in movement
-            ),
+            "iterations_mean": float(np.mean([i["iterations"] for i in infos])),
+            "all_converged": all(i["status"] == "Solve_Succeeded" for i in infos),
         },
     }
 
-    # --- fibre lengths and excitations
+
+def _fiber_lengths(
+    muscles: Sequence[str],
+    plans: Sequence[Any],
+    movement: Sequence[Any],
+    results: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> dict[str, dict[str, float]]:
+    """Per muscle, the range of the normalised fibre length over every trial and the peak and
+    mean excitation over the movement trials."""
     fiber = {}
     for j, m in enumerate(muscles):
-        lm = np.concatenate([results[key(p)]["fiber_length"][:, j] for p in plans])
-        ex = np.concatenate([results[key(p)]["excitation"][:, j] for p in movement])
+        lm = np.concatenate([results[_key(p)]["fiber_length"][:, j] for p in plans])
+        ex = np.concatenate([results[_key(p)]["excitation"][:, j] for p in movement])
         fiber[m] = {
             "min": float(lm.min()),
             "max": float(lm.max()),
             "movement_peak_excitation": float(ex.max()),
             "movement_mean_excitation": float(ex.mean()),
         }
+    return fiber
 
-    # --- trivial baselines
-    exc = [results[key(p)]["excitation"] for p in movement]
-    pooled = trivial_baseline_scores(exc, muscles, hidden)
+
+def _trivial_baselines(
+    muscles: Sequence[str],
+    hidden: Sequence[str],
+    movement: Sequence[Any],
+    results: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> dict[str, Any]:
+    """:func:`trivial_baseline_scores` pooled over the movement trials and per subject."""
+    exc = [results[_key(p)]["excitation"] for p in movement]
     per_subject = {}
     for sid in sorted({p.subject.subject_id for p in movement}):
-        e = [results[key(p)]["excitation"] for p in movement if p.subject.subject_id == sid]
+        e = [results[_key(p)]["excitation"] for p in movement if p.subject.subject_id == sid]
         per_subject[sid] = trivial_baseline_scores(e, muscles, hidden)
+    return {"pooled": trivial_baseline_scores(exc, muscles, hidden), "per_subject": per_subject}
 
-    # --- force sharing among synergists
+
+def _force_sharing(
+    muscles: Sequence[str],
+    hidden: Sequence[str],
+    movement: Sequence[Any],
+    results: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Each hidden muscle's mean share of the flexor (or extensor) moment per subject and load
+    in the baseline trials (where that moment exceeds 1 N·m), and its range."""
     sharing: dict[str, dict[str, float]] = {}
     for p in movement:
         if p.condition != "baseline":
             continue
-        res = results[key(p)]
+        res = results[_key(p)]
         mom = res["moment_arm"] * res["tendon_force"]
         flex = np.clip(mom, 0, None).sum(axis=1)
         ext = np.clip(-mom, 0, None).sum(axis=1)
@@ -178,18 +194,24 @@ def cohort_metrics(
         vals = [v[f"{h}_share"] for v in sharing.values() if f"{h}_share" in v]
         if vals:
             share_summary[h] = {"min": float(np.min(vals)), "max": float(np.max(vals))}
+    return {"per_subject_load": sharing, "range": share_summary}
 
-    # --- condition effects
+
+def _condition_effects(
+    settings: SynthSettings, features: Sequence[Mapping[str, Any]], calibration: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Cohen's d of the injected muscle's features, each condition against baseline, per
+    subject and averaged, beside the configured targets; the pain calibration."""
+    pm = settings.pain_model
     df = pd.DataFrame(list(features))
-    effects: dict[str, Any] = {"injected_muscle": cfg["pain_model"]["injected_muscle"]}
-    for cond in cfg["conditions"]:
+    effects: dict[str, Any] = {"injected_muscle": pm.injected_muscle}
+    for cond in settings.conditions:
         if cond == "baseline" or df.empty:
             continue
         es = effect_sizes(df, cond)
-        frac = 1.0 if cond == "pain" else float(cfg["pain_model"]["placebo_fraction"])
-        targets = {k: frac * v for k, v in cfg["pain_model"]["pain"]["target_d"].items()}
+        frac = 1.0 if cond == "pain" else pm.placebo_fraction
         effects[cond] = {
-            "target_d": targets,
+            "target_d": {k: frac * v for k, v in pm.pain.target_d.items()},
             "mean_d": {f: float(es.loc[es.feature == f, "d"].mean()) for f in FEATURES},
             "mean_relative_change": {
                 f: float(es.loc[es.feature == f, "relative_change"].mean()) for f in FEATURES
@@ -201,12 +223,31 @@ def cohort_metrics(
             "n_contractions_per_subject": int(es["n_condition"].max()) if len(es) else 0,
         }
     effects["calibration"] = calibration
+    return effects
 
-    durations = {c: 0.0 for c in [*cfg["conditions"], "mvic"]}
+
+def cohort_metrics(
+    settings: SynthSettings,
+    plans: Sequence[Any],
+    results: Mapping[tuple[str, str], Mapping[str, Any]],
+    features: Sequence[Mapping[str, Any]],
+    calibration: Mapping[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """The metrics listed in the module docstring (JSON-ready).
+
+    plans: the cohort's trials (:class:`~nmm.synth.plan.TrialPlan`); results: the OpenSim
+    results by (subject, trial id); features: the injected muscle's contraction features, one
+    row per contraction; calibration: the pain calibration per subject and condition.
+    """
+    muscles, hidden = list(settings.muscles), list(settings.hidden)
+    movement = [p for p in plans if p.kind == "movement"]
+    durations = {c: 0.0 for c in [*settings.conditions, "mvic"]}
     counts = {c: 0 for c in durations}
     for p in plans:
         durations[p.condition] += float(p.motion.time[-1])
         counts[p.condition] += 1
+    horizon = settings.checks.forward_horizon_s
     return {
         "seed": int(seed),
         "status": "ok",
@@ -214,16 +255,16 @@ def cohort_metrics(
         "n_subjects": len({p.subject.subject_id for p in plans}),
         "n_trials": counts,
         "duration_s": durations,
-        "checks": checks,
-        "fiber_length": fiber,
-        "trivial_baselines": {"pooled": pooled, "per_subject": per_subject},
-        "force_sharing": {"per_subject_load": sharing, "range": share_summary},
-        "condition_effects": effects,
+        "checks": _forward_and_id_checks(movement, results, horizon),
+        "fiber_length": _fiber_lengths(muscles, plans, movement, results),
+        "trivial_baselines": _trivial_baselines(muscles, hidden, movement, results),
+        "force_sharing": _force_sharing(muscles, hidden, movement, results),
+        "condition_effects": _condition_effects(settings, features, calibration),
     }
 
 
 def subject_figure(
-    cfg: Mapping[str, Any],
+    settings: SynthSettings,
     subject: Any,
     plans: Sequence[Any],
     results: Mapping[tuple[str, str], Mapping[str, Any]],
@@ -238,11 +279,11 @@ def subject_figure(
     from nmm.reports.figures import save_figure
 
     sid = subject.subject_id
-    muscles, hidden = list(cfg["muscles"]), set(cfg["hidden"])
-    load = max(cfg["loads_kg"])
-    inj = cfg["pain_model"]["injected_muscle"]
+    muscles, hidden = list(settings.muscles), set(settings.hidden)
+    load = max(settings.loads_kg)
+    inj = settings.pain_model.injected_muscle
     cols = []
-    for cond in cfg["conditions"]:
+    for cond in settings.conditions:
         c = [p for p in plans if p.subject is subject and p.condition == cond and p.load_kg == load]
         if c:
             cols.append(c[0])

@@ -35,9 +35,18 @@ from typing import Any
 import numpy as np
 
 from nmm.opensim.arm_model import SegmentInertia
-from nmm.synth.config import rng, shoulder_elevation_range
+from nmm.synth.config import rng
+from nmm.synth.settings import (
+    AnthropometrySettings,
+    FactorSpread,
+    MuscleParameterSettings,
+    PostureSettings,
+    Range,
+    SynthSettings,
+    TruncatedNormal,
+)
 
-__all__ = ["SubjectTruth", "draw_subjects", "subject_id"]
+__all__ = ["SubjectTruth", "draw_subject", "draw_subjects", "subject_id"]
 
 REFERENCE_BODY_MASS_KG = 70.0  # body mass at which strength factors are 1 (arm26 ~ a 70 kg adult)
 
@@ -123,116 +132,124 @@ def _truncnorm(g: np.random.Generator, mean: float, sd: float, lo: float, hi: fl
     return float(np.clip(mean, lo, hi))
 
 
-def _uniform(g: np.random.Generator, spec: Mapping[str, float]) -> float:
-    return float(g.uniform(spec["min"], spec["max"]))
+def _uniform(g: np.random.Generator, spec: Range) -> float:
+    return float(g.uniform(spec.min, spec.max))
+
+
+def _truncated(g: np.random.Generator, spec: TruncatedNormal) -> float:
+    return _truncnorm(g, spec.mean, spec.sd, spec.min, spec.max)
+
+
+def _factor(g: np.random.Generator, spec: FactorSpread) -> float:
+    return _truncnorm(g, 1.0, spec.sd, spec.min, spec.max)
+
+
+def _forearm(a: AnthropometrySettings, bm: float, h: float) -> tuple[SegmentInertia, float, float]:
+    """The forearm-and-hand segment of a subject of body mass ``bm`` (kg) and height ``h`` (m)
+    (Winter 2009, Table 4.1): its inertia, the forearm length (m) and the load's distance from
+    the elbow (m, the hand's centre of mass)."""
+    length = a.forearm_length_fraction * h
+    mass = a.forearm_hand_mass_fraction * bm
+    i_flex = mass * (a.radius_of_gyration_fraction * length) ** 2
+    forearm = SegmentInertia(
+        mass_kg=mass,
+        com_m=a.com_fraction * length,
+        inertia_kgm2=(
+            a.transverse_inertia_ratio * i_flex,
+            a.long_axis_inertia_ratio * i_flex,
+            i_flex,
+        ),
+    )
+    return forearm, length, length + a.hand_com_fraction * a.hand_length_fraction * h
+
+
+def _muscle_parameters(
+    g: np.random.Generator,
+    mp: MuscleParameterSettings,
+    muscles: Sequence[str],
+    base_muscles: Mapping[str, Mapping[str, float]],
+    bm: float,
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """A subject's muscle parameters (N, m) and their factors on ``base_muscles``: strength
+    ``(bm / 70 kg)^exponent`` times log-normal subject and muscle factors, truncated-normal
+    length factors."""
+    strength = (bm / REFERENCE_BODY_MASS_KG) ** mp.strength_mass_exponent * math.exp(
+        g.normal(0.0, mp.strength_subject_sd)
+    )
+    params, factors = {}, {}
+    for m in muscles:
+        base = base_muscles[m]
+        factors[m] = {
+            "max_isometric_force": strength * math.exp(g.normal(0.0, mp.strength_muscle_sd)),
+            "optimal_fiber_length": _factor(g, mp.optimal_fiber_length),
+            "tendon_slack_length": _factor(g, mp.tendon_slack_length),
+        }
+        params[m] = {key: base[key] * f for key, f in factors[m].items()}
+    return params, factors
+
+
+def draw_subject(
+    settings: SynthSettings,
+    base_muscles: Mapping[str, Mapping[str, float]],
+    seed: int,
+    index: int,
+) -> SubjectTruth:
+    """Subject ``index``, from its own random stream ``(seed, 'subject', index)`` (draws in a
+    fixed order: anthropometry, muscles, recruitment, targets, EMG, MVIC); ``base_muscles``:
+    the generic model's muscle properties (N, m)."""
+    muscles = settings.muscles
+    a, rec, emg = settings.anthropometry, settings.recruitment, settings.emg
+    task, cc = settings.task, settings.recruitment.cocontraction
+    g = rng(seed, "subject", index)
+    bm = _truncated(g, a.body_mass_kg)
+    h = _truncated(g, a.height_m)
+    forearm, length, load_distance = _forearm(a, bm, h)
+    params, factors = _muscle_parameters(g, settings.muscle_parameters, muscles, base_muscles, bm)
+    weights = {m: math.exp(g.normal(0.0, rec.weight_sd)) for m in muscles}
+    slopes = {m: float(g.normal(0.0, rec.weight_load_slope_sd)) for m in muscles}
+    cc_muscle = {m: math.exp(g.normal(0.0, cc.muscle_sd)) for m in muscles}
+    return SubjectTruth(
+        subject_id=subject_id(index),
+        index=index,
+        body_mass_kg=bm,
+        height_m=h,
+        forearm_length_m=length,
+        forearm=forearm,
+        load_distance_m=load_distance,
+        muscles=params,
+        factors=factors,
+        weights=weights,
+        weight_load_slope=slopes,
+        cocontraction_base=_uniform(g, cc.base),
+        cocontraction_load_slope=_uniform(g, cc.load_slope_per_kg),
+        cocontraction_muscle=cc_muscle,
+        low_target_deg=float(g.normal(task.low_target_deg.mean, task.low_target_deg.sd)),
+        high_target_deg=float(g.normal(task.high_target_deg.mean, task.high_target_deg.sd)),
+        emg_gain_mv={m: _uniform(g, emg.gain_mv) for m in settings.measured},
+        emg_noise_uv=_uniform(g, emg.noise_uv),
+        powerline_uv=_uniform(g, emg.powerline_uv),
+        drift_uv=_uniform(g, emg.drift_uv),
+        voluntary_activation=_uniform(g, settings.mvic.voluntary_activation),
+        mvic_antagonist=_uniform(g, settings.mvic.antagonist),
+        shoulder_elevation_deg=_shoulder_elevation(settings.posture, seed, index),
+    )
 
 
 def draw_subjects(
-    cfg: Mapping[str, Any],
+    settings: SynthSettings,
     base_muscles: Mapping[str, Mapping[str, float]],
     seed: int,
 ) -> list[SubjectTruth]:
-    """Draw ``cfg['n_subjects']`` subjects; ``base_muscles``: the ``.osim``'s muscle properties.
-
-    Subject ``i`` uses its own random stream ``(seed, 'subject', i)``: adding subjects does not
-    change the earlier ones.
-    """
-    muscles = list(cfg["muscles"])
-    measured = [m for m in muscles if m not in cfg["hidden"]]
-    a, mp, rec, emg, task = (
-        cfg["anthropometry"],
-        cfg["muscle_parameters"],
-        cfg["recruitment"],
-        cfg["emg"],
-        cfg["task"],
-    )
-    cc = rec["cocontraction"]
-    out = []
-    for i in range(int(cfg["n_subjects"])):
-        g = rng(seed, "subject", i)
-        bm = _truncnorm(g, **_ms(a["body_mass_kg"]))
-        h = _truncnorm(g, **_ms(a["height_m"]))
-        length = a["forearm_length_fraction"] * h
-        mass = a["forearm_hand_mass_fraction"] * bm
-        i_flex = mass * (a["radius_of_gyration_fraction"] * length) ** 2
-        forearm = SegmentInertia(
-            mass_kg=mass,
-            com_m=a["com_fraction"] * length,
-            inertia_kgm2=(
-                a["transverse_inertia_ratio"] * i_flex,
-                a["long_axis_inertia_ratio"] * i_flex,
-                i_flex,
-            ),
-        )
-        load_distance = length + a["hand_com_fraction"] * a["hand_length_fraction"] * h
-        strength = (bm / REFERENCE_BODY_MASS_KG) ** mp["strength_mass_exponent"] * math.exp(
-            g.normal(0.0, mp["strength_subject_sd"])
-        )
-        params, factors = {}, {}
-        for m in muscles:
-            base = base_muscles[m]
-            f_force = strength * math.exp(g.normal(0.0, mp["strength_muscle_sd"]))
-            f_lopt = _truncnorm(g, 1.0, **_sd_range(mp["optimal_fiber_length"]))
-            f_lts = _truncnorm(g, 1.0, **_sd_range(mp["tendon_slack_length"]))
-            factors[m] = {
-                "max_isometric_force": f_force,
-                "optimal_fiber_length": f_lopt,
-                "tendon_slack_length": f_lts,
-            }
-            params[m] = {
-                "max_isometric_force": base["max_isometric_force"] * f_force,
-                "optimal_fiber_length": base["optimal_fiber_length"] * f_lopt,
-                "tendon_slack_length": base["tendon_slack_length"] * f_lts,
-            }
-        weights = {m: math.exp(g.normal(0.0, rec["weight_sd"])) for m in muscles}
-        slopes = {m: float(g.normal(0.0, rec["weight_load_slope_sd"])) for m in muscles}
-        cc_muscle = {m: math.exp(g.normal(0.0, cc["muscle_sd"])) for m in muscles}
-        out.append(
-            SubjectTruth(
-                subject_id=subject_id(i),
-                index=i,
-                body_mass_kg=bm,
-                height_m=h,
-                forearm_length_m=length,
-                forearm=forearm,
-                load_distance_m=load_distance,
-                muscles=params,
-                factors=factors,
-                weights=weights,
-                weight_load_slope=slopes,
-                cocontraction_base=_uniform(g, cc["base"]),
-                cocontraction_load_slope=_uniform(g, cc["load_slope_per_kg"]),
-                cocontraction_muscle=cc_muscle,
-                low_target_deg=float(
-                    g.normal(task["low_target_deg"]["mean"], task["low_target_deg"]["sd"])
-                ),
-                high_target_deg=float(
-                    g.normal(task["high_target_deg"]["mean"], task["high_target_deg"]["sd"])
-                ),
-                emg_gain_mv={m: _uniform(g, emg["gain_mv"]) for m in measured},
-                emg_noise_uv=_uniform(g, emg["noise_uv"]),
-                powerline_uv=_uniform(g, emg["powerline_uv"]),
-                drift_uv=_uniform(g, emg["drift_uv"]),
-                voluntary_activation=_uniform(g, cfg["mvic"]["voluntary_activation"]),
-                mvic_antagonist=_uniform(g, cfg["mvic"]["antagonist"]),
-                shoulder_elevation_deg=_shoulder_elevation(cfg["posture"], seed, i),
-            )
-        )
-    return out
+    """Draw ``settings.n_subjects`` subjects (:func:`draw_subject`); ``base_muscles``: the
+    generic model's muscle properties. Each has its own random stream: adding subjects does
+    not change the earlier ones."""
+    return [draw_subject(settings, base_muscles, seed, i) for i in range(settings.n_subjects)]
 
 
-def _shoulder_elevation(posture: Mapping[str, Any], seed: int, index: int) -> float:
+def _shoulder_elevation(posture: PostureSettings, seed: int, index: int) -> float:
     """Subject ``index``'s shoulder elevation (°): the configured value, or uniform in the
     configured ``{min, max}`` from the stream ``(seed, 'posture', index)``."""
-    low, high = shoulder_elevation_range(posture)
+    low, high = posture.shoulder_elevation_deg.min, posture.shoulder_elevation_deg.max
     if low == high:
         return low
     return float(rng(seed, "posture", index).uniform(low, high))
-
-
-def _ms(spec: Mapping[str, float]) -> dict[str, float]:
-    return {"mean": spec["mean"], "sd": spec["sd"], "lo": spec["min"], "hi": spec["max"]}
-
-
-def _sd_range(spec: Mapping[str, float]) -> dict[str, float]:
-    return {"sd": spec["sd"], "lo": spec["min"], "hi": spec["max"]}

@@ -18,13 +18,14 @@ Units: s, rad, rad/s, rad/s² (degrees only where a name says ``_deg``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from nmm.opensim.truth import Motion
+from nmm.synth.settings import MvicSettings, TaskSettings
 
 __all__ = [
     "ANGLE_LIMITS_DEG",
@@ -80,7 +81,7 @@ def _grid(duration: float, rate_hz: float, multiple_s: float) -> np.ndarray:
 
 def movement_motion(
     g: np.random.Generator,
-    task: Mapping[str, Any],
+    task: TaskSettings,
     *,
     low_deg: float,
     high_deg: float,
@@ -90,28 +91,28 @@ def movement_motion(
 ) -> tuple[Motion, list[Phase]]:
     """One flexion-extension trial and its phases.
 
-    task: ``conf/synth`` ``task`` node (cycles_per_trial, hold_s, lead_in_s,
-    extension_duration_ratio, jitter {target_deg, duration_cv, hold_cv}, rate_hz).
+    task: the ``task`` settings (cycles_per_trial, hold_s, lead_in_s, extension_duration_ratio,
+    jitter, rate_hz).
     low_deg, high_deg: the subject's targets (°); flexion_duration_s: this trial's speed class.
     """
-    jit = task["jitter"]
+    jit = task.jitter
     var = shape.variability_scale
     lo_lim, hi_lim = ANGLE_LIMITS_DEG
     segments: list[tuple[float, float, float, float]] = []  # t0, duration, q0, q1 (rad)
     phases: list[Phase] = []
-    t = float(task["lead_in_s"])
+    t = task.lead_in_s
     q_now = math.radians(np.clip(low_deg, lo_lim, hi_lim))
     if t > 0:
         phases.append(Phase("rest", 0.0, t, -1))
-    for k in range(int(task["cycles_per_trial"])):
-        lo = float(np.clip(low_deg + g.normal(0, jit["target_deg"] * var), lo_lim, hi_lim))
+    for k in range(task.cycles_per_trial):
+        lo = float(np.clip(low_deg + g.normal(0, jit.target_deg * var), lo_lim, hi_lim))
         span = (high_deg - low_deg) * shape.amplitude_scale
-        hi = float(np.clip(low_deg + span + g.normal(0, jit["target_deg"] * var), lo_lim, hi_lim))
+        hi = float(np.clip(low_deg + span + g.normal(0, jit.target_deg * var), lo_lim, hi_lim))
         d_flex = flexion_duration_s * shape.duration_scale
-        d_flex *= max(0.5, 1 + g.normal(0, jit["duration_cv"] * var))
-        d_ext = flexion_duration_s * task["extension_duration_ratio"] * shape.duration_scale
-        d_ext *= max(0.5, 1 + g.normal(0, jit["duration_cv"] * var))
-        holds = [task["hold_s"] * max(0.3, 1 + g.normal(0, jit["hold_cv"] * var)) for _ in range(2)]
+        d_flex *= max(0.5, 1 + g.normal(0, jit.duration_cv * var))
+        d_ext = flexion_duration_s * task.extension_duration_ratio * shape.duration_scale
+        d_ext *= max(0.5, 1 + g.normal(0, jit.duration_cv * var))
+        holds = [task.hold_s * max(0.3, 1 + g.normal(0, jit.hold_cv * var)) for _ in range(2)]
         q_hi = math.radians(hi)
         segments.append((t, d_flex, q_now, q_hi))
         phases.append(Phase("flexion", t, t + d_flex, k))
@@ -125,7 +126,7 @@ def movement_motion(
         phases.append(Phase("hold_low", t, t + holds[1], k))
         t += holds[1]
         q_now = q_lo
-    time = _grid(t, float(task["rate_hz"]), mesh_interval_s)
+    time = _grid(t, task.rate_hz, mesh_interval_s)
     if time[-1] > t + 1e-9:
         phases.append(Phase("rest", t, float(time[-1]), -1))
     q = np.full(time.size, math.radians(np.clip(low_deg, lo_lim, hi_lim)))
@@ -143,10 +144,11 @@ def movement_motion(
 
 
 def mvic_motion(
-    angle_deg: float, mvic: Mapping[str, Any], rate_hz: float, mesh_interval_s: float
+    angle_deg: float, mvic: MvicSettings, rate_hz: float, mesh_interval_s: float
 ) -> tuple[Motion, list[Phase]]:
-    """The elbow held at ``angle_deg`` for rest, ramp up, hold, ramp down, rest."""
-    r, ramp, hold = float(mvic["rest_s"]), float(mvic["ramp_s"]), float(mvic["hold_s"])
+    """The elbow held at ``angle_deg`` (°) for rest, ramp up, hold, ramp down, rest (times of
+    ``mvic``, s), sampled at ``rate_hz``."""
+    r, ramp, hold = mvic.rest_s, mvic.ramp_s, mvic.hold_s
     total = 2 * r + 2 * ramp + hold
     time = _grid(total, rate_hz, mesh_interval_s)
     q = np.full(time.size, math.radians(angle_deg))

@@ -29,12 +29,13 @@ import pytest
 import yaml
 
 from nmm.data.io.dataset import read_dataset
-from nmm.synth.cohort import ensure_default_cohort, generate_cohort
+from nmm.synth.cache import ensure_cohort
+from nmm.synth.cohort import generate_cohort
 from nmm.synth.conditions import contraction_features, effect_sizes, mvic_peak
 from nmm.synth.ground_truth import QUANTITIES, read_cohort_truth, read_trial_truth
 from nmm.synth.tasks import Phase
 from painsig.features import mean_absolute_deviation, variance
-from tests.synth.conftest import synth_config
+from tests.synth.conftest import plain_synth, synth_config, synth_settings
 
 FORWARD_HORIZON_S = 0.2
 FORWARD_TOL_DEG = 1.5
@@ -50,7 +51,7 @@ def tiny(arm26_osim, tmp_path_factory):
     cfg = synth_config(arm26_osim)
     root = tmp_path_factory.mktemp("synth") / "cohort"
     t0 = time.perf_counter()
-    path = ensure_default_cohort(cfg, root=root)
+    path = ensure_cohort(plain_synth(cfg), int(cfg.seed), root)
     return SimpleNamespace(
         root=path,
         cfg=cfg,
@@ -276,7 +277,7 @@ def test_metrics_sizes_and_cache(tiny):
     manifest = tiny.root / "dataset" / "manifest.yaml"
     before = manifest.stat().st_mtime_ns
     t0 = time.perf_counter()
-    assert ensure_default_cohort(tiny.cfg, root=tiny.root) == tiny.root
+    assert ensure_cohort(plain_synth(tiny.cfg), int(tiny.cfg.seed), tiny.root) == tiny.root
     assert time.perf_counter() - t0 < 10
     assert manifest.stat().st_mtime_ns == before
 
@@ -288,11 +289,11 @@ def _sha(path: Path) -> str:
 def test_same_seed_gives_identical_files(tiny, tmp_path):
     """Regenerate subject S01's MVIC and 0 kg baseline trials alone with the same seed: every
     random draw is keyed by (seed, subject, trial), so their files must be identical."""
-    cfg = synth_config(
+    settings = synth_settings(
         Path(tiny.cfg.synth.osim),
         ["synth.n_subjects=1", "synth.conditions=[baseline]", "synth.loads_kg=[0.0]"],
     )
-    generate_cohort(cfg.synth, tmp_path, seed=int(tiny.cfg.seed))
+    generate_cohort(settings, tmp_path, seed=int(tiny.cfg.seed))
     again = read_dataset(tmp_path / "dataset")
     first = {(t.subject, t.trial_id): t for t in tiny.cohort}
     compared = 0

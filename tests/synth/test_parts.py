@@ -8,6 +8,7 @@ Welch's PSD estimate (EMG), Winter's segment fractions (anthropometry).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -20,11 +21,12 @@ from nmm.data.preprocess import BandPass, Envelope, Notch
 from nmm.data.schema import Signal
 from nmm.opensim.truth import activation_derivative, invert_activation_dynamics
 from nmm.physics.activation import activation_derivative as torch_activation_derivative
-from nmm.synth.config import rng, validate_config
+from nmm.synth.config import rng
 from nmm.synth.emg import emg_carrier, shwedyk_psd, synthesize_emg
+from nmm.synth.settings import TruncatedNormal
 from nmm.synth.subjects import draw_subjects
 from nmm.synth.tasks import MovementShape, movement_motion, mvic_excitation, mvic_motion
-from tests.synth.conftest import synth_config
+from tests.synth.conftest import synth_settings
 
 ARM26 = {
     "BIClong": {
@@ -62,13 +64,12 @@ ARM26 = {
 
 @pytest.fixture(scope="module")
 def cfg():
-    return validate_config(synth_config(overrides=["synth=default"]).synth)
+    return synth_settings(overrides=["synth=default"])
 
 
 def test_subjects_follow_winter_fractions_and_bounds(cfg):
     subjects = draw_subjects(cfg, ARM26, seed=7)
     assert [s.subject_id for s in subjects] == ["S01", "S02", "S03", "S04", "S05"]
-    a = cfg["anthropometry"]
     for s in subjects:
         assert 50 <= s.body_mass_kg <= 100 and 1.55 <= s.height_m <= 1.95
         assert s.forearm.mass_kg == pytest.approx(0.022 * s.body_mass_kg)
@@ -83,27 +84,20 @@ def test_subjects_follow_winter_fractions_and_bounds(cfg):
                 ARM26[m]["max_isometric_force"] * f["max_isometric_force"]
             )
         assert set(s.emg_gain_mv) == {"BIClong", "BICshort", "TRIlong", "TRIlat"}
-    del a
     # arm26's forearm is about a 70 kg, 1.75 m adult's: 1.53 kg, COM 0.18 m
-    ref = draw_subjects(
-        {
-            **cfg,
-            "anthropometry": {
-                **cfg["anthropometry"],
-                "body_mass_kg": {"mean": 70, "sd": 0, "min": 70, "max": 70},
-                "height_m": {"mean": 1.75, "sd": 0, "min": 1.75, "max": 1.75},
-            },
-        },
-        ARM26,
-        seed=0,
-    )[0]
+    adult = replace(
+        cfg.anthropometry,
+        body_mass_kg=TruncatedNormal(70.0, 0.0, 70.0, 70.0),
+        height_m=TruncatedNormal(1.75, 0.0, 1.75, 1.75),
+    )
+    ref = draw_subjects(replace(cfg, anthropometry=adult), ARM26, seed=0)[0]
     assert ref.forearm.mass_kg == pytest.approx(1.534, abs=0.01)
     assert ref.forearm.com_m == pytest.approx(0.181, abs=0.01)
 
 
 def test_subjects_are_deterministic_and_independent_of_cohort_size(cfg):
     five = draw_subjects(cfg, ARM26, seed=3)
-    two = draw_subjects({**cfg, "n_subjects": 2}, ARM26, seed=3)
+    two = draw_subjects(replace(cfg, n_subjects=2), ARM26, seed=3)
     assert [s.to_dict() for s in five[:2]] == [s.to_dict() for s in two]
     other = draw_subjects(cfg, ARM26, seed=4)
     assert five[0].to_dict() != other[0].to_dict()
@@ -116,7 +110,7 @@ def test_subjects_are_deterministic_and_independent_of_cohort_size(cfg):
 
 
 def test_min_jerk_motion_is_consistent(cfg):
-    task = cfg["task"]
+    task = cfg.task
     motion, phases = movement_motion(
         rng(0, "t"),
         task,
@@ -134,7 +128,7 @@ def test_min_jerk_motion_is_consistent(cfg):
     assert qd[0] == 0 and qd[-1] == 0 and qdd[0] == 0
     assert math.radians(5) <= q.min() and q.max() <= math.radians(128)
     flex = [p for p in phases if p.label == "flexion"]
-    assert len(flex) == task["cycles_per_trial"]
+    assert len(flex) == task.cycles_per_trial
     for p in flex:  # flexing during flexion phases
         inside = (t > p.start_s + 0.05) & (t < p.end_s - 0.05)
         assert (qd[inside] > 0).all()
@@ -142,15 +136,15 @@ def test_min_jerk_motion_is_consistent(cfg):
 
 def test_pain_shape_makes_movements_smaller_and_slower(cfg):
     kw = dict(low_deg=20, high_deg=118, flexion_duration_s=0.8, mesh_interval_s=0.04)
-    base, _ = movement_motion(rng(0, "t"), cfg["task"], shape=MovementShape(), **kw)
-    pain, _ = movement_motion(rng(0, "t"), cfg["task"], shape=MovementShape(0.9, 1.2, 0.5), **kw)
+    base, _ = movement_motion(rng(0, "t"), cfg.task, shape=MovementShape(), **kw)
+    pain, _ = movement_motion(rng(0, "t"), cfg.task, shape=MovementShape(0.9, 1.2, 0.5), **kw)
     assert np.ptp(pain.q) < np.ptp(base.q)
     assert np.max(np.abs(pain.qd)) < np.max(np.abs(base.qd))
     assert pain.time[-1] > base.time[-1]
 
 
 def test_mvic_profile(cfg):
-    motion, phases = mvic_motion(90, cfg["mvic"], 100, 0.04)
+    motion, phases = mvic_motion(90, cfg.mvic, 100, 0.04)
     assert np.all(motion.qd == 0) and np.allclose(motion.q, math.radians(90))
     muscles = ["BIClong", "BRA", "TRIlat"]
     e = mvic_excitation(motion.time, phases, muscles, ["BIClong", "BRA"], peak=0.95, antagonist=0.1)
@@ -192,20 +186,20 @@ def test_activation_inversion_recovers_the_excitation():
 
 def test_shwedyk_spectrum_peaks_between_80_and_120_hz(cfg):
     f = np.linspace(1, 500, 5000)
-    p = shwedyk_psd(f, cfg["emg"]["spectrum_low_hz"], cfg["emg"]["spectrum_high_hz"])
+    p = shwedyk_psd(f, cfg.emg.spectrum_low_hz, cfg.emg.spectrum_high_hz)
     assert 80 <= f[np.argmax(p)] <= 120
     assert p.max() == pytest.approx(1.0, rel=1e-3)
 
 
 def test_emg_carrier_is_band_limited_with_the_configured_spectrum(cfg):
-    emg = cfg["emg"]
+    emg = cfg.emg
     x = emg_carrier(
         rng(1, "c"),
         2**16,
         2000.0,
-        f_low=emg["spectrum_low_hz"],
-        f_high=emg["spectrum_high_hz"],
-        band_hz=emg["band_hz"],
+        f_low=emg.spectrum_low_hz,
+        f_high=emg.spectrum_high_hz,
+        band_hz=emg.band_hz,
     )
     assert x.std() == pytest.approx(1.0)
     f, pxx = sps.welch(x, fs=2000.0, nperseg=1024)
@@ -225,9 +219,9 @@ class _Subject:
 def test_emg_amplitude_follows_excitation_with_interference(cfg):
     t = np.arange(0, 6.0001, 0.01)
     exc = np.column_stack([0.05 + 0.5 * (np.sin(2 * np.pi * 0.5 * t) > 0), np.full(t.size, 0.1)])
-    te, values = synthesize_emg(rng(2, "e"), t, exc, ["BIClong", "TRIlat"], _Subject, cfg["emg"])
+    te, values = synthesize_emg(rng(2, "e"), t, exc, ["BIClong", "TRIlat"], _Subject, cfg.emg)
     assert te[0] == 0 and np.allclose(np.diff(te), 1 / 2000)
-    step = cfg["emg"]["resolution_uv"] / 1000
+    step = cfg.emg.resolution_uv / 1000
     assert np.allclose(values / step, np.round(values / step), atol=1e-6)  # ADC steps
     sig = Signal.uniform(values, 2000.0, ["BIClong", "TRIlat"], "mV", kind="emg")
     # powerline line at 50 Hz before the notch
@@ -242,5 +236,5 @@ def test_emg_amplitude_follows_excitation_with_interference(cfg):
     # RMS at full excitation ~ gain: mean |x| of Gaussian = 0.8 * RMS
     high = mid & (e_interp > 0.5)
     assert env["BIClong"][high].mean() / 0.55 == pytest.approx(0.8 * 0.8, rel=0.15)
-    again = synthesize_emg(rng(2, "e"), t, exc, ["BIClong", "TRIlat"], _Subject, cfg["emg"])[1]
+    again = synthesize_emg(rng(2, "e"), t, exc, ["BIClong", "TRIlat"], _Subject, cfg.emg)[1]
     assert np.array_equal(values, again)

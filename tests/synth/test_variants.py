@@ -24,21 +24,23 @@ from scipy import signal as sps
 
 from nmm.config import CONF_DIR, compose_config
 from nmm.data.io.dataset import read_dataset
-from nmm.synth.cohort import (
+from nmm.synth.cache import (
     DEFAULT_ROOT,
     FINGERPRINT,
-    GENERIC_MODEL,
     VARIANT_ROOT,
-    _fingerprint,
     ensure_variant_cohort,
-    generate_cohort,
+    fingerprint,
     variant_names,
     variant_root,
 )
+from nmm.synth.cohort import generate_cohort
 from nmm.synth.config import SynthConfigError, validate_config
 from nmm.synth.ground_truth import read_cohort_truth, read_trial_truth
 from nmm.synth.model_inputs import variant_physics_overrides, variant_preprocess_overrides
+from nmm.synth.output import GENERIC_MODEL
+from nmm.synth.settings import SynthSettings
 from nmm.synth.tasks import ANGLE_LIMITS_DEG
+from tests.synth.conftest import plain_synth as _plain
 
 VARIANTS = ("no_mvic", "shoulder_elevated", "cocontraction", "few_trials", "low_snr", "speeds_rom")
 
@@ -125,16 +127,16 @@ def test_each_config_and_seed_gets_its_own_cache_folder():
 
 
 def test_every_variant_composes_on_default_and_validates():
-    default = validate_config(compose_config("synth").synth)
+    default = validate_config(_plain(compose_config("synth")))
     for name in VARIANTS:
-        plain = validate_config(compose_config("synth", [f"synth={name}"]).synth)
+        plain = validate_config(_plain(compose_config("synth", [f"synth={name}"])))
         assert plain["name"] == f"synthetic_elbow_{name}"
         assert plain["muscles"] == default["muscles"] and plain["hidden"] == default["hidden"]
 
 
 def test_full_size_variants_are_as_documented():
     def full(name):
-        return validate_config(compose_config("synth", [f"synth={name}"]).synth)
+        return validate_config(_plain(compose_config("synth", [f"synth={name}"])))
 
     assert full("no_mvic")["mvic"]["include"] is False
     assert full("shoulder_elevated")["posture"]["shoulder_elevation_deg"] == {
@@ -154,9 +156,9 @@ def test_full_size_variants_are_as_documented():
 def test_default_cohort_fingerprint_is_unchanged(arm26_osim):
     """New config keys live only in the variants: the committed default cohort stays valid."""
     cfg = compose_config("synth", [f"synth.osim={arm26_osim}"])
-    plain = validate_config(cfg.synth)
+    plain = validate_config(_plain(cfg))
     committed = (DEFAULT_ROOT / FINGERPRINT).read_text().strip()
-    assert _fingerprint(plain, int(cfg.seed)) == committed
+    assert fingerprint(plain, int(cfg.seed)) == committed
 
 
 @pytest.mark.parametrize(
@@ -171,7 +173,7 @@ def test_default_cohort_fingerprint_is_unchanged(arm26_osim):
 def test_bad_variant_values_name_the_key(overrides, message):
     cfg = compose_config("synth", ["synth=shoulder_elevated", *overrides])
     with pytest.raises(SynthConfigError, match=message):
-        validate_config(cfg.synth)
+        validate_config(_plain(cfg))
 
 
 def test_shoulder_range_outside_the_model_fails_before_any_simulation(arm26_osim, tmp_path):
@@ -186,7 +188,7 @@ def test_shoulder_range_outside_the_model_fails_before_any_simulation(arm26_osim
     with pytest.raises(
         SynthConfigError, match=r"shoulder_elevation_deg: 80-200° is outside .*\(-90 to 180°\)"
     ):
-        generate_cohort(cfg.synth, tmp_path / "out")
+        generate_cohort(SynthSettings.from_mapping(_plain(cfg)), tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
