@@ -10,7 +10,8 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from nmm.compare.job import METHODS, run_compare
+from nmm.compare.job import run_compare
+from nmm.compare.scores import METHODS
 from nmm.config import CONF_DIR
 from nmm.jobs.sweep import run_job
 

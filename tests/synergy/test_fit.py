@@ -12,12 +12,16 @@ import math
 import numpy as np
 import pytest
 
+from nmm.jobs.nmm_setup import model_settings
 from nmm.metrics import pearson_r, rmse
 from nmm.model.evaluate import cell_scores
 from nmm.model.features import PreparedTrial
 from nmm.model.physics import PersonalisedElbow
+from nmm.synergy.commands import group_trials
 from nmm.synergy.factorise import FactorisationError
-from nmm.synergy.fit import SynXSettings, fit_synx, group_trials
+from nmm.synergy.fit import fit_synx
+from nmm.synergy.settings import SynXSettings
+from tests.synergy.conftest import synx_options
 
 RATE = 100.0
 MEASURED = np.array([True, True, False, True, True, False])  # BRA, TRImed hidden
@@ -75,7 +79,7 @@ def _torque(physics, row: int, trial: PreparedTrial, envelopes: np.ndarray) -> n
 @pytest.fixture(scope="module")
 def known(synx_cfg, elbow):
     """Two trials of one subject from exact synergies, torque from the torch physics."""
-    physics = PersonalisedElbow.from_config(synx_cfg, elbow, 1)
+    physics = PersonalisedElbow.from_settings(model_settings(synx_cfg), elbow, 1)
     trials, truths = [], []
     for k, (period, phase, load) in enumerate([(2.0, 0.3, 0.0), (1.6, 1.1, 2.0)]):
         truth = _commands(300, period, phase) @ W_TRUE
@@ -89,17 +93,17 @@ def known(synx_cfg, elbow):
 FAST = {"steps": 100, "nmf": {"replicates": 5, "max_iter": 2000, "tol": 1e-8}}
 
 
-def test_known_synergies_and_hidden_combinations_are_recovered(known):
+def test_known_synergies_and_hidden_combinations_are_recovered(known, settings):
     physics, trials, truths = known
     # pure SynX with weights per subject (the truth's); the activation penalty is made weak so
     # the optimum is the truth itself (0.5 would pull the hidden activations down by a few %)
-    settings = FAST | {
+    pure = FAST | {
         "weight_scope": "subject",
         "residual_scope": "subject",
         "activation_groups": [],
         "allowable_error": {"extrapolated_activation": 10.0},
     }
-    res = fit_synx(settings, trials, physics)
+    res = fit_synx(settings(pure), trials, physics)
     assert res.info["vaf"]["K01"] > 0.9999  # the measured data are exactly rank 2
     hidden = [2, 5]
     for rec, truth in zip(res.reconstructions, truths, strict=True):
@@ -116,23 +120,24 @@ def test_known_synergies_and_hidden_combinations_are_recovered(known):
     assert res.physics is not physics
 
 
-def test_excitations_stay_in_unit_range(known):
+def test_excitations_stay_in_unit_range(known, settings):
     physics, trials, _ = known
     # a target three times what the muscles gave: unbounded weights would exceed 1
     strong = [
         _trial(t.subject, i, t.load_kg, t.envelopes, 3.0 * t.torque) for i, t in enumerate(trials)
     ]
     for method in ("nmf", "pca"):
-        res = fit_synx({"steps": 60, "method": method, "nmf": {"replicates": 3}}, strong, physics)
+        options = {"steps": 60, "method": method, "nmf": {"replicates": 3}}
+        res = fit_synx(settings(options), strong, physics)
         for rec in res.reconstructions:
             assert rec.envelopes.min() >= 0.0 and rec.envelopes.max() <= 1.0
             assert rec.excitation.min() >= 0.0 and rec.excitation.max() <= 1.0 + 1e-6
         assert max(r.envelopes[:, 2].max() for r in res.reconstructions) > 0.9  # bound reached
 
 
-def test_reconstructions_are_scored_like_the_nmm(known):
+def test_reconstructions_are_scored_like_the_nmm(known, settings):
     physics, trials, truths = known
-    res = fit_synx({"steps": 5, "nmf": {"replicates": 2}}, trials, physics)
+    res = fit_synx(settings({"steps": 5, "nmf": {"replicates": 2}}), trials, physics)
     rows = cell_scores(res.reconstructions, truths, ["BRA", "TRImed"])
     assert {r["muscle"] for r in rows} == {"BRA", "TRImed"}
     assert all(np.isfinite(r["rmse"]) and np.isfinite(r["torque_r2"]) for r in rows)
@@ -140,16 +145,24 @@ def test_reconstructions_are_scored_like_the_nmm(known):
     assert [r.trial.n_samples for r in res.reconstructions] == [t.n_samples for t in trials]
 
 
-def test_whole_config_form_builds_the_physics(synx_cfg, elbow, known):
-    _, trials, _ = known
-    cfg = synx_cfg.copy()
-    cfg.mse.steps = 5
-    res = fit_synx(cfg, trials, elbow)  # cfg.mse, cfg.physics, cfg.model
-    assert res.physics.n_subjects == 1 and res.subject_ids == ["K01"]
-    assert res.info["steps"] == 5
-    # the parameter prior is the NMM's (an interpolation into model/pinn.yaml)
-    s = SynXSettings.from_mapping(synx_cfg.mse)
-    assert s.allowable["parameters"] == dict(synx_cfg.model.loss_allowable_error.parameters)
+def test_settings_take_every_option_of_the_config_and_no_other():
+    full = synx_options()
+    s = SynXSettings.from_mapping(full)
+    assert (s.n_synergies, s.replicates, s.weight_scope) == (
+        full["n_synergies"],
+        full["nmf"]["replicates"],
+        full["weight_scope"],
+    )
+    assert s.allowable == full["allowable_error"]
+    with pytest.raises(ValueError, match=r"mse: missing option\(s\) \['steps'\]"):
+        SynXSettings.from_mapping({k: v for k, v in full.items() if k != "steps"})
+    with pytest.raises(ValueError, match=r"mse.nmf: unknown option\(s\) \['restarts'\]"):
+        SynXSettings.from_mapping(full | {"nmf": full["nmf"] | {"restarts": 3}})
+    with pytest.raises(ValueError, match=r"mse.allowable_error: missing option\(s\) \['bounds'\]"):
+        allowable = {k: v for k, v in full["allowable_error"].items() if k != "bounds"}
+        SynXSettings.from_mapping(full | {"allowable_error": allowable})
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        SynXSettings(**{**s.__dict__, "steps": -1})  # checked on construction too
 
 
 def test_groups_of_trials():
@@ -165,34 +178,36 @@ def test_groups_of_trials():
     assert group_trials(trials, "subject")[0] == [0, 0, 0, 1]
 
 
-def test_bad_input_is_a_clear_error(known):
+def test_bad_input_is_a_clear_error(known, settings):
     physics, trials, _ = known
     with pytest.raises(FactorisationError, match="5 synergies asked for 4 measured"):
-        fit_synx({"n_synergies": 5}, trials, physics)
+        fit_synx(settings({"n_synergies": 5}), trials, physics)
     none = [_trial("K01", 0, 0.0, trials[0].envelopes)]
     none[0].measured = np.zeros(6, dtype=bool)
     with pytest.raises(ValueError, match="no measured channel"):
-        fit_synx({}, none, physics)
+        fit_synx(settings(), none, physics)
     bad = [_trial("K01", 0, 0.0, trials[0].envelopes.copy(), trials[0].torque)]
     bad[0].envelopes[5, 0] = np.nan
     with pytest.raises(ValueError, match=r"trial K01/t0: envelopes has non-finite"):
-        fit_synx({}, bad, physics)
+        fit_synx(settings(), bad, physics)
     with pytest.raises(ValueError, match="method must be 'nmf' or 'pca'"):
-        fit_synx({"method": "ica"}, trials, physics)
+        settings({"method": "ica"})
     with pytest.raises(ValueError, match="weight_scope must be one of"):
-        fit_synx({"weight_scope": "session"}, trials, physics)
+        settings({"weight_scope": "session"})
     with pytest.raises(ValueError, match="unknown option"):
-        fit_synx({"n_synergy": 2}, trials, physics)
+        settings({"n_synergy": 2})
+    with pytest.raises(ValueError, match=r"activation_groups: unknown muscle\(s\) \['BRD'\]"):
+        fit_synx(settings({"activation_groups": [["BRA", "BRD"]]}), trials, physics)
     two = [*trials, _trial("K02", 9, 0.0, trials[0].envelopes, trials[0].torque)]
     with pytest.raises(ValueError, match="1 parameter rows for 2 subjects"):
-        fit_synx({}, two, physics)
+        fit_synx(settings(), two, physics)
 
 
-def test_hidden_muscles_are_scored_on_the_chosen_signal(known):
+def test_hidden_muscles_are_scored_on_the_chosen_signal(known, settings):
     """cell_scores scores the hidden muscles' excitation (gain × ê) or their envelope ê: with
     the truth set to one of them, that one scores RMSE 0 and the other does not."""
     physics, trials, _ = known
-    res = fit_synx({"steps": 5, "nmf": {"replicates": 2}}, trials, physics)
+    res = fit_synx(settings({"steps": 5, "nmf": {"replicates": 2}}), trials, physics)
     recs = res.reconstructions
     hidden = ["BRA", "TRImed"]
     assert not np.allclose(recs[0].excitation[:, 2], recs[0].envelopes[:, 2])
