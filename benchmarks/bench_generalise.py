@@ -176,7 +176,7 @@ def run_variant(
         cfg = compose(
             config_name="compare",
             overrides=[
-                f"synthetic.root={root}",
+                f"data.root={root}",
                 f"run_dir={run_dir}",
                 "trainer.enable_progress_bar=false",
                 *variant_physics_overrides(root),

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = compose(
             config_name="train",
             overrides=[
-                f"synthetic.root={root}",
+                f"data.root={root}",
                 f"run_dir={run_dir}",
                 "trainer.enable_progress_bar=false",
                 *overrides,

@@ -131,7 +131,7 @@ BAD = [
     ("train", "datamodule.batch_size=0", "datamodule.batch_size"),
     ("train", "evaluate.hidden_signal=envelope", "evaluate.hidden_signal"),
     ("train", "threads=0", "threads"),
-    ("train", "synthetic.overrides=['synth.n_subjects=0']", "synthetic"),
+    ("train", "data.overrides=['synth.n_subjects=0']", "data"),
     ("compare", "compare.protocol=both", "compare.protocol"),
     ("compare", "compare.ci=1.5", "compare.ci"),
     ("compare", "mse.method=bogus", "mse"),

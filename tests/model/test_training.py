@@ -143,7 +143,7 @@ def test_train_and_predict_jobs_end_to_end(toy_dir, geometry_cache, tmp_path):
     run = tmp_path / "train"
     cfg = compose_train(
         [
-            f"synthetic.root={toy_dir}",
+            f"data.root={toy_dir}",
             f"run_dir={run}",
             "trainer.max_epochs=2",
             "evaluate.personalise.steps=3",
