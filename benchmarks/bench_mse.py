@@ -61,6 +61,7 @@ SENSITIVITY = [
 
 def _run(cfg: Any, trials: list, elbow: Any, truth_dir: Path) -> dict[str, Any]:
     """Fit, score and summarise one configuration."""
+    from nmm.compare.mse import synx_physics, synx_settings
     from nmm.model.evaluate import (
         HEADLINE_KEYS,
         cell_scores,
@@ -71,7 +72,8 @@ def _run(cfg: Any, trials: list, elbow: Any, truth_dir: Path) -> dict[str, Any]:
     from nmm.synergy.fit import fit_synx
 
     t0 = time.perf_counter()
-    result = fit_synx(cfg, trials, elbow, seed=int(cfg.seed))  # the elbow built as the NMM's
+    physics = synx_physics(cfg, elbow, trials)  # the elbow built as the NMM's
+    result = fit_synx(synx_settings(cfg), trials, physics, seed=int(cfg.seed))
     fit_s = time.perf_counter() - t0
     opt = evaluation_options(cfg)
     kinds = set(opt["kinds"] or [])
