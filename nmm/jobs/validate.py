@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from nmm.jobs.run_dir import write_config
 from nmm.opensim.validate import validate_files, validate_predictions
 from nmm.opensim.validation_inputs import ValidationInputError
+from nmm.physics.muscle_models import CONFIG_KEY, get_muscle_model
 from nmm.synth.source import synthetic_truth_dir
 
 __all__ = ["run_validate"]
@@ -43,7 +44,7 @@ def run_validate(cfg: Any) -> dict[str, Any]:
         "locked": locked,
         "torch_tolerance": float(v.torch_tolerance),
         "max_figures": v.get("max_figures"),
-        "tendon": str(physics.get("tendon", "rigid")),
+        "muscle_model": get_muscle_model(str(physics.muscle_model), CONFIG_KEY).name,
     }
     if v.get("predictions"):
         id_osim = v.id_model.get("osim")

@@ -153,7 +153,7 @@ def prepare_cohort(
     cmap = channel_map(cfg)
     emg_chain = instantiate(cfg.preprocess.emg)
     kin_chain = instantiate(cfg.preprocess.kinematics)
-    arm = ArmParameters.from_config(cfg.physics)
+    arm = ArmParameters.from_mapping(cfg.physics)
     kinds = cfg.datamodule.get("kinds")
     lever = float(cfg.physics.get("load", {}).get("lever_arm_m", 0.3))
     out = []

@@ -9,13 +9,15 @@ on a torch-free path (``nmm-validate``).
 
 Two twins are built from an ``.osim``:
 
-- **muscle twin** (:func:`load_muscle_twin`): the model's muscles are replaced by
-  ``DeGrooteFregly2016Muscle`` (``ModelProcessor`` with
-  ``ModOpReplaceMusclesWithDeGrooteFregly2016``), with ``ignore_tendon_compliance``
-  (``ModOpIgnoreTendonCompliance``) for the torch rigid-tendon model, or compliant tendons in
-  fibre-tendon equilibrium (``Model::equilibrateMuscles`` at every state) for the torch
-  ``tendon="compliant"``; F0, l_opt, l_Ts, pennation, v_max and the tendon strain are copied by
-  OpenSim and the curve parameters keep the DeGroote defaults, as in torch. Other coordinates
+- **muscle twin** (:func:`load_muscle_twin`): the model's muscles become the OpenSim muscles of
+  the registered muscle model the torch elbow uses (:mod:`nmm.physics.muscle_models`; its
+  ``opensim`` part names the ``ModelProcessor`` operators, the fixed properties and whether the
+  muscles are equilibrated). For the DeGroote models: ``DeGrooteFregly2016Muscle``
+  (``ModOpReplaceMusclesWithDeGrooteFregly2016``) with ``ignore_tendon_compliance`` for
+  ``degroote2016_rigid_tendon``, or compliant tendons in fibre-tendon equilibrium
+  (``Model::equilibrateMuscles`` at every state) for ``degroote2016_compliant_tendon``; F0,
+  l_opt, l_Ts, pennation, v_max and the tendon strain are copied by OpenSim and the curve
+  parameters keep the DeGroote defaults, as in torch. Other coordinates
   are held at ``locked`` values with zero speed. :func:`opensim_muscle_torque` sets the state
   and the activations (``Muscle::setActivation``) and sums tendon force × ``computeMomentArm``
   (``method="moment_arm"``), or takes the muscles' generalized force from
@@ -54,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nmm.opensim.geometry_sampling import DEFAULT_LOCKED, OsimModelError
+from nmm.physics.muscle_models import DEFAULT_MUSCLE_MODEL, MuscleModel, get_muscle_model
 
 if TYPE_CHECKING:  # nmm.physics.elbow imports torch; the twin itself runs without it
     from nmm.physics.elbow import ArmParameters
@@ -68,6 +71,7 @@ __all__ = [
     "build_inverse_dynamics_twin",
     "load_muscle_twin",
     "opensim_inverse_dynamics",
+    "opensim_muscle",
     "opensim_muscle_torque",
 ]
 
@@ -180,7 +184,8 @@ def _as_1d(name: str, x: Any, n: int | None = None) -> np.ndarray:
 
 @dataclass
 class MuscleTwin:
-    """An ``.osim`` with ``DeGrooteFregly2016Muscle`` s, ready to evaluate.
+    """An ``.osim`` whose muscles are a registered muscle model's OpenSim muscles, ready to
+    evaluate.
 
     Attributes:
         path: the source file.
@@ -190,7 +195,7 @@ class MuscleTwin:
         muscles: the OpenSim muscles, same order.
         solver: an ``InverseDynamicsSolver`` of the model.
         u_index: the elbow's index in the state's speeds.
-        tendon: ``"rigid"`` or ``"compliant"`` (:func:`load_muscle_twin`).
+        muscle_model: the registry entry it was built for (:func:`load_muscle_twin`).
     """
 
     path: Path
@@ -201,42 +206,57 @@ class MuscleTwin:
     muscles: list[Any]
     solver: Any
     u_index: int
-    tendon: str = "rigid"
+    muscle_model: MuscleModel
 
 
-def load_muscle_twin(
-    osim_path: str | os.PathLike[str],
-    coordinate: str = DEFAULT_COORDINATE,
-    muscles: Sequence[str] | None = None,
-    locked: Mapping[str, float] = DEFAULT_LOCKED,
-    tendon: str = "rigid",
-) -> MuscleTwin:
-    """Load ``osim_path`` as the muscle twin (see the module doc).
+def _set_properties(muscle: Any, entry: MuscleModel, values: Mapping[str, Any]) -> Any:
+    """Set OpenSim properties ``{property: value}`` on ``muscle`` as ``entry``'s muscle class;
+    returns the downcast muscle, or None if it is not of that class."""
+    typed = getattr(_import_opensim(), entry.opensim.muscle_class).safeDownCast(muscle)
+    if typed is not None:
+        for prop, value in values.items():
+            getattr(typed, f"set_{prop}")(value)
+    return typed
 
-    Args:
-        osim_path: the model (its muscles may be any OpenSim ``Muscle`` that
-            ``ModOpReplaceMusclesWithDeGrooteFregly2016`` converts, e.g. Thelen2003).
-        coordinate: the elbow coordinate.
-        muscles: muscles to evaluate, in this order; default all, in model order.
-        locked: ``{coordinate: value}`` held (rad or m); others keep their defaults.
-        tendon: ``"rigid"`` (``ignore_tendon_compliance``) or ``"compliant"`` (equilibrium).
+
+def opensim_muscle(
+    muscle_model: str, parameters: Mapping[str, float | bool], name: str = "muscle"
+) -> Any:
+    """A new OpenSim muscle of ``muscle_model``'s class with the torch parameters given.
+
+    ``parameters`` are :class:`~nmm.physics.muscle.MuscleParameters` fields (floats), set
+    through the entry's property mapping; the entry's fixed properties are set too. The muscle
+    has no path yet (``addNewPathPoint``) and is not in a model.
 
     Raises:
-        OsimModelError (a ValueError): missing/unloadable file, no such coordinate or muscle,
-            a muscle OpenSim did not convert.
+        UnknownMuscleModelError: ``muscle_model`` is not registered.
+        ValueError: a parameter the entry does not map to an OpenSim property.
     """
-    if tendon not in ("rigid", "compliant"):
-        raise ValueError(f"tendon must be 'rigid' or 'compliant', got {tendon!r}")
+    entry = get_muscle_model(muscle_model, key="muscle_model")
+    unmapped = set(parameters) - set(entry.opensim.properties)
+    if unmapped:
+        raise ValueError(
+            f"muscle model {entry.name!r} maps no OpenSim property to {sorted(unmapped)}"
+        )
+    muscle = getattr(_import_opensim(), entry.opensim.muscle_class)()
+    muscle.setName(name)
+    props = {entry.opensim.properties[k]: v for k, v in parameters.items()}
+    _set_properties(muscle, entry, {**props, **entry.opensim.fixed_properties})
+    return muscle
+
+
+def _processed_model(path: Path, entry: MuscleModel) -> tuple[Any, Any]:
+    """The ``.osim`` with ``entry``'s muscles, gravity off and only the muscles acting."""
     osim = _import_opensim()
-    path = Path(osim_path).expanduser().resolve()
-    _check_file(path)
     try:
         processor = osim.ModelProcessor(str(path))
-        processor.append(osim.ModOpReplaceMusclesWithDeGrooteFregly2016())
-        if tendon == "rigid":
-            processor.append(osim.ModOpIgnoreTendonCompliance())
+        for operator in entry.opensim.model_operators:
+            processor.append(getattr(osim, operator)())
         model = processor.process()
         model.setGravity(osim.Vec3(0.0))
+        muscle_set = model.updMuscles()
+        for i in range(muscle_set.getSize()):
+            _set_properties(muscle_set.get(i), entry, entry.opensim.fixed_properties)
         # Only the muscles act: switch every other force off (its generalized force would
         # otherwise be counted as the muscles' by method="generalized_force").
         force_set = model.getForceSet()
@@ -249,26 +269,67 @@ def load_muscle_twin(
         raise OsimModelError(
             f"OpenSim cannot load this as a model ({_first_line(exc)})", path=path
         ) from exc
-    coord = _coordinate(model, coordinate, path)
+    return model, state
+
+
+def _twin_muscles(
+    model: Any, names: Sequence[str] | None, muscle_class: str, path: Path
+) -> tuple[list[str], list[Any]]:
+    """The muscles to evaluate (default all, in model order), each of ``muscle_class``."""
     muscle_set = model.getMuscles()
     available = _names(muscle_set)
-    names = list(available if muscles is None else muscles)
-    for name in names:
+    chosen = list(available if names is None else names)
+    for name in chosen:
         if not muscle_set.contains(name):
             raise OsimModelError(
                 f"no muscle named '{name}'; the model has muscles: " + ", ".join(available),
                 path=path,
             )
-    if not names or len(set(names)) != len(names):
-        raise ValueError(f"muscles must be distinct names, at least one; got {names}")
-    objs = [muscle_set.get(n) for n in names]
-    for name, m in zip(names, objs, strict=True):
-        if m.getConcreteClassName() != "DeGrooteFregly2016Muscle":
+    if not chosen or len(set(chosen)) != len(chosen):
+        raise ValueError(f"muscles must be distinct names, at least one; got {chosen}")
+    objs = [muscle_set.get(n) for n in chosen]
+    for name, m in zip(chosen, objs, strict=True):
+        if m.getConcreteClassName() != muscle_class:
             raise OsimModelError(
-                f"muscle '{name}' ({m.getConcreteClassName()}) was not converted to "
-                "DeGrooteFregly2016Muscle",
+                f"muscle '{name}' ({m.getConcreteClassName()}) was not converted to {muscle_class}",
                 path=path,
             )
+    return chosen, objs
+
+
+def load_muscle_twin(
+    osim_path: str | os.PathLike[str],
+    coordinate: str = DEFAULT_COORDINATE,
+    muscles: Sequence[str] | None = None,
+    locked: Mapping[str, float] = DEFAULT_LOCKED,
+    muscle_model: str = DEFAULT_MUSCLE_MODEL,
+) -> MuscleTwin:
+    """Load ``osim_path`` as the muscle twin of ``muscle_model`` (see the module doc).
+
+    The registry entry's ``opensim`` part says how: its ``ModelProcessor`` operators convert
+    the muscles, its fixed properties are set on each, and the twin equilibrates the muscles at
+    every state if it asks so.
+
+    Args:
+        osim_path: the model (its muscles may be any OpenSim ``Muscle`` that the entry's
+            operators convert, e.g. Thelen2003 for ``ModOpReplaceMusclesWithDeGrooteFregly2016``).
+        coordinate: the elbow coordinate.
+        muscles: muscles to evaluate, in this order; default all, in model order.
+        locked: ``{coordinate: value}`` held (rad or m); others keep their defaults.
+        muscle_model: a name in :data:`~nmm.physics.muscle_models.MUSCLE_MODELS`.
+
+    Raises:
+        UnknownMuscleModelError (a ValueError): ``muscle_model`` is not registered.
+        OsimModelError (a ValueError): missing/unloadable file, no such coordinate or muscle,
+            a muscle OpenSim did not convert.
+    """
+    entry = get_muscle_model(muscle_model)
+    osim = _import_opensim()
+    path = Path(osim_path).expanduser().resolve()
+    _check_file(path)
+    model, state = _processed_model(path, entry)
+    coord = _coordinate(model, coordinate, path)
+    names, objs = _twin_muscles(model, muscles, entry.opensim.muscle_class, path)
     _hold(model, state, locked, coordinate, path)
     return MuscleTwin(
         path=path,
@@ -279,7 +340,7 @@ def load_muscle_twin(
         muscles=objs,
         solver=osim.InverseDynamicsSolver(model),
         u_index=_u_index(state, coord),
-        tendon=tendon,
+        muscle_model=entry,
     )
 
 
@@ -312,11 +373,11 @@ class MuscleSamples:
 
 
 def _set_activations(twin: MuscleTwin, k: int, activations: np.ndarray) -> None:
-    """Activations of state ``k`` (row of ``(T, M)``) into the twin's state; with compliant
-    tendons, then each fibre's length in equilibrium with its tendon."""
+    """Activations of state ``k`` (row of ``(T, M)``) into the twin's state; then, if the
+    muscle model asks, each fibre's length in equilibrium with its tendon."""
     for j, muscle in enumerate(twin.muscles):
         muscle.setActivation(twin.state, float(activations[k, j]))
-    if twin.tendon == "compliant":
+    if twin.muscle_model.opensim.equilibrate:
         twin.model.equilibrateMuscles(twin.state)
 
 
@@ -329,13 +390,15 @@ def opensim_muscle_torque(
     coordinate: str = DEFAULT_COORDINATE,
     muscles: Sequence[str] | None = None,
     locked: Mapping[str, float] = DEFAULT_LOCKED,
+    muscle_model: str = DEFAULT_MUSCLE_MODEL,
     method: str = "moment_arm",
     details: bool = False,
 ) -> np.ndarray | MuscleSamples:
     """Elbow torque of the twin's muscles at given activations, state by state, by OpenSim.
 
-    Per state: set the elbow's value and speed, ``setActivation`` of each muscle (compliant
-    tendons: ``equilibrateMuscles``, the fibre length in equilibrium), realise Dynamics, then
+    Per state: set the elbow's value and speed, ``setActivation`` of each muscle (a muscle model
+    that equilibrates: ``equilibrateMuscles``, the fibre length in equilibrium), realise
+    Dynamics, then
     ``Σ_i getTendonForce_i × computeMomentArm_i`` (``method="moment_arm"``) or minus the
     elbow's ``InverseDynamicsSolver`` residual at zero acceleration
     (``method="generalized_force"``, what Simbody applies; see the module doc).
@@ -345,7 +408,7 @@ def opensim_muscle_torque(
         angles: ``(T,)`` elbow angles (rad).
         speeds: ``(T,)`` elbow speeds (rad/s).
         activations: ``(T, M)`` activations in the twin's muscle order.
-        coordinate, muscles, locked: for loading from a path (ignored for a twin).
+        coordinate, muscles, locked, muscle_model: for loading from a path (ignored for a twin).
         method: ``"moment_arm"`` or ``"generalized_force"``.
         details: return :class:`MuscleSamples` (per-muscle forces, moment arms, lengths; with
             ``method="moment_arm"`` only) instead of the torque.
@@ -360,7 +423,7 @@ def opensim_muscle_torque(
     twin = (
         osim
         if isinstance(osim, MuscleTwin)
-        else load_muscle_twin(osim, coordinate, muscles, locked)
+        else load_muscle_twin(osim, coordinate, muscles, locked, muscle_model)
     )
     q = _as_1d("angles", angles)
     n = q.size

@@ -24,7 +24,7 @@ import hashlib
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -32,9 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from nmm.physics.muscle_models import DEFAULT_MUSCLE_MODEL, get_muscle_model
+
 __all__ = [
     "DEFAULT_LOCKED",
-    "MUSCLE_PARAMETER_NAMES",
+    "PARAMETER_READERS",
     "GeometrySamples",
     "OsimModelError",
     "file_sha256",
@@ -46,18 +48,6 @@ log = logging.getLogger(__name__)
 
 #: Coordinates held fixed by default while the elbow is swept: arm26's shoulder at 0 rad.
 DEFAULT_LOCKED: Mapping[str, float] = MappingProxyType({"r_shoulder_elev": 0.0})
-
-#: OpenSim muscle properties read from the model, with the getter that reads each one. Names
-#: follow OpenSim's properties (and :class:`nmm.physics.muscle.MuscleParameters`).
-MUSCLE_PARAMETER_NAMES: Mapping[str, str] = MappingProxyType(
-    {
-        "max_isometric_force": "getMaxIsometricForce",  # N
-        "optimal_fiber_length": "getOptimalFiberLength",  # m
-        "tendon_slack_length": "getTendonSlackLength",  # m
-        "pennation_angle_at_optimal": "getPennationAngleAtOptimalFiberLength",  # rad
-        "max_contraction_velocity": "getMaxContractionVelocity",  # optimal lengths / s
-    }
-)
 
 
 def _curve_strain(muscle: Any) -> float:
@@ -92,6 +82,34 @@ def tendon_strain(muscle: Any) -> float:
         DEFAULT_TENDON_STRAIN,
     )
     return DEFAULT_TENDON_STRAIN
+
+
+#: How each muscle parameter a muscle model may read from the ``.osim``
+#: (:attr:`nmm.physics.muscle_models.ParameterSpec.from_osim`) is read from any OpenSim
+#: ``Muscle``. Names follow OpenSim's properties (and
+#: :class:`nmm.physics.muscle.MuscleParameters`).
+PARAMETER_READERS: Mapping[str, Callable[[Any], float]] = MappingProxyType(
+    {
+        "max_isometric_force": lambda m: m.getMaxIsometricForce(),  # N
+        "optimal_fiber_length": lambda m: m.getOptimalFiberLength(),  # m
+        "tendon_slack_length": lambda m: m.getTendonSlackLength(),  # m
+        "pennation_angle_at_optimal": lambda m: m.getPennationAngleAtOptimalFiberLength(),  # rad
+        "max_contraction_velocity": lambda m: m.getMaxContractionVelocity(),  # l_opt / s
+        "tendon_strain_at_one_norm_force": tendon_strain,  # 1
+    }
+)
+
+
+def _parameters_to_read(muscle_model: str) -> tuple[str, ...]:
+    """The ``.osim`` parameters of a registered muscle model, each with a reader."""
+    names = get_muscle_model(muscle_model).osim_parameters
+    unreadable = [n for n in names if n not in PARAMETER_READERS]
+    if unreadable:
+        raise ValueError(
+            f"muscle model {muscle_model!r} reads {unreadable} from the .osim, which "
+            f"PARAMETER_READERS cannot read (it reads: {', '.join(PARAMETER_READERS)})"
+        )
+    return names
 
 
 # Path events are bisected until the bracket is this narrow (rad).
@@ -133,9 +151,10 @@ class GeometrySamples:
         moment_arms: ``(N, M)`` moment arms from ``computeMomentArm`` (m; positive when the
             muscle's tension accelerates the coordinate positively, e.g. flexors of
             ``r_elbow_flex``).
-        muscle_parameters: ``{property: (M,) tuple}`` for each name in
-            :data:`MUSCLE_PARAMETER_NAMES` (N, m, m, rad, optimal fibre lengths per s), and
-            ``tendon_strain_at_one_norm_force`` (:func:`tendon_strain`).
+        muscle_parameters: ``{property: (M,) tuple}`` for each parameter the muscle model
+            reads from the ``.osim`` (:data:`PARAMETER_READERS`; for the DeGroote models F0 in
+            N, l_opt and l_Ts in m, pennation in rad, v_max in optimal fibre lengths per s and
+            the tendon strain, :func:`tendon_strain`).
         path_events: ``{muscle: angles (rad)}`` where the path's sequence of points changes
             (wrap on/off, conditional via points), bisected to 1e-10 rad. Events closer together
             than the sampling step may be missed.
@@ -236,6 +255,7 @@ def sample_elbow_geometry(
     n: int = 121,
     angle_range: tuple[float, float] | None = None,
     angles: Sequence[float] | np.ndarray | None = None,
+    muscle_model: str = DEFAULT_MUSCLE_MODEL,
 ) -> GeometrySamples:
     """Sweep ``coordinate`` of an ``.osim`` model and sample each muscle's path with OpenSim.
 
@@ -256,6 +276,8 @@ def sample_elbow_geometry(
         n: number of evenly spaced samples (>= 2) when ``angles`` is not given.
         angle_range: ``(min, max)`` of the sweep (rad); default the model's range.
         angles: explicit coordinate values (rad), any order; overrides ``n``/``angle_range``.
+        muscle_model: the registered muscle model whose ``.osim`` parameters are read
+            (:data:`~nmm.physics.muscle_models.MUSCLE_MODELS`).
 
     Returns:
         :class:`GeometrySamples`.
@@ -264,8 +286,10 @@ def sample_elbow_geometry(
         OsimModelError (a ValueError): the file is missing or not an OpenSim model; there is
             no such coordinate (the message lists the model's coordinates); a muscle is not in
             the model (the message lists its muscles); a held coordinate cannot be set.
-        ValueError: bad ``n``, ``angle_range`` or ``angles``.
+        ValueError: bad ``n``, ``angle_range`` or ``angles``; a muscle model that is not
+            registered (UnknownMuscleModelError) or reads a parameter without a reader.
     """
+    parameters = _parameters_to_read(muscle_model)
     path = Path(osim_path).expanduser().resolve()
     osim = _import_opensim()
     # Global and left so: hides the missing-.vtp mesh warnings and per-load info lines
@@ -274,7 +298,18 @@ def sample_elbow_geometry(
     model, state = _load_model(osim, path)
     sha = file_sha256(path)
     return _sample(
-        osim, model, state, path, sha, coordinate, muscles, locked, n, angle_range, angles
+        osim,
+        model,
+        state,
+        path,
+        sha,
+        coordinate,
+        muscles,
+        locked,
+        n,
+        angle_range,
+        angles,
+        parameters,
     )
 
 
@@ -306,6 +341,23 @@ def _sweep_values(
     return np.linspace(lo, hi, n)
 
 
+def _muscles(model: Any, muscles: Sequence[str] | None, path: Path) -> tuple[list[str], list[Any]]:
+    """The muscles to sample, names and objects (default all, in model order)."""
+    muscle_set = model.getMuscles()
+    model_muscles = _names(muscle_set)
+    names = list(model_muscles if muscles is None else muscles)
+    missing = [m for m in names if not muscle_set.contains(m)]
+    if missing:
+        raise OsimModelError(
+            f"no muscle named {', '.join(repr(m) for m in missing)}; the model has muscles: "
+            + ", ".join(model_muscles),
+            path=path,
+        )
+    if len(set(names)) != len(names) or not names:
+        raise ValueError(f"muscles must be distinct names, at least one; got {names}")
+    return names, [muscle_set.get(m) for m in names]
+
+
 def _sample(
     osim: Any,
     model: Any,
@@ -318,6 +370,7 @@ def _sample(
     n: int,
     angle_range: tuple[float, float] | None,
     angles: Sequence[float] | np.ndarray | None,
+    parameters: Sequence[str],
 ) -> GeometrySamples:
     coordinate_set = model.getCoordinateSet()
     available = _names(coordinate_set)
@@ -343,20 +396,7 @@ def _sample(
             path=path,
         )
 
-    muscle_set = model.getMuscles()
-    model_muscles = _names(muscle_set)
-    names = list(model_muscles if muscles is None else muscles)
-    missing = [m for m in names if not muscle_set.contains(m)]
-    if missing:
-        raise OsimModelError(
-            f"no muscle named {', '.join(repr(m) for m in missing)}; the model has muscles: "
-            + ", ".join(model_muscles),
-            path=path,
-        )
-    if len(set(names)) != len(names) or not names:
-        raise ValueError(f"muscles must be distinct names, at least one; got {names}")
-    muscle_objs = [muscle_set.get(m) for m in names]
-
+    names, muscle_objs = _muscles(model, muscles, path)
     values = _sweep_values(coord, n, angle_range, angles)
 
     for name, value in locked.items():
@@ -381,10 +421,9 @@ def _sample(
     }
 
     params = {
-        key: tuple(float(getattr(muscle, getter)()) for muscle in muscle_objs)
-        for key, getter in MUSCLE_PARAMETER_NAMES.items()
+        key: tuple(float(PARAMETER_READERS[key](muscle)) for muscle in muscle_objs)
+        for key in parameters
     }
-    params["tendon_strain_at_one_norm_force"] = tuple(map(tendon_strain, muscle_objs))
     joint = coord.getJoint()
     return GeometrySamples(
         osim_path=str(path),

@@ -29,6 +29,7 @@ from nmm.physics.geometry import (
     FORMAT_VERSION,
     MuscleGeometry,
 )
+from nmm.physics.muscle_models import CONFIG_KEY, DEFAULT_MUSCLE_MODEL, get_muscle_model
 
 __all__ = ["elbow_from_config", "muscle_geometry_from_osim"]
 
@@ -47,13 +48,15 @@ def muscle_geometry_from_osim(
     moment_arm_weight: float = DEFAULT_MOMENT_ARM_WEIGHT,
     split_at_path_events: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    muscle_model: str = DEFAULT_MUSCLE_MODEL,
 ) -> MuscleGeometry:
     """Sample ``osim_path`` with OpenSim and fit, or reuse a matching cache.
 
     Sampling arguments are those of
     :func:`~nmm.opensim.geometry_sampling.sample_elbow_geometry` (``locked=None`` means its
-    default, arm26's shoulder at 0 rad); fitting arguments those of :meth:`MuscleGeometry.fit`. With
-    ``cache_dir``, the result is stored there as
+    default, arm26's shoulder at 0 rad; ``muscle_model`` names the registered muscle model whose
+    parameters are read from the ``.osim``); fitting arguments those of
+    :meth:`MuscleGeometry.fit`. With ``cache_dir``, the result is stored there as
     ``<model stem>.<coordinate>.<key>.json`` and reused when the file's SHA-256 and every
     setting match; otherwise (or if the cache is unreadable) OpenSim samples again and
     the cache is rewritten.
@@ -75,6 +78,7 @@ def muscle_geometry_from_osim(
                 "degree": int(degree),
                 "moment_arm_weight": float(moment_arm_weight),
                 "split_at_path_events": bool(split_at_path_events),
+                "muscle_parameters": list(get_muscle_model(muscle_model).osim_parameters),
                 "format_version": FORMAT_VERSION,
             }
         )
@@ -98,7 +102,9 @@ def muscle_geometry_from_osim(
                     return cached
                 log.warning("geometry cache %s does not match; resampling", cache_path)
 
-    samples = sample_elbow_geometry(path, coordinate, muscles, held, n, angle_range)
+    samples = sample_elbow_geometry(
+        path, coordinate, muscles, held, n, angle_range, muscle_model=muscle_model
+    )
     geometry = MuscleGeometry.fit(
         samples, degree, moment_arm_weight, split_at_path_events, settings
     )
@@ -127,15 +133,21 @@ def elbow_from_config(
     cache in ``cache_dir``), in the muscle order of ``cfg.muscles`` with ``cfg.locked``
     held; the nominal muscle parameters are the model's (tendon strains included), with
     ``cfg.tendon_strain``, if set, as every tendon's strain at one normalised force.
-    ``cfg.tendon`` picks the tendon model. ``arm`` defaults to
-    :meth:`ArmParameters.from_config`.
+    ``cfg.muscle_model`` names the registered muscle model
+    (:mod:`nmm.physics.muscle_models`), checked before any sampling. ``arm`` defaults to
+    :meth:`ArmParameters.from_mapping`.
+
+    Raises:
+        UnknownMuscleModelError (a ValueError): ``cfg.muscle_model`` is not registered.
     """
+    muscle_model = get_muscle_model(cfg["muscle_model"], CONFIG_KEY).name
     geometry = muscle_geometry_from_osim(
         cfg["osim"],
         coordinate=cfg["coordinate"],
         muscles=list(cfg["muscles"]),
         locked={k: float(v) for k, v in (cfg.get("locked") or {}).items()},
         cache_dir=cache_dir,
+        muscle_model=muscle_model,
     )
     params = geometry.to_muscle_parameters()
     strain = cfg.get("tendon_strain")
@@ -151,6 +163,6 @@ def elbow_from_config(
     return ElbowModel(
         geometry=geometry,
         muscle_parameters=params,
-        arm=ArmParameters.from_config(cfg) if arm is None else arm,
-        tendon=str(cfg.get("tendon", "rigid")),
+        arm=ArmParameters.from_mapping(cfg) if arm is None else arm,
+        muscle_model=muscle_model,
     )

@@ -6,8 +6,8 @@ For each trial:
 1. **Muscle torque in OpenSim.** The personalised ``.osim`` (``nmm-train``/``nmm-predict``
    write ``<predictions>/models/<subject>.osim`` with
    :func:`nmm.physics.parameters.export_personalised_osim`) is loaded as the muscle twin
-   (:func:`nmm.opensim.elbow_twin.load_muscle_twin`, its tendons rigid or compliant as
-   ``physics.tendon``), the recorded kinematics (θ, θ̇)
+   (:func:`nmm.opensim.elbow_twin.load_muscle_twin`, as the OpenSim twin of the muscle model
+   ``physics.muscle_model`` names), the recorded kinematics (θ, θ̇)
    and the reconstructed activations (``<predictions>/envelopes/<subject>/<stem>_activation.sto``)
    are prescribed state by state, and ``τ_mus = Σ_i F_T,i r_i`` comes from OpenSim
    (:func:`~nmm.opensim.elbow_twin.opensim_muscle_torque`). Muscles are mapped by name; only
@@ -93,6 +93,7 @@ from nmm.opensim.validation_inputs import (
     file_trials,
     prediction_trials,
 )
+from nmm.physics.muscle_models import DEFAULT_MUSCLE_MODEL
 
 __all__ = [
     "TrialResult",
@@ -191,10 +192,10 @@ class _Twins:
         coordinate: str,
         locked: Mapping[str, float],
         id_locked: Mapping[str, float],
-        tendon: str = "rigid",
+        muscle_model: str = DEFAULT_MUSCLE_MODEL,
     ):
         self.coordinate, self.locked, self.id_locked = coordinate, dict(locked), dict(id_locked)
-        self.tendon = tendon
+        self.muscle_model = muscle_model
         self._muscle: dict[tuple[Path, tuple[str, ...]], MuscleTwin] = {}
         self._id: dict[tuple[Path, float, float], InverseDynamicsTwin] = {}
 
@@ -203,11 +204,13 @@ class _Twins:
         if key not in self._muscle:
             try:
                 self._muscle[key] = load_muscle_twin(
-                    osim, self.coordinate, muscles, self.locked, self.tendon
+                    osim, self.coordinate, muscles, self.locked, self.muscle_model
                 )
             except OsimModelError:
                 # an unknown muscle, or a model that does not load (re-raised by this call)
-                known = load_muscle_twin(osim, self.coordinate, None, self.locked, self.tendon)
+                known = load_muscle_twin(
+                    osim, self.coordinate, None, self.locked, self.muscle_model
+                )
                 missing = [m for m in muscles if m not in known.muscle_names]
                 if missing:
                     raise ValidationInputError(
@@ -459,7 +462,7 @@ def run_validation(
     torch_tolerance: float = DEFAULT_TORCH_TOLERANCE,
     max_figures: int | None = None,
     extra: Mapping[str, Any] | None = None,
-    tendon: str = "rigid",
+    muscle_model: str = DEFAULT_MUSCLE_MODEL,
 ) -> dict[str, Any]:
     """Validate ``specs`` and write the outputs (see the module doc) into ``out_dir``.
 
@@ -471,8 +474,8 @@ def run_validation(
         torch_tolerance: relative RMS for ``torch_agreement_within_tolerance``.
         max_figures: at most this many figures (None: one per trial).
         extra: added to the metrics (mode, inputs).
-        tendon: the muscle twin's tendons, ``"rigid"`` or ``"compliant"``, as the torch model's
-            (``physics.tendon``; :func:`~nmm.opensim.elbow_twin.load_muscle_twin`).
+        muscle_model: the registered muscle model of the twin, as the torch model's
+            (``physics.muscle_model``; :func:`~nmm.opensim.elbow_twin.load_muscle_twin`).
 
     Returns:
         the metrics written to ``metrics.json``: ``trials`` (per-trial metrics),
@@ -484,7 +487,7 @@ def run_validation(
         raise ValidationInputError("no trials to validate")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    twins = _Twins(coordinate, locked, locked if id_locked is None else id_locked, tendon)
+    twins = _Twins(coordinate, locked, locked if id_locked is None else id_locked, muscle_model)
     results, files = [], {"sto": [], "figures": [], "csv": []}
     for k, spec in enumerate(specs):
         r = validate_trial(spec, twins)
@@ -506,7 +509,7 @@ def run_validation(
         )
     files["csv"].append(str(_write_csv(results, out / "trials.csv")))
     metrics: dict[str, Any] = dict(extra or {})
-    metrics["tendon"] = tendon
+    metrics["muscle_model"] = muscle_model
     metrics.update(summarise(results, torch_tolerance))
     metrics["trials"] = [r.metrics for r in results]
     metrics["files"] = {k: len(v) for k, v in files.items()}
@@ -534,7 +537,7 @@ def validate_predictions(
     id_locked: Mapping[str, float] | None = None,
     torch_tolerance: float = DEFAULT_TORCH_TOLERANCE,
     max_figures: int | None = None,
-    tendon: str = "rigid",
+    muscle_model: str = DEFAULT_MUSCLE_MODEL,
 ) -> dict[str, Any]:
     """Validate a predictions folder against OpenSim (see the module doc); writes into
     ``out_dir`` and returns the metrics.
@@ -549,7 +552,7 @@ def validate_predictions(
             dataset's kinematics; ``kinematics_columns``: its candidate angle columns.
         kinematics_chain, use_recorded_derivatives: as the NMM prepared the kinematics.
         default_lever_arm_m: lever arm of a trial whose load has none (m).
-        kinds, coordinate, locked, id_locked, torch_tolerance, max_figures, tendon: see
+        kinds, coordinate, locked, id_locked, torch_tolerance, max_figures, muscle_model: see
             :func:`prediction_trials` and :func:`run_validation`.
     """
     specs, skipped = prediction_trials(
@@ -573,7 +576,7 @@ def validate_predictions(
         data_coordinate=next(iter(cohort)).coordinate if len(cohort) else "elbow_flexion",
         torch_tolerance=torch_tolerance,
         max_figures=max_figures,
-        tendon=tendon,
+        muscle_model=muscle_model,
         extra={
             "mode": "predictions",
             "predictions": str(predictions_dir),
@@ -600,7 +603,7 @@ def validate_files(
     id_locked: Mapping[str, float] | None = None,
     torch_tolerance: float = DEFAULT_TORCH_TOLERANCE,
     max_figures: int | None = None,
-    tendon: str = "rigid",
+    muscle_model: str = DEFAULT_MUSCLE_MODEL,
 ) -> dict[str, Any]:
     """Validate a user's ``.osim`` with their activations and kinematics (:func:`file_trials`);
     writes into ``out_dir`` and returns the metrics (see :func:`run_validation`)."""
@@ -624,7 +627,7 @@ def validate_files(
         data_coordinate=data_coordinate,
         torch_tolerance=torch_tolerance,
         max_figures=max_figures,
-        tendon=tendon,
+        muscle_model=muscle_model,
         extra={
             "mode": "files",
             "osim": str(osim),

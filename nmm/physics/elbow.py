@@ -13,10 +13,11 @@ computes it, with the gravity factor cos β below, for a model whose axes are ti
 
 Equations (each cited where used):
 
-- muscle torque ``τ_mus = Σ_i r_i(θ) F_T,i`` with ``F_T,i`` the tendon force of a
-  ``DeGrooteFregly2016Muscle`` at ``l_MT,i(θ)`` and ``v_MT,i = -r_i(θ) θ̇``
-  (:class:`nmm.physics.geometry.MuscleGeometry`), its tendon rigid
-  (:func:`nmm.physics.muscle.rigid_tendon_muscle`) or compliant in fibre-tendon equilibrium
+- muscle torque ``τ_mus = Σ_i r_i(θ) F_T,i`` with ``F_T,i`` the tendon force of the muscle
+  model named from :data:`nmm.physics.muscle_models.MUSCLE_MODELS` at ``l_MT,i(θ)`` and
+  ``v_MT,i = -r_i(θ) θ̇`` (:class:`nmm.physics.geometry.MuscleGeometry`); by default a
+  ``DeGrooteFregly2016Muscle`` with a rigid tendon (:func:`nmm.physics.muscle.rigid_tendon_muscle`),
+  or compliant in fibre-tendon equilibrium
   (:func:`nmm.physics.muscle.compliant_tendon_equilibrium`);
 - gravity ``τ_g = (m_f l_c + m_L L) g cos β sin θ_g``;
 - inertia about the axis ``I_tot = I_c + m_f l_c² + m_L L²`` (parallel-axis theorem; the load
@@ -35,26 +36,20 @@ float32 and float64 both work; everything is differentiable.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from nmm.physics.geometry import MuscleGeometry
-from nmm.physics.muscle import (
-    MuscleParameters,
-    MuscleState,
-    compliant_tendon_equilibrium,
-    rigid_tendon_muscle,
-)
+from nmm.physics.muscle import MuscleParameters, MuscleState
+from nmm.physics.muscle_models import DEFAULT_MUSCLE_MODEL, MuscleModel, get_muscle_model
 
 __all__ = [
     "DEFAULT_LIMIT_TRANSITION",
     "STANDARD_GRAVITY",
-    "TENDON_MODELS",
     "ArmParameters",
     "ElbowModel",
     "MuscleTorque",
@@ -75,16 +70,6 @@ STANDARD_GRAVITY: float = 9.80665
 DEFAULT_LIMIT_TRANSITION: float = math.radians(0.1)
 
 ArrayLike = Tensor | float
-
-#: Tendon models of :func:`muscle_torque`: name -> (activation, l_MT, v_MT, params) -> state.
-TENDON_MODELS: Mapping[str, Callable[..., MuscleState]] = MappingProxyType(
-    {"rigid": rigid_tendon_muscle, "compliant": compliant_tendon_equilibrium}
-)
-
-
-def _check_tendon(tendon: str) -> None:
-    if tendon not in TENDON_MODELS:
-        raise ValueError(f"unknown tendon model {tendon!r}; known: {list(TENDON_MODELS)}")
 
 
 def _first_tensor(*xs: object) -> Tensor:
@@ -150,26 +135,32 @@ class ArmParameters:
         return {f.name: float(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> ArmParameters:
-        """From the ``physics`` config group (``conf/physics/arm26.yaml``).
+    def from_mapping(cls, physics: Mapping[str, Any]) -> ArmParameters:
+        """From a plain mapping laid out as the ``physics`` config (``conf/physics/arm26.yaml``).
 
-        Reads ``forearm`` (mass, COM distance, inertia), ``gravity``, the held value of
-        ``shoulder_coordinate`` in ``locked`` (0 if absent) and ``joint`` (range, damping,
-        limit torque). The planar idealisation: φ_0 = 0, cos β = 1 (for arm26 the exact values
+        Reads ``forearm`` (``mass_kg``, ``com_m``, ``inertia_kgm2``), ``gravity`` (m/s²), the
+        held value (rad) of ``shoulder_coordinate`` in ``locked`` and ``joint`` (``range_rad``,
+        ``damping_nms_per_rad``, ``limit_stiffness_nm_per_rad``, ``limit_damping_nms_per_rad``,
+        ``limit_transition_rad``); a key that is absent or null takes the field's default (ψ = 0,
+        a range of ±π). The planar idealisation: φ_0 = 0, cos β = 1 (for arm26 the exact values
         differ by < 0.3 %; see :func:`nmm.opensim.elbow_twin.arm_parameters_from_osim`).
+
+        Raises:
+            ValueError: ``forearm`` or one of its values is missing or not a number.
         """
         try:
-            forearm = cfg["forearm"]
-            joint = cfg.get("joint") or {}
-            locked = cfg.get("locked") or {}
-            shoulder = cfg.get("shoulder_coordinate")
+            forearm = physics["forearm"]
+            joint = _section(physics, "joint")
+            shoulder = physics.get("shoulder_coordinate")
             lo, hi = joint.get("range_rad", (-math.pi, math.pi))
             return cls(
                 forearm_mass=float(forearm["mass_kg"]),
                 forearm_com_distance=float(forearm["com_m"]),
                 forearm_inertia=float(forearm["inertia_kgm2"]),
-                gravity=float(cfg.get("gravity", STANDARD_GRAVITY)),
-                shoulder_elevation=float(locked.get(shoulder, 0.0)) if shoulder else 0.0,
+                gravity=float(physics.get("gravity", STANDARD_GRAVITY)),
+                shoulder_elevation=(
+                    float(_section(physics, "locked").get(shoulder, 0.0)) if shoulder else 0.0
+                ),
                 joint_damping=float(joint.get("damping_nms_per_rad", 0.0)),
                 lower_limit=float(lo),
                 upper_limit=float(hi),
@@ -178,7 +169,13 @@ class ArmParameters:
                 limit_transition=float(joint.get("limit_transition_rad", DEFAULT_LIMIT_TRANSITION)),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"physics config: cannot read the arm parameters ({exc!r})") from exc
+            raise ValueError(f"physics settings: cannot read the arm parameters ({exc!r})") from exc
+
+
+def _section(physics: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``physics[key]``, or an empty mapping where it is absent or null."""
+    value = physics.get(key)
+    return {} if value is None else value
 
 
 # --------------------------------------------------------------------------------------
@@ -366,16 +363,18 @@ def muscle_torque(
     geometry: MuscleGeometry,
     params: MuscleParameters,
     check_range: bool = False,
-    tendon: str = "rigid",
+    muscle_model: str = DEFAULT_MUSCLE_MODEL,
 ) -> MuscleTorque:
     """Elbow torque of muscles driven by activations.
 
     ``τ_mus = Σ_i r_i(θ) F_T,i(a_i, l_MT,i(θ), -r_i(θ) θ̇)``: OpenSim's generalized force of a
     path actuator, tension × moment arm (``Muscle::computeMomentArm``, Sherman, Seth & Delp
-    2013), with ``DeGrooteFregly2016Muscle`` tendon forces: ``"rigid"``, OpenSim's
-    ``ignore_tendon_compliance``; ``"compliant"``, the fibre-tendon equilibrium at each sample
-    with the fibre taking the whole v_MT (what ``computeInitialFiberEquilibrium`` solves; the
-    tendon's own stretch velocity is neglected).
+    2013), with the tendon forces ``F_T`` of the registered muscle model ``muscle_model``
+    (:mod:`nmm.physics.muscle_models`): ``"degroote2016_rigid_tendon"``, OpenSim's
+    ``DeGrooteFregly2016Muscle`` with ``ignore_tendon_compliance``;
+    ``"degroote2016_compliant_tendon"``, its fibre-tendon equilibrium at each sample with the
+    fibre taking the whole v_MT (what ``computeInitialFiberEquilibrium`` solves; the tendon's
+    own stretch velocity is neglected).
 
     Args:
         theta: θ (rad), shape ``(...)``, e.g. ``(B, T)``.
@@ -385,12 +384,12 @@ def muscle_torque(
         params: muscle parameters broadcastable to ``(..., M)`` (``(M,)``, or ``(B, 1, M)`` per
             trial).
         check_range: call :meth:`MuscleGeometry.check_range` first (syncs with the CPU).
-        tendon: ``"rigid"`` or ``"compliant"`` (:data:`TENDON_MODELS`).
+        muscle_model: a name in :data:`~nmm.physics.muscle_models.MUSCLE_MODELS`.
 
     Returns:
         :class:`MuscleTorque`.
     """
-    _check_tendon(tendon)
+    force = get_muscle_model(muscle_model).force_function()
     if activation.shape[-1:] != (geometry.n_muscles,):
         raise ValueError(
             f"activation has {tuple(activation.shape)[-1:]} muscles on its last axis; the "
@@ -402,7 +401,7 @@ def muscle_torque(
     lengths = geometry.lengths(theta)
     moment_arms = geometry.moment_arms(theta)
     velocities = -moment_arms * theta_dot.unsqueeze(-1)  # v_MT = dl_MT/dt = -r θ̇
-    state = TENDON_MODELS[tendon](_like(activation, theta), lengths, velocities, params)
+    state = force(_like(activation, theta), lengths, velocities, params)
     per_muscle = moment_arms * state.tendon_force
     return MuscleTorque(
         torque=per_muscle.sum(-1),
@@ -412,6 +411,18 @@ def muscle_torque(
         mtu_velocities=velocities,
         muscle=state,
     )
+
+
+def _check_parameter_ranges(model: MuscleModel, params: MuscleParameters) -> None:
+    """Raise ValueError if a value of ``params`` lies outside its range in ``model``."""
+    for spec in model.parameters:
+        values = torch.as_tensor(getattr(params, spec.name)).detach().reshape(-1).tolist()
+        bad = [v for v in values if not spec.contains(v)]
+        if bad:
+            raise ValueError(
+                f"muscle model {model.name!r}: {spec.name} must lie in {spec.range_text()}, "
+                f"got {bad}"
+            )
 
 
 @dataclass
@@ -425,16 +436,17 @@ class ElbowModel:
         geometry: fitted l_MT(θ), r(θ) of the M muscles.
         muscle_parameters: nominal ``(M,)`` parameters, in geometry order (from the .osim).
         arm: forearm, gravity and passive-joint parameters.
-        tendon: ``"rigid"`` or ``"compliant"`` (:func:`muscle_torque`).
+        muscle_model: the registered muscle model (:func:`muscle_torque`); the nominal
+            parameters must lie in its parameters' valid ranges.
     """
 
     geometry: MuscleGeometry
     muscle_parameters: MuscleParameters
     arm: ArmParameters
-    tendon: str = "rigid"
+    muscle_model: str = DEFAULT_MUSCLE_MODEL
 
     def __post_init__(self) -> None:
-        _check_tendon(self.tendon)
+        _check_parameter_ranges(get_muscle_model(self.muscle_model), self.muscle_parameters)
 
     @property
     def muscle_names(self) -> tuple[str, ...]:
@@ -455,7 +467,7 @@ class ElbowModel:
             activation,
             self.geometry,
             self.muscle_parameters if params is None else params,
-            tendon=self.tendon,
+            muscle_model=self.muscle_model,
         )
 
     def inverse_dynamics(

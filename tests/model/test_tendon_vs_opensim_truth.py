@@ -65,9 +65,9 @@ def driven(tiny_cfg, elbow):
     return out
 
 
-def _torque_errors(elbow: ElbowModel, driven, tendon: str) -> dict[float, float]:
+def _torque_errors(elbow: ElbowModel, driven, muscle_model: str) -> dict[float, float]:
     """RMS error of τ_mus against OpenSim's Σ r F_T, relative to the RMS of the latter, per load."""
-    model = dataclasses.replace(elbow, tendon=tendon)
+    model = dataclasses.replace(elbow, muscle_model=muscle_model)
     err: dict[float, list[tuple[float, float]]] = {}
     for load, theta, theta_dot, act, force_true, params in driven:
         out = model.muscle_torque(theta, theta_dot, act, params)
@@ -80,8 +80,8 @@ def _torque_errors(elbow: ElbowModel, driven, tendon: str) -> dict[float, float]
 
 def test_compliant_tendon_reproduces_opensim_tendon_forces(elbow, driven) -> None:
     assert elbow.muscle_parameters.tendon_strain_at_one_norm_force.tolist() == [0.033] * 6
-    rigid = _torque_errors(elbow, driven, "rigid")
-    compliant = _torque_errors(elbow, driven, "compliant")
+    rigid = _torque_errors(elbow, driven, "degroote2016_rigid_tendon")
+    compliant = _torque_errors(elbow, driven, "degroote2016_compliant_tendon")
     assert set(compliant) == {0.0, 2.0, 4.0}
     for load in compliant:
         # measured: 2.1 / 0.6 / 1.5 % (compliant) vs 7 / 2.7 / 3.2 % (rigid) at 0 / 2 / 4 kg

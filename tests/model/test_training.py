@@ -28,15 +28,17 @@ class LossRecorder(Callback):
         self.losses.append(float(outputs["loss"]))
 
 
-@pytest.mark.parametrize("tendon", ["rigid", "compliant"])
-def test_tiny_model_trains_and_the_loss_falls(tiny_cfg, elbow, toy_trials, tendon):
+@pytest.mark.parametrize(
+    "muscle_model", ["degroote2016_rigid_tendon", "degroote2016_compliant_tendon"]
+)
+def test_tiny_model_trains_and_the_loss_falls(tiny_cfg, elbow, toy_trials, muscle_model):
     from nmm.model.train import build_datamodule, build_module
 
     rec = LossRecorder()
     seed_everything(0, verbose=False)
     ids = sorted({t.subject for t in toy_trials})
-    module = build_module(tiny_cfg, dataclasses.replace(elbow, tendon=tendon), ids)
-    assert module.physics.elbow.tendon == tendon
+    module = build_module(tiny_cfg, dataclasses.replace(elbow, muscle_model=muscle_model), ids)
+    assert module.physics.elbow.muscle_model == muscle_model
     dm = build_datamodule(tiny_cfg, toy_trials, ids)
     trainer = Trainer(
         max_epochs=10,

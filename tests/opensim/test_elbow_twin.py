@@ -19,6 +19,7 @@ from nmm.opensim.geometry_sampling import OsimModelError
 from nmm.opensim.torch_elbow import muscle_geometry_from_osim
 from nmm.physics.elbow import ArmParameters, inverse_dynamics_torque, muscle_torque
 from nmm.physics.geometry import MuscleGeometry
+from nmm.physics.muscle_models import MUSCLE_MODELS, UnknownMuscleModelError
 
 osim = pytest.importorskip("opensim", reason="OpenSim 4.6 (pip 'opensim') is not installed")
 
@@ -31,6 +32,7 @@ from nmm.opensim.elbow_twin import (  # noqa: E402  (after the skip: needs OpenS
 )
 
 MUSCLES = ("TRIlong", "TRIlat", "TRImed", "BIClong", "BICshort", "BRA")
+COMPLIANT = "degroote2016_compliant_tendon"
 ELBOW_MAX = 2.26892803  # rad, arm26 r_elbow_flex range 0-130°
 REL_TOL = 0.005  # brief: 0.5 % RMS
 N_STATES = 400
@@ -119,7 +121,7 @@ def test_compliant_muscles_match_opensim_equilibrium(
     """Compliant tendons: the torch equilibrium against OpenSim's ``equilibrateMuscles`` state by
     state (arm26's tendon strains read from the file), and unlike the rigid-tendon twin."""
     q, u, a = (x[:200] for x in states)
-    twin = load_muscle_twin(arm26_osim, muscles=MUSCLES, tendon="compliant")
+    twin = load_muscle_twin(arm26_osim, muscles=MUSCLES, muscle_model=COMPLIANT)
     ref = opensim_muscle_torque(twin, q, u, a, details=True)
     out = muscle_torque(
         torch.tensor(q),
@@ -127,7 +129,7 @@ def test_compliant_muscles_match_opensim_equilibrium(
         torch.tensor(a),
         geometry,
         geometry.to_muscle_parameters(),
-        tendon="compliant",
+        muscle_model=COMPLIANT,
     )
     force_err = rel_rms(out.muscle.tendon_force.numpy(), ref.tendon_force, 0)
     fiber_err = rel_rms(out.muscle.fiber_length.numpy(), ref.fiber_length, 0)
@@ -138,8 +140,28 @@ def test_compliant_muscles_match_opensim_equilibrium(
     assert rel_rms(out.torque.numpy(), ref.torque) < 5 * tol
     # the tendons stretch: a different model from the rigid one (BIClong's long tendon most)
     assert rel_rms(ref.torque, reference.torque[:200]) > 10 * REL_TOL
-    with pytest.raises(ValueError, match="tendon must be"):
-        load_muscle_twin(arm26_osim, muscles=MUSCLES, tendon="elastic")
+    with pytest.raises(UnknownMuscleModelError, match=r"physics\.muscle_model: .*'elastic'"):
+        load_muscle_twin(arm26_osim, muscles=MUSCLES, muscle_model="elastic")
+
+
+@pytest.mark.parametrize("name", sorted(MUSCLE_MODELS))
+def test_every_registered_model_matches_its_twin(
+    arm26_osim: Path, geometry: MuscleGeometry, states, name: str
+) -> None:
+    """Each registry entry: the torch elbow and the twin built from the same entry agree."""
+    q, u, a = (x[:50] for x in states)
+    twin = load_muscle_twin(arm26_osim, muscles=MUSCLES, muscle_model=name)
+    assert twin.muscle_model.name == name
+    ref = opensim_muscle_torque(twin, q, u, a)
+    ours = muscle_torque(
+        torch.tensor(q),
+        torch.tensor(u),
+        torch.tensor(a),
+        geometry,
+        geometry.to_muscle_parameters(),
+        muscle_model=name,
+    ).torque.numpy()
+    assert rel_rms(ours, ref) < REL_TOL
 
 
 def test_generalized_force_equals_tension_times_moment_arm(arm26_osim: Path, states, reference):

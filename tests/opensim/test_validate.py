@@ -276,11 +276,14 @@ def test_own_files_with_coarser_activations_and_a_partial_overlap(run: dict) -> 
     ref = opensim_muscle_torque(osim, q_g, qd_g, exact, muscles=run["muscles"])
     # the angle read in degrees and converted; speed from central differences (O(h²))
     assert rel_rms(sto.column("elbow_flexion_moment_muscles_opensim"), ref) < 2e-3
-    assert m["tendon"] == "rigid"
-    # physics.tendon=compliant: the twin's tendons are compliant too
-    assert validate("out_compliant", tendon="compliant")["tendon"] == "compliant"
+    assert m["muscle_model"] == "degroote2016_rigid_tendon"
+    # physics.muscle_model=degroote2016_compliant_tendon: the twin's tendons are compliant too
+    compliant_model = "degroote2016_compliant_tendon"
+    assert validate("out_compliant", muscle_model=compliant_model)["muscle_model"] == (
+        compliant_model
+    )
     compliant = read_sto(root / "out_compliant" / "torque" / SUBJECT / "ramp_opensim_torque.sto")
-    twin = load_muscle_twin(osim, muscles=run["muscles"], tendon="compliant")
+    twin = load_muscle_twin(osim, muscles=run["muscles"], muscle_model=compliant_model)
     ref_c = opensim_muscle_torque(twin, q_g, qd_g, exact)
     assert rel_rms(compliant.column("elbow_flexion_moment_muscles_opensim"), ref_c) < 2e-3
     assert rel_rms(ref_c, ref) > 1e-2

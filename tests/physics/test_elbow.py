@@ -15,6 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from nmm.config import CONF_DIR
+from nmm.opensim import torch_elbow
 from nmm.opensim.torch_elbow import elbow_from_config
 from nmm.physics.elbow import (
     ArmParameters,
@@ -31,6 +32,7 @@ from nmm.physics.elbow import (
 )
 from nmm.physics.geometry import MuscleGeometry
 from nmm.physics.muscle import MuscleParameters, compliant_tendon_equilibrium
+from nmm.physics.muscle_models import DEFAULT_MUSCLE_MODEL, UnknownMuscleModelError
 
 G = 9.80665
 # arm26's forearm (METHODS.md section 4), planar idealisation
@@ -45,6 +47,7 @@ PASSIVE = ARM.replace(
 )
 MUSCLES = ("FLEX", "EXT")
 REL_TOL = 0.005  # brief: 0.5 % RMS against OpenSim
+COMPLIANT = "degroote2016_compliant_tendon"
 
 
 def _rel_rms(x: np.ndarray, ref: np.ndarray) -> float:
@@ -259,23 +262,23 @@ def test_compliant_muscle_torque_is_the_equilibrium_tendon_force(toy_geometry) -
     theta = torch.tensor([[0.4, 1.2, 2.0]], dtype=torch.float64)
     theta_dot = torch.tensor([[0.5, -1.0, 0.0]], dtype=torch.float64)
     act = torch.tensor([[[0.8, 0.1], [0.5, 0.6], [1.0, 0.0]]], dtype=torch.float64)
-    out = muscle_torque(theta, theta_dot, act, toy_geometry, TOY_PARAMS, tendon="compliant")
+    out = muscle_torque(theta, theta_dot, act, toy_geometry, TOY_PARAMS, muscle_model=COMPLIANT)
     lengths, arms = toy_geometry.lengths(theta), toy_geometry.moment_arms(theta)
     eq = compliant_tendon_equilibrium(act, lengths, -arms * theta_dot.unsqueeze(-1), TOY_PARAMS)
     torch.testing.assert_close(out.torque, (arms * eq.tendon_force).sum(-1))
     rigid = muscle_torque(theta, theta_dot, act, toy_geometry, TOY_PARAMS)
     stiff = MuscleParameters(**{**TOY_PARAMS.__dict__, "tendon_strain_at_one_norm_force": 1e-6})
     torch.testing.assert_close(
-        muscle_torque(theta, theta_dot, act, toy_geometry, stiff, tendon="compliant").torque,
+        muscle_torque(theta, theta_dot, act, toy_geometry, stiff, muscle_model=COMPLIANT).torque,
         rigid.torque,
         rtol=1e-4,
         atol=1e-6,
     )
     assert (out.muscle_torques.abs() < rigid.muscle_torques.abs()).any()
-    with pytest.raises(ValueError, match="unknown tendon model 'elastic'"):
-        muscle_torque(theta, theta_dot, act, toy_geometry, TOY_PARAMS, tendon="elastic")
-    with pytest.raises(ValueError, match="unknown tendon model"):
-        ElbowModel(toy_geometry, TOY_PARAMS, PASSIVE, tendon="elastic")
+    with pytest.raises(UnknownMuscleModelError, match="unknown muscle model 'elastic'"):
+        muscle_torque(theta, theta_dot, act, toy_geometry, TOY_PARAMS, muscle_model="elastic")
+    with pytest.raises(UnknownMuscleModelError, match="unknown muscle model"):
+        ElbowModel(toy_geometry, TOY_PARAMS, PASSIVE, muscle_model="elastic")
 
 
 def test_elbow_model_equation_of_motion(toy_geometry: MuscleGeometry) -> None:
@@ -301,14 +304,30 @@ def physics_cfg():
 
 
 def test_arm_parameters_from_config(physics_cfg) -> None:
-    arm = ArmParameters.from_config(physics_cfg)
+    arm = ArmParameters.from_mapping(physics_cfg)
     assert arm.forearm_mass == pytest.approx(1.534315)
     assert arm.forearm_com_distance == pytest.approx(0.181479)
     assert arm.shoulder_elevation == 0.0
     assert arm.upper_limit == pytest.approx(2.26892803)
     assert arm.joint_damping > 0 and arm.limit_stiffness > 0 and arm.limit_transition > 0
     with pytest.raises(ValueError, match="arm parameters"):
-        ArmParameters.from_config({"gravity": 9.8})
+        ArmParameters.from_mapping({"gravity": 9.8})
+
+
+def test_config_names_a_registered_muscle_model(physics_cfg) -> None:
+    assert physics_cfg.muscle_model == DEFAULT_MUSCLE_MODEL
+
+
+def test_unknown_muscle_model_fails_before_sampling(physics_cfg, monkeypatch) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the geometry was sampled before the muscle model was checked")
+
+    monkeypatch.setattr(torch_elbow, "muscle_geometry_from_osim", fail)
+    cfg = {**dict(physics_cfg), "muscle_model": "hill_1938"}
+    with pytest.raises(
+        UnknownMuscleModelError, match=r"^physics\.muscle_model: unknown muscle model 'hill_1938'"
+    ):
+        elbow_from_config(cfg)
 
 
 def test_elbow_model_from_config_matches_opensim(physics_cfg, arm26_osim, tmp_path) -> None:

@@ -1,4 +1,5 @@
-"""Tests of nmm.physics.muscle against OpenSim 4.6's DeGrooteFregly2016Muscle itself."""
+"""Tests of nmm.physics.muscle against OpenSim 4.6's DeGrooteFregly2016Muscle itself, and of every
+registered muscle model (nmm.physics.muscle_models) against its OpenSim muscle."""
 
 from __future__ import annotations
 
@@ -22,9 +23,15 @@ from nmm.physics.muscle import (
     tendon_force_length_inverse,
     tendon_force_length_multiplier,
 )
+from nmm.physics.muscle_models import MUSCLE_MODELS, get_muscle_model
 
 osim = pytest.importorskip("opensim")
 osim.Logger.setLevelString("Error")
+
+from nmm.opensim.elbow_twin import opensim_muscle  # noqa: E402  (after the skip: needs OpenSim)
+
+RIGID = "degroote2016_rigid_tendon"
+COMPLIANT = "degroote2016_compliant_tendon"
 
 # arm26 BRA (MTU parameters from arm26.osim; METHODS.md section 4).
 BRA = {"max_isometric_force": 987.26, "optimal_fiber_length": 0.0858, "tendon_slack_length": 0.0535}
@@ -59,8 +66,9 @@ def _finalized_muscle(**props: object) -> object:
     return m
 
 
-def _slider_model(params: dict, ignore_tendon_compliance: bool = True) -> dict:
-    """Ground -> SliderJoint -> body, one DGF muscle from the ground origin to the body.
+def _slider_model(params: dict, muscle_model: str = RIGID) -> dict:
+    """Ground -> SliderJoint -> body, one muscle of the registered ``muscle_model``
+    (:func:`nmm.opensim.elbow_twin.opensim_muscle`) from the ground origin to the body.
 
     The muscle path is a straight line along the slider axis, so l_MT = q and
     v_MT = qdot for q > 0. Returns every created object (OpenSim pitfall: keep Python
@@ -72,11 +80,7 @@ def _slider_model(params: dict, ignore_tendon_compliance: bool = True) -> dict:
     model.addBody(body)
     joint = osim.SliderJoint("slider", model.getGround(), body)
     model.addJoint(joint)
-    mus = osim.DeGrooteFregly2016Muscle()
-    mus.setName("mus")
-    for name, value in params.items():
-        getattr(mus, f"set_{name}")(value)
-    mus.set_ignore_tendon_compliance(ignore_tendon_compliance)
+    mus = opensim_muscle(muscle_model, params, name="mus")
     mus.addNewPathPoint("origin", model.getGround(), osim.Vec3(0))
     mus.addNewPathPoint("insertion", body, osim.Vec3(0))
     model.addForce(mus)
@@ -224,7 +228,7 @@ GETTERS = {
 
 
 def _opensim_rigid(params: dict, a: np.ndarray, lmt: np.ndarray, vmt: np.ndarray) -> dict:
-    sim = _slider_model(params, ignore_tendon_compliance=True)
+    sim = _slider_model(params, RIGID)
     model, mus, state, coord = sim["model"], sim["muscle"], sim["state"], sim["coord"]
     out = {k: [] for k in GETTERS}
     for ai, li, vi in zip(a, lmt, vmt, strict=True):
@@ -347,7 +351,7 @@ def test_rigid_tendon_gradcheck() -> None:
 @pytest.mark.parametrize("moving", [False, True])
 def test_compliant_equilibrium_matches_opensim(pennation: float, moving: bool) -> None:
     params = dict(BRA, pennation_angle_at_optimal=pennation)
-    sim = _slider_model(params, ignore_tendon_compliance=False)
+    sim = _slider_model(params, COMPLIANT)
     model, mus, state, coord = sim["model"], sim["muscle"], sim["state"], sim["coord"]
     rng = np.random.default_rng(11 + int(moving))
     n = 15
@@ -434,3 +438,55 @@ def test_unbracketed_equilibrium_stays_finite() -> None:
     assert torch.isfinite(st.tendon_force).all()
     assert 0.0 <= st.norm_tendon_force.item() <= MAX_NORM_TENDON_FORCE
     assert math.isfinite(st.fiber_length.item())
+
+
+# ---------------------------------------------------------------------------------------
+# Every registered muscle model against its OpenSim muscle
+# ---------------------------------------------------------------------------------------
+
+#: (a, l_MT / (l_Ts + l_opt), v_MT / (v_max l_opt)): isometric about the optimum, stretched
+#: (passive force), shortening, lengthening, nearly inactive.
+CHOSEN_STATES = (
+    (1.0, 1.0, 0.0),
+    (0.5, 1.1, 0.0),
+    (0.8, 0.9, -0.3),
+    (0.3, 1.0, 0.4),
+    (0.02, 0.95, 0.0),
+)
+
+
+def _opensim_tendon_force(
+    muscle_model: str, params: dict, a: np.ndarray, lmt: np.ndarray, vmt: np.ndarray
+) -> np.ndarray:
+    """OpenSim's getTendonForce (N) of the model's muscle, equilibrated if the entry says so."""
+    equilibrate = get_muscle_model(muscle_model).opensim.equilibrate
+    sim = _slider_model(params, muscle_model)
+    model, mus, state, coord = sim["model"], sim["muscle"], sim["state"], sim["coord"]
+    out = []
+    for ai, li, vi in zip(a, lmt, vmt, strict=True):
+        coord.setValue(state, float(li))
+        coord.setSpeedValue(state, float(vi))
+        mus.setActivation(state, float(ai))
+        if equilibrate:
+            model.equilibrateMuscles(state)
+        model.realizeDynamics(state)
+        out.append(mus.getTendonForce(state))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("name", sorted(MUSCLE_MODELS))
+def test_registered_models_match_their_opensim_muscle(name: str) -> None:
+    """The registry's torch force and its OpenSim twin (class, fixed properties, property
+    mapping, equilibrium) give the same tendon force at chosen states."""
+    params = dict(BRA, pennation_angle_at_optimal=PENNATED, tendon_strain_at_one_norm_force=0.049)
+    a, lmt, vmt = (np.array(column) for column in zip(*CHOSEN_STATES, strict=True))
+    lmt = lmt * (params["tendon_slack_length"] + params["optimal_fiber_length"])
+    vmt = vmt * 10.0 * params["optimal_fiber_length"]  # OpenSim's default v_max: 10 l_opt / s
+    ref = _opensim_tendon_force(name, params, a, lmt, vmt)
+    force = get_muscle_model(name).force_function()
+    ours = force(torch.tensor(a), torch.tensor(lmt), torch.tensor(vmt), _params_from_dict(params))
+    f0 = params["max_isometric_force"]
+    np.testing.assert_allclose(
+        ours.tendon_force.numpy(), ref, rtol=0, atol=EQUILIBRIUM_ATOL_NORM_FORCE * f0
+    )
+    assert ref.min() > 0.01 * f0  # every state pulls: the comparison is not of zeros
