@@ -370,50 +370,46 @@ def plot_metric(
     return save_figure(fig, path)
 
 
-def aggregate(
-    sweep_dir: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str] | None = None,
-    metrics: Sequence[str] | None = None,
-    seed_key: str = "seed",
-    ci: float = 0.95,
-    figures: bool = True,
-) -> dict[str, Any]:
-    """Read the sweep, write the tables, figures and ``aggregate.json``; returns its content
-    (see the module doc)."""
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must be in (0, 1), got {ci}")
-    sweep_dir = Path(sweep_dir)
-    out = Path(out_dir) if out_dir else sweep_dir / "aggregate"
-    jobs = read_jobs(sweep_dir, metrics, exclude=[out])
-    done = [j for j in jobs if j.status == "completed"]
-    names = list(metrics) if metrics is not None else metric_names(done)
-    varying = varying_keys(jobs)
-    group_keys = [k for k in varying if k != seed_key]
-    common = {k: v for k, v in (jobs[0].overrides.items() if jobs else []) if k not in varying}
+def _failures(jobs: Sequence[Job]) -> list[dict[str, Any]]:
+    """The failed jobs: folder, overrides and reason."""
+    return [{"job": j.name, "overrides": j.overrides, "reason": j.reason} for j in jobs if j.reason]
 
-    run_cols = ["job", "status", *varying, *names, "reason"]
-    run_rows = [
+
+def _write_runs(
+    out: Path, jobs: Sequence[Job], varying: Sequence[str], names: Sequence[str]
+) -> dict[str, Path]:
+    """``runs.csv`` and ``runs.md``: one row per job, its status, overrides, metrics, reason."""
+    cols = ["job", "status", *varying, *names, "reason"]
+    rows = [
         {"job": j.name, "status": j.status, **j.overrides, **j.metrics, "reason": j.reason or ""}
         for j in jobs
     ]
-    rows = summarise(jobs, group_keys, names, ci)
-    sum_cols = [*group_keys, "n_runs", "n_failed"] + [
-        f"{m}.{s}" for m in names for s in ("mean", "ci_low", "ci_high", "n")
-    ]
-    files = {
-        "runs_csv": atomic_write_text(out / "runs.csv", _csv(run_rows, run_cols)),
+    return {
+        "runs_csv": atomic_write_text(out / "runs.csv", _csv(rows, cols)),
         "runs_md": atomic_write_text(
-            out / "runs.md",
-            _md_table(run_cols, [[r.get(c, "") for c in run_cols] for r in run_rows]),
+            out / "runs.md", _md_table(cols, [[r.get(c, "") for c in cols] for r in rows])
         ),
-        "summary_csv": atomic_write_text(out / "summary.csv", _csv(rows, sum_cols)),
     }
-    failed = [
-        {"job": j.name, "overrides": j.overrides, "reason": j.reason} for j in jobs if j.reason
-    ]
+
+
+def _summary_markdown(
+    sweep_dir: Path,
+    jobs: Sequence[Job],
+    rows: Sequence[Mapping[str, Any]],
+    group_keys: Sequence[str],
+    names: Sequence[str],
+    ci: float,
+    seed_key: str,
+) -> str:
+    """``summary.md``: counts, the common overrides, mean and interval per metric and group,
+    the failed jobs."""
+    varying = varying_keys(jobs)
+    common = {k: v for k, v in (jobs[0].overrides.items() if jobs else []) if k not in varying}
+    failed = _failures(jobs)
+    n_done = sum(j.status == "completed" for j in jobs)
     md = [f"# Sweep {sweep_dir}\n"]
     md.append(
-        f"{len(jobs)} jobs: {len(done)} completed, {len(failed)} failed. "
+        f"{len(jobs)} jobs: {n_done} completed, {len(failed)} failed. "
         f"Grouped by {', '.join(group_keys) or 'nothing (one group)'}; means with "
         f"{ci:.0%} Student-t intervals over {seed_key} (n = runs; n=1: no interval).\n"
     )
@@ -444,24 +440,68 @@ def aggregate(
         if failed
         else "None.\n"
     )
-    files["summary_md"] = atomic_write_text(out / "summary.md", "\n".join(md))
-    figure_files = []
-    if figures and rows:
-        members = [
-            [
-                j
-                for j in jobs
-                if tuple(j.overrides.get(k, "") for k in group_keys)
-                == tuple(r[k] for k in group_keys)
-            ]
-            for r in rows
+    return "\n".join(md)
+
+
+def _figures(
+    out: Path,
+    jobs: Sequence[Job],
+    rows: Sequence[Mapping[str, Any]],
+    group_keys: Sequence[str],
+    names: Sequence[str],
+    ci: float,
+) -> list[Path]:
+    """``figures/<metric>.png`` for each metric that is not the same in every completed run."""
+    members = [
+        [
+            j
+            for j in jobs
+            if tuple(j.overrides.get(k, "") for k in group_keys) == tuple(r[k] for k in group_keys)
         ]
-        for m in names:
-            values = {j.metrics.get(m) for j in done if np.isfinite(j.metrics.get(m, math.nan))}
-            if len(values) > 1:  # a metric equal in every run says nothing per group
-                figure_files.append(
-                    plot_metric(rows, members, group_keys, m, ci, out / "figures" / f"{m}.png")
-                )
+        for r in rows
+    ]
+    done = [j for j in jobs if j.status == "completed"]
+    paths = []
+    for m in names:
+        values = {j.metrics.get(m) for j in done if np.isfinite(j.metrics.get(m, math.nan))}
+        if len(values) > 1:  # a metric equal in every run says nothing per group
+            paths.append(
+                plot_metric(rows, members, group_keys, m, ci, out / "figures" / f"{m}.png")
+            )
+    return paths
+
+
+def aggregate(
+    sweep_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    seed_key: str = "seed",
+    ci: float = 0.95,
+    figures: bool = True,
+) -> dict[str, Any]:
+    """Read the sweep, write the tables, figures and ``aggregate.json``; returns its content
+    (see the module doc)."""
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1), got {ci}")
+    sweep_dir = Path(sweep_dir)
+    out = Path(out_dir) if out_dir else sweep_dir / "aggregate"
+    jobs = read_jobs(sweep_dir, metrics, exclude=[out])
+    done = [j for j in jobs if j.status == "completed"]
+    names = list(metrics) if metrics is not None else metric_names(done)
+    varying = varying_keys(jobs)
+    group_keys = [k for k in varying if k != seed_key]
+    rows = summarise(jobs, group_keys, names, ci)
+    sum_cols = [*group_keys, "n_runs", "n_failed"] + [
+        f"{m}.{s}" for m in names for s in ("mean", "ci_low", "ci_high", "n")
+    ]
+    files = _write_runs(out, jobs, varying, names)
+    files["summary_csv"] = atomic_write_text(out / "summary.csv", _csv(rows, sum_cols))
+    files["summary_md"] = atomic_write_text(
+        out / "summary.md",
+        _summary_markdown(sweep_dir, jobs, rows, group_keys, names, ci, seed_key),
+    )
+    figure_files = _figures(out, jobs, rows, group_keys, names, ci) if figures and rows else []
+    failed = _failures(jobs)
     result = {
         "sweep_dir": str(sweep_dir),
         "n_jobs": len(jobs),
