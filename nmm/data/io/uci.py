@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ import pandas as pd
 
 from nmm.data.errors import DataValidationError, ReaderError
 from nmm.data.io.textfile import read_text
-from nmm.data.muscles import get_muscle_set
+from nmm.data.muscles import MuscleSet, get_muscle_set
 from nmm.data.schema import Cohort, Signal, Subject, Trial
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,127 @@ TASKS = {"mar": "gait", "pie": "standing", "sen": "sitting"}
 GROUPS = {"A": "abnormal", "N": "normal"}
 
 
+@dataclass
+class _Header:
+    """The channel header of a UCI file.
+
+    Attributes:
+        columns: ``(kind, name, unit)`` per data column; kind ``emg``, ``angle``, ``events``
+            or ``unmapped``.
+        counts: data column -> the number of values its header declares (EMG channels).
+        unmapped: channel names not in the knee muscle set.
+        goniometer: the goniometer's header line ('' without one).
+        end: index of the blank line that ends the header.
+    """
+
+    columns: list[tuple[str, str, str]] = field(default_factory=list)
+    counts: dict[int, int] = field(default_factory=dict)
+    unmapped: list[str] = field(default_factory=list)
+    goniometer: str = ""
+    end: int = 0
+
+
+def _names(
+    path: Path, subject: str | None, condition: str | None, trial_id: str | None
+) -> tuple[str, str, str]:
+    """Subject, condition and trial id: those given, else those of the file name."""
+    match = _FILE.match(path.name)
+    if match:
+        subject = subject or f"{match['group'].upper()}{int(match['num'])}"
+        condition = condition or GROUPS[match["group"].upper()]
+        trial_id = trial_id or TASKS[match["task"].lower()]
+    if not (subject and condition and trial_id):
+        raise ReaderError(
+            "file name is not <n><A|N><mar|pie|sen>.txt: pass subject, condition and trial_id",
+            source=str(path),
+        )
+    return subject, condition, trial_id
+
+
+def _read_header(lines: list[str], muscles: MuscleSet, src: str) -> _Header:
+    """The channel lines between the file-name line and the first blank line."""
+    try:
+        end = next(i for i, ln in enumerate(lines) if not ln.strip())
+    except StopIteration:
+        raise ReaderError("no blank line ends the header", source=src) from None
+    header = _Header(end=end)
+    for ln in lines[1:end]:
+        if ln.lower().startswith("digitals"):
+            header.columns.append(("events", "events", "1"))
+            continue
+        m = _CHANNEL.match(ln.strip())
+        if not m:
+            raise ReaderError(f"unrecognised header line: {ln!r}", source=src)
+        name, unit = m["name"].strip(), m["unit"].strip()
+        if name.lower() in _GONIOMETER:
+            header.columns.append(("angle", COORDINATE, unit))
+            header.goniometer = ln.strip()
+            continue
+        header.counts[len(header.columns)] = int(m["n"])
+        try:
+            header.columns.append(("emg", muscles.canonical(name, source=src), unit))
+        except DataValidationError:
+            header.columns.append(("unmapped", name, unit))
+            header.unmapped.append(name)
+    if header.unmapped:
+        log.warning(
+            "%s: channels not mapped to the knee muscle set: %s", src, ", ".join(header.unmapped)
+        )
+    return header
+
+
+def _read_rows(lines: list[str], header: _Header, src: str) -> np.ndarray:
+    """The data rows (samples × columns), checked against the header's counts and cut to the
+    declared EMG samples (the goniometer's padding rows dropped)."""
+    try:
+        data = pd.read_csv(
+            io.StringIO("\n".join(lines[header.end + 1 :])), sep="\t", header=None, dtype=float
+        ).to_numpy()
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ReaderError(f"data rows are not tab-separated numbers ({exc})", source=src) from exc
+    if data.shape[1] != len(header.columns):
+        raise ReaderError(
+            f"{data.shape[1]} data columns but the header declares {len(header.columns)} channels",
+            source=src,
+        )
+    _check_counts(data, header.counts, header.columns, src)
+    n = min(header.counts.values()) if header.counts else data.shape[0]
+    if data.shape[0] > n:
+        log.info(
+            "%s: ignoring %d rows after the %d declared EMG samples (goniometer padding)",
+            src,
+            data.shape[0] - n,
+            n,
+        )
+    return data[:n]
+
+
+def _signals(data: np.ndarray, header: _Header, src: str) -> tuple[Signal, Signal | None]:
+    """The raw EMG (its units, 1000 Hz) and the knee angle (rad; None without a goniometer)."""
+    columns = header.columns
+    emg_idx = [i for i, c in enumerate(columns) if c[0] == "emg"]
+    angle_idx = [i for i, c in enumerate(columns) if c[0] == "angle"]
+    if not emg_idx:
+        raise DataValidationError("no EMG channel could be mapped", source=src)
+    emg = Signal.uniform(
+        data[:, emg_idx],
+        RATE_HZ,
+        [columns[i][1] for i in emg_idx],
+        [columns[i][2] for i in emg_idx],
+        kind="emg",
+        source=src,
+    )
+    if not angle_idx:
+        return emg, None
+    i = angle_idx[0]
+    factor = math.pi / 180.0 if columns[i][2].lower().startswith("deg") else 1.0
+    angle = _hold_trailing_gap(data[:, i], src)
+    kinematics = Signal.uniform(
+        angle * factor, RATE_HZ, [COORDINATE], "rad", kind="kinematics", source=src
+    )
+    return emg, kinematics
+
+
 def read_uci_file(
     path: str | os.PathLike[str],
     subject: str | None = None,
@@ -59,92 +181,15 @@ def read_uci_file(
     path = Path(path)
     src = str(path)
     lines = read_text(path, encoding="latin-1").splitlines()
-    match = _FILE.match(path.name)
-    if match:
-        subject = subject or f"{match['group'].upper()}{int(match['num'])}"
-        condition = condition or GROUPS[match["group"].upper()]
-        trial_id = trial_id or TASKS[match["task"].lower()]
-    if not (subject and condition and trial_id):
-        raise ReaderError(
-            "file name is not <n><A|N><mar|pie|sen>.txt: pass subject, condition and trial_id",
-            source=src,
-        )
+    subject, condition, trial_id = _names(path, subject, condition, trial_id)
     muscles = get_muscle_set("knee")
-    columns: list[tuple[str, str, str]] = []  # (kind, name, unit) per data column
-    counts: dict[int, int] = {}  # data column -> declared number of values, EMG channels
-    unmapped: list[str] = []
-    goniometer_note = ""
-    try:
-        blank = next(i for i, ln in enumerate(lines) if not ln.strip())
-    except StopIteration:
-        raise ReaderError("no blank line ends the header", source=src) from None
-    for ln in lines[1:blank]:
-        if ln.lower().startswith("digitals"):
-            columns.append(("events", "events", "1"))
-            continue
-        m = _CHANNEL.match(ln.strip())
-        if not m:
-            raise ReaderError(f"unrecognised header line: {ln!r}", source=src)
-        name, unit = m["name"].strip(), m["unit"].strip()
-        if name.lower() in _GONIOMETER:
-            columns.append(("angle", COORDINATE, unit))
-            goniometer_note = ln.strip()
-            continue
-        counts[len(columns)] = int(m["n"])
-        try:
-            columns.append(("emg", muscles.canonical(name, source=src), unit))
-        except DataValidationError:
-            columns.append(("unmapped", name, unit))
-            unmapped.append(name)
-    if unmapped:
-        log.warning("%s: channels not mapped to the knee muscle set: %s", src, ", ".join(unmapped))
-    try:
-        data = pd.read_csv(
-            io.StringIO("\n".join(lines[blank + 1 :])), sep="\t", header=None, dtype=float
-        ).to_numpy()
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise ReaderError(f"data rows are not tab-separated numbers ({exc})", source=src) from exc
-    if data.shape[1] != len(columns):
-        raise ReaderError(
-            f"{data.shape[1]} data columns but the header declares {len(columns)} channels",
-            source=src,
-        )
-    _check_counts(data, counts, columns, src)
-    n = min(counts.values()) if counts else data.shape[0]
-    if data.shape[0] > n:
-        log.info(
-            "%s: ignoring %d rows after the %d declared EMG samples (goniometer padding)",
-            src,
-            data.shape[0] - n,
-            n,
-        )
-    data = data[:n]
-    emg_idx = [i for i, c in enumerate(columns) if c[0] == "emg"]
-    angle_idx = [i for i, c in enumerate(columns) if c[0] == "angle"]
-    if not emg_idx:
-        raise DataValidationError("no EMG channel could be mapped", source=src)
-    emg = Signal.uniform(
-        data[:, emg_idx],
-        RATE_HZ,
-        [columns[i][1] for i in emg_idx],
-        [columns[i][2] for i in emg_idx],
-        kind="emg",
-        source=src,
-    )
-    kinematics = None
-    if angle_idx:
-        i = angle_idx[0]
-        unit = columns[i][2]
-        factor = math.pi / 180.0 if unit.lower().startswith("deg") else 1.0
-        angle = _hold_trailing_gap(data[:, i], src)
-        kinematics = Signal.uniform(
-            angle * factor, RATE_HZ, [COORDINATE], "rad", kind="kinematics", source=src
-        )
+    header = _read_header(lines, muscles, src)
+    emg, kinematics = _signals(_read_rows(lines, header, src), header, src)
     metadata = {
         "task": trial_id,
         "group": condition,
-        "unmapped_channels": unmapped,
-        "goniometer": goniometer_note,
+        "unmapped_channels": header.unmapped,
+        "goniometer": header.goniometer,
         "dataset": "uci-lower-limb",
     }
     return Trial(
