@@ -14,7 +14,7 @@ are kept in :class:`FoldResult`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,11 +25,9 @@ from sklearn.utils import _safe_indexing
 from painsig.inputs import check_xyg
 from painsig.metrics import binary_metrics
 from painsig.plain import to_plain
+from painsig.schemes import SCHEMES, Scheme
 
-__all__ = ["SCHEMES", "CVResult", "FoldResult", "Scheme", "class_counts", "grouped_cross_validate"]
-
-Scheme = Literal["logo", "group_kfold", "random"]
-SCHEMES: tuple[str, ...] = ("logo", "group_kfold", "random")
+__all__ = ["CVResult", "FoldResult", "class_counts", "grouped_cross_validate"]
 
 
 @dataclass(frozen=True)

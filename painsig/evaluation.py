@@ -38,12 +38,13 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.base import BaseEstimator
 
-from painsig.cv import CVResult, Scheme, class_counts, grouped_cross_validate
+from painsig.cv import CVResult, class_counts, grouped_cross_validate
 from painsig.inputs import check_xyg
 from painsig.intervals import bootstrap_ci
 from painsig.metrics import METRIC_NAMES
 from painsig.permutation import PermutationResult, permutation_chance_level
 from painsig.plain import to_plain
+from painsig.schemes import Scheme
 
 __all__ = ["evaluate"]
 

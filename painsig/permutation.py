@@ -14,8 +14,9 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.base import BaseEstimator
 
-from painsig.cv import Scheme, grouped_cross_validate
+from painsig.cv import grouped_cross_validate
 from painsig.inputs import check_xyg
+from painsig.schemes import Scheme
 
 __all__ = ["PermutationResult", "permutation_chance_level"]
 

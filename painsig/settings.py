@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, get_args
 
-from painsig.cv import SCHEMES
 from painsig.features import FEATURES
 from painsig.multiple_testing import Correction
 from painsig.registry import FeatureError, UnknownFeatureError
+from painsig.schemes import SCHEMES
 
 __all__ = [
     "EvaluationSettings",

@@ -7,7 +7,7 @@ value it finds:
 
 - **types, ranges, enumerations**: a table of :class:`Rule` per app (``seed`` an integer in
   [0, 2³² − 1], ``model.window_s > 0``, ``trainer.max_epochs`` −1 or ≥ 1,
-  ``painsig.evaluation.scheme`` one of :data:`painsig.cv.SCHEMES`, ...);
+  ``painsig.evaluation.scheme`` one of :data:`painsig.schemes.SCHEMES`, ...);
 - **cross-field rules**: functions of the whole config (``model.d_model`` a multiple of
   ``model.n_heads``, distinct painsig conditions, filter cut-offs and notch frequencies below
   the Nyquist frequency of the rates the synthetic cohort's config gives, ...);
@@ -41,6 +41,7 @@ from nmm.synergy.settings import SynXSettings
 from nmm.synth.config import SynthConfigError, validate_config
 from nmm.synth.settings import SynthSettings
 from nmm.synth.source import SOURCE as SYNTHETIC_SOURCE
+from painsig.settings import PainsigSettings, SettingsError
 
 __all__ = ["APPS", "ConfigError", "Rule", "check_cohort_rates", "check_config"]
 
@@ -464,9 +465,6 @@ def _check_mse(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
 def _check_painsig(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
     """Known scheme, features and correction (:meth:`PainsigSettings.from_mapping`); distinct
     conditions; a segment duration range."""
-    # painsig's modules import scikit-learn and scipy (2 s): only the painsig apps load them
-    from painsig.settings import PainsigSettings, SettingsError
-
     p = plain["painsig"]
     texts("features.names", null=True).check(p, "painsig")
     try:
