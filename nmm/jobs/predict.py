@@ -26,21 +26,25 @@ from typing import Any
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from nmm.jobs.config_check import check_cohort_rates
+from nmm.jobs.nmm_setup import budget, plain, prepared_trials, training_setup
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
+from nmm.jobs.trained import load_trained
 from nmm.metrics import pearson_r, r2_score, rmse
 from nmm.model.adapt import personalise_and_adapt
 from nmm.model.evaluate import read_truth_excitation
 from nmm.model.features import PreparedTrial
 from nmm.model.physics import PersonalisedElbow
-from nmm.model.predict import load_trained
 from nmm.model.reconstruct import Reconstruction, reconstruct, write_outputs
-from nmm.model.train import NMMBundle, budget, prepare_cohort, set_threads
+from nmm.model.settings import PersonaliseSettings
+from nmm.model.train import NMMBundle, set_threads
 
 __all__ = ["run_predict"]
 
+#: Personalisation steps of a new subject when ``personalise`` names none.
+PERSONALISE_STEPS = 200
 #: Per subject: its personalised elbow and the row of it that is the subject's.
 PhysicsFor = dict[str, tuple[PersonalisedElbow, int]]
 
@@ -61,12 +65,11 @@ def _subject_models(
     pinfo = None
     if new:
         adapted, physics, ids, pinfo = personalise_and_adapt(
-            train_cfg,
+            training_setup(train_cfg),  # the trained model's optimizer, batches and seed
             b,
             new,
-            cfg.get("personalise"),
+            PersonaliseSettings.from_mapping(plain(cfg.get("personalise")), PERSONALISE_STEPS),
             int(cfg.seed),
-            200,
             run_dir / "adapt",
             budget(cfg, "adapt"),
         )
@@ -161,10 +164,9 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("use_measured") is not None:
         b.use_measured = bool(cfg.use_measured)
     cohort = instantiate(cfg.data)
-    # prepare every trial (no trial-kind filter at prediction time)
-    prep_cfg = OmegaConf.merge(train_cfg, {"datamodule": {"kinds": None}})
-    check_cohort_rates(prep_cfg, cohort)  # the training run's filters on this data's rates
-    trials = prepare_cohort(cohort, prep_cfg, b.module.physics.elbow)
+    check_cohort_rates(train_cfg, cohort)  # the training run's filters on this data's rates
+    # prepared as in training, every trial (no trial-kind filter at prediction time)
+    trials = prepared_trials(train_cfg, cohort, b.module.physics.elbow, every_kind=True)
     known = set(b.module.subject_ids)
     new = [t for t in trials if cfg.get("repersonalise") or t.subject not in known]
     physics_for, net_for, pinfo = _subject_models(cfg, train_cfg, b, trials, new, run_dir)

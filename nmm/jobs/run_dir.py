@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from nmm.atomic import atomic_write_json, atomic_write_text
+from nmm.atomic import atomic_path, atomic_write_json, atomic_write_text
 
 
 def seed_everything(seed: int) -> int:
@@ -32,3 +33,15 @@ def write_config(cfg: DictConfig, run_dir: str | os.PathLike[str]) -> Path:
 def write_metrics(metrics: dict[str, Any], run_dir: str | os.PathLike[str]) -> Path:
     """`metrics.json` in the run directory, written atomically."""
     return atomic_write_json(Path(run_dir) / "metrics.json", metrics)
+
+
+def subject_checkpoints(folder: str | os.PathLike[str]) -> Callable[[Sequence[str], Any], None]:
+    """A writer of adapted models (:data:`nmm.model.adapt.SaveAdapted`): the model of one
+    subject as ``<folder>/<subject>.ckpt``, written atomically by its Lightning trainer."""
+
+    def save(subject_ids: Sequence[str], trainer: Any) -> None:
+        (subject,) = subject_ids
+        with atomic_path(Path(folder) / f"{subject}.ckpt") as tmp:
+            trainer.save_checkpoint(str(tmp))
+
+    return save

@@ -1,6 +1,7 @@
 """``nmm-train``: load the cohort, fit the NMM on every subject, save it, evaluate it against the
-ground truth when the cohort has one, and write the run folder (``conf/train.yaml``). The pieces
-are :mod:`nmm.model.train`'s; the protocols :mod:`nmm.model.evaluate`'s."""
+ground truth when the cohort has one, and write the run folder (``conf/train.yaml``). The
+settings come from :mod:`nmm.jobs.nmm_setup`, the pieces from :mod:`nmm.model.train` and
+:mod:`nmm.model.adapt`, the protocols from :mod:`nmm.jobs.protocols`."""
 
 from __future__ import annotations
 
@@ -15,18 +16,25 @@ from omegaconf import DictConfig
 
 from nmm.atomic import atomic_write_text
 from nmm.jobs.config_check import check_cohort_rates
-from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
-from nmm.jobs.sweep import global_rank
-from nmm.model.adapt import specialise
-from nmm.model.evaluate import SubjectModel, evaluate_protocols, start_loso
-from nmm.model.reconstruct import parameters_report
-from nmm.model.train import (
+from nmm.jobs.nmm_setup import (
     budget,
     build_elbow,
+    evaluation_settings,
+    load_cohort,
+    training_setup,
+)
+from nmm.jobs.protocols import LosoPlan, evaluate_protocols, start_loso
+from nmm.jobs.run_dir import seed_everything, subject_checkpoints, write_config, write_metrics
+from nmm.jobs.sweep import global_rank
+from nmm.model.adapt import specialise
+from nmm.model.evaluate import SubjectModel
+from nmm.model.reconstruct import parameters_report
+from nmm.model.train import (
+    NMMBundle,
+    TrainingSetup,
     bundle,
     calibration_report,
     fit,
-    load_cohort,
     prepare_cohort,
     selected_subjects,
     set_threads,
@@ -35,6 +43,51 @@ from nmm.model.train import (
 __all__ = ["run_train"]
 
 log = logging.getLogger(__name__)
+
+
+def _loso_plan(cfg: DictConfig, setup: TrainingSetup, trials, elbow, truth_dir) -> LosoPlan:
+    """The LOSO folds of ``cfg`` (``evaluate``, ``subjects``, ``budget``, ``threads``)."""
+    evaluation = evaluation_settings(cfg)
+    return LosoPlan(
+        setup=setup,
+        evaluation=evaluation,
+        budgets={stage: budget(cfg, stage) for stage in ("fit", "adapt")},
+        trials=trials,
+        elbow=elbow,
+        truth_dir=truth_dir,
+        run_dir=Path(cfg.run_dir),
+        held_out=LosoPlan.held_out_subjects(cfg.get("subjects"), evaluation, trials),
+        threads=cfg.get("threads"),
+    )
+
+
+def _specialise(
+    cfg: DictConfig, setup: TrainingSetup, joint: NMMBundle, trials, info: dict[str, Any]
+) -> tuple[dict[str, SubjectModel], dict[str, Any]]:
+    """Each subject's own network with ``specialise.enabled`` (written to
+    ``<run_dir>/subjects/<subject>.ckpt``, an earlier fit's removed first), and the parameters
+    report of every subject (``parameters.json``); the specialisation's time and budgets go
+    into ``info["specialise"]``."""
+    folder = Path(cfg.run_dir) / "subjects"
+    params = parameters_report(joint, joint.module.physics, info["subjects"])
+    for stale in sorted(folder.glob("*.ckpt")):
+        # an earlier fit's networks: nmm-predict would take them for this fit's
+        log.info("removing %s (specialised from an earlier fit in this run directory)", stale)
+        stale.unlink()
+    specialised: dict[str, SubjectModel] = {}
+    if not bool((cfg.get("specialise") or {}).get("enabled", False)):
+        return specialised, params
+    t1 = time.perf_counter()
+    limits = budget(cfg, "specialise")
+    own = specialise(setup, joint, trials, limits, folder, save=subject_checkpoints(folder))
+    for sid, (sb, sphys, _) in own.items():
+        specialised[sid] = SubjectModel(sb, sphys, [sid])
+        params[sid] = parameters_report(sb, sphys, [sid])[sid]
+    info["specialise"] = {
+        "wall_s": time.perf_counter() - t1,
+        "subjects": {sid: sinfo["budget"] for sid, (_, _, sinfo) in own.items()},
+    }
+    return specialised, params
 
 
 def run_train(cfg: DictConfig) -> dict[str, Any]:
@@ -52,10 +105,11 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     set_threads(cfg.get("threads"))
     write_config(cfg, run_dir)
     t0 = time.perf_counter()
+    setup = training_setup(cfg)
     cohort, truth_dir = load_cohort(cfg)
     check_cohort_rates(cfg, cohort)  # filters below Nyquist, before any preprocessing
     elbow = build_elbow(cfg)
-    trials = prepare_cohort(cohort, cfg, elbow)
+    trials = prepare_cohort(cohort, setup.settings, setup.components, elbow, kinds=setup.data.kinds)
     log.info(
         "%s: %d trials of %d subjects prepared (%.1f s)",
         cohort.name,
@@ -63,17 +117,19 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         len({t.subject for t in trials}),
         time.perf_counter() - t0,
     )
-    chosen = selected_subjects(cfg, trials)  # checked before any fold starts
+    chosen = selected_subjects(cfg.get("subjects"), trials)  # checked before any fold starts
     protocols = list(cfg.evaluate.get("protocols") or []) if cfg.get("evaluate") else []
+    plan = _loso_plan(cfg, setup, trials, elbow, truth_dir)
     pending = None
     if "loso" in protocols and truth_dir is not None and global_rank() == 0:
         # folds start in worker processes now and train while the per-subject fit runs here
-        pending = start_loso(cfg, trials, elbow, truth_dir, run_dir)
+        pending = start_loso(plan)
     module, trainer, info = fit(
-        cfg,
+        setup,
         trials,
         elbow,
         run_dir,
+        budget(cfg, "fit"),
         train_subjects=chosen,
         ckpt_path=cfg.get("ckpt_path"),
     )
@@ -90,34 +146,15 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "calibration": calibration_report(cohort, trials),
     }
-    b = bundle(cfg, module)
-    params = parameters_report(b, module.physics, info["subjects"])
-    specialised: dict[str, SubjectModel] = {}
-    enabled = bool((cfg.get("specialise") or {}).get("enabled", False))
-    for stale in sorted((run_dir / "subjects").glob("*.ckpt")):
-        # an earlier fit's networks: nmm-predict would take them for this fit's
-        log.info("removing %s (specialised from an earlier fit in this run directory)", stale)
-        stale.unlink()
-    if enabled:
-        t1 = time.perf_counter()
-        own = specialise(cfg, b, trials, budget(cfg, "specialise"), run_dir / "subjects")
-        for sid, (sb, sphys, _) in own.items():
-            specialised[sid] = SubjectModel(sb, sphys, [sid])
-            params[sid] = parameters_report(sb, sphys, [sid])[sid]
-        info["specialise"] = {
-            "wall_s": time.perf_counter() - t1,
-            "subjects": {sid: sinfo["budget"] for sid, (_, _, sinfo) in own.items()},
-        }
+    joint = bundle(setup.settings, module)
+    specialised, params = _specialise(cfg, setup, joint, trials, info)
     atomic_write_text(run_dir / "parameters.json", json.dumps(params, indent=1) + "\n")
     metrics.update(
         evaluate_protocols(
-            cfg,
-            b,
-            trials,
-            truth_dir,
-            elbow,
+            plan,
+            joint,
             protocols,
-            run_dir=run_dir,
+            osim=str(cfg.physics.osim),
             loso_pending=pending,
             specialised=specialised,
         )

@@ -14,10 +14,14 @@ inverse-dynamics torque. Modules:
 - :mod:`~nmm.model.module` the LightningModule;
 - :mod:`~nmm.model.personalise` a new subject's parameters with the network frozen;
 - :mod:`~nmm.model.reconstruct` whole-trial reconstruction and the files of ``nmm-predict``;
-- :mod:`~nmm.model.evaluate` metrics against the synthetic cohort's ground truth, protocols;
-- :mod:`~nmm.model.train` building from the config and fitting (the pieces of ``nmm-train``);
-- :mod:`~nmm.model.predict` a trained NMM read back from its run folder;
+- :mod:`~nmm.model.evaluate` metrics against the synthetic cohort's ground truth, a LOSO fold;
+- :mod:`~nmm.model.settings` the settings and injected parts the pieces take;
+- :mod:`~nmm.model.train` building and fitting (the pieces of ``nmm-train``);
+- :mod:`~nmm.model.adapt` a trained network adapted to new subjects, or to each of its own;
+- :mod:`~nmm.model.checkpoint` a trained NMM's checkpoint read back safely;
 - :mod:`~nmm.model.toy` a seconds-fast toy cohort for tests (not for accuracy claims).
 
-Importing this package is cheap: Lightning, OpenSim and matplotlib load in the submodules.
+The model reads no config and writes no run folder: the apps (:mod:`nmm.jobs`) build its
+settings from ``conf/`` (:mod:`nmm.jobs.nmm_setup`) and write what it returns. Importing this
+package is cheap: Lightning, OpenSim and matplotlib load in the submodules.
 """

@@ -22,44 +22,46 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra.utils import instantiate
+from lightning.pytorch import Trainer
 from lightning.pytorch import seed_everything as seed_lightning
-from omegaconf import DictConfig
 
-from nmm.atomic import atomic_path
 from nmm.model.budget import TrainingBudget
 from nmm.model.features import PreparedTrial
 from nmm.model.module import NMMModule
-from nmm.model.personalise import personalise_from_config
+from nmm.model.personalise import personalise_with
 from nmm.model.physics import PersonalisedElbow
-from nmm.model.train import build_datamodule, train_to_budget
-from nmm.model.train import bundle as make_bundle
+from nmm.model.settings import PersonaliseSettings
+from nmm.model.train import TrainingSetup, build_datamodule, bundle, train_to_budget
 
 __all__ = ["adapt", "personalise_and_adapt", "specialise"]
 
 log = logging.getLogger(__name__)
 
+#: Keeps an adapted model: called with the subjects' ids and the trainer that adapted it (the
+#: app writes its checkpoint, e.g. ``<run_dir>/subjects/<subject>.ckpt``).
+SaveAdapted = Callable[[Sequence[str], Trainer], None]
+
 
 def adapt(
-    cfg: DictConfig,
-    bundle: Any,
+    setup: TrainingSetup,
+    trained: Any,
     physics: PersonalisedElbow,
     subject_ids: Sequence[str],
     trials: Sequence[PreparedTrial],
     limits: TrainingBudget,
     run_dir: str | Path,
     *,
-    checkpoint: str | Path | None = None,
+    save: SaveAdapted | None = None,
 ) -> tuple[Any, PersonalisedElbow, dict[str, Any]]:
-    """Fine-tune a copy of ``bundle``'s network with the new subjects' parameter rows.
+    """Fine-tune a copy of ``trained``'s network with the new subjects' parameter rows.
 
     Args:
-        cfg: the training config (optimizer, loss, data module and trainer settings).
-        bundle: the trained NMM (:class:`nmm.model.train.NMMBundle`), not modified.
+        setup: the training setup of the trained model (optimizer, data module, trainer, seed).
+        trained: the trained NMM (:class:`nmm.model.train.NMMBundle`), not modified.
         physics: the new subjects' personalised elbow (one row per id of ``subject_ids``), as
             :func:`~nmm.model.personalise.personalise` returns it; trained further in place.
         subject_ids: the rows of ``physics``.
@@ -67,33 +69,32 @@ def adapt(
         limits: the training budget (steps, wall time, plateau rule; ``budget.adapt`` or
             ``budget.specialise``).
         run_dir: the trainer's root directory (nothing is logged there).
-        checkpoint: where to write the adapted model (an NMM checkpoint of ``subject_ids``,
-            readable by :func:`nmm.model.predict.load_trained`), atomically; None: not written.
+        save: keeps the adapted model (an NMM checkpoint of ``subject_ids``, readable by
+            :func:`nmm.jobs.trained.load_trained`); None: not kept.
 
     Returns:
         ``(bundle, physics, info)``: a bundle with the adapted network, the physics, and the
         steps, wall time and the budget's summary (stop reason, loss history) under
         ``"budget"``.
     """
-
-    old = bundle.module
+    old = trained.module
     module = NMMModule(
         copy.deepcopy(old.net),
         physics,
         old.loss,
-        instantiate(cfg.model.optimizer),
+        setup.components.optimizer,
         list(subject_ids),
         parameter_lr=old.parameter_lr,
         use_measured=old.use_measured,
         metadata=old.metadata,
     )
-    seed_lightning(int(cfg.seed), workers=True, verbose=False)  # dropout, window order
-    dm = build_datamodule(cfg, trials, list(subject_ids))
+    seed_lightning(setup.seed, workers=True, verbose=False)  # dropout, window order
+    dm = build_datamodule(setup, trials, list(subject_ids))
 
     module.train()  # the copied network comes in eval mode
     t0 = time.perf_counter()
     trainer, stopped = train_to_budget(
-        cfg,
+        setup.make_trainer,
         module,
         dm,
         limits,
@@ -108,9 +109,8 @@ def adapt(
         limit_val_batches=0,
     )
     module.eval()
-    if checkpoint is not None:
-        with atomic_path(checkpoint) as tmp:
-            trainer.save_checkpoint(str(tmp))
+    if save is not None:
+        save(list(subject_ids), trainer)
     info = {
         "steps": int(trainer.global_step),
         "wall_s": time.perf_counter() - t0,
@@ -123,66 +123,63 @@ def adapt(
         stopped["stop_reason"],
         info["wall_s"],
     )
-    return make_bundle(cfg, module), module.physics, info
+    return bundle(setup.settings, module), module.physics, info
 
 
 def personalise_and_adapt(
-    cfg: DictConfig,
-    bundle: Any,
+    setup: TrainingSetup,
+    trained: Any,
     trials: Sequence[PreparedTrial],
-    settings: Any,
+    settings: PersonaliseSettings,
     seed: int,
-    default_steps: int,
     run_dir: str | Path,
     limits: TrainingBudget | None,
 ) -> tuple[Any, PersonalisedElbow, list[str], dict[str, Any]]:
     """New subjects' parameters with the network frozen
-    (:func:`~nmm.model.personalise.personalise_from_config`), then, when ``settings`` has
-    ``adapt: true``, :func:`adapt` within ``limits`` (its info under ``"adapt"``).
+    (:func:`~nmm.model.personalise.personalise_with` ``settings``, ``seed``), then, when
+    ``settings.adapt``, :func:`adapt` within ``limits`` (its info under ``"adapt"``).
 
-    Returns ``(bundle, physics, subject_ids, info)``: the adapted bundle (``bundle`` itself
+    Returns ``(bundle, physics, subject_ids, info)``: the adapted bundle (``trained`` itself
     without adaptation), the new subjects' personalised elbow, their ids (its rows) and info.
 
     Raises:
         ValueError: ``adapt`` is on and ``limits`` is None.
     """
-
-    physics, ids, info = personalise_from_config(
-        bundle, trials, settings, cfg.preprocess.resample_hz, seed, default_steps
-    )
-    if bool((settings or {}).get("adapt", False)):
+    physics, ids, info = personalise_with(trained, trials, settings, setup.settings.rate_hz, seed)
+    if settings.adapt:
         if limits is None:
             raise ValueError("personalise.adapt is true but no adaptation budget was given")
-        bundle, physics, info["adapt"] = adapt(cfg, bundle, physics, ids, trials, limits, run_dir)
-    return bundle, physics, ids, info
+        trained, physics, info["adapt"] = adapt(
+            setup, trained, physics, ids, trials, limits, run_dir
+        )
+    return trained, physics, ids, info
 
 
 def specialise(
-    cfg: DictConfig,
-    bundle: Any,
+    setup: TrainingSetup,
+    trained: Any,
     trials: Sequence[PreparedTrial],
     limits: TrainingBudget,
-    out_dir: str | Path,
+    run_dir: str | Path,
+    save: SaveAdapted | None = None,
 ) -> dict[str, tuple[Any, PersonalisedElbow, dict[str, Any]]]:
-    """Each subject's own network, adapted from the joint fit ``bundle`` (:func:`adapt`).
+    """Each subject's own network, adapted from the joint fit ``trained`` (:func:`adapt`).
 
-    For every subject of ``bundle`` with trials in ``trials``, its parameter row and a copy of
+    For every subject of ``trained`` with trials in ``trials``, its parameter row and a copy of
     the network are trained on its trials (measured channels, kinematics, torque) within
-    ``limits`` and written to ``out_dir/<subject>.ckpt``.
+    ``limits``, and kept with ``save`` (the app writes ``<run_dir>/subjects/<subject>.ckpt``).
 
     Returns:
         ``{subject: (bundle, physics, info)}``: its network, its one-row elbow, steps and time.
     """
-    joint = bundle.module.physics
+    joint = trained.module.physics
     present = {t.subject for t in trials}
     out = {}
-    for i, sid in enumerate(bundle.module.subject_ids):
+    for i, sid in enumerate(trained.module.subject_ids):
         if sid not in present:
             continue
         row = joint.with_subjects(1)
         joint.parameters_table.copy_subject(i, row.parameters_table)
         mine = [t for t in trials if t.subject == sid]
-        out[sid] = adapt(
-            cfg, bundle, row, [sid], mine, limits, out_dir, checkpoint=Path(out_dir) / f"{sid}.ckpt"
-        )
+        out[sid] = adapt(setup, trained, row, [sid], mine, limits, run_dir, save=save)
     return out

@@ -30,8 +30,10 @@ Protocols (``evaluate.protocols``):
   and torque only (:func:`nmm.model.personalise.personalise`), optionally followed by
   ``evaluate.personalise.adapt``: adaptation (budget ``budget.adapt``) of a copy of the network
   on the same data (:func:`nmm.model.adapt.adapt`; its hidden channels are never seen either), and
-  scored. The folds run in
-  ``evaluate.workers`` spawned processes (:func:`start_loso`), during the per-subject fit.
+  scored (:func:`loso_fold`). The app runs the folds in ``evaluate.workers`` spawned processes
+  during the per-subject fit (:mod:`nmm.jobs.protocols`).
+
+The settings of both are :class:`EvaluationSettings` (the ``evaluate`` node).
 
 Summaries (``metrics.json`` under the protocol's key): ``hidden_pearson_r_mean``,
 ``hidden_rmse_mean``, ``hidden_r2_mean``, ``baseline_copy_synergist_rmse_mean``,
@@ -43,37 +45,38 @@ with five subjects a wide interval), ``torque_r2`` (mean over subject × load ce
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
-import multiprocessing as mp
 import os
 import resource
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 from scipy import signal as sps
 
 from nmm.bootstrap import cluster_bootstrap_ci
 from nmm.metrics import pearson_r, r2_score, rmse
 from nmm.model.adapt import personalise_and_adapt
+from nmm.model.budget import TrainingBudget
 from nmm.model.features import PreparedTrial
 from nmm.model.physics import PersonalisedElbow
-from nmm.model.reconstruct import Reconstruction, reconstruct, write_outputs
-from nmm.model.train import budget, fit, selected_subjects, set_threads
-from nmm.model.train import bundle as make_bundle
+from nmm.model.reconstruct import Reconstruction, reconstruct
+from nmm.model.settings import PersonaliseSettings
+from nmm.model.train import TrainingSetup, bundle, fit, set_threads
 from nmm.synth.ground_truth import read_cohort_truth, read_trial_truth
 
 __all__ = [
     "HEADLINE_KEYS",
+    "EvaluationSettings",
     "SubjectModel",
+    "brief",
     "cell_scores",
     "evaluate_model",
-    "evaluate_protocols",
-    "evaluation_options",
+    "loso_fold",
+    "merge_folds",
     "read_truth_excitation",
     "summarise_cells",
 ]
@@ -95,6 +98,8 @@ HEADLINE_KEYS = (
     "torque_rmse_nm",
 )
 DEFAULT_TARGETS = {"rmse_ratio_to_baseline": 0.6, "pearson_r": 0.9, "torque_r2": 0.95}
+#: Personalisation steps of a held-out subject when ``evaluate.personalise`` names none.
+LOSO_PERSONALISE_STEPS = 150
 
 
 def read_truth_excitation(
@@ -461,7 +466,10 @@ def _pooled_recovery(parts: Sequence[Mapping[str, Any] | None]) -> dict[str, Any
     return _recovery_summary(values) if values else None
 
 
-def _merge_folds(folds: Sequence[dict[str, Any]], targets: Mapping[str, float]) -> dict[str, Any]:
+def merge_folds(folds: Sequence[dict[str, Any]], targets: Mapping[str, float]) -> dict[str, Any]:
+    """One protocol summary of the LOSO folds of :func:`loso_fold`: their cells and
+    reconstructions pooled, their parameter recovery pooled, each fold's own record under
+    ``folds``."""
     cells = [c for f in folds for c in f["summary"]["cells"]]
     recs = [r for f in folds for r in f["recs"]]
     out = summarise_cells(cells, recs, targets)
@@ -474,163 +482,128 @@ def _merge_folds(folds: Sequence[dict[str, Any]], targets: Mapping[str, float]) 
     return out
 
 
-def evaluate_protocols(
-    cfg: DictConfig,
-    bundle: Any,
-    trials: Sequence[PreparedTrial],
-    truth_dir: str | os.PathLike[str] | None,
-    elbow: Any,
-    protocols: Sequence[str],
-    *,
-    run_dir: str | os.PathLike[str],
-    loso_pending: list[Any] | None = None,
-    specialised: Mapping[str, SubjectModel] | None = None,
-) -> dict[str, Any]:
-    """Run the protocols of ``evaluate.protocols`` (see the module doc); returns
-    ``{protocol: summary}``. ``bundle`` is the model fitted on every subject (per-subject);
-    ``specialised``: per subject, its network specialised from it
-    (:func:`nmm.model.adapt.specialise`), which then scores the per-subject protocol;
-    ``loso_pending``: folds already submitted by :func:`start_loso`."""
-    ev = cfg.get("evaluate") or {}
-    opt = evaluation_options(cfg)
-    hidden, baseline, targets = opt["hidden"], opt["baseline"], opt["targets"]
-    kinds, cutoff = opt["kinds"], opt["reference_cutoff_hz"]
-    out: dict[str, Any] = {}
-    run_dir = Path(run_dir)
-    if "per_subject" in protocols:
-        t0 = time.perf_counter()
-        models = (
-            list(specialised.values())
-            if specialised
-            else [SubjectModel(bundle, bundle.module.physics, bundle.module.subject_ids)]
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """How the NMM is scored (``evaluate`` of ``conf/train.yaml``; the module doc).
+
+    Attributes:
+        hidden: the hidden muscles scored (``physics.hidden``).
+        baseline: hidden muscle -> the measured muscles whose mean is its copy-synergist
+            baseline.
+        targets: ``rmse_ratio_to_baseline``, ``pearson_r``, ``torque_r2`` to meet.
+        kinds: trial kinds scored (None: all).
+        reference_cutoff_hz: the reference envelope's low-pass (Hz; None: raw excitation).
+        hidden_signal: ``excitation`` or ``envelopes`` (:data:`HIDDEN_SIGNALS`).
+        personalise: a held-out subject's personalisation (LOSO).
+        loso_subjects: LOSO holds out only these (None: every selected subject).
+        workers: LOSO folds in this many worker processes (1: in turn).
+        write_outputs: write each protocol's predictions.
+        max_figures: figures written per protocol.
+    """
+
+    hidden: tuple[str, ...]
+    baseline: Mapping[str, Sequence[str]] = field(default_factory=lambda: DEFAULT_BASELINE)
+    targets: Mapping[str, float] = field(default_factory=lambda: DEFAULT_TARGETS)
+    kinds: tuple[str, ...] | None = ("movement",)
+    reference_cutoff_hz: float | None = 6.0
+    hidden_signal: str = "excitation"
+    personalise: PersonaliseSettings = field(
+        default_factory=lambda: PersonaliseSettings(steps=LOSO_PERSONALISE_STEPS)
+    )
+    loso_subjects: tuple[str, ...] | None = None
+    workers: int = 1
+    write_outputs: bool = True
+    max_figures: int = 6
+
+    @classmethod
+    def from_mapping(
+        cls, node: Mapping[str, Any] | None, hidden: Sequence[str]
+    ) -> EvaluationSettings:
+        """From the ``evaluate`` node as a plain mapping (None: every default), with the
+        module's defaults where it is silent; ``hidden``: ``physics.hidden``."""
+        ev = node or {}
+        cutoff = ev.get("reference_cutoff_hz", 6.0)
+        only = ev.get("loso_subjects")
+        return cls(
+            hidden=tuple(hidden),
+            baseline=ev.get("baseline") or DEFAULT_BASELINE,
+            targets={**DEFAULT_TARGETS, **(ev.get("targets") or {})},
+            kinds=tuple(ev["kinds"]) if ev.get("kinds") else None,
+            reference_cutoff_hz=float(cutoff) if cutoff else None,
+            hidden_signal=str(ev.get("hidden_signal", "excitation")),
+            personalise=PersonaliseSettings.from_mapping(
+                ev.get("personalise"), LOSO_PERSONALISE_STEPS
+            ),
+            loso_subjects=tuple(only) if only else None,
+            workers=int(ev.get("workers", 1) or 1),
+            write_outputs=bool(ev.get("write_outputs", True)),
+            max_figures=int(ev.get("max_figures", 6)),
         )
-        summary, recs, truths = evaluate_model(
+
+    def score(
+        self,
+        models: Sequence[SubjectModel],
+        trials: Sequence[PreparedTrial],
+        truth_dir: str | os.PathLike[str] | None,
+    ) -> tuple[dict[str, Any], list[Reconstruction], list[np.ndarray | None]]:
+        """:func:`evaluate_model` with these settings."""
+        return evaluate_model(
             models,
             trials,
             truth_dir,
-            hidden=hidden,
-            baseline=baseline,
-            targets=targets,
-            kinds=kinds,
-            reference_cutoff_hz=cutoff,
-            hidden_signal=opt["hidden_signal"],
+            hidden=self.hidden,
+            baseline=self.baseline,
+            targets=self.targets,
+            kinds=self.kinds,
+            reference_cutoff_hz=self.reference_cutoff_hz,
+            hidden_signal=self.hidden_signal,
         )
-        summary["eval_wall_s"] = time.perf_counter() - t0
-        summary["specialised"] = bool(specialised)
-        out["per_subject"] = summary
-        if ev.get("write_outputs", True):
-            truth_map = {r.trial.key: t for r, t in zip(recs, truths, strict=True) if t is not None}
-            for model in models:
-                rows = {s: i for i, s in enumerate(model.subject_ids)}
-                write_outputs(
-                    [r for r in recs if r.trial.subject in rows],
-                    run_dir / "predictions",
-                    physics=model.physics,
-                    subject_rows=rows,
-                    osim=cfg.physics.osim,
-                    truth=truth_map,
-                    hidden=hidden,
-                    max_figures=int(ev.get("max_figures", 6)) // len(models) or 1,
-                )
-        log.info("per-subject: %s", _brief(summary))
-    if "loso" in protocols:
-        folds = loso_results(cfg, trials, elbow, truth_dir, run_dir, pending=loso_pending)
-        if folds:
-            out["loso"] = _merge_folds(folds, targets)
-            log.info("LOSO: %s", _brief(out["loso"]))
-            if ev.get("write_outputs", True):
-                # each held-out subject reconstructed by the model that never saw it
-                recs = [r for f in folds for r in f["recs"]]
-                truths = [t for f in folds for t in f["truths"]]
-                write_outputs(
-                    recs,
-                    run_dir / "loso" / "predictions",
-                    truth={
-                        r.trial.key: t for r, t in zip(recs, truths, strict=True) if t is not None
-                    },
-                    hidden=hidden,
-                    max_figures=int(ev.get("max_figures", 6)),
-                )
-    return out
-
-
-def evaluation_options(cfg: DictConfig) -> dict[str, Any]:
-    """Hidden muscles, baseline, targets, scored kinds, reference cutoff (Hz), the scored hidden
-    signal and the personalisation settings of ``cfg.evaluate``, with the module's defaults."""
-    ev = cfg.get("evaluate") or {}
-    baseline = (
-        OmegaConf.to_container(ev.get("baseline"), resolve=True)
-        if ev.get("baseline")
-        else DEFAULT_BASELINE
-    )
-    targets = {
-        **DEFAULT_TARGETS,
-        **(OmegaConf.to_container(ev.get("targets"), resolve=True) if ev.get("targets") else {}),
-    }
-    cutoff = ev.get("reference_cutoff_hz", 6.0)
-    return {
-        "hidden": list(cfg.physics.hidden),
-        "baseline": baseline,
-        "targets": targets,
-        "kinds": list(ev.get("kinds")) if ev.get("kinds") else None,
-        "reference_cutoff_hz": float(cutoff) if cutoff else None,
-        "hidden_signal": str(ev.get("hidden_signal", "excitation")),
-        "personalise": dict(ev.get("personalise") or {}),
-    }
 
 
 def loso_fold(
-    cfg: DictConfig,
+    setup: TrainingSetup,
+    evaluation: EvaluationSettings,
+    budgets: Mapping[str, TrainingBudget],
     trials: Sequence[PreparedTrial],
     elbow: Any,
     truth_dir: str | os.PathLike[str] | None,
     held_out: str,
     run_dir: str | os.PathLike[str],
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """One leave-one-subject-out fold: fit without ``held_out``, personalise it with the network
-    frozen (measured channels, kinematics, torque), adapt the network to it when
-    ``evaluate.personalise.adapt`` (budget ``budget.adapt``), score it. Runs in a worker
-    process too."""
-    set_threads(cfg.get("threads"))
+    """One leave-one-subject-out fold: fit without ``held_out`` (``budgets["fit"]``),
+    personalise it with the network frozen (measured channels, kinematics, torque), adapt the
+    network to it when ``evaluation.personalise.adapt`` (``budgets["adapt"]``), score it. Runs
+    in a worker process too (``threads``: its torch threads). The trainers' root is
+    ``<run_dir>/loso/<held_out>`` (nothing is logged there)."""
+    set_threads(threads)
     t0 = time.perf_counter()
-    opt = evaluation_options(cfg)
     subjects = list(dict.fromkeys(t.subject for t in trials))
     others = [x for x in subjects if x != held_out]
+    folder = Path(run_dir) / "loso" / held_out
     module, _, info = fit(
-        cfg,
+        setup,
         trials,
         elbow,
-        Path(run_dir) / "loso" / held_out,
+        folder,
+        budgets["fit"],
         train_subjects=others,
         loggers=False,
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    b = make_bundle(cfg, module)
     test = [t for t in trials if t.subject == held_out]
     b, physics, ids, pinfo = personalise_and_adapt(
-        cfg,
-        b,
+        setup,
+        bundle(setup.settings, module),
         test,
-        opt["personalise"],
-        int(cfg.seed),
-        150,
-        Path(run_dir) / "loso" / held_out,
-        budget(cfg, "adapt"),
+        evaluation.personalise,
+        setup.seed,
+        folder,
+        budgets["adapt"],
     )
-    summary, recs, truths = evaluate_model(
-        [SubjectModel(b, physics, ids)],
-        test,
-        truth_dir,
-        hidden=opt["hidden"],
-        baseline=opt["baseline"],
-        targets=opt["targets"],
-        kinds=opt["kinds"],
-        reference_cutoff_hz=opt["reference_cutoff_hz"],
-        hidden_signal=opt["hidden_signal"],
-    )
-    log.info("LOSO %s: %s", held_out, _brief(summary))
-
+    summary, recs, truths = evaluation.score([SubjectModel(b, physics, ids)], test, truth_dir)
+    log.info("LOSO %s: %s", held_out, brief(summary))
     return {
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "held_out": held_out,
@@ -646,51 +619,8 @@ def loso_fold(
     }
 
 
-def _held_out(cfg: DictConfig, trials: Sequence[PreparedTrial]) -> list[str]:
-    """LOSO folds: the selected subjects (``subjects``) within ``evaluate.loso_subjects``."""
-    only = (cfg.get("evaluate") or {}).get("loso_subjects")
-    return [s for s in selected_subjects(cfg, trials) if not only or s in set(only)]
-
-
-def start_loso(
-    cfg: DictConfig,
-    trials: Sequence[PreparedTrial],
-    elbow: Any,
-    truth_dir: str | os.PathLike[str] | None,
-    run_dir: str | os.PathLike[str],
-) -> list[Any] | None:
-    """Submit the LOSO folds to ``evaluate.workers`` worker processes (spawned, one torch thread
-    each) and return their futures; None when ``workers`` <= 1 (folds then run in turn). The
-    folds and the main process's per-subject fit share the cores: on 2 cores, 3 workers keep
-    both busy to the end (conf/train.yaml)."""
-    workers = int((cfg.get("evaluate") or {}).get("workers", 1) or 1)
-    if workers <= 1:
-        return None
-
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
-    futures = [
-        pool.submit(loso_fold, cfg, list(trials), elbow, truth_dir, s, str(run_dir))
-        for s in _held_out(cfg, trials)
-    ]
-    pool.shutdown(wait=False)
-    return futures
-
-
-def loso_results(
-    cfg: DictConfig,
-    trials: Sequence[PreparedTrial],
-    elbow: Any,
-    truth_dir: str | os.PathLike[str] | None,
-    run_dir: str | os.PathLike[str],
-    pending: list[Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Every LOSO fold's result: from ``pending`` futures (:func:`start_loso`), else run here."""
-    if pending is not None:
-        return [f.result() for f in pending]
-    return [loso_fold(cfg, trials, elbow, truth_dir, s, run_dir) for s in _held_out(cfg, trials)]
-
-
-def _brief(s: Mapping[str, Any]) -> str:
+def brief(s: Mapping[str, Any]) -> str:
+    """A protocol summary in one line (hidden r, RMSE vs the baseline, torque R²)."""
     return (
         f"hidden r {s['hidden_pearson_r_mean']:.3f}, RMSE {s['hidden_rmse_mean']:.4f} "
         f"(baseline {s['baseline_copy_synergist_rmse_mean']:.4f}, ratio "

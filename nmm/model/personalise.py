@@ -21,8 +21,9 @@ from torch.utils.data import default_collate
 from nmm.model.datamodule import WindowDataset
 from nmm.model.features import PreparedTrial, body_masses, samples
 from nmm.model.physics import PersonalisedElbow, with_measured
+from nmm.model.settings import PersonaliseSettings
 
-__all__ = ["personalise"]
+__all__ = ["personalise", "personalise_with"]
 
 log = logging.getLogger(__name__)
 
@@ -118,28 +119,22 @@ def personalise(
     return physics, ids, info
 
 
-def personalise_from_config(
+def personalise_with(
     bundle: Any,
     trials: Sequence[PreparedTrial],
-    settings: Any,
+    settings: PersonaliseSettings,
     rate_hz: float,
     seed: int,
-    default_steps: int,
 ) -> tuple[PersonalisedElbow, list[str], dict[str, Any]]:
-    """:func:`personalise` with the settings of a config's `personalise` node.
-
-    settings: mapping with optional `steps`, `lr`, `batch_size`, `window_s` (s); rate_hz: the
-    model's common rate (Hz), to turn `window_s` into samples.
-    """
-    settings = settings or {}
-    window_s = settings.get("window_s")
+    """:func:`personalise` with :class:`~nmm.model.settings.PersonaliseSettings`; rate_hz: the
+    model's common rate (Hz), to turn ``settings.window_s`` into samples."""
     return personalise(
         bundle,
         trials,
-        steps=int(settings.get("steps", default_steps)),
-        lr=float(settings.get("lr", 0.05)),
-        batch_size=settings.get("batch_size"),
+        steps=settings.steps,
+        lr=settings.lr,
+        batch_size=settings.batch_size,
         seed=seed,
-        window=samples(float(window_s), float(rate_hz)) if window_s else None,
+        window=samples(settings.window_s, float(rate_hz)) if settings.window_s else None,
         use_measured=bundle.use_measured,
     )

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from nmm.model.settings import NMMSettings
 from nmm.physics.elbow import ElbowModel
 from nmm.physics.parameters import PersonalisedParameters
 
@@ -103,32 +104,30 @@ class PersonalisedElbow(nn.Module):
         self.method, self.substeps, self.smoothing = method, substeps, float(smoothing)
 
     @classmethod
-    def from_config(
+    def from_settings(
         cls,
-        cfg: Any,
+        settings: NMMSettings,
         elbow: ElbowModel,
         n_subjects: int,
         body_mass_kg: Sequence[float | None] | None = None,
     ) -> PersonalisedElbow:
-        """The personalised elbow of a run's config, ``n_subjects`` parameter rows: the table of
-        ``cfg.physics`` (bounds, initial values, priors), the data rate of
-        ``cfg.preprocess.resample_hz`` (Hz) and the activation integration of
-        ``cfg.model.activation`` and ``cfg.physics.activation.smoothing``. The one construction
-        the NMM and SynX share. ``body_mass_kg`` (kg, one per row, None: unknown) centres the
-        strength priors (:meth:`PersonalisedParameters.expect_strength`)."""
+        """The personalised elbow of the NMM's settings, ``n_subjects`` parameter rows: the
+        table of ``settings.physics`` (bounds, initial values, priors), the data rate
+        ``settings.rate_hz`` (Hz) and the activation integration of ``settings``. The one
+        construction the NMM and SynX share. ``body_mass_kg`` (kg, one per row, None: unknown)
+        centres the strength priors (:meth:`PersonalisedParameters.expect_strength`)."""
         table = PersonalisedParameters.from_config(
-            cfg.physics, n_subjects, elbow.muscle_parameters, list(elbow.muscle_names)
+            settings.physics, n_subjects, elbow.muscle_parameters, list(elbow.muscle_names)
         ).to(torch.get_default_dtype())
         if body_mass_kg is not None:
             table.expect_strength(body_mass_kg)
-        act = cfg.model.get("activation", {}) or {}
         return cls(
             elbow,
             table,
-            dt=1.0 / float(cfg.preprocess.resample_hz),
-            method=str(act.get("method", "euler")),
-            substeps=act.get("substeps", 2),
-            smoothing=float(cfg.physics.activation.get("smoothing", 10.0)),
+            dt=1.0 / settings.rate_hz,
+            method=settings.activation_method,
+            substeps=settings.activation_substeps,
+            smoothing=settings.activation_smoothing,
         )
 
     @property

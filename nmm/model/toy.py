@@ -54,6 +54,131 @@ def _trial_kinematics(
     return t, q, qd, qdd
 
 
+def _draw_subject(
+    rng: np.random.Generator, muscles: Sequence[str], parameters: PersonalisedParameters, row: int
+) -> tuple[dict[str, dict[str, float]], np.ndarray, np.ndarray]:
+    """A subject's true muscle factors (log-normal F0, ±3 % l_opt, ±1 % l_Ts; set into ``row``
+    of ``parameters`` with the activation values of OpenSim's muscles), its agonists' weights
+    ``w_i`` ``(M,)`` and its co-contraction floor ``(M,)`` (excitation, 0-1)."""
+    factors = {
+        m: {
+            "max_isometric_force": float(np.exp(rng.normal(0.0, 0.1))),
+            "optimal_fiber_length": float(rng.uniform(0.97, 1.03)),
+            "tendon_slack_length": float(rng.uniform(0.99, 1.01)),
+        }
+        for m in muscles
+    }
+    values: dict[str, Any] = {
+        name: [factors[m][name] for m in muscles]
+        for name in ("max_isometric_force", "optimal_fiber_length", "tendon_slack_length")
+    }
+    values.update(emg_gain=1.0, shape_factor=-0.05, tau_act_s=0.015, electromechanical_delay_s=0.01)
+    known = {sp.name for sp in parameters.specs}
+    parameters.set_values(row, {k: v for k, v in values.items() if k in known})
+    weights = np.exp(rng.normal(0.0, 0.3, len(muscles)))
+    floor = rng.uniform(0.02, 0.05, len(muscles))
+    return factors, weights, floor
+
+
+def _excitations(
+    elbow: ElbowModel,
+    arm: Any,
+    kinematics: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    load_kg: float,
+    lever_arm_m: float,
+    weights: np.ndarray,
+    floor: np.ndarray,
+    sos: np.ndarray,
+) -> np.ndarray:
+    """``(T, M)`` excitations (0-1) that meet the inverse-dynamics torque of ``kinematics``
+    (θ rad, θ̇ rad/s, θ̈ rad/s², ``(T,)`` each) with the nominal muscles: the floor, plus the
+    torque still needed shared among the agonists in proportion to ``w_i s_i`` (s_i the
+    muscle's torque at full activation, N·m; the minimum of Σ a_i²/w_i), low-passed at 6 Hz."""
+    th, thd, thdd = kinematics
+    n = len(th)
+    with torch.no_grad():
+        tau_id = inverse_dynamics_torque(th, thd, thdd, arm.to(th), load_kg, lever_arm_m)
+        nominal = elbow.muscle_parameters.to(th)
+        ones = torch.ones(n, len(floor), dtype=torch.float64)
+        full = elbow.muscle_torque(th, thd, ones, nominal).muscle_torques
+        rest = elbow.muscle_torque(th, thd, 0 * ones, nominal).muscle_torques
+        strength = (full - rest).numpy()  # (T, M) N·m at full activation
+        base = elbow.muscle_torque(
+            th, thd, torch.tensor(floor).expand(n, -1), nominal
+        ).torque.numpy()
+    need = tau_id.numpy() - base
+    act = np.tile(floor, (n, 1))
+    for sign in (1.0, -1.0):
+        s_dir = np.where(sign * strength > 0, strength, 0.0)
+        denom = (weights * s_dir**2).sum(axis=1)
+        share = np.where(
+            (sign * need > 0)[:, None],
+            need[:, None] * weights * s_dir / np.maximum(denom, 1e-9)[:, None],
+            0.0,
+        )
+        act = act + share
+    return np.clip(sps.sosfiltfilt(sos, np.clip(act, 0.0, 1.0), axis=0), 0.0, 1.0)
+
+
+def _muscle_torque(
+    elbow: ElbowModel,
+    parameters: PersonalisedParameters,
+    row: int,
+    excitation: np.ndarray,
+    kinematics: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    dt: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The activation ``(1, T, M)`` and muscle torque ``(T,)`` N·m of ``excitation`` with the
+    true parameters of ``row`` (the torch elbow: the toy cohort's "recorded" torque)."""
+    th, thd, _ = kinematics
+    with torch.no_grad():
+        e_t = torch.tensor(excitation, dtype=parameters.raw.dtype).unsqueeze(0)
+        a_t = parameters.activation(e_t, dt, [row], method="euler", substeps=2)
+        mp = parameters.muscle_parameters([row], time_axis=True)
+        torque = elbow.muscle_torque(
+            th.to(e_t.dtype).unsqueeze(0), thd.to(e_t.dtype).unsqueeze(0), a_t, mp
+        ).torque[0]
+    return a_t, torque
+
+
+def _toy_trial(
+    subject: str,
+    trial_id: str,
+    envelopes: np.ndarray,
+    measured: Sequence[str],
+    angle: tuple[np.ndarray, np.ndarray, np.ndarray],
+    torque: torch.Tensor,
+    load: Load,
+    rate_hz: float,
+) -> Trial:
+    """A movement trial: the measured muscles' ``envelopes`` ``(T, len(measured))``, θ, θ̇, θ̈
+    (rad, rad/s, rad/s²) and the elbow moment ``(T,)`` N·m at ``rate_hz``."""
+    return Trial(
+        subject=subject,
+        trial_id=trial_id,
+        envelope=Signal.uniform(
+            np.clip(envelopes, 0.0, None), rate_hz, list(measured), "1", kind="envelope"
+        ),
+        kinematics=Signal.uniform(
+            np.column_stack(angle),
+            rate_hz,
+            [COORDINATE, f"{COORDINATE}_speed", f"{COORDINATE}_acceleration"],
+            ["rad", "rad/s", "rad/s^2"],
+            kind="kinematics",
+        ),
+        torque=Signal.uniform(
+            torque.double().numpy()[:, None],
+            rate_hz,
+            [f"{COORDINATE}_moment"],
+            "N·m",
+            kind="torque",
+        ),
+        load=load,
+        condition="baseline",
+        metadata={"kind": "movement", "toy": True},
+    )
+
+
 def make_toy_cohort(
     elbow: ElbowModel,
     parameters: PersonalisedParameters,
@@ -85,113 +210,41 @@ def make_toy_cohort(
     muscles = list(elbow.muscle_names)
     hidden = [m for m in ("BRA", "TRImed") if m in muscles]
     measured = [m for m in muscles if m not in hidden]
+    idx = [muscles.index(m) for m in measured]
     arm = elbow.arm.replace(gravity_angle_offset=math.pi / 2)  # forearm horizontal at θ = 0
     sos = sps.butter(2, 6.0, fs=rate_hz, output="sos")
-    dt = 1.0 / rate_hz
     subjects, trials, truth_trials, truth_subjects = [], [], [], []
     for s in range(n_subjects):
         sid = f"T{s + 1:02d}"
-        factors = {
-            m: {
-                "max_isometric_force": float(np.exp(rng.normal(0.0, 0.1))),
-                "optimal_fiber_length": float(rng.uniform(0.97, 1.03)),
-                "tendon_slack_length": float(rng.uniform(0.99, 1.01)),
-            }
-            for m in muscles
-        }
-        values: dict[str, Any] = {
-            name: [factors[m][name] for m in muscles]
-            for name in ("max_isometric_force", "optimal_fiber_length", "tendon_slack_length")
-        }
-        values.update(
-            emg_gain=1.0, shape_factor=-0.05, tau_act_s=0.015, electromechanical_delay_s=0.01
-        )
-        known = {sp.name for sp in parameters.specs}
-        parameters.set_values(s, {k: v for k, v in values.items() if k in known})
-        weights = np.exp(rng.normal(0.0, 0.3, len(muscles)))
-        floor = rng.uniform(0.02, 0.05, len(muscles))
+        factors, weights, floor = _draw_subject(rng, muscles, parameters, s)
         subjects.append(Subject(sid, body_mass_kg=70.0, height_m=1.75))
         truth_subjects.append({"subject_id": sid, "factors": factors})
-        k = 0
-        for load in loads_kg:
-            for _ in range(trials_per_load):
-                k += 1
-                t, q, qd, qdd = _trial_kinematics(rng, duration_s, rate_hz)
-                th, thd, thdd = (torch.tensor(v, dtype=torch.float64) for v in (q, qd, qdd))
-                with torch.no_grad():
-                    tau_id = inverse_dynamics_torque(th, thd, thdd, arm.to(th), load, lever_arm_m)
-                    nominal = elbow.muscle_parameters.to(th)
-                    ones = torch.ones(len(t), len(muscles), dtype=torch.float64)
-                    full = elbow.muscle_torque(th, thd, ones, nominal).muscle_torques
-                    rest = elbow.muscle_torque(th, thd, 0 * ones, nominal).muscle_torques
-                    strength = (full - rest).numpy()  # (T, M) N·m at full activation
-                    base = elbow.muscle_torque(
-                        th, thd, torch.tensor(floor).expand(len(t), -1), nominal
-                    ).torque.numpy()
-                need = tau_id.numpy() - base
-                act = np.tile(floor, (len(t), 1))
-                for sign in (1.0, -1.0):
-                    s_dir = np.where(sign * strength > 0, strength, 0.0)
-                    denom = (weights * s_dir**2).sum(axis=1)
-                    share = np.where(
-                        (sign * need > 0)[:, None],
-                        need[:, None] * weights * s_dir / np.maximum(denom, 1e-9)[:, None],
-                        0.0,
-                    )
-                    act = act + share
-                exc = np.clip(sps.sosfiltfilt(sos, np.clip(act, 0.0, 1.0), axis=0), 0.0, 1.0)
-                with torch.no_grad():
-                    e_t = torch.tensor(exc, dtype=parameters.raw.dtype).unsqueeze(0)
-                    a_t = parameters.activation(e_t, dt, [s], method="euler", substeps=2)
-                    mp = parameters.muscle_parameters([s], time_axis=True)
-                    torque = elbow.muscle_torque(
-                        th.to(e_t.dtype).unsqueeze(0), thd.to(e_t.dtype).unsqueeze(0), a_t, mp
-                    ).torque[0]
-                noisy = exc + sps.sosfiltfilt(sos, rng.normal(0.0, noise, exc.shape), axis=0)
-                idx = [muscles.index(m) for m in measured]
-                tid = f"toy_{int(load)}kg_{k}"
-                trials.append(
-                    Trial(
-                        subject=sid,
-                        trial_id=tid,
-                        envelope=Signal.uniform(
-                            np.clip(noisy[:, idx], 0.0, None),
-                            rate_hz,
-                            measured,
-                            "1",
-                            kind="envelope",
-                        ),
-                        kinematics=Signal.uniform(
-                            np.column_stack([q, qd, qdd]),
-                            rate_hz,
-                            [COORDINATE, f"{COORDINATE}_speed", f"{COORDINATE}_acceleration"],
-                            ["rad", "rad/s", "rad/s^2"],
-                            kind="kinematics",
-                        ),
-                        torque=Signal.uniform(
-                            torque.double().numpy()[:, None],
-                            rate_hz,
-                            [f"{COORDINATE}_moment"],
-                            "N·m",
-                            kind="torque",
-                        ),
-                        load=Load(float(load), lever_arm_m),
-                        condition="baseline",
-                        metadata={"kind": "movement", "toy": True},
-                    )
+        plan = [load for load in loads_kg for _ in range(trials_per_load)]
+        for k, load in enumerate(plan, start=1):
+            t, q, qd, qdd = _trial_kinematics(rng, duration_s, rate_hz)
+            kin = tuple(torch.tensor(v, dtype=torch.float64) for v in (q, qd, qdd))
+            exc = _excitations(elbow, arm, kin, load, lever_arm_m, weights, floor, sos)
+            a_t, torque = _muscle_torque(elbow, parameters, s, exc, kin, 1.0 / rate_hz)
+            noisy = exc + sps.sosfiltfilt(sos, rng.normal(0.0, noise, exc.shape), axis=0)
+            tid = f"toy_{int(load)}kg_{k}"
+            load_spec = Load(float(load), lever_arm_m)
+            trials.append(
+                _toy_trial(
+                    sid, tid, noisy[:, idx], measured, (q, qd, qdd), torque, load_spec, rate_hz
                 )
-                truth_trials.append(
-                    {
-                        "subject": sid,
-                        "session": "1",
-                        "trial_id": tid,
-                        "load_kg": float(load),
-                        "time": t,
-                        "excitation": exc,
-                        "activation": a_t[0].double().numpy(),
-                        "muscle_moment": torque.double().numpy(),
-                    }
-                )
+            )
+            truth_trials.append(
+                {
+                    "subject": sid,
+                    "session": "1",
+                    "trial_id": tid,
+                    "load_kg": float(load),
+                    "time": t,
+                    "excitation": exc,
+                    "activation": a_t[0].double().numpy(),
+                    "muscle_moment": torque.double().numpy(),
+                }
+            )
     cohort = Cohort(subjects, trials, name="toy_elbow")
     truth = {
         "muscles": muscles,

@@ -1,14 +1,13 @@
-"""Building the NMM from the config and fitting it: the pieces of nmm-train (conf/train.yaml).
+"""Building the NMM and fitting it: the pieces of nmm-train (:mod:`nmm.jobs.train`).
 
-Pieces, each usable alone (the evaluation's protocols and ``nmm-predict`` reuse them):
+Every piece takes the settings objects of :mod:`nmm.model.settings` (the app layer,
+:mod:`nmm.jobs.nmm_setup`, builds them from ``conf/train.yaml``); the evaluation's protocols and
+``nmm-predict`` reuse them:
 
-- :func:`load_cohort` the cohort (a ``data`` option, or the synthetic default cohort) and the
-  folder of its ground truth when it has one;
-- :func:`build_elbow`, :func:`feature_spec`, :func:`prepare_cohort` physics and arrays;
-- :func:`build_module`, :func:`build_datamodule`, :func:`build_trainer` the Lightning parts, from
-  ``model``, ``datamodule``, ``trainer``, ``callbacks`` and ``logger`` (Hydra ``_target_``);
-- :func:`fit` one training run; :func:`nmm.jobs.train.run_train` the whole job (fit, save,
-  evaluate, metrics).
+- :func:`channel_map`, :func:`feature_spec`, :func:`prepare_cohort` the arrays of a cohort;
+- :func:`build_module`, :func:`bundle`, :func:`build_datamodule` the Lightning parts;
+- :func:`train_to_budget`, :func:`fit` one training run within a training budget, with the
+  trainer the app's :class:`TrainingSetup` makes.
 """
 
 from __future__ import annotations
@@ -16,21 +15,17 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from lightning.pytorch import Trainer
 from lightning.pytorch import seed_everything as seed_lightning
-from omegaconf import DictConfig, OmegaConf
 
-from nmm.config import compose_config
-from nmm.data.io.dataset import read_dataset
 from nmm.data.schema import Cohort
-from nmm.model.budget import ConvergenceStop, TrainingBudget, stage_budget
+from nmm.model.budget import ConvergenceStop, TrainingBudget
 from nmm.model.datamodule import NMMDataModule
 from nmm.model.features import (
     MVIC_KIND,
@@ -45,82 +40,68 @@ from nmm.model.features import (
 from nmm.model.loss import LOSS_TERMS
 from nmm.model.module import NMMModule
 from nmm.model.physics import PersonalisedElbow
-from nmm.opensim.torch_elbow import elbow_from_config
+from nmm.model.settings import DataModuleSettings, NMMComponents, NMMSettings
 from nmm.physics.elbow import ArmParameters, ElbowModel, inverse_dynamics_torque
-from nmm.synth import ensure_default_cohort
 
 __all__ = [
     "NMMBundle",
-    "budget",
+    "TrainerFactory",
+    "TrainingSetup",
     "build_datamodule",
-    "build_elbow",
     "build_module",
-    "build_trainer",
+    "bundle",
+    "calibration_report",
     "channel_map",
     "feature_spec",
     "fit",
-    "load_cohort",
     "prepare_cohort",
     "selected_subjects",
+    "set_threads",
     "train_to_budget",
 ]
 
 log = logging.getLogger(__name__)
 
+#: Makes the Lightning Trainer of a run: ``(run_dir, *, callbacks, loggers, extra_callbacks,
+#: **trainer overrides) -> Trainer`` (:class:`nmm.jobs.nmm_setup.TrainerFactory`: the
+#: configured trainer, callbacks and loggers, writing under ``run_dir``).
+TrainerFactory = Callable[..., Trainer]
 
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """Everything a fit needs besides its data and its budget.
+
+    Attributes:
+        settings: the model (:class:`~nmm.model.settings.NMMSettings`).
+        components: its injected parts (:class:`~nmm.model.settings.NMMComponents`).
+        data: the batches of windows (:class:`~nmm.model.settings.DataModuleSettings`).
+        make_trainer: the run's trainer (:data:`TrainerFactory`).
+        seed: seeds Lightning (dropout, window order) before each fit.
+    """
+
+    settings: NMMSettings
+    components: NMMComponents
+    data: DataModuleSettings
+    make_trainer: TrainerFactory
+    seed: int
 
 
 # ----------------------------------------------------------------------------- data
 
 
-def load_cohort(cfg: DictConfig) -> tuple[Cohort, Path | None]:
-    """The cohort to train on, and its ground-truth folder (None for recorded data).
-
-    With a ``data`` option (``data=folder data.path=...``, ``data=pyomeca``) that source;
-    otherwise the synthetic cohort of ``cfg.synthetic`` (``conf/synth.yaml`` composed with
-    ``synthetic.overrides``, generated once and cached by
-    :func:`nmm.synth.ensure_default_cohort`; ``synthetic.root`` names a folder holding
-    ``dataset/`` and ``ground_truth/`` to use as it is).
-    """
-
-    data = cfg.get("data")
-    truth = cfg.get("evaluate", {}).get("truth_dir") if cfg.get("evaluate") else None
-    if data is not None and data.get("_target_"):
-        cohort = instantiate(data)
-        return cohort, Path(truth) if truth else None
-    syn = cfg.synthetic
-    if syn.get("root") and (Path(syn.root) / "dataset" / "manifest.yaml").is_file():
-        root = Path(syn.root)
-    else:
-        synth_cfg = compose_config(str(syn.config), list(syn.overrides or []))
-        root = ensure_default_cohort(synth_cfg, root=syn.get("root"))
-    cohort = read_dataset(root / "dataset")
-    gt = root / "ground_truth"
-    return cohort, Path(truth) if truth else (gt if gt.is_dir() else None)
-
-
-def build_elbow(cfg: DictConfig) -> ElbowModel:
-    """The torch elbow of ``cfg.physics`` (geometry sampled once with OpenSim, then cached)."""
-    cache = cfg.get("geometry_cache")
-    return elbow_from_config(cfg.physics, cache_dir=str(cache) if cache else None)
-
-
-def channel_map(cfg: DictConfig) -> ChannelMap:
+def channel_map(settings: NMMSettings) -> ChannelMap:
     """Recorded channels -> model muscles (``physics.muscles``, ``physics.hidden``,
     ``model.channel_map``)."""
     return ChannelMap.from_config(
-        list(cfg.physics.muscles), list(cfg.physics.hidden), _plain(cfg.model.get("channel_map"))
+        list(settings.muscles), list(settings.hidden), settings.channel_map
     )
 
 
-def feature_spec(cfg: DictConfig) -> FeatureSpec:
+def feature_spec(settings: NMMSettings) -> FeatureSpec:
     """Network inputs of ``model.inputs`` with ``model.input_scales``."""
-    cmap = channel_map(cfg)
-    return FeatureSpec(
-        tuple(cfg.model.inputs), cmap.inputs, dict(_plain(cfg.model.input_scales) or {})
-    )
+    cmap = channel_map(settings)
+    return FeatureSpec(settings.inputs, cmap.inputs, dict(settings.input_scales))
 
 
 def _torch_inverse_dynamics(arm: ArmParameters):
@@ -141,21 +122,24 @@ def _torch_inverse_dynamics(arm: ArmParameters):
 
 
 def prepare_cohort(
-    cohort: Cohort, cfg: DictConfig, elbow: ElbowModel | None = None
+    cohort: Cohort,
+    settings: NMMSettings,
+    components: NMMComponents,
+    elbow: ElbowModel | None = None,
+    *,
+    kinds: Sequence[str] | None = None,
 ) -> list[PreparedTrial]:
-    """Every trial of ``cohort`` prepared (:func:`nmm.model.features.prepare_trial`).
+    """Every trial of ``cohort`` prepared (:func:`nmm.model.features.prepare_trial`) with the
+    preprocessing chains of ``components``.
 
-    Trials whose kind is not in ``datamodule.kinds`` (when set) are left out; angles beyond
-    the geometry's fitted range are an error (:meth:`MuscleGeometry.check_range`). A subject
-    without an MVIC reference has its envelopes divided by its peak over all its trials
-    (:func:`nmm.model.features.subject_peak_reference`), the same for every trial.
+    Trials whose kind is not in ``kinds`` (when given; ``datamodule.kinds``) are left out;
+    angles beyond the geometry's fitted range are an error (:meth:`MuscleGeometry.check_range`).
+    A subject without an MVIC reference has its envelopes divided by its peak over all its
+    trials (:func:`nmm.model.features.subject_peak_reference`), the same for every trial.
     """
-    cmap = channel_map(cfg)
-    emg_chain = instantiate(cfg.preprocess.emg)
-    kin_chain = instantiate(cfg.preprocess.kinematics)
-    arm = ArmParameters.from_mapping(cfg.physics)
-    kinds = cfg.datamodule.get("kinds")
-    lever = float(cfg.physics.get("load", {}).get("lever_arm_m", 0.3))
+    cmap = channel_map(settings)
+    emg_chain, kin_chain = components.emg, components.kinematics
+    arm = ArmParameters.from_mapping(settings.physics)
     out = []
     peaks: dict[str, dict[str, float]] = {}
     for t in cohort:
@@ -166,13 +150,13 @@ def prepare_cohort(
         p = prepare_trial(
             t,
             cmap,
-            float(cfg.preprocess.resample_hz),
+            settings.rate_hz,
             emg_chain=emg_chain,
             kinematics_chain=kin_chain,
             mvic=mvic,
             peak_reference=peaks[t.subject],
-            use_recorded_derivatives=bool(cfg.model.get("use_recorded_derivatives", True)),
-            default_lever_arm_m=lever,
+            use_recorded_derivatives=settings.use_recorded_derivatives,
+            default_lever_arm_m=settings.lever_arm_m,
             inverse_dynamics=_torch_inverse_dynamics(arm),
         )
         if kinds is not None and p.kind not in set(kinds):
@@ -209,174 +193,95 @@ class NMMBundle:
 
 
 def build_module(
-    cfg: DictConfig,
+    setup: TrainingSetup,
     elbow: ElbowModel,
     subject_ids: Sequence[str],
     *,
     body_mass_kg: Sequence[float | None] | None = None,
     freeze_network: bool = False,
 ) -> NMMModule:
-    """The LightningModule of ``cfg.model`` for the given subjects (parameter rows), their
+    """The LightningModule of ``setup`` for the given subjects (parameter rows), their
     strength priors centred on the strength expected from ``body_mass_kg`` (one per subject,
     kg, None: unknown; ``physics.strength_from_body_mass``)."""
-    spec = feature_spec(cfg)
+    settings, parts = setup.settings, setup.components
+    spec = feature_spec(settings)
     muscles = list(elbow.muscle_names)
-    rate = float(cfg.preprocess.resample_hz)
-    physics = PersonalisedElbow.from_config(cfg, elbow, len(subject_ids), body_mass_kg)
-    net = instantiate(cfg.model.net, n_inputs=spec.n_features, n_outputs=len(muscles))
-    hidden = [muscles.index(m) for m in cfg.physics.hidden]
+    physics = PersonalisedElbow.from_settings(settings, elbow, len(subject_ids), body_mass_kg)
+    net = parts.net(n_inputs=spec.n_features, n_outputs=len(muscles))
+    hidden = [muscles.index(m) for m in settings.hidden]
     synergists = {
         muscles.index(h): [muscles.index(m) for m in group]
-        for h, group in (_plain(cfg.model.get("synergists")) or {}).items()
+        for h, group in settings.synergists.items()
         if h in muscles
     }
-    loss = instantiate(
-        cfg.model.loss,
-        hidden=hidden,
-        synergists=synergists,
-        burn_in=samples(float(cfg.model.get("burn_in_s", 0.0)), rate)
-        if cfg.model.get("burn_in_s")
-        else 0,
-        _convert_="all",
-    )
-    optimizer = instantiate(cfg.model.optimizer)
-    sched = cfg.model.get("scheduler")
-    scheduler = instantiate(sched) if sched and sched.get("_target_") else None
+    burn_in = samples(settings.burn_in_s, settings.rate_hz) if settings.burn_in_s else 0
+    loss = parts.loss(hidden=hidden, synergists=synergists, burn_in=burn_in)
     metadata = {
         "muscles": muscles,
-        "hidden": list(cfg.physics.hidden),
+        "hidden": list(settings.hidden),
         "inputs": spec.names,
-        "rate_hz": rate,
+        "rate_hz": settings.rate_hz,
     }
     return NMMModule(
         net,
         physics,
         loss,
-        optimizer,
+        parts.optimizer,
         list(subject_ids),
-        parameter_lr=cfg.model.get("parameter_lr"),
-        scheduler=scheduler,
+        parameter_lr=settings.parameter_lr,
+        scheduler=parts.scheduler,
         freeze_network=freeze_network,
-        use_measured=bool(cfg.model.get("use_measured", True)),
+        use_measured=settings.use_measured,
         metadata=metadata,
     )
 
 
-def bundle(cfg: DictConfig, module: NMMModule) -> NMMBundle:
-    """An :class:`NMMBundle` of a module built by :func:`build_module` from ``cfg``."""
-    rate = float(cfg.preprocess.resample_hz)
+def bundle(settings: NMMSettings, module: NMMModule) -> NMMBundle:
+    """An :class:`NMMBundle` of a module built by :func:`build_module` with ``settings``."""
+    rate = settings.rate_hz
     muscles = tuple(module.physics.muscle_names)
     return NMMBundle(
         module=module,
-        spec=feature_spec(cfg),
+        spec=feature_spec(settings),
         muscles=muscles,
-        hidden=tuple(muscles.index(m) for m in cfg.physics.hidden),
-        window=samples(float(cfg.model.window_s), rate),
-        stride=samples(float(cfg.model.stride_s), rate),
+        hidden=tuple(muscles.index(m) for m in settings.hidden),
+        window=samples(settings.window_s, rate),
+        stride=samples(settings.stride_s, rate),
         dt=1.0 / rate,
-        use_measured=bool(cfg.model.get("use_measured", True)),
+        use_measured=settings.use_measured,
     )
 
 
 def build_datamodule(
-    cfg: DictConfig,
+    setup: TrainingSetup,
     trials: Sequence[PreparedTrial],
     subject_ids: Sequence[str],
     train_subjects: Sequence[str] | None = None,
     val_subjects: Sequence[str] | None = None,
 ) -> NMMDataModule:
     """Windows of ``trials`` (``model.window_s``/``stride_s``, ``datamodule.*``)."""
-    rate = float(cfg.preprocess.resample_hz)
-    dm = cfg.datamodule
+    settings, data = setup.settings, setup.data
     return NMMDataModule(
         trials,
-        feature_spec(cfg),
-        list(cfg.physics.muscles),
+        feature_spec(settings),
+        list(settings.muscles),
         subject_ids,
         train_subjects=train_subjects,
         val_subjects=val_subjects,
-        window=samples(float(cfg.model.window_s), rate),
-        stride=samples(float(cfg.model.stride_s), rate),
-        batch_size=int(dm.batch_size),
-        num_workers=int(dm.get("num_workers", 0)),
-        seed=int(cfg.seed),
-        kinds=dm.get("kinds"),
+        window=samples(settings.window_s, settings.rate_hz),
+        stride=samples(settings.stride_s, settings.rate_hz),
+        batch_size=data.batch_size,
+        num_workers=data.num_workers,
+        seed=setup.seed,
+        kinds=data.kinds,
     )
-
-
-def _loggers(cfg: DictConfig, run_dir: Path) -> list[Any]:
-    out = []
-    for name, node in (cfg.get("logger") or {}).items():
-        if node is None or not node.get("_target_"):
-            continue
-        if "TensorBoard" in str(node._target_):
-            try:
-                import tensorboard  # noqa: F401
-            except ImportError:
-                try:
-                    import tensorboardX  # noqa: F401
-                except ImportError:
-                    log.info(
-                        "logger %s skipped: neither tensorboard nor tensorboardX installed", name
-                    )
-                    continue
-        out.append(instantiate(node, save_dir=str(run_dir)))
-    return out
-
-
-def build_trainer(
-    cfg: DictConfig,
-    run_dir: str | os.PathLike[str],
-    *,
-    callbacks: bool = True,
-    loggers: bool = True,
-    extra_callbacks: Sequence[Any] = (),
-    **overrides: Any,
-) -> Trainer:
-    """The Lightning Trainer of ``cfg.trainer`` with ``cfg.callbacks`` and ``cfg.logger``.
-
-    Checkpoints go to ``<run_dir>/checkpoints``, logs under ``<run_dir>`` (Hydra with
-    ``version_base="1.3"`` does not change directory, so nothing is written to the cwd).
-    ``extra_callbacks`` are added to the configured ones (e.g. the training budget's).
-    """
-    run_dir = Path(run_dir)
-    cbs = []
-    if callbacks:
-        for node in (cfg.get("callbacks") or {}).values():
-            if node is None or not node.get("_target_"):
-                continue
-            if "ModelCheckpoint" in str(node._target_):
-                cbs.append(instantiate(node, dirpath=str(run_dir / "checkpoints")))
-            else:
-                cbs.append(instantiate(node))
-    logger_list = _loggers(cfg, run_dir) if loggers else []
-    if not logger_list:  # a learning-rate monitor needs a logger
-        cbs = [c for c in cbs if type(c).__name__ != "LearningRateMonitor"]
-    cbs.extend(extra_callbacks)
-    kwargs: dict[str, Any] = {
-        "default_root_dir": str(run_dir),
-        "callbacks": cbs,
-        "logger": logger_list if logger_list else False,
-        "enable_checkpointing": any("ModelCheckpoint" in type(c).__name__ for c in cbs),
-    }
-    kwargs.update(overrides)
-    return instantiate(cfg.trainer, **kwargs)
 
 
 # ----------------------------------------------------------------------------- fitting
 
 
-def budget(cfg: DictConfig, stage: str) -> TrainingBudget:
-    """The training budget of ``stage`` (``fit``, ``specialise``, ``adapt``) of ``cfg.budget``
-    (``conf/budget/default.yaml``, :mod:`nmm.model.budget`)."""
-    node = cfg.get("budget")
-    if node is None:
-        raise ValueError("budget: missing from the config (conf/budget/default.yaml)")
-    return stage_budget(_plain(node), stage)
-
-
 def train_to_budget(
-    cfg: DictConfig,
+    make_trainer: TrainerFactory,
     module: NMMModule,
     datamodule: NMMDataModule,
     limits: TrainingBudget,
@@ -387,23 +292,34 @@ def train_to_budget(
 ) -> tuple[Trainer, dict[str, Any]]:
     """Fit ``module`` until ``limits`` stop it (:class:`~nmm.model.budget.ConvergenceStop`).
 
-    The trainer is :func:`build_trainer` of ``cfg`` and ``run_dir`` with ``trainer_kwargs``
-    and the convergence callback added (which enforces ``limits.max_steps`` itself). Returns
-    the trainer and the budget's summary (steps, stop reason, loss history, final terms, wall
-    time).
+    The trainer is ``make_trainer`` of ``run_dir`` with ``trainer_kwargs`` and the convergence
+    callback added (which enforces ``limits.max_steps`` itself). Returns the trainer and the
+    budget's summary (steps, stop reason, loss history, final terms, wall time).
     """
     stop = ConvergenceStop(limits, LOSS_TERMS)
-    trainer = build_trainer(cfg, run_dir, extra_callbacks=[stop], **trainer_kwargs)
+    trainer = make_trainer(run_dir, extra_callbacks=[stop], **trainer_kwargs)
     # a resumed checkpoint is read as tensors and plain containers only: no code in it runs
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     return trainer, stop.summary()
 
 
+def _best_weights(trainer: Trainer, module: NMMModule, callbacks: bool) -> tuple[str, Any]:
+    """Load the best checkpoint's weights into ``module`` when a checkpoint callback kept one;
+    returns its path ("" if none) and score (None if none)."""
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "") if callbacks else ""
+    if best and Path(best).is_file():
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    score = getattr(trainer.checkpoint_callback, "best_model_score", None) if callbacks else None
+    return best, score
+
+
 def fit(
-    cfg: DictConfig,
+    setup: TrainingSetup,
     trials: Sequence[PreparedTrial],
     elbow: ElbowModel,
     run_dir: str | os.PathLike[str],
+    limits: TrainingBudget,
     *,
     train_subjects: Sequence[str] | None = None,
     ckpt_path: str | None = None,
@@ -412,7 +328,7 @@ def fit(
     **trainer_overrides: Any,
 ) -> tuple[NMMModule, Trainer, dict[str, Any]]:
     """Train network and parameters on ``train_subjects`` (default: every subject in ``trials``)
-    within the budget ``budget.fit`` (optimiser steps, wall time, convergence).
+    within ``limits`` (``budget.fit``: optimiser steps, wall time, convergence).
 
     Returns the module (with the best checkpoint's weights when a checkpoint callback kept
     one), the trainer and a summary (steps, stop reason, loss history and final loss terms,
@@ -421,17 +337,15 @@ def fit(
     subjects = list(dict.fromkeys(t.subject for t in trials))
     train_subjects = list(train_subjects) if train_subjects is not None else subjects
     table_subjects = [s for s in subjects if s in set(train_subjects)]
-    val = list(cfg.datamodule.get("val_subjects") or [])
-    val = [s for s in val if s not in set(train_subjects)]
+    val = [s for s in setup.data.val_subjects if s not in set(train_subjects)]
     ids = table_subjects + val
-    limits = budget(cfg, "fit")
-    seed_lightning(int(cfg.seed), workers=True, verbose=False)
-    module = build_module(cfg, elbow, ids, body_mass_kg=body_masses(trials, ids))
-    dm = build_datamodule(cfg, trials, ids, table_subjects, val or None)
+    seed_lightning(setup.seed, workers=True, verbose=False)
+    module = build_module(setup, elbow, ids, body_mass_kg=body_masses(trials, ids))
+    dm = build_datamodule(setup, trials, ids, table_subjects, val or None)
 
     t0 = time.perf_counter()
     trainer, stopped = train_to_budget(
-        cfg,
+        setup.make_trainer,
         module,
         dm,
         limits,
@@ -442,11 +356,7 @@ def fit(
         **trainer_overrides,
     )
     wall = time.perf_counter() - t0
-    best = getattr(trainer.checkpoint_callback, "best_model_path", "") if callbacks else ""
-    if best and Path(best).is_file():
-        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
-    score = getattr(trainer.checkpoint_callback, "best_model_score", None) if callbacks else None
+    best, score = _best_weights(trainer, module, callbacks)
     info = {
         "subjects": ids,
         "train_subjects": table_subjects,
@@ -507,14 +417,14 @@ def calibration_report(cohort: Cohort, trials: Sequence[PreparedTrial]) -> dict[
     }
 
 
-def selected_subjects(cfg: DictConfig, trials: Sequence[PreparedTrial]) -> list[str]:
-    """The subjects of ``cfg.subjects`` (``conf/subject/``; null: every subject), in cohort order.
+def selected_subjects(chosen: Sequence[str] | None, trials: Sequence[PreparedTrial]) -> list[str]:
+    """The subjects ``chosen`` (``subjects``, set by ``conf/subject/``; None: every subject), in
+    cohort order.
 
     The per-subject protocol fits and scores these only; LOSO holds out these only (and trains
     on all the others). A name the cohort lacks is an error listing the cohort's subjects.
     """
     cohort = list(dict.fromkeys(t.subject for t in trials))
-    chosen = cfg.get("subjects")
     if chosen is None:
         return cohort
     chosen = [str(s) for s in chosen]

@@ -123,34 +123,34 @@ def muscle_geometry_from_osim(
 
 
 def elbow_from_config(
-    cfg: Mapping[str, Any],
+    physics: Mapping[str, Any],
     cache_dir: str | None = None,
     arm: ArmParameters | None = None,
 ) -> ElbowModel:
-    """Build from the ``physics`` config (``conf/physics/arm26.yaml``).
+    """Build from the ``physics`` config group (``conf/physics/arm26.yaml``) as a plain mapping.
 
-    Samples the ``.osim`` named by ``cfg.osim`` with OpenSim once (or reuses the geometry
-    cache in ``cache_dir``), in the muscle order of ``cfg.muscles`` with ``cfg.locked``
+    Samples the ``.osim`` named by ``physics.osim`` with OpenSim once (or reuses the geometry
+    cache in ``cache_dir``), in the muscle order of ``physics.muscles`` with ``physics.locked``
     held; the nominal muscle parameters are the model's (tendon strains included), with
-    ``cfg.tendon_strain``, if set, as every tendon's strain at one normalised force.
-    ``cfg.muscle_model`` names the registered muscle model
+    ``physics.tendon_strain``, if set, as every tendon's strain at one normalised force.
+    ``physics.muscle_model`` names the registered muscle model
     (:mod:`nmm.physics.muscle_models`), checked before any sampling. ``arm`` defaults to
     :meth:`ArmParameters.from_mapping`.
 
     Raises:
-        UnknownMuscleModelError (a ValueError): ``cfg.muscle_model`` is not registered.
+        UnknownMuscleModelError (a ValueError): ``physics.muscle_model`` is not registered.
     """
-    muscle_model = get_muscle_model(cfg["muscle_model"], CONFIG_KEY).name
+    muscle_model = get_muscle_model(physics["muscle_model"], CONFIG_KEY).name
     geometry = muscle_geometry_from_osim(
-        cfg["osim"],
-        coordinate=cfg["coordinate"],
-        muscles=list(cfg["muscles"]),
-        locked={k: float(v) for k, v in (cfg.get("locked") or {}).items()},
+        physics["osim"],
+        coordinate=physics["coordinate"],
+        muscles=list(physics["muscles"]),
+        locked={k: float(v) for k, v in (physics.get("locked") or {}).items()},
         cache_dir=cache_dir,
         muscle_model=muscle_model,
     )
     params = geometry.to_muscle_parameters()
-    strain = cfg.get("tendon_strain")
+    strain = physics.get("tendon_strain")
     if strain is not None:
         if not float(strain) > 0:
             raise ValueError(f"physics config: tendon_strain must be > 0, got {strain}")
@@ -163,6 +163,6 @@ def elbow_from_config(
     return ElbowModel(
         geometry=geometry,
         muscle_parameters=params,
-        arm=ArmParameters.from_mapping(cfg) if arm is None else arm,
+        arm=ArmParameters.from_mapping(physics) if arm is None else arm,
         muscle_model=muscle_model,
     )

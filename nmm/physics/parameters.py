@@ -153,20 +153,21 @@ class ParameterSpec:
             raise ParameterBoundsError(self.name, value, self.bounds, muscle, where)
 
 
-def _get(cfg: Mapping[str, Any], key: str, default: Any = None) -> Any:
-    return cfg.get(key, default) if hasattr(cfg, "get") else default
+def _get(node: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    return node.get(key, default) if hasattr(node, "get") else default
 
 
-def parameter_specs(cfg: Mapping[str, Any]) -> tuple[ParameterSpec, ...]:
-    """Specs from the ``physics`` config: bounds in ``personalisation``, layout in ``personalised``.
+def parameter_specs(physics: Mapping[str, Any]) -> tuple[ParameterSpec, ...]:
+    """Specs from the ``physics`` config group as a plain mapping: bounds in
+    ``personalisation``, layout in ``personalised``.
 
     Raises:
         PersonalisationError: a parameter named in the layout has no bounds, an unknown name,
             or a parameter is both per muscle and global.
         ParameterBoundsError: bounds with lower >= upper, or an initial value outside them.
     """
-    bounds = _get(cfg, "personalisation") or {}
-    layout = _get(cfg, "personalised") or {}
+    bounds = _get(physics, "personalisation") or {}
+    layout = _get(physics, "personalised") or {}
     per_muscle = list(_get(layout, "per_muscle") or [])
     global_ = list(_get(layout, "global") or [])
     relative = set(_get(layout, "relative") or [])
@@ -376,37 +377,38 @@ class PersonalisedParameters(nn.Module):
     @classmethod
     def from_config(
         cls,
-        cfg: Mapping[str, Any],
+        physics: Mapping[str, Any],
         n_subjects: int,
         nominal: MuscleParameters,
         muscle_names: Sequence[str] | None = None,
     ) -> PersonalisedParameters:
-        """From the ``physics`` config group (``conf/physics/arm26.yaml``).
+        """From the ``physics`` config group (``conf/physics/arm26.yaml``) as a plain mapping.
 
         Args:
-            cfg: the physics config (``personalisation``, ``personalised``, ``activation``,
-                ``muscles``).
+            physics: its ``personalisation``, ``personalised``, ``activation``, ``muscles`` and
+                ``strength_from_body_mass``.
             n_subjects: S.
             nominal: ``(M,)`` ``.osim`` muscle parameters in ``muscle_names`` order.
-            muscle_names: the muscles (e.g. ``geometry.muscle_names``); default ``cfg.muscles``.
+            muscle_names: the muscles (e.g. ``geometry.muscle_names``); default
+                ``physics["muscles"]``.
 
         Raises:
-            UnknownMuscleError: a muscle is not in ``cfg.muscles``.
+            UnknownMuscleError: a muscle is not in ``physics["muscles"]``.
             PersonalisationError, ParameterBoundsError: see :func:`parameter_specs`.
         """
-        known = [str(m) for m in (_get(cfg, "muscles") or [])]
+        known = [str(m) for m in (_get(physics, "muscles") or [])]
         names = list(known if muscle_names is None else muscle_names)
         for m in names:
             if m not in known:
                 raise UnknownMuscleError(m, known, "physics config 'muscles'")
-        activation = _get(cfg, "activation") or {}
-        layout = _get(cfg, "personalised") or {}
+        activation = _get(physics, "activation") or {}
+        layout = _get(physics, "personalised") or {}
         ratio = _get(layout, "deactivation_ratio")
-        scaling = _get(cfg, "strength_from_body_mass")
+        scaling = _get(physics, "strength_from_body_mass")
         return cls(
             n_subjects,
             names,
-            parameter_specs(cfg),
+            parameter_specs(physics),
             nominal,
             tau_act=float(_get(activation, "tau_act_s", DEFAULT_ACTIVATION_TIME_CONSTANT)),
             tau_deact=float(_get(activation, "tau_deact_s", DEFAULT_DEACTIVATION_TIME_CONSTANT)),

@@ -58,7 +58,7 @@ def tiny_cfg(arm26_osim, geometry_cache):
 
 @pytest.fixture(scope="session")
 def elbow(tiny_cfg):
-    from nmm.model.train import build_elbow
+    from nmm.jobs.nmm_setup import build_elbow
 
     return build_elbow(tiny_cfg)
 
@@ -85,6 +85,6 @@ def toy_dir(tmp_path_factory, toy) -> Path:
 
 @pytest.fixture(scope="session")
 def toy_trials(tiny_cfg, elbow, toy):
-    from nmm.model.train import prepare_cohort
+    from nmm.jobs.nmm_setup import prepared_trials
 
-    return prepare_cohort(toy[0], tiny_cfg, elbow)
+    return prepared_trials(tiny_cfg, toy[0], elbow)

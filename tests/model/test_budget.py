@@ -139,7 +139,8 @@ def test_one_subject_with_three_trials_trains_to_convergence_at_the_defaults(arm
     model and budget train until the loss converges (not the step cap), and the loss falls by
     at least 10x from its first block (89.8 -> 3.4 when this test was written)."""
     from nmm.data.schema import Cohort
-    from nmm.model.train import build_elbow, fit, load_cohort, prepare_cohort
+    from nmm.jobs.nmm_setup import budget, build_elbow, load_cohort, prepared_trials, training_setup
+    from nmm.model.train import fit
 
     from .conftest import compose_train
 
@@ -157,8 +158,10 @@ def test_one_subject_with_three_trials_trains_to_convergence_at_the_defaults(arm
     assert len(three) == 3
     small = Cohort([cohort.subjects["S01"]], three, name="one_subject")
     elbow = build_elbow(cfg)
-    trials = prepare_cohort(small, cfg, elbow)
-    _, _, info = fit(cfg, trials, elbow, tmp_path / "run", loggers=False)
+    trials = prepared_trials(cfg, small, elbow)
+    _, _, info = fit(
+        training_setup(cfg), trials, elbow, tmp_path / "run", budget(cfg, "fit"), loggers=False
+    )
     b = info["budget"]
     assert b["stop_reason"] == "converged", b["stop_reason"]
     assert b["steps"] < b["budget"]["max_steps"] and b["steps"] >= b["budget"]["min_steps"]

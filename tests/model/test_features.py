@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
+from nmm.jobs.nmm_setup import model_settings, prepared_trials
 from nmm.model.features import (
     ChannelMap,
     MissingChannelError,
@@ -13,7 +14,7 @@ from nmm.model.features import (
     prepare_trial,
     window_starts,
 )
-from nmm.model.train import feature_spec, prepare_cohort
+from nmm.model.train import feature_spec
 
 MUSCLES = ("BIClong", "BICshort", "BRA", "TRIlong", "TRIlat", "TRImed")
 HIDDEN = ("BRA", "TRImed")
@@ -64,7 +65,7 @@ def test_a_trial_missing_an_input_muscle_is_a_clear_error():
 def test_a_missing_channel_fails_the_cohort_preparation(tiny_cfg, elbow):
     cohort = Cohort([Subject("P01")], [_trial(["BIClong", "TRIlong", "TRIlat"])])
     with pytest.raises(MissingChannelError, match="BICshort"):
-        prepare_cohort(cohort, tiny_cfg, elbow)
+        prepared_trials(tiny_cfg, cohort, elbow)
 
 
 def test_surface_channels_map_onto_the_model_muscles():
@@ -91,7 +92,7 @@ def test_no_torque_uses_the_given_inverse_dynamics():
 
 
 def test_features_follow_the_spec(tiny_cfg):
-    spec = feature_spec(tiny_cfg)
+    spec = feature_spec(model_settings(tiny_cfg))
     p = prepare_trial(_trial(["BIClong", "BICshort", "TRIlong", "TRIlat"]), CMAP, RATE)
     x = input_features(p, spec, MUSCLES)
     assert x.shape == (p.n_samples, spec.n_features) and spec.n_features == 8
@@ -120,14 +121,14 @@ def test_a_subject_without_mvic_is_normalised_by_its_peak_over_all_its_trials(ti
     import dataclasses
 
     from nmm.data.schema import Cohort
-    from nmm.model.train import load_cohort, prepare_cohort
+    from nmm.jobs.nmm_setup import load_cohort
 
     cohort, _ = load_cohort(tiny_cfg)
     s01 = cohort.subjects["S01"]
     moves = [t for t in cohort if t.subject == "S01" and t.condition == "baseline"]
-    with_mvic = prepare_cohort(Cohort([s01], moves), tiny_cfg, elbow)
+    with_mvic = prepared_trials(tiny_cfg, Cohort([s01], moves), elbow)
     bare = Cohort([dataclasses.replace(s01, mvic={})], moves)
-    peak = prepare_cohort(bare, tiny_cfg, elbow)
+    peak = prepared_trials(tiny_cfg, bare, elbow)
     assert {p.metadata["envelope_normalisation"] for p in peak} == {"subject_peak"}
     measured = with_mvic[0].measured
     ratios = [

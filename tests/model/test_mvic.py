@@ -27,6 +27,7 @@ def test_the_hold_is_where_the_moment_is_near_its_peak(toy_trials):
 
 
 def test_windows_carry_the_hold(toy_trials, tiny_cfg):
+    from nmm.jobs.nmm_setup import model_settings
     from nmm.model.train import feature_spec
 
     trial = toy_trials[0]
@@ -34,7 +35,7 @@ def test_windows_carry_the_hold(toy_trials, tiny_cfg):
     mvic = _as_mvic(trial, np.linspace(-1.0, 50.0, n))
     ds = WindowDataset(
         [trial, mvic],
-        feature_spec(tiny_cfg),
+        feature_spec(model_settings(tiny_cfg)),
         list(tiny_cfg.physics.muscles),
         {trial.subject: 0},
         window=n,

@@ -26,7 +26,7 @@ SUBJECT = "S01"
 def driven(tiny_cfg, elbow):
     """Per movement trial of SUBJECT: (load kg, θ, θ̇, truth activation (T, M), truth
     tendon force (T, M) N, the subject's true muscle parameters)."""
-    from nmm.model.train import load_cohort, prepare_cohort
+    from nmm.jobs.nmm_setup import load_cohort, prepared_trials
     from nmm.synth.ground_truth import read_trial_truth
 
     cohort, truth_dir = load_cohort(tiny_cfg)
@@ -43,7 +43,7 @@ def driven(tiny_cfg, elbow):
         },
     )
     out = []
-    for t in prepare_cohort(cohort, tiny_cfg, elbow):
+    for t in prepared_trials(tiny_cfg, cohort, elbow):
         if t.subject != SUBJECT or t.kind != "movement":
             continue
         truth = read_trial_truth(truth_dir, t.subject, t.trial_id, t.session)

@@ -13,6 +13,8 @@ import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 from omegaconf import OmegaConf
 
+from nmm.jobs.nmm_setup import budget, model_settings, training_setup
+from nmm.jobs.run_dir import subject_checkpoints
 from nmm.model.budget import TrainingBudget
 from nmm.model.reconstruct import reconstruct
 from nmm.model.train import bundle, fit
@@ -37,9 +39,11 @@ def test_tiny_model_trains_and_the_loss_falls(tiny_cfg, elbow, toy_trials, muscl
     rec = LossRecorder()
     seed_everything(0, verbose=False)
     ids = sorted({t.subject for t in toy_trials})
-    module = build_module(tiny_cfg, dataclasses.replace(elbow, muscle_model=muscle_model), ids)
+    module = build_module(
+        training_setup(tiny_cfg), dataclasses.replace(elbow, muscle_model=muscle_model), ids
+    )
     assert module.physics.elbow.muscle_model == muscle_model
-    dm = build_datamodule(tiny_cfg, toy_trials, ids)
+    dm = build_datamodule(training_setup(tiny_cfg), toy_trials, ids)
     trainer = Trainer(
         max_epochs=10,
         logger=False,
@@ -62,15 +66,38 @@ def _state(module) -> dict[str, torch.Tensor]:
 
 def test_checkpoint_resumes_to_the_same_state(tiny_cfg, elbow, toy_trials, tmp_path):
     common = dict(loggers=False, enable_progress_bar=False)
-    fit(tiny_cfg, toy_trials, elbow, tmp_path / "a", max_epochs=4, **common)
-    first, trainer, _ = fit(tiny_cfg, toy_trials, elbow, tmp_path / "b", max_epochs=2, **common)
+    fit(
+        training_setup(tiny_cfg),
+        toy_trials,
+        elbow,
+        tmp_path / "a",
+        budget(tiny_cfg, "fit"),
+        max_epochs=4,
+        **common,
+    )
+    first, trainer, _ = fit(
+        training_setup(tiny_cfg),
+        toy_trials,
+        elbow,
+        tmp_path / "b",
+        budget(tiny_cfg, "fit"),
+        max_epochs=2,
+        **common,
+    )
     last = tmp_path / "b" / "checkpoints" / "last.ckpt"
     assert last.is_file()
     saved = torch.load(last, map_location="cpu", weights_only=False)
     assert saved["nmm"]["subject_ids"] == first.subject_ids
     assert saved["global_step"] == trainer.global_step  # saved after the last epoch
     _, trainer, _ = fit(
-        tiny_cfg, toy_trials, elbow, tmp_path / "b", max_epochs=4, ckpt_path=str(last), **common
+        training_setup(tiny_cfg),
+        toy_trials,
+        elbow,
+        tmp_path / "b",
+        budget(tiny_cfg, "fit"),
+        max_epochs=4,
+        ckpt_path=str(last),
+        **common,
     )
     assert trainer.current_epoch == 4
     # last.ckpt of both runs: the resumed run continued exactly where the first stopped
@@ -82,16 +109,17 @@ def test_checkpoint_resumes_to_the_same_state(tiny_cfg, elbow, toy_trials, tmp_p
 
 def test_predictions_are_within_0_1(tiny_cfg, elbow, toy_trials, tmp_path):
     module, _, _ = fit(
-        tiny_cfg,
+        training_setup(tiny_cfg),
         toy_trials,
         elbow,
         tmp_path,
+        budget(tiny_cfg, "fit"),
         callbacks=False,
         loggers=False,
         max_epochs=1,
         enable_progress_bar=False,
     )
-    b = bundle(tiny_cfg, module)
+    b = bundle(model_settings(tiny_cfg), module)
     trial = toy_trials[0]
     rec = reconstruct(module.net, module.physics, 0, trial, b.spec, b.window, b.stride)
     assert rec.envelopes.shape == (trial.n_samples, 6)
@@ -118,9 +146,9 @@ def test_training_drives_the_physics_as_reconstruction_does(
     cfg = compose_train([f"model.use_measured={str(use_measured).lower()}"])
     ids = sorted({t.subject for t in toy_trials})
     seed_everything(0, verbose=False)
-    module = build_module(cfg, elbow, ids).eval()
+    module = build_module(training_setup(cfg), elbow, ids).eval()
     assert module.use_measured is use_measured
-    b = bundle(cfg, module)
+    b = bundle(model_settings(cfg), module)
     trial = toy_trials[0]
     n = trial.n_samples  # one window over the whole trial: no blending of windows
     ds = WindowDataset([trial], b.spec, b.muscles, {s: i for i, s in enumerate(ids)}, n, n)
@@ -263,9 +291,16 @@ def test_adapting_to_a_new_subject_lowers_its_loss_and_leaves_the_model_alone(
     ids = sorted({t.subject for t in toy_trials})
     common = dict(callbacks=False, loggers=False, enable_progress_bar=False)
     module, _, _ = fit(
-        tiny_cfg, toy_trials, elbow, tmp_path, train_subjects=ids[:1], max_epochs=2, **common
+        training_setup(tiny_cfg),
+        toy_trials,
+        elbow,
+        tmp_path,
+        budget(tiny_cfg, "fit"),
+        train_subjects=ids[:1],
+        max_epochs=2,
+        **common,
     )
-    b = bundle(tiny_cfg, module)
+    b = bundle(model_settings(tiny_cfg), module)
     new = [t for t in toy_trials if t.subject == ids[1]]
     physics, new_ids, _ = personalise(b, new, steps=3)
     before = {k: v.clone() for k, v in module.net.state_dict().items()}
@@ -280,7 +315,9 @@ def test_adapting_to_a_new_subject_lowers_its_loss_and_leaves_the_model_alone(
 
     first = new_subject_loss(b, physics)
     eight = TrainingBudget(max_steps=8)
-    adapted, physics2, info = adapt(tiny_cfg, b, physics, new_ids, new, eight, tmp_path / "adapt")
+    adapted, physics2, info = adapt(
+        training_setup(tiny_cfg), b, physics, new_ids, new, eight, tmp_path / "adapt"
+    )
     assert info["steps"] == 8 and adapted.module.net is not module.net
     assert info["budget"]["stop_reason"] == "max_steps"
     for k, v in module.net.state_dict().items():
@@ -295,16 +332,31 @@ def test_specialising_each_subject_writes_a_checkpoint_that_reproduces_it(
 ):
     """Per-subject fit (nmm.model.adapt.specialise): each subject gets its own network, started
     from the joint one with its own parameter row, saved so that nmm-predict reads it back."""
+    from nmm.jobs.trained import load_trained
     from nmm.model.adapt import specialise
-    from nmm.model.predict import load_trained
 
     ids = sorted({t.subject for t in toy_trials})
     common = dict(callbacks=False, loggers=False, enable_progress_bar=False)
-    module, _, _ = fit(tiny_cfg, toy_trials, elbow, tmp_path, max_epochs=2, **common)
-    b = bundle(tiny_cfg, module)
+    module, _, _ = fit(
+        training_setup(tiny_cfg),
+        toy_trials,
+        elbow,
+        tmp_path,
+        budget(tiny_cfg, "fit"),
+        max_epochs=2,
+        **common,
+    )
+    b = bundle(model_settings(tiny_cfg), module)
     joint_rows = module.physics.parameters_table.raw.detach().clone()
     (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(tiny_cfg))
-    own = specialise(tiny_cfg, b, toy_trials, TrainingBudget(max_steps=3), tmp_path / "subjects")
+    own = specialise(
+        training_setup(tiny_cfg),
+        b,
+        toy_trials,
+        TrainingBudget(max_steps=3),
+        tmp_path / "subjects",
+        save=subject_checkpoints(tmp_path / "subjects"),
+    )
     assert list(own) == ids
     assert torch.equal(module.physics.parameters_table.raw, joint_rows)  # joint fit untouched
     for i, sid in enumerate(ids):
@@ -348,10 +400,11 @@ def test_body_mass_from_the_dataset_centres_each_subjects_strength(
     expected = (90.0 / 70.0) ** 0.667
     common = dict(callbacks=False, loggers=False, enable_progress_bar=False)
     module, _, _ = fit(
-        tiny_cfg,
+        training_setup(tiny_cfg),
         [t for t in toy_trials if t.subject == ids[0]] + heavy,
         elbow,
         tmp_path,
+        budget(tiny_cfg, "fit"),
         max_epochs=1,
         **common,
     )
@@ -359,7 +412,7 @@ def test_body_mass_from_the_dataset_centres_each_subjects_strength(
     strength = [i for i, (n, _) in enumerate(table.columns) if n == "max_isometric_force"]
     assert table.centre[0, strength].tolist() == pytest.approx([1.0] * 6, rel=1e-5)
     assert table.centre[1, strength].tolist() == pytest.approx([expected] * 6, rel=1e-4)
-    physics, _, _ = personalise(bundle(tiny_cfg, module), heavy, steps=1)
+    physics, _, _ = personalise(bundle(model_settings(tiny_cfg), module), heavy, steps=1)
     assert physics.parameters_table.centre[0, strength].tolist() == pytest.approx(
         [expected] * 6, rel=1e-4
     )
@@ -378,7 +431,7 @@ class _Exploit:
 def test_a_crafted_checkpoint_is_refused_and_runs_no_code(tiny_cfg, tmp_path):
     """nmm-predict reads model.ckpt with weights_only=True: a pickle that would create a file
     is refused with an error naming the checkpoint, and the file is never created."""
-    from nmm.model.predict import load_trained
+    from nmm.jobs.trained import load_trained
 
     (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(tiny_cfg))
     planted = tmp_path / "planted_by_the_checkpoint"
@@ -401,17 +454,18 @@ def test_a_study_without_mvic_trials_is_told_its_levels_are_not_calibrated(elbow
     import dataclasses
 
     from nmm.data.schema import Cohort
-    from nmm.model.train import calibration_report, load_cohort, prepare_cohort
+    from nmm.jobs.nmm_setup import load_cohort, prepared_trials
+    from nmm.model.train import calibration_report
 
     cohort, _ = load_cohort(tiny_cfg)
     s01 = [t for t in cohort if t.subject == "S01" and t.condition in ("baseline", "mvic")]
     full = Cohort([cohort.subjects["S01"]], s01)
-    report = calibration_report(full, prepare_cohort(full, tiny_cfg, elbow))
+    report = calibration_report(full, prepared_trials(tiny_cfg, full, elbow))
     assert report["mvic_trials"] == {"S01": 2} and report["note"] is None
     moves = [t for t in s01 if t.condition == "baseline"]
     bare = dataclasses.replace(cohort.subjects["S01"], mvic={})
     small = Cohort([bare], moves)
-    report = calibration_report(small, prepare_cohort(small, tiny_cfg, elbow))
+    report = calibration_report(small, prepared_trials(tiny_cfg, small, elbow))
     assert report["without_mvic_trials"] == ["S01"] == report["without_mvic_reference"]
     assert "no MVIC trial" in report["note"] and "no MVIC reference" in report["note"]
 
@@ -424,10 +478,11 @@ def test_resuming_from_a_crafted_checkpoint_runs_no_code(tiny_cfg, elbow, toy_tr
     torch.save({"state_dict": {}, "x": _Exploit(planted)}, tmp_path / "last.ckpt")
     with pytest.raises(pickle.UnpicklingError):
         fit(
-            tiny_cfg,
+            training_setup(tiny_cfg),
             toy_trials,
             elbow,
             tmp_path / "run",
+            budget(tiny_cfg, "fit"),
             ckpt_path=str(tmp_path / "last.ckpt"),
             loggers=False,
             enable_progress_bar=False,
