@@ -62,10 +62,10 @@ SENSITIVITY = [
 def _run(cfg: Any, trials: list, elbow: Any, truth_dir: Path) -> dict[str, Any]:
     """Fit, score and summarise one configuration."""
     from nmm.compare.mse import synx_physics, synx_settings
+    from nmm.jobs.nmm_setup import evaluation_settings
     from nmm.model.evaluate import (
         HEADLINE_KEYS,
         cell_scores,
-        evaluation_options,
         read_truth_excitation,
         summarise_cells,
     )
@@ -75,15 +75,14 @@ def _run(cfg: Any, trials: list, elbow: Any, truth_dir: Path) -> dict[str, Any]:
     physics = synx_physics(cfg, elbow, trials)  # the elbow built as the NMM's
     result = fit_synx(synx_settings(cfg), trials, physics, seed=int(cfg.seed))
     fit_s = time.perf_counter() - t0
-    opt = evaluation_options(cfg)
-    kinds = set(opt["kinds"] or [])
+    opt = evaluation_settings(cfg)
+    kinds = set(opt.kinds or [])
     recs = [r for r in result.reconstructions if not kinds or r.trial.kind in kinds]
     truths = [
-        read_truth_excitation(truth_dir, r.trial, r.muscles, opt["reference_cutoff_hz"])
-        for r in recs
+        read_truth_excitation(truth_dir, r.trial, r.muscles, opt.reference_cutoff_hz) for r in recs
     ]
-    rows = cell_scores(recs, truths, opt["hidden"], opt["baseline"], opt["hidden_signal"])
-    summary = summarise_cells(rows, recs, opt["targets"])
+    rows = cell_scores(recs, truths, opt.hidden, opt.baseline, opt.hidden_signal)
+    summary = summarise_cells(rows, recs, opt.targets)
     info = result.info
     return {
         "fit_wall_s": fit_s,
@@ -134,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.machine import describe_machine, write_result
     from nmm.config import CONF_DIR
-    from nmm.model.train import build_elbow, load_cohort, prepare_cohort
+    from nmm.jobs.nmm_setup import build_elbow, load_cohort, prepared_trials
 
     torch.set_num_threads(1)
     root = ["data.root=" + str(Path(args.cohort))] if args.cohort else []
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_mse: the cohort has no ground truth; nothing to score, nothing written")
         return 1
     elbow = build_elbow(cfg)
-    trials = prepare_cohort(cohort, cfg, elbow)
+    trials = prepared_trials(cfg, cohort, elbow)
     prepare_s = time.perf_counter() - t0
     main_run = _run(cfg, trials, elbow, truth_dir)
     result: dict[str, Any] = {
