@@ -167,33 +167,75 @@ def grouped_cross_validate(
     for k, (train, test) in enumerate(
         _splits(y, groups, scheme, n_splits, random_state, test_size)
     ):
-        if np.unique(y[train]).size < 2:
-            raise ValueError(
-                f"fold {k} ({scheme}): the training part holds a single class "
-                f"{np.unique(y[train]).tolist()!r}; use another scheme or more subjects"
-            )
-        model = clone(estimator).fit(_safe_indexing(X, train), y[train])
-        X_test = _safe_indexing(X, test)  # noqa: N806
-        model_classes = np.asarray(model.classes_).tolist()
-        score = np.asarray(model.predict_proba(X_test), dtype=np.float64)[
-            :, model_classes.index(pos_label)
-        ]
-        pred = np.asarray(model.predict(X_test))
+        pred, score = _fit_and_predict(estimator, X, y, train, test, pos_label, k, scheme)
         parts.append((test, pred, score, np.full(test.size, k)))
-        train_subj, test_subj = np.unique(groups[train]), np.unique(groups[test])
-        folds.append(
-            FoldResult(
-                fold=k,
-                train_subjects=tuple(train_subj.tolist()),
-                test_subjects=tuple(test_subj.tolist()),
-                shared_subjects=tuple(np.intersect1d(train_subj, test_subj).tolist()),
-                n_train=int(train.size),
-                n_test=int(test.size),
-                train_class_counts=class_counts(y[train], classes),
-                test_class_counts=class_counts(y[test], classes),
-                metrics=binary_metrics(y[test], pred, score, pos_label),
-            )
+        folds.append(_fold_result(k, train, test, y, groups, classes, pred, score, pos_label))
+    return _pooled(parts, folds, scheme, y, groups, classes, pos_label)
+
+
+def _fit_and_predict(
+    estimator: BaseEstimator,
+    X: Any,  # noqa: N803
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    pos_label: Any,
+    k: int,
+    scheme: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A clone of ``estimator`` fitted on the rows ``train``; its predicted labels and
+    probabilities of ``pos_label`` on the rows ``test``, (n_test,) each."""
+    if np.unique(y[train]).size < 2:
+        raise ValueError(
+            f"fold {k} ({scheme}): the training part holds a single class "
+            f"{np.unique(y[train]).tolist()!r}; use another scheme or more subjects"
         )
+    model = clone(estimator).fit(_safe_indexing(X, train), y[train])
+    X_test = _safe_indexing(X, test)  # noqa: N806
+    model_classes = np.asarray(model.classes_).tolist()
+    score = np.asarray(model.predict_proba(X_test), dtype=np.float64)[
+        :, model_classes.index(pos_label)
+    ]
+    return np.asarray(model.predict(X_test)), score
+
+
+def _fold_result(
+    k: int,
+    train: np.ndarray,
+    test: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    classes: np.ndarray,
+    pred: np.ndarray,
+    score: np.ndarray,
+    pos_label: Any,
+) -> FoldResult:
+    """The record of fold ``k``: its subjects, sizes, class counts and test metrics."""
+    train_subj, test_subj = np.unique(groups[train]), np.unique(groups[test])
+    return FoldResult(
+        fold=k,
+        train_subjects=tuple(train_subj.tolist()),
+        test_subjects=tuple(test_subj.tolist()),
+        shared_subjects=tuple(np.intersect1d(train_subj, test_subj).tolist()),
+        n_train=int(train.size),
+        n_test=int(test.size),
+        train_class_counts=class_counts(y[train], classes),
+        test_class_counts=class_counts(y[test], classes),
+        metrics=binary_metrics(y[test], pred, score, pos_label),
+    )
+
+
+def _pooled(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    folds: list[FoldResult],
+    scheme: str,
+    y: np.ndarray,
+    groups: np.ndarray,
+    classes: np.ndarray,
+    pos_label: Any,
+) -> CVResult:
+    """The folds' (test rows, predictions, scores, fold index) in row order, with pooled
+    metrics; a grouped scheme must have tested every row exactly once."""
     index = np.concatenate([p[0] for p in parts])
     order = np.argsort(index, kind="stable")
     index = index[order]

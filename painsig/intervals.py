@@ -143,6 +143,53 @@ def bootstrap_ci(
         where the metric is undefined (e.g. only one class drawn) are dropped, with a warning
         when more than 10 % are.
     """
+    yt, yp, ys, g, pos_label = _checked_predictions(
+        y_true, y_pred, y_score, groups, pos_label, n_boot, confidence
+    )
+    subjects, subj = np.unique(g, return_inverse=True)
+    counts = cluster_counts(subjects.size, int(n_boot), random_state)
+
+    if isinstance(metric, str):
+        if metric not in METRIC_NAMES:
+            raise ValueError(f"metric must be one of {METRIC_NAMES} or a callable, got {metric!r}")
+        estimate = binary_metrics(yt, yp, ys, pos_label)[metric]
+        reps = _bootstrap_named(metric, counts, subj, yt == pos_label, yp == yt, ys)
+    else:
+        estimate = _call_metric(metric, yt, yp, ys)
+        reps = _callable_replicates(metric, counts, subj, yt, yp, ys)
+
+    valid = reps[np.isfinite(reps)]
+    if valid.size < 0.9 * reps.size:
+        warnings.warn(
+            f"bootstrap of {metric if isinstance(metric, str) else 'metric'}: only "
+            f"{valid.size} of {reps.size} replicates defined the metric (too few subjects "
+            "of one class?); the interval is unreliable",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    low, high = percentile_interval(valid, confidence) if valid.size else (math.nan, math.nan)
+    return ConfidenceInterval(
+        estimate=float(estimate),
+        low=low,
+        high=high,
+        confidence=float(confidence),
+        n_boot=int(n_boot),
+        n_valid=int(valid.size),
+        distribution=valid,
+    )
+
+
+def _checked_predictions(
+    y_true: npt.ArrayLike,
+    y_pred: npt.ArrayLike,
+    y_score: npt.ArrayLike,
+    groups: npt.ArrayLike,
+    pos_label: Any,
+    n_boot: int,
+    confidence: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
+    """The (n,) inputs of :func:`bootstrap_ci` checked (one length, not empty, a usable
+    ``n_boot`` and ``confidence``), scores as float64, and the positive class resolved."""
     yt = as_1d(y_true, "y_true")
     yp = as_1d(y_pred, "y_pred")
     ys = as_1d(y_score, "y_score").astype(np.float64)
@@ -165,41 +212,25 @@ def bootstrap_ci(
                 f"pos_label (the painful class) is required for labels {classes.tolist()!r}"
             )
         pos_label = True if classes.dtype.kind == "b" else 1
-    subjects, subj = np.unique(g, return_inverse=True)
-    counts = cluster_counts(subjects.size, int(n_boot), random_state)
+    return yt, yp, ys, g, pos_label
 
-    if isinstance(metric, str):
-        if metric not in METRIC_NAMES:
-            raise ValueError(f"metric must be one of {METRIC_NAMES} or a callable, got {metric!r}")
-        estimate = binary_metrics(yt, yp, ys, pos_label)[metric]
-        reps = _bootstrap_named(metric, counts, subj, yt == pos_label, yp == yt, ys)
-    else:
-        estimate = _call_metric(metric, yt, yp, ys)
-        members = [np.flatnonzero(subj == s) for s in range(subjects.size)]
-        reps = np.empty(counts.shape[0])
-        for b, row in enumerate(counts.astype(np.intp)):
-            idx = np.concatenate([np.tile(members[s], k) for s, k in enumerate(row) if k])
-            reps[b] = _call_metric(metric, yt[idx], yp[idx], ys[idx])
 
-    valid = reps[np.isfinite(reps)]
-    if valid.size < 0.9 * reps.size:
-        warnings.warn(
-            f"bootstrap of {metric if isinstance(metric, str) else 'metric'}: only "
-            f"{valid.size} of {reps.size} replicates defined the metric (too few subjects "
-            "of one class?); the interval is unreliable",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    low, high = percentile_interval(valid, confidence) if valid.size else (math.nan, math.nan)
-    return ConfidenceInterval(
-        estimate=float(estimate),
-        low=low,
-        high=high,
-        confidence=float(confidence),
-        n_boot=int(n_boot),
-        n_valid=int(valid.size),
-        distribution=valid,
-    )
+def _callable_replicates(
+    metric: MetricFn,
+    counts: np.ndarray,
+    subj: np.ndarray,
+    yt: np.ndarray,
+    yp: np.ndarray,
+    ys: np.ndarray,
+) -> np.ndarray:
+    """``metric`` on each replicate's resampled data, (n_boot,): a subject drawn k times
+    (``counts`` (n_boot, n_subjects)) contributes all its rows k times."""
+    members = [np.flatnonzero(subj == s) for s in range(counts.shape[1])]
+    reps = np.empty(counts.shape[0])
+    for b, row in enumerate(counts.astype(np.intp)):
+        idx = np.concatenate([np.tile(members[s], k) for s, k in enumerate(row) if k])
+        reps[b] = _call_metric(metric, yt[idx], yp[idx], ys[idx])
+    return reps
 
 
 def _call_metric(fn: MetricFn, yt: np.ndarray, yp: np.ndarray, ys: np.ndarray) -> float:
