@@ -193,6 +193,124 @@ def _muscle_names(model: Any) -> list[str]:
     return [mset.get(i).getName() for i in range(mset.getSize())]
 
 
+def _checked_cost(
+    motion: Motion, muscles: Sequence[str], weights: Sequence[float], reference: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``weights`` (M,) > 0 and ``reference`` (N, M) on ``motion.time`` as float arrays."""
+    reference = np.asarray(reference, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    if reference.shape != (motion.time.size, len(muscles)):
+        raise ValueError(
+            f"reference must be (N, M) = ({motion.time.size}, {len(muscles)}), "
+            f"got {reference.shape}"
+        )
+    if weights.shape != (len(muscles),) or np.any(weights <= 0):
+        raise ValueError(f"weights must be {len(muscles)} positive numbers, got {weights}")
+    return weights, reference
+
+
+def _inverse_study(
+    osim: Any,
+    spec: ArmModelSpec,
+    motion: Motion,
+    muscles: Sequence[str],
+    *,
+    mesh_interval: float,
+    tolerance: float,
+    constraint_tolerance: float,
+    max_iterations: int,
+    label: str,
+) -> Any:
+    """The MocoInverse study of ``spec``'s model following ``motion`` (compliant tendons in
+    implicit mode), on a mesh of ``mesh_interval`` s, with IPOPT's tolerances."""
+    model = build_arm_model(spec)
+    names = _muscle_names(model)
+    if sorted(names) != sorted(muscles):
+        raise ValueError(f"muscles {list(muscles)} do not match the model's {names}")
+    processor = osim.ModelProcessor(model)
+    processor.append(osim.ModOpTendonComplianceDynamicsModeDGF("implicit"))
+    inverse = osim.MocoInverse()
+    inverse.setName(label)
+    inverse.setModel(processor)
+    inverse.setKinematics(
+        osim.TableProcessor(_kinematics_table(osim, motion, spec.elbow_coordinate))
+    )
+    inverse.set_initial_time(float(motion.time[0]))
+    inverse.set_final_time(float(motion.time[-1]))
+    inverse.set_mesh_interval(float(mesh_interval))
+    inverse.set_convergence_tolerance(float(tolerance))
+    inverse.set_constraint_tolerance(float(constraint_tolerance))
+    inverse.set_max_iterations(int(max_iterations))
+    inverse.set_kinematics_allow_extra_columns(True)
+    return inverse.initialize()
+
+
+def _set_recruitment_cost(
+    osim: Any,
+    problem: Any,
+    time: np.ndarray,
+    paths: Sequence[str],
+    weights: np.ndarray,
+    reference: np.ndarray,
+) -> None:
+    """Replace MocoInverse's minimum effort by ``J = Σ_i w_i ∫ (e_i(t) - c_i(t))² dt``, a
+    weighted tracking of the co-contraction reference ``c`` (a MocoControlTrackingGoal)."""
+    problem.updGoal("excitation_effort").setEnabled(False)
+    goal = osim.MocoControlTrackingGoal("cocontraction_tracking")
+    goal.setReference(osim.TableProcessor(_controls_table(osim, time, reference, paths)))
+    for p, w in zip(paths, weights, strict=True):
+        goal.setWeightForControl(p, float(w))
+    problem.addGoal(goal)
+
+
+def _set_bounds(
+    osim: Any,
+    problem: Any,
+    paths: Sequence[str],
+    min_excitation: Sequence[float] | None,
+    max_excitation: Sequence[float] | None,
+    max_activation: Sequence[float] | None,
+) -> None:
+    """Moco control bounds of the excitations (default [0.01, 1]) and state bounds of the
+    activations below 1."""
+    if min_excitation is not None or max_excitation is not None:
+        lows = min_excitation if min_excitation is not None else [0.01] * len(paths)
+        highs = max_excitation if max_excitation is not None else [1.0] * len(paths)
+        for p, lo, hi in zip(paths, lows, highs, strict=True):
+            problem.setControlInfo(p, osim.MocoBounds(float(lo), float(max(hi, lo))))
+    if max_activation is not None:
+        for p, hi in zip(paths, max_activation, strict=True):
+            if hi < 1.0:
+                problem.setStateInfo(f"{p}/activation", osim.MocoBounds(0.0, float(hi)))
+
+
+def _solve(osim: Any, study: Any, transcription: str, label: str) -> tuple[Any, dict[str, Any]]:
+    """Solve with CasADi (limited-memory Hessian, single-threaded, quiet); the solution and its
+    status, iterations, solve time (s) and objective. TruthSolveError unless IPOPT converged."""
+    solver = osim.MocoCasADiSolver.safeDownCast(study.updSolver())
+    solver.set_optim_hessian_approximation("limited-memory")
+    solver.set_verbosity(0)
+    solver.set_optim_ipopt_print_level(0)
+    solver.set_parallel(1)  # the cohort runs trials in parallel processes instead
+    solver.set_transcription_scheme(transcription)
+    t0 = _time.perf_counter()
+    solution = study.solve()
+    elapsed = _time.perf_counter() - t0
+    if not solution.success():
+        solution.unseal()
+        raise TruthSolveError(
+            f"MocoInverse did not converge for {label}: status {solution.getStatus()} after "
+            f"{solution.getNumIterations()} iterations"
+        )
+    info = {
+        "status": solution.getStatus(),
+        "iterations": int(solution.getNumIterations()),
+        "solve_time_s": elapsed,
+        "objective": float(solution.getObjective()),
+    }
+    return solution, info
+
+
 def solve_excitations(
     spec: ArmModelSpec,
     motion: Motion,
@@ -226,74 +344,23 @@ def solve_excitations(
     Raises TruthSolveError when IPOPT does not converge.
     """
     osim = import_opensim()
-    reference = np.asarray(reference, dtype=float)
-    weights = np.asarray(weights, dtype=float)
-    if reference.shape != (motion.time.size, len(muscles)):
-        raise ValueError(
-            f"reference must be (N, M) = ({motion.time.size}, {len(muscles)}), "
-            f"got {reference.shape}"
-        )
-    if weights.shape != (len(muscles),) or np.any(weights <= 0):
-        raise ValueError(f"weights must be {len(muscles)} positive numbers, got {weights}")
-    model = build_arm_model(spec)
-    names = _muscle_names(model)
-    if sorted(names) != sorted(muscles):
-        raise ValueError(f"muscles {list(muscles)} do not match the model's {names}")
-    processor = osim.ModelProcessor(model)
-    processor.append(osim.ModOpTendonComplianceDynamicsModeDGF("implicit"))
-
-    inverse = osim.MocoInverse()
-    inverse.setName(label)
-    inverse.setModel(processor)
-    inverse.setKinematics(
-        osim.TableProcessor(_kinematics_table(osim, motion, spec.elbow_coordinate))
+    weights, reference = _checked_cost(motion, muscles, weights, reference)
+    study = _inverse_study(
+        osim,
+        spec,
+        motion,
+        muscles,
+        mesh_interval=mesh_interval,
+        tolerance=tolerance,
+        constraint_tolerance=constraint_tolerance,
+        max_iterations=max_iterations,
+        label=label,
     )
-    inverse.set_initial_time(float(motion.time[0]))
-    inverse.set_final_time(float(motion.time[-1]))
-    inverse.set_mesh_interval(float(mesh_interval))
-    inverse.set_convergence_tolerance(float(tolerance))
-    inverse.set_constraint_tolerance(float(constraint_tolerance))
-    inverse.set_max_iterations(int(max_iterations))
-    inverse.set_kinematics_allow_extra_columns(True)
-    study = inverse.initialize()
     problem = study.updProblem()
-    problem.updGoal("excitation_effort").setEnabled(False)
     paths = [f"/forceset/{m}" for m in muscles]
-    goal = osim.MocoControlTrackingGoal("cocontraction_tracking")
-    goal.setReference(osim.TableProcessor(_controls_table(osim, motion.time, reference, paths)))
-    for p, w in zip(paths, weights, strict=True):
-        goal.setWeightForControl(p, float(w))
-    problem.addGoal(goal)
-    if min_excitation is not None or max_excitation is not None:
-        lows = min_excitation if min_excitation is not None else [0.01] * len(paths)
-        highs = max_excitation if max_excitation is not None else [1.0] * len(paths)
-        for p, lo, hi in zip(paths, lows, highs, strict=True):
-            problem.setControlInfo(p, osim.MocoBounds(float(lo), float(max(hi, lo))))
-    if max_activation is not None:
-        for p, hi in zip(paths, max_activation, strict=True):
-            if hi < 1.0:
-                problem.setStateInfo(f"{p}/activation", osim.MocoBounds(0.0, float(hi)))
-    solver = osim.MocoCasADiSolver.safeDownCast(study.updSolver())
-    solver.set_optim_hessian_approximation("limited-memory")
-    solver.set_verbosity(0)
-    solver.set_optim_ipopt_print_level(0)
-    solver.set_parallel(1)  # the cohort runs trials in parallel processes instead
-    solver.set_transcription_scheme(transcription)
-    t0 = _time.perf_counter()
-    solution = study.solve()
-    elapsed = _time.perf_counter() - t0
-    if not solution.success():
-        solution.unseal()
-        raise TruthSolveError(
-            f"MocoInverse did not converge for {label}: status {solution.getStatus()} after "
-            f"{solution.getNumIterations()} iterations"
-        )
-    info = {
-        "status": solution.getStatus(),
-        "iterations": int(solution.getNumIterations()),
-        "solve_time_s": elapsed,
-        "objective": float(solution.getObjective()),
-    }
+    _set_recruitment_cost(osim, problem, motion.time, paths, weights, reference)
+    _set_bounds(osim, problem, paths, min_excitation, max_excitation, max_activation)
+    solution, info = _solve(osim, study, transcription, label)
     return muscle_quantities(spec, solution, motion, muscles, info)
 
 
