@@ -36,6 +36,8 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from nmm.config import compose_config
 from nmm.data.schema import Cohort
+from nmm.physics.muscle_models import CONFIG_KEY as MUSCLE_MODEL_KEY
+from nmm.physics.muscle_models import UnknownMuscleModelError, get_muscle_model
 from nmm.pipeline.config import painsig_config
 from nmm.synergy.settings import SynXSettings
 from nmm.synth.config import SynthConfigError, validate_config
@@ -494,6 +496,19 @@ def _check_pipeline_painsig(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
         ) from exc
 
 
+def _check_muscle_model(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
+    """``physics.muscle_model`` names a registered muscle model (nmm.physics.muscle_models)."""
+    name = _lookup(plain, MUSCLE_MODEL_KEY)
+    try:
+        get_muscle_model(None if name is _ABSENT else name)
+    except UnknownMuscleModelError as exc:
+        raise ConfigError(
+            MUSCLE_MODEL_KEY,
+            f"{name if name is not _ABSENT else 'missing'!r} is not a registered muscle model; "
+            f"expected one of {list(exc.known)}",
+        ) from exc
+
+
 def _check_synth(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
     """The ``synth`` node by :func:`nmm.synth.config.validate_config`."""
     try:
@@ -513,7 +528,13 @@ class Schema:
     checks: tuple[Callable[[DictConfig, Mapping[str, Any]], None], ...] = ()
 
 
-_TRAIN_CHECKS = (_check_model_shape, _check_scoring, _check_budgets, _check_preprocess)
+_TRAIN_CHECKS = (
+    _check_model_shape,
+    _check_scoring,
+    _check_budgets,
+    _check_preprocess,
+    _check_muscle_model,
+)
 _PIPELINE = Schema(PIPELINE_RULES, (*_TRAIN_CHECKS, _check_mse, _check_pipeline_painsig))
 
 #: Each app's schema, by the name its entry point passes (scripts/*.py).
@@ -525,7 +546,7 @@ APPS: dict[str, Schema] = {
     "painsig": Schema(PAINSIG_RULES, (_check_painsig, _check_preprocess)),
     "synth": Schema(SYNTH_RULES, (_check_synth,)),
     "predict": Schema(PREDICT_RULES, (_check_budgets,)),
-    "validate": Schema(VALIDATE_RULES, (_check_preprocess,)),
+    "validate": Schema(VALIDATE_RULES, (_check_preprocess, _check_muscle_model)),
     "aggregate": Schema(AGGREGATE_RULES),
 }
 

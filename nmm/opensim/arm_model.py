@@ -12,7 +12,7 @@ gets its own copy of the user's ``.osim`` (arm26 by default), changed in four wa
    subject lies supine, the humerus is horizontal, the forearm starts horizontal at full extension
    and points up at 90° of flexion, so gravity loads the flexors below 90° and the extensors
    above. (Elevating the shoulder instead stretches arm26's TRIlong to 1.4-1.8 optimal fibre
-   lengths; shared/STACK.md.)
+   lengths.)
 2. **Segment inertia** of the forearm-hand body from the subject's anthropometry.
 3. **Load in the hand**: a point-like body welded to the forearm at ``load_distance`` (m) along
    the forearm's long axis (arm26's ``-y``), absent when the mass is 0.

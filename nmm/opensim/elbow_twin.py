@@ -32,7 +32,7 @@ Two twins are built from an ``.osim``:
   passive joint torque of :class:`~nmm.physics.elbow.ArmParameters` as a
   ``SpringGeneralizedForce`` (viscosity B) and a ``CoordinateLimitForce`` (per-degree
   properties converted from rad). :func:`opensim_inverse_dynamics` passes q, q̇ and q̈ to
-  ``InverseDynamicsSolver`` state by state (no spline differentiation, shared/STACK.md).
+  ``InverseDynamicsSolver`` state by state (no spline differentiation).
 
 :func:`arm_parameters_from_osim` reduces the forearm of an ``.osim`` to the torch
 :class:`~nmm.physics.elbow.ArmParameters` exactly: mass, perpendicular COM distance, inertia
@@ -432,19 +432,35 @@ def opensim_muscle_torque(
     n_m = len(twin.muscles)
     if a.shape != (n, n_m):
         raise ValueError(f"activations must have shape (T, M) = ({n}, {n_m}), got {a.shape}")
-    model, s, coord, mus = twin.model, twin.state, twin.coordinate, twin.muscles
-    torque = np.empty(n)
     if method == "generalized_force":
-        osim_mod = _import_opensim()
-        udot = osim_mod.Vector(s.getNU(), 0.0)
-        for k in range(n):
-            coord.setValue(s, float(q[k]), False)
-            coord.setSpeedValue(s, float(u[k]))
-            _set_activations(twin, k, a)
-            torque[k] = -twin.solver.solve(s, udot).get(twin.u_index)
-        return torque
+        return _generalized_force_torque(twin, q, u, a)
+    return _moment_arm_torque(twin, q, u, a, details)
 
-    shape = (n, n_m)
+
+def _generalized_force_torque(
+    twin: MuscleTwin, q: np.ndarray, u: np.ndarray, a: np.ndarray
+) -> np.ndarray:
+    """``(T,)`` minus the elbow's ID residual at zero acceleration, state by state (N·m)."""
+    s, coord = twin.state, twin.coordinate
+    udot = _import_opensim().Vector(s.getNU(), 0.0)
+    torque = np.empty(q.size)
+    for k in range(q.size):
+        coord.setValue(s, float(q[k]), False)
+        coord.setSpeedValue(s, float(u[k]))
+        _set_activations(twin, k, a)
+        torque[k] = -twin.solver.solve(s, udot).get(twin.u_index)
+    return torque
+
+
+def _moment_arm_torque(
+    twin: MuscleTwin, q: np.ndarray, u: np.ndarray, a: np.ndarray, details: bool
+) -> np.ndarray | MuscleSamples:
+    """``(T,)`` Σ tendon force × moment arm (N·m), state by state; with ``details``, the
+    per-muscle outputs too."""
+    model, s, coord, mus = twin.model, twin.state, twin.coordinate, twin.muscles
+    n = q.size
+    torque = np.empty(n)
+    shape = (n, len(mus))
     out = {
         key: np.empty(shape)
         for key in (

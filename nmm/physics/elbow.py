@@ -25,7 +25,7 @@ Equations (each cited where used):
 - passive joint torque ``τ_p = -B θ̇ + τ_lim(θ, θ̇)``, with ``τ_lim`` OpenSim's
   ``CoordinateLimitForce`` (smooth-step stiffness beyond the range);
 - inverse dynamics ``τ_ID = I_tot θ̈ + τ_g - τ_p``, the torque the muscles must supply, and the
-  equation of motion ``I_tot θ̈ = τ_mus - τ_g + τ_p`` (shared/METHODS.md section 1).
+  equation of motion ``I_tot θ̈ = τ_mus - τ_g + τ_p`` (docs/methods.md, arm dynamics).
 
 Shapes: angles, speeds and accelerations are any batch shape ``(...)``, usually ``(B, T)``;
 activations ``(..., M)``. Parameters are floats or tensors broadcastable to those shapes (a
@@ -211,8 +211,8 @@ def gravity_torque(
 ) -> Tensor:
     """Torque the joint must supply against gravity, (m_f l_c + m_L L) g cos β sin θ_g (N·m).
 
-    Gravity moment of the forearm and of a point load on its long axis (shared/METHODS.md
-    section 1, elbow equation of motion). Positive (flexing) while 0 < θ_g < π.
+    Gravity moment of the forearm and of a point load on its long axis (docs/methods.md,
+    arm dynamics). Positive (flexing) while 0 < θ_g < π.
 
     Args:
         theta: θ (rad), any shape.
@@ -286,7 +286,7 @@ def inverse_dynamics_torque(
     """Joint torque that the motion and load demand of the muscles (N·m).
 
     ``τ_ID = I_tot θ̈ + (m_f l_c + m_L L) g cos β sin θ_g - τ_p(θ, θ̇)``, i.e.
-    ``I_tot θ̈ + τ_g + B θ̇ - τ_lim`` (1-DoF equation of motion, shared/METHODS.md section 1;
+    ``I_tot θ̈ + τ_g + B θ̇ - τ_lim`` (1-DoF equation of motion, docs/methods.md;
     OpenSim ``InverseDynamicsSolver`` with the muscles excluded returns the same).
 
     Args:

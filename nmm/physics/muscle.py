@@ -565,46 +565,65 @@ def compliant_tendon_equilibrium(
     )
     if n_bisection is None:
         n_bisection = 64 if ref.dtype == torch.float64 else 14
-
-    def residual(ft: Tensor, a: Tensor, lmt: Tensor, vmt: Tensor, q: MuscleParameters) -> Tensor:
-        # Normalised by F0: f_T - F_M cos(phi) / F0 (OpenSim calcEquilibriumResidual / F0).
-        st = _state_from_tendon_force(ft, a, lmt, vmt, q)
-        return ft - st.fiber_force_along_tendon / q.max_isometric_force
-
-    with torch.no_grad():
-        pd = MuscleParameters(
-            **{
-                f.name: (
-                    getattr(p, f.name).detach()
-                    if isinstance(getattr(p, f.name), Tensor)
-                    else getattr(p, f.name)
-                )
-                for f in fields(p)
-            }
-        )
-        ad, ld, vd = activation.detach(), mtu_length.detach(), mtu_velocity.detach()
-        lo = torch.full(shape, MIN_NORM_TENDON_FORCE, dtype=ref.dtype, device=ref.device)
-        hi = torch.full(shape, MAX_NORM_TENDON_FORCE, dtype=ref.dtype, device=ref.device)
-        r_lo = residual(lo, ad, ld, vd, pd)
-        r_hi = residual(hi, ad, ld, vd, pd)
-        bracketed = (r_lo <= 0) & (r_hi >= 0)
-        for _ in range(n_bisection):
-            mid = 0.5 * (lo + hi)
-            r_mid = residual(mid, ad, ld, vd, pd)
-            go_right = r_mid < 0
-            lo = torch.where(go_right, mid, lo)
-            hi = torch.where(go_right, hi, mid)
-        ft0 = 0.5 * (lo + hi)
-        # Unbracketed: residual > 0 everywhere -> lower bound; < 0 -> upper bound.
-        ft0 = torch.where(bracketed, ft0, torch.where(r_lo > 0, lo, hi))
-
-    ft = ft0
+    pd = MuscleParameters(
+        **{
+            f.name: (
+                getattr(p, f.name).detach()
+                if isinstance(getattr(p, f.name), Tensor)
+                else getattr(p, f.name)
+            )
+            for f in fields(p)
+        }
+    )
+    ad, ld, vd = activation.detach(), mtu_length.detach(), mtu_velocity.detach()
+    ft, bracketed = _bisect_tendon_force(ad, ld, vd, pd, shape, n_bisection)
     for _ in range(n_newton):
         with torch.enable_grad():
             x = ft.detach().requires_grad_(True)
-            r_x = residual(x, ad, ld, vd, pd)
+            r_x = _equilibrium_residual(x, ad, ld, vd, pd)
             (slope,) = torch.autograd.grad(r_x.sum(), x)
         safe_slope = torch.where(bracketed & (slope != 0), slope, torch.ones_like(slope))
-        step = residual(ft, activation, mtu_length, mtu_velocity, p) / safe_slope
+        step = _equilibrium_residual(ft, activation, mtu_length, mtu_velocity, p) / safe_slope
         ft = torch.where(bracketed, ft - step, ft.detach())
     return _state_from_tendon_force(ft, activation, mtu_length, mtu_velocity, p)
+
+
+def _equilibrium_residual(
+    ft: Tensor, a: Tensor, lmt: Tensor, vmt: Tensor, q: MuscleParameters
+) -> Tensor:
+    """``f_T - F_M cos(phi) / F0``: OpenSim ``calcEquilibriumResidual`` normalised by F0."""
+    st = _state_from_tendon_force(ft, a, lmt, vmt, q)
+    return ft - st.fiber_force_along_tendon / q.max_isometric_force
+
+
+@torch.no_grad()
+def _bisect_tendon_force(
+    a: Tensor,
+    lmt: Tensor,
+    vmt: Tensor,
+    p: MuscleParameters,
+    shape: torch.Size,
+    n_bisection: int,
+) -> tuple[Tensor, Tensor]:
+    """Bisection of the normalised tendon force on ``[MIN_NORM_TENDON_FORCE,
+    MAX_NORM_TENDON_FORCE]`` (no gradient; inputs detached), as OpenSim's initial equilibrium.
+
+    Returns:
+        ``(f_T, bracketed)`` of ``shape``: the bracket's midpoint, or where the residual does
+        not change sign the nearer bound; and whether it changed sign.
+    """
+    ref = lmt
+    lo = torch.full(shape, MIN_NORM_TENDON_FORCE, dtype=ref.dtype, device=ref.device)
+    hi = torch.full(shape, MAX_NORM_TENDON_FORCE, dtype=ref.dtype, device=ref.device)
+    r_lo = _equilibrium_residual(lo, a, lmt, vmt, p)
+    r_hi = _equilibrium_residual(hi, a, lmt, vmt, p)
+    bracketed = (r_lo <= 0) & (r_hi >= 0)
+    for _ in range(n_bisection):
+        mid = 0.5 * (lo + hi)
+        r_mid = _equilibrium_residual(mid, a, lmt, vmt, p)
+        go_right = r_mid < 0
+        lo = torch.where(go_right, mid, lo)
+        hi = torch.where(go_right, hi, mid)
+    ft0 = 0.5 * (lo + hi)
+    # Unbracketed: residual > 0 everywhere -> lower bound; < 0 -> upper bound.
+    return torch.where(bracketed, ft0, torch.where(r_lo > 0, lo, hi)), bracketed

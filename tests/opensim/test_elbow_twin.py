@@ -288,7 +288,7 @@ def test_planar_config_parameters_within_tolerance(arm26_osim: Path) -> None:
 def test_load_is_welded_on_the_lever_arm(arm26_osim: Path) -> None:
     twin = build_inverse_dynamics_twin(arm26_osim, 2.0, 0.3)
     # Distance of the load from the flexion axis (through the origin of the forearm frame;
-    # arm26's r_elbow axis, METHODS.md section 4 / arm26.osim).
+    # arm26's r_elbow axis in arm26.osim).
     axis = np.array([0.0494, 0.0366, 0.998108])
     axis /= np.linalg.norm(axis)
     loc = twin.load_location

@@ -35,7 +35,7 @@ from nmm.physics.muscle import MuscleParameters, compliant_tendon_equilibrium
 from nmm.physics.muscle_models import DEFAULT_MUSCLE_MODEL, UnknownMuscleModelError
 
 G = 9.80665
-# arm26's forearm (METHODS.md section 4), planar idealisation
+# arm26's forearm (arm26.osim), planar idealisation
 ARM = ArmParameters(forearm_mass=1.534315, forearm_com_distance=0.181479, forearm_inertia=0.020062)
 PASSIVE = ARM.replace(
     joint_damping=0.1,

@@ -23,7 +23,7 @@ from nmm.physics.geometry import DEFAULT_RANGE_MARGIN, MuscleGeometry
 
 MUSCLES = ("TRIlong", "TRIlat", "TRImed", "BIClong", "BICshort", "BRA")
 ELBOW = "r_elbow_flex"
-ELBOW_RANGE = (0.0, 2.26892803)  # rad, arm26's r_elbow_flex range (METHODS.md section 4)
+ELBOW_RANGE = (0.0, 2.26892803)  # rad, arm26's r_elbow_flex range (arm26.osim)
 
 # Brief's acceptance bounds; observed errors are ~100x smaller (see the module report).
 LENGTH_REL_TOL = 0.005  # max |Δl_MT| / l_MT at off-grid angles
@@ -36,7 +36,7 @@ MOMENT_ARM_ABS_TOL = 5e-5  # m (observed max 1e-5 m)
 OPENSIM_CONSISTENCY_ABS_TOL = 2e-4  # m
 OPENSIM_CONSISTENCY_BIC_TOL = 1e-8  # m (biceps: observed 6e-11 m)
 FD_STEP = 1e-6  # rad, central differences of OpenSim lengths
-# METHODS.md section 4, opensim 4.6 on arm26, shoulder at 0: angle (deg) -> moment arms (mm)
+# OpenSim 4.6 on arm26, shoulder at 0: angle (deg) -> moment arms (mm)
 # BIC, BRA, TRI and lengths (m) BIClong, BICshort, BRA, TRIlong, TRIlat, TRImed.
 METHODS_TABLE = {
     0: (9.4, 15.3, -20.1, (0.4246, 0.3417, 0.1474, 0.2776, 0.1666, 0.1542)),
@@ -225,7 +225,7 @@ def test_samples_carry_model_information(samples: GeometrySamples, arm26: Path) 
     assert samples.held_coordinates == {"r_shoulder_elev": 0.0}
     assert (samples.joint, samples.child_body) == ("r_elbow", "r_ulna_radius_hand")
     assert set(samples.muscle_classes) == {"Thelen2003Muscle"}
-    # METHODS.md section 4 (arm26.osim properties).
+    # arm26.osim's properties.
     params = samples.muscle_parameters
     assert params["max_isometric_force"] == pytest.approx(
         (798.52, 624.3, 624.3, 624.3, 435.56, 987.26)

@@ -33,7 +33,7 @@ from nmm.opensim.elbow_twin import opensim_muscle  # noqa: E402  (after the skip
 RIGID = "degroote2016_rigid_tendon"
 COMPLIANT = "degroote2016_compliant_tendon"
 
-# arm26 BRA (MTU parameters from arm26.osim; METHODS.md section 4).
+# arm26 BRA (MTU parameters from arm26.osim).
 BRA = {"max_isometric_force": 987.26, "optimal_fiber_length": 0.0858, "tendon_slack_length": 0.0535}
 PENNATED = 0.2094  # rad, arm26 TRIlong's pennation, used on BRA's geometry
 

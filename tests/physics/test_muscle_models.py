@@ -11,6 +11,8 @@ import math
 import pytest
 import torch
 
+from nmm.config import compose_config
+from nmm.jobs.config_check import ConfigError, check_config
 from nmm.opensim.geometry_sampling import PARAMETER_READERS, sample_elbow_geometry
 from nmm.physics import muscle_models
 from nmm.physics.elbow import ArmParameters, ElbowModel, muscle_torque
@@ -194,3 +196,11 @@ def test_the_geometry_sampler_reads_what_the_model_declares(registry, arm26_osim
     register_muscle_model(MuscleModel("damped", TOY, (damped,), _toy_model().opensim, ""))
     with pytest.raises(ValueError, match=r"reads \['fiber_damping'\] from the \.osim"):
         sample_elbow_geometry(tmp_path / "missing.osim", muscle_model="damped")
+
+
+@pytest.mark.parametrize("app", ["train", "validate"])
+def test_the_config_check_refuses_an_unknown_muscle_model(app: str) -> None:
+    """nmm-train and nmm-validate refuse the name before any work (nmm.jobs.config_check)."""
+    check_config(compose_config(app), app)
+    with pytest.raises(ConfigError, match=r"'physics\.muscle_model': 'hill_1938' is not a regi"):
+        check_config(compose_config(app, [f"{CONFIG_KEY}=hill_1938"]), app)

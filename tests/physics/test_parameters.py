@@ -46,7 +46,7 @@ def cfg() -> dict:
     return OmegaConf.to_container(composed.physics, resolve=False)
 
 
-NOMINAL = MuscleParameters(  # arm26 values (METHODS.md section 4), config muscle order
+NOMINAL = MuscleParameters(  # arm26.osim's values, config muscle order
     max_isometric_force=torch.tensor([624.3, 435.56, 987.26, 798.52, 624.3, 624.3]),
     optimal_fiber_length=torch.tensor([0.1157, 0.1321, 0.0858, 0.134, 0.1138, 0.1138]),
     tendon_slack_length=torch.tensor([0.2723, 0.1923, 0.0535, 0.143, 0.098, 0.0908]),
