@@ -1,4 +1,5 @@
-"""Tests for painsig.statistics against scipy.stats, hand computations and textbook values."""
+"""Tests for painsig.statistics (and its parts: two_sample, condition_data, subject_effect,
+multiple_testing, markdown) against scipy.stats, hand computations and textbook values."""
 
 from __future__ import annotations
 
@@ -14,17 +15,9 @@ from scipy import stats
 
 from painsig.markdown import markdown_table
 from painsig.multiple_testing import adjust_pvalues
-from painsig.statistics import (
-    CONTRACTION_LEVEL_WARNING,
-    MANN_WHITNEY,
-    PAIRED_T,
-    WELCH_T,
-    WILCOXON,
-    aggregate_per_subject,
-    compare_conditions,
-    hedges_correction,
-    subject_level_effect,
-)
+from painsig.statistics import CONTRACTION_LEVEL_WARNING, aggregate_per_subject, compare_conditions
+from painsig.subject_effect import subject_level_effect
+from painsig.two_sample import MANN_WHITNEY, PAIRED_T, WELCH_T, WILCOXON, hedges_correction
 
 RTOL = 1e-10
 
@@ -417,9 +410,9 @@ def test_output_types() -> None:
 def test_nan_dropped_per_feature_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     df = make_cohort(n_subjects=6, n_per=4)
     df.loc[[0, 1, 30], "shifted"] = [np.nan, np.inf, np.nan]
-    with caplog.at_level(logging.WARNING, logger="painsig.statistics"):
+    with caplog.at_level(logging.WARNING, logger="painsig.condition_data"):
         res = run(df)
-    msgs = [r.getMessage() for r in caplog.records if r.name == "painsig.statistics"]
+    msgs = [r.getMessage() for r in caplog.records if r.name == "painsig.condition_data"]
     assert any("'shifted'" in m and "3 contraction(s)" in m for m in msgs)
     assert res.loc["shifted", "n_dropped"] == 3 and res.loc["null", "n_dropped"] == 0
     assert res.loc["shifted", "n_a"] + res.loc["shifted", "n_b"] == len(df) - 3
