@@ -3,7 +3,7 @@
 Each generator variant of ``nmm-synth`` (``conf/synth/<variant>.yaml``: the default cohort, no
 MVIC trials, an elevated shoulder, another co-contraction style, few trials, low EMG SNR, other
 speeds and ranges; docs/cohort_family.md) is generated once and cached
-(:func:`nmm.synth.ensure_variant_cohort`), then ``nmm-compare`` runs on it at the defaults
+(:func:`nmm.jobs.cohorts.ensure_variant_cohort`), then ``nmm-compare`` runs on it at the defaults
 (per-subject protocol: the NMM fitted on every subject within its training budget, SynX fitted
 per subject, the same personalised elbow and truth). From the compare stage's cells (subject ×
 load × hidden muscle) it records, per variant and hidden muscle:
@@ -209,7 +209,7 @@ def run_variant(
 
 def checked_variants(parser: argparse.ArgumentParser, requested: Sequence[str] | None) -> list[str]:
     """The requested cohort variants (default: every one); an unknown one is a usage error."""
-    from nmm.synth import variant_names
+    from nmm.jobs.cohorts import variant_names
 
     names = list(requested or variant_names())
     unknown = sorted(set(names) - set(variant_names()))
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from benchmarks.machine import describe_machine, peak_rss_mib, write_result
-    from nmm.synth import ensure_variant_cohort
+    from nmm.jobs.cohorts import ensure_variant_cohort
 
     names = checked_variants(parser, args.variants)
     results = REPO_ROOT / "benchmarks" / "results"

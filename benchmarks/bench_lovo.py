@@ -16,7 +16,7 @@ named bundles, ``--candidate LABEL [OVERRIDE ...]`` once per candidate (``--name
 result; overrides for every candidate go before the first ``--candidate``). A bundle with no
 override is the defaults.
 
-Cohorts are those of ``bench_generalise`` (cached by :func:`nmm.synth.ensure_variant_cohort`
+Cohorts are those of ``bench_generalise`` (cached by :func:`nmm.jobs.cohorts.ensure_variant_cohort`
 with the same ``--synth`` overrides). Each variant's run directory is shared by the candidates,
 so the stages a candidate does not change (SynX, when the setting is the NMM's) are computed
 once; give ``--run-dir`` the directory of a ``bench_generalise`` run to reuse its stages too.
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.bench_generalise import QUICK_COMPARE, QUICK_SYNTH, checked_variants
     from benchmarks.machine import describe_machine, peak_rss_mib, write_result
-    from nmm.synth import ensure_variant_cohort
+    from nmm.jobs.cohorts import ensure_variant_cohort
 
     names = checked_variants(parser, args.variants)
     base = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="bench_lovo_"))

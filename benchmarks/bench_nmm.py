@@ -6,7 +6,7 @@ leave-one-subject-out, each scored against the OpenSim ground truth) and records
 - wall time of the job (data preparation, the per-subject fit and each subject's specialised
   network, the five LOSO folds with their personalisation, reconstruction, files), and
   separately the time to generate the cohort when it was not cached yet (OpenSim,
-  :func:`nmm.synth.ensure_default_cohort`);
+  :func:`nmm.jobs.cohorts.ensure_default_cohort`);
 - peak resident memory of the main process and of each LOSO fold (``ru_maxrss``; the folds
   train in worker processes, each reports its own);
 - training steps per second of the per-subject fit and of each fold;
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     cohort_s = 0.0
     if args.cohort is None:
-        from nmm.synth import ensure_default_cohort
+        from nmm.jobs.cohorts import ensure_default_cohort
 
         try:
             root = ensure_default_cohort()

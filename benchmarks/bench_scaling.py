@@ -2,7 +2,7 @@
 
 One variant of the cohort family (``--variant``, default ``default``: it has the painful and
 baseline conditions that painsig needs) is generated at each size of ``--subjects`` (cached by
-:func:`nmm.synth.ensure_variant_cohort` with ``n_subjects=N`` and the ``--synth``
+:func:`nmm.jobs.cohorts.ensure_variant_cohort` with ``n_subjects=N`` and the ``--synth``
 overrides). At each size, each in a fresh process so that its peak memory is its own:
 
 - ``nmm-compare`` at the defaults (:func:`benchmarks.bench_generalise.run_variant`): the wall
@@ -127,7 +127,7 @@ def run_size(
     n: int, variant: str, synth: Sequence[str], base: Path, extra: Sequence[str], quick: bool
 ) -> dict[str, Any]:
     """Generate (or reuse) the ``n``-subject cohort, then time nmm-compare and painsig on it."""
-    from nmm.synth import ensure_variant_cohort
+    from nmm.jobs.cohorts import ensure_variant_cohort
 
     g0 = time.perf_counter()
     root = ensure_variant_cohort(variant, overrides=[*synth, f"n_subjects={n}"])
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.bench_generalise import QUICK_COMPARE, QUICK_SYNTH
     from benchmarks.machine import describe_machine, peak_rss_mib, write_result
-    from nmm.synth import variant_names
+    from nmm.jobs.cohorts import variant_names
 
     if args.variant not in variant_names():
         parser.error(f"unknown variant {args.variant!r}; known: {variant_names()}")

@@ -38,11 +38,11 @@ from nmm.jobs.config_check import check_cohort_rates
 from nmm.jobs.nmm_setup import build_elbow, load_cohort, prepared_trials
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.jobs.stages import StageResult, StageRunner, fingerprint
+from nmm.jobs.synthetic_source import synthetic_root
 from nmm.jobs.train import run_train
 from nmm.model.features import PreparedTrial
 from nmm.model.train import set_threads
 from nmm.physics.elbow import ElbowModel
-from nmm.synth.source import synthetic_root
 
 __all__ = ["RunContext", "dataset_fingerprint", "nmm_stage", "open_run", "run_compare"]
 

@@ -1,5 +1,5 @@
 """Data sources named in `conf/data/`: each returns a Cohort, ready for preprocessing (the
-synthetic cohort's, a source of data above this layer, is :mod:`nmm.synth.source`)."""
+synthetic cohort's, a source of data above this layer, is :mod:`nmm.jobs.synthetic_source`)."""
 
 from __future__ import annotations
 

@@ -36,13 +36,13 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from nmm.config import compose_config
 from nmm.data.schema import Cohort
+from nmm.jobs.synthetic_source import SOURCE as SYNTHETIC_SOURCE
 from nmm.physics.muscle_models import CONFIG_KEY as MUSCLE_MODEL_KEY
 from nmm.physics.muscle_models import UnknownMuscleModelError, get_muscle_model
 from nmm.pipeline.config import painsig_config
 from nmm.synergy.settings import SynXSettings
 from nmm.synth.config import SynthConfigError, validate_config
 from nmm.synth.settings import SynthSettings
-from nmm.synth.source import SOURCE as SYNTHETIC_SOURCE
 from painsig.settings import PainsigSettings, SettingsError
 
 __all__ = ["APPS", "ConfigError", "Rule", "check_cohort_rates", "check_config"]
@@ -378,7 +378,7 @@ def _check_chain(node: Any, where: str, rate_hz: float | None, source: str) -> N
 def _synthetic_rates(cfg: DictConfig) -> tuple[float | None, float | None]:
     """EMG and kinematics rates (Hz) of the synthetic cohort the app will read
     (``data=synthetic``), from the synth config it is generated from (``conf/<data.config>.yaml``
-    with ``data.overrides``, as :func:`nmm.synth.source.synthetic_cohort` composes it).
+    with ``data.overrides``, as :func:`nmm.jobs.synthetic_source.synthetic_cohort` composes it).
     (None, None) for another data source and for an existing cohort folder that ``data.root``
     names (read as it is)."""
     data = cfg.get("data")

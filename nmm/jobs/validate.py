@@ -11,10 +11,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from nmm.jobs.run_dir import write_config
+from nmm.jobs.synthetic_source import synthetic_truth_dir
 from nmm.opensim.validate import validate_files, validate_predictions
 from nmm.opensim.validation_inputs import ValidationInputError
 from nmm.physics.muscle_models import CONFIG_KEY, get_muscle_model
-from nmm.synth.source import synthetic_truth_dir
 
 __all__ = ["run_validate"]
 

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from nmm.data.io.dataset import read_dataset
-from nmm.synth.cache import ensure_cohort
+from nmm.jobs.cohorts import ensure_cohort
 from nmm.synth.cohort import generate_cohort
 from nmm.synth.conditions import contraction_features, effect_sizes, mvic_peak
 from nmm.synth.ground_truth import QUANTITIES, read_cohort_truth, read_trial_truth

@@ -1,5 +1,5 @@
-"""The synthetic cohort as a data source (conf/data/synthetic.yaml, nmm.synth.source): the one
-route to the default cohort, and the settings the generator is built from."""
+"""The synthetic cohort as a data source (conf/data/synthetic.yaml, nmm.jobs.synthetic_source):
+the one route to the default cohort, and the settings the generator is built from."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from omegaconf import OmegaConf
 
 from nmm.config import CONF_DIR, compose_config
 from nmm.data.errors import ReaderError
-from nmm.synth.cache import DEFAULT_ROOT
-from nmm.synth.config import SynthConfigError
-from nmm.synth.settings import Range, SynthSettings
-from nmm.synth.source import (
+from nmm.jobs.cohorts import DEFAULT_ROOT
+from nmm.jobs.synthetic_source import (
     SOURCE,
     synthetic_cohort,
     synthetic_cohort_folder,
     synthetic_root,
     synthetic_truth_dir,
 )
+from nmm.synth.config import SynthConfigError
+from nmm.synth.settings import Range, SynthSettings
 from tests.synth.conftest import plain_synth, synth_config
 
 OPTIONS = sorted(p.stem for p in (Path(CONF_DIR) / "synth").glob("*.yaml"))

@@ -24,7 +24,7 @@ from scipy import signal as sps
 
 from nmm.config import CONF_DIR, compose_config
 from nmm.data.io.dataset import read_dataset
-from nmm.synth.cache import (
+from nmm.jobs.cohorts import (
     DEFAULT_ROOT,
     FINGERPRINT,
     VARIANT_ROOT,
@@ -332,7 +332,7 @@ def test_low_snr_has_60_hz_mains_and_noisier_smaller_emg(variant):
         assert emg.powerline_uv.min <= s["powerline_uv"] <= emg.powerline_uv.max
         assert emg.drift_uv.min <= s["drift_uv"] <= emg.drift_uv.max
     assert emg.gain_mv.max < 0.5 and emg.noise_uv.min > 6.0 and emg.drift_uv.min > 60.0
-    assert variant_preprocess_overrides(v.root) == ["preprocess.emg.steps.1.freq_hz=60.0"]
+    assert variant_preprocess_overrides(v.root) == ["preprocess.emg.steps.notch.freq_hz=60.0"]
     assert variant_physics_overrides(v.root) == []
 
 

@@ -1,8 +1,9 @@
-"""The synthetic cohort as a data source: the ``_target_`` of ``conf/data/synthetic.yaml``.
+"""The synthetic cohort as a data source: the ``_target_`` of ``conf/data/synthetic.yaml``
+(in the app layer: it generates the cohort folder on first use, a job).
 
 ``data=synthetic`` (the default of every app with a data group) reads the embedded default
 cohort, ``data/default_cohort/``, generated on first use from ``conf/synth.yaml`` and then
-reused (:func:`~nmm.synth.cache.ensure_default_cohort`); ``data.overrides`` change its config
+reused (:func:`~nmm.jobs.cohorts.ensure_default_cohort`); ``data.overrides`` change its config
 (``[synth=tiny]``) and ``data.root`` its folder: a folder that already holds
 ``dataset/manifest.yaml`` is read as it is. Only the dataset is read into the cohort; the
 ground truth beside it is for evaluation (:func:`synthetic_truth_dir`), never for models.
@@ -18,7 +19,7 @@ from typing import Any
 from nmm.data.io.dataset import read_dataset
 from nmm.data.schema import Cohort
 from nmm.data.sources import check_coordinate
-from nmm.synth.cache import DEFAULT_ROOT, ensure_default_cohort
+from nmm.jobs.cohorts import DEFAULT_ROOT, ensure_default_cohort
 
 __all__ = [
     "SOURCE",
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 #: The ``_target_`` of ``conf/data/synthetic.yaml``.
-SOURCE = "nmm.synth.source.synthetic_cohort"
+SOURCE = "nmm.jobs.synthetic_source.synthetic_cohort"
 
 
 def synthetic_cohort_folder(
@@ -40,7 +41,7 @@ def synthetic_cohort_folder(
     """The folder of the synthetic cohort: ``root`` as it is when it holds
     ``dataset/manifest.yaml``; otherwise the cohort of ``conf/<config>.yaml`` composed with
     ``overrides``, generated into ``root`` (default ``data/default_cohort/``) unless it is
-    there already (:func:`~nmm.synth.cache.ensure_default_cohort`)."""
+    there already (:func:`~nmm.jobs.cohorts.ensure_default_cohort`)."""
     if root is not None and (Path(root) / "dataset" / "manifest.yaml").is_file():
         return Path(root)
     return ensure_default_cohort(root, list(overrides), config=config)

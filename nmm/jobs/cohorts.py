@@ -1,13 +1,15 @@
 """Cohort folders generated once and reused: the default cohort and the generator variants.
 
-A cohort folder holds what :func:`~nmm.synth.cohort.generate_cohort` writes (``dataset/``,
-``ground_truth/``, ``figures/``) plus ``metrics.json`` (with ``generation_s``, the wall time in
-s of the generation that made it), ``config.yaml`` (the seed and the ``synth`` config) and
-``cohort.fingerprint``; :func:`ensure_cohort` reuses it while the fingerprint of the config,
-the seed, the ``.osim``'s content and :data:`~nmm.synth.output.FORMAT_VERSION` is unchanged,
-and regenerates it through ``<root>.tmp`` otherwise. :func:`ensure_default_cohort` and
-:func:`ensure_variant_cohort` compose the config from ``conf/`` by name: they are the
-generator's boundary with Hydra, and convert the composed node to a plain mapping at once.
+A job, not part of the generator: it composes the ``synth`` config from ``conf/`` by name,
+converts it to a plain mapping at once, and keeps a folder per config. A cohort folder holds
+what :func:`nmm.synth.cohort.generate_cohort` writes (``dataset/``, ``ground_truth/``,
+``figures/``) plus ``metrics.json`` (with ``generation_s``, the wall time in s of the generation
+that made it), ``config.yaml`` (the seed and the ``synth`` config) and ``cohort.fingerprint``;
+:func:`ensure_cohort` reuses it while the fingerprint of the config, the seed, the ``.osim``'s
+content and :data:`~nmm.synth.output.FORMAT_VERSION` is unchanged, and regenerates it through
+``<root>.tmp`` otherwise. :func:`ensure_default_cohort` (``data/default_cohort/``, committed)
+and :func:`ensure_variant_cohort` (``outputs/cache/cohorts/``, docs/cohort_family.md) compose
+the config of a cohort.
 """
 
 from __future__ import annotations
