@@ -5,6 +5,12 @@ like the processing it does (pyomeca style): band-pass -> notch -> rectify -> lo
 MVIC normalisation -> resampling. Kinematics: low-pass, then differentiation to speed and
 acceleration.
 
+A config names its steps (:data:`STEPS`) in a mapping applied in order,
+``steps: {bandpass: {low_hz: 20.0}, notch: {freq_hz: 50.0}, envelope: {cutoff_hz: 6.0}}``
+(:meth:`Chain.from_steps`), so an override reads ``preprocess.emg.steps.notch.freq_hz=60`` and
+``~preprocess.emg.steps.notch`` (or ``...notch=null``) leaves the notch out. A new step is a
+dataclass plus one entry in :data:`STEPS`.
+
 Zero-phase filtering runs a Butterworth filter forwards and backwards (scipy.signal.sosfiltfilt):
 the effective order doubles and the gain at the cut-off is -6 dB (0.5) instead of -3 dB.
 `order` below is the order of the single-pass design.
@@ -12,9 +18,11 @@ the effective order doubles and the gain at the cut-off is -6 dB (0.5) instead o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 from scipy import signal as sps
@@ -256,11 +264,112 @@ class Differentiate:
         )
 
 
+#: The steps a config can name: ``preprocess.<stream>.steps.<name>`` -> its class.
+STEPS: dict[str, type] = {
+    "bandpass": BandPass,
+    "lowpass": LowPass,
+    "notch": Notch,
+    "rectify": Rectify,
+    "envelope": Envelope,
+    "resample": Resample,
+    "differentiate": Differentiate,
+}
+
+
+class PreprocessConfigError(ValueError):
+    """A chain's config names an unknown step or option, lacks a required option or gives a
+    value of the wrong type. ``key``: the dotted key under the chain (``steps.notch.freq_hz``)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        self.reason = message
+        super().__init__(f"{key}: {message}")
+
+
+def _type_matches(value: Any, annotation: str) -> bool:
+    """Whether a config value fits a step field's annotation (``float``, ``int | None``,
+    ``bool``, ``str``): numbers for numbers, None only where allowed."""
+    allowed = {t.strip() for t in annotation.split("|")}
+    if value is None:
+        return "None" in allowed
+    if isinstance(value, bool):
+        return "bool" in allowed
+    if isinstance(value, int | float):
+        return bool(allowed & {"float", "int"})
+    return isinstance(value, str) and "str" in allowed
+
+
+def make_step(name: str, options: Mapping[str, Any]) -> Step:
+    """The step ``name`` of a config's ``steps`` mapping: the class :data:`STEPS` lists under
+    ``options["step"]`` if given (two steps of one kind, e.g. ``lowpass_10: {step: lowpass}``),
+    else under ``name``, built with the other options.
+
+    Raises:
+        PreprocessConfigError: an unknown step or option, a missing required option or a value
+            of the wrong type, naming its key.
+    """
+    opts = dict(options)
+    kind = str(opts.pop("step", name))
+    if kind not in STEPS:
+        raise PreprocessConfigError(
+            f"steps.{name}", f"unknown preprocessing step {kind!r}; known: {sorted(STEPS)}"
+        )
+    cls = STEPS[kind]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for option, value in opts.items():
+        key = f"steps.{name}.{option}"
+        if option not in fields:
+            known = sorted(fields)
+            raise PreprocessConfigError(key, f"unknown option of {kind}; known: {known}")
+        if not _type_matches(value, str(fields[option].type)):
+            raise PreprocessConfigError(key, f"{value!r} is not a {fields[option].type}")
+    for option, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and option not in opts:
+            raise PreprocessConfigError(f"steps.{name}.{option}", f"required by {kind}")
+    return cls(**opts)
+
+
 @dataclass(frozen=True)
 class Chain:
-    """Steps applied in order: Chain([BandPass(), Envelope(6)])(signal)."""
+    """Steps applied in order: ``Chain([BandPass(), Envelope(6)])(signal)``.
+
+    ``names``: each step's name in the config (:meth:`from_steps`; default: its position).
+    """
 
     steps: Sequence[Step] = ()
+    names: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        names = tuple(self.names) or tuple(str(i) for i in range(len(self.steps)))
+        if len(names) != len(self.steps):
+            raise ValueError(f"{len(names)} names for {len(self.steps)} steps")
+        object.__setattr__(self, "steps", tuple(self.steps))
+        object.__setattr__(self, "names", names)
+
+    @classmethod
+    def from_steps(cls, steps: Mapping[str, Mapping[str, Any] | None]) -> Chain:
+        """The chain of a config's ``steps`` mapping, name -> options (:func:`make_step`), in
+        the mapping's order; a step whose options are None is left out.
+
+        Raises:
+            PreprocessConfigError: as :func:`make_step`, or ``steps`` is not a mapping.
+        """
+        if not isinstance(steps, Mapping):
+            raise PreprocessConfigError(
+                "steps", f"must map step names to their options, got {type(steps).__name__}"
+            )
+        named = {str(k): v for k, v in steps.items() if v is not None}
+        for name, options in named.items():
+            if not isinstance(options, Mapping):
+                raise PreprocessConfigError(
+                    f"steps.{name}", f"options must be a mapping, got {options!r}"
+                )
+        return cls([make_step(name, options) for name, options in named.items()], list(named))
+
+    def named_steps(self) -> list[tuple[str, Step]]:
+        """``(name, step)`` in order."""
+        return list(zip(self.names, self.steps, strict=True))
 
     def __call__(self, sig: Signal) -> Signal:
         for step in self.steps:

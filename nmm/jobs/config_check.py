@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from nmm.config import compose_config
+from nmm.data.preprocess import PreprocessConfigError
 from nmm.data.schema import Cohort
 from nmm.jobs.synthetic_source import SOURCE as SYNTHETIC_SOURCE
 from nmm.physics.muscle_models import CONFIG_KEY as MUSCLE_MODEL_KEY
@@ -350,12 +351,16 @@ def _check_chain(node: Any, where: str, rate_hz: float | None, source: str) -> N
     try:  # the steps are small dataclasses: building them does no work and fills in defaults
         chain = instantiate(node)
     except InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, PreprocessConfigError):  # an unknown step or option, a bad type
+            raise ConfigError(f"{where}.{cause.key}", cause.reason) from exc
         raise ConfigError(where, f"cannot be built: {exc}") from exc
     rate = rate_hz
-    for i, step in enumerate(getattr(chain, "steps", ())):
+    for step_name, step in chain.named_steps():
         if not dataclasses.is_dataclass(step):
             continue
-        name, values, key = type(step).__name__, dataclasses.asdict(step), f"{where}.steps.{i}"
+        name, values = type(step).__name__, dataclasses.asdict(step)
+        key = f"{where}.steps.{step_name}"
         for rule in STEP_RULES.get(name, ()):
             rule.check(values, key)
         if name == "BandPass" and values["low_hz"] >= values["high_hz"]:

@@ -12,7 +12,7 @@ groups (``conf/physics/arm26.yaml``, ``conf/preprocess/msk.yaml``):
 - ``generic_model: generic_model.osim`` -> ``physics.osim``, the generic model (the source
   ``.osim`` with the variant's muscle changes) whose values a model's personalised factors
   multiply;
-- ``powerline_hz`` -> the EMG chain's notch (``preprocess.emg.steps.1.freq_hz``).
+- ``powerline_hz`` -> the EMG chain's notch (``preprocess.emg.steps.notch.freq_hz``).
 
 A cohort without these keys (the default cohort) needs no overrides: shoulder at 0, the source
 ``.osim``, 50 Hz.
@@ -30,8 +30,8 @@ from nmm.data.io.dataset import read_dataset
 
 __all__ = ["variant_physics_overrides", "variant_preprocess_overrides"]
 
-#: Index of the notch in the EMG chain of conf/preprocess/msk.yaml (band-pass, notch, envelope).
-MSK_NOTCH_STEP = 1
+#: Name of the notch in the EMG chain of conf/preprocess/msk.yaml (band-pass, notch, envelope).
+MSK_NOTCH_STEP = "notch"
 
 
 def _subjects_metadata(root: str | os.PathLike[str]) -> tuple[Path, list[dict[str, Any]]]:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from scipy import signal as sps
 
+from nmm.config import CONF_DIR
 from nmm.data import DataValidationError, Load, Signal, Trial
 from nmm.data.preprocess import (
+    STEPS,
     BandPass,
     Chain,
     Differentiate,
@@ -15,6 +20,7 @@ from nmm.data.preprocess import (
     LowPass,
     NormaliseMVIC,
     Notch,
+    PreprocessConfigError,
     Rectify,
     Resample,
     align_streams,
@@ -197,13 +203,7 @@ def test_the_nmm_emg_chain_removes_a_mains_floor_under_low_drive():
     """conf/preprocess/msk.yaml: surface EMG at 5 % of full drive (0.3 mV RMS at full drive, band-
     limited Gaussian noise, 20-450 Hz) plus 40 µV of 50 Hz mains. Rectified, the mains would add a
     floor as large as the drive; the chain's notch takes it out."""
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
-
-    from nmm.config import CONF_DIR
-
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        chain = instantiate(compose(config_name="train").preprocess.emg)
+    chain = emg_chain("train")
     assert any(isinstance(step, Notch) for step in chain.steps)
     rng = np.random.default_rng(0)
     n = int(8 * FS)
@@ -220,3 +220,93 @@ def test_the_nmm_emg_chain_removes_a_mains_floor_under_low_drive():
     assert level(emg + mains, chain.steps) == pytest.approx(clean, rel=0.05)
     without_notch = [s for s in chain.steps if not isinstance(s, Notch)]
     assert level(emg + mains, without_notch) > 1.5 * level(emg, without_notch)
+
+
+# ----------------------------------------------------------------------------- named steps
+
+
+def emg_chain(config: str, overrides: tuple[str, ...] = ()) -> Chain:
+    """The EMG chain of ``conf/<config>.yaml`` composed with ``overrides``."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return instantiate(compose(config_name=config, overrides=list(overrides)).preprocess.emg)
+
+
+@pytest.mark.parametrize(
+    ("config", "quality", "cutoff_hz"), [("train", 5.0, 6.0), ("painsig_run", 30.0, 50.0)]
+)
+def test_the_configs_chains_are_the_documented_steps_in_order(config, quality, cutoff_hz):
+    """conf/preprocess/{msk,painsig}.yaml: band-pass 20-400 Hz, 50 Hz notch, envelope, each
+    order 4, in that order; equal steps give equal envelopes."""
+    chain = emg_chain(config)
+    assert chain.names == ("bandpass", "notch", "envelope")
+    expected = (BandPass(20.0, 400.0, 4), Notch(50.0, quality, 1), Envelope(cutoff_hz, 4))
+    assert chain.steps == expected
+    x = sine(80.0).with_values(sine(80.0).values + sine(50.0, 0.3).values)
+    np.testing.assert_array_equal(chain(x).values, Chain(expected)(x).values)
+
+
+def test_a_named_override_changes_the_notch():
+    chain = emg_chain("train", ("preprocess.emg.steps.notch.freq_hz=60",))
+    assert chain.names == ("bandpass", "notch", "envelope")  # the order is kept
+    assert chain.steps[1] == Notch(60.0, 5.0, 1)
+    hum = sine(60.0, 0.5)  # 60 Hz mains: the 60 Hz notch takes it out, the 50 Hz one does not
+    assert amplitude(chain.steps[1](hum).values[:, 0]) < 0.01
+    assert amplitude(Notch(50.0, 5.0)(hum).values[:, 0]) > 0.2
+
+
+@pytest.mark.parametrize(
+    "override", ["~preprocess.emg.steps.notch", "preprocess.emg.steps.notch=null"]
+)
+def test_a_step_is_removed_by_name(override):
+    chain = emg_chain("train", (override,))
+    assert chain.names == ("bandpass", "envelope")
+    assert not any(isinstance(step, Notch) for step in chain.steps)
+
+
+def test_a_step_is_added_at_the_end_and_two_of_a_kind_take_step():
+    chain = emg_chain("train", ("+preprocess.emg.steps.resample={rate_hz:100.0}",))
+    assert chain.names[-1] == "resample" and chain.steps[-1] == Resample(100.0)
+    two = Chain.from_steps(
+        {"smooth": {"step": "lowpass", "cutoff_hz": 10.0}, "lowpass": {"cutoff_hz": 5.0}}
+    )
+    assert two.named_steps() == [("smooth", LowPass(10.0)), ("lowpass", LowPass(5.0))]
+
+
+def test_steps_apply_in_the_mappings_order():
+    x = sine(80.0).with_values(sine(80.0).values + 0.5)
+    rectify_first = Chain.from_steps({"rectify": {}, "bandpass": {}})
+    bandpass_first = Chain.from_steps({"bandpass": {}, "rectify": {}})
+    assert rectify_first.names == ("rectify", "bandpass")
+    np.testing.assert_array_equal(rectify_first(x).values, BandPass()(Rectify()(x)).values)
+    np.testing.assert_array_equal(bandpass_first(x).values, Rectify()(BandPass()(x)).values)
+
+
+@pytest.mark.parametrize(
+    ("steps", "key", "message"),
+    [
+        ({"notchh": {"freq_hz": 60.0}}, "steps.notchh", "unknown preprocessing step 'notchh'"),
+        ({"notch": {"freqhz": 60.0}}, "steps.notch.freqhz", "unknown option of notch"),
+        ({"notch": {"freq_hz": "sixty"}}, "steps.notch.freq_hz", "'sixty' is not a float"),
+        ({"lowpass": {"edge_periods": [1]}}, "steps.lowpass.edge_periods", "is not a float"),
+        ({"lowpass": {"order": 2}}, "steps.lowpass.cutoff_hz", "required by lowpass"),
+        ({"smooth": {"step": "median"}}, "steps.smooth", "unknown preprocessing step 'median'"),
+        ({"notch": 60}, "steps.notch", "options must be a mapping"),
+        (["bandpass", "notch"], "steps", "must map step names"),
+    ],
+)
+def test_a_bad_step_is_a_typed_error_naming_its_key(steps, key, message):
+    with pytest.raises(PreprocessConfigError, match=message) as err:
+        Chain.from_steps(steps)
+    assert err.value.key == key
+    assert str(err.value).startswith(f"{key}: ")
+
+
+def test_an_unknown_step_in_a_config_names_its_key():
+    with pytest.raises(InstantiationException, match=r"steps\.hum: unknown preprocessing step"):
+        emg_chain("train", ("+preprocess.emg.steps.hum={freq_hz:60.0}",))
+
+
+def test_every_registered_step_builds_from_its_defaults():
+    required = {"lowpass": {"cutoff_hz": 10.0}, "resample": {"rate_hz": 100.0}}
+    for name, cls in STEPS.items():
+        assert isinstance(Chain.from_steps({name: required.get(name, {})}).steps[0], cls)

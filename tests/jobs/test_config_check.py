@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
 from nmm.config import CONF_DIR
 from nmm.data.schema import Cohort, Signal, Subject, Trial
@@ -114,15 +114,21 @@ BAD = [
     ("train", "budget.plateau.lr_decay=1.5", "budget.fit"),
     ("predict", "budget.adapt.max_steps=0", "budget.adapt"),
     ("painsig", "painsig.evaluation.scheme=bogus", "painsig.evaluation.scheme"),
-    ("train", "preprocess.emg.steps.1.freq_hz=1000", "preprocess.emg.steps.1.freq_hz"),
-    ("train", "preprocess.emg.steps.0.high_hz=1500", "preprocess.emg.steps.0.high_hz"),
+    ("train", "preprocess.emg.steps.notch.freq_hz=1000", "preprocess.emg.steps.notch.freq_hz"),
     (
         "train",
-        "preprocess.kinematics.steps.0.cutoff_hz=50",
-        "preprocess.kinematics.steps.0.cutoff_hz",
+        "preprocess.emg.steps.bandpass.high_hz=1500",
+        "preprocess.emg.steps.bandpass.high_hz",
     ),
-    ("train", "preprocess.emg.steps.0.low_hz=500", "preprocess.emg.steps.0.low_hz"),
-    ("train", "preprocess.emg.steps.2.order=0", "preprocess.emg.steps.2.order"),
+    (
+        "train",
+        "preprocess.kinematics.steps.lowpass.cutoff_hz=50",
+        "preprocess.kinematics.steps.lowpass.cutoff_hz",
+    ),
+    ("train", "preprocess.emg.steps.bandpass.low_hz=500", "preprocess.emg.steps.bandpass.low_hz"),
+    ("train", "preprocess.emg.steps.envelope.order=0", "preprocess.emg.steps.envelope.order"),
+    ("train", "preprocess.emg.steps.notch.quality=abc", "preprocess.emg.steps.notch.quality"),
+    ("train", "+preprocess.emg.steps.hum={freq_hz:60}", "preprocess.emg.steps.hum"),
     ("train", "preprocess.resample_hz=0", "preprocess.resample_hz"),
     ("train", "model.n_heads=3", "model.n_heads"),
     ("train", "model.dropout=1", "model.dropout"),
@@ -166,7 +172,7 @@ def test_the_message_gives_the_allowed_range():
     with pytest.raises(ConfigError, match=r"one of \['logo', 'group_kfold', 'random'\]"):
         check_config(compose_app("painsig", ["painsig.evaluation.scheme=bogus"]), "painsig")
     with pytest.raises(ConfigError, match=r"Nyquist frequency 1000 Hz .*< 1000"):
-        check_config(compose_app("train", ["preprocess.emg.steps.1.freq_hz=1000"]), "train")
+        check_config(compose_app("train", ["preprocess.emg.steps.notch.freq_hz=1000"]), "train")
 
 
 def test_a_missing_required_value_is_named():
@@ -219,18 +225,17 @@ def test_recorded_rates_are_checked_once_the_cohort_is_loaded():
         ConfigError, match=r"Nyquist frequency 300 Hz of the emg of trial S1/t1"
     ) as err:
         check_cohort_rates(cfg, one_trial_cohort(600.0))  # 400 Hz band-pass edge above 300 Hz
-    assert err.value.key == "preprocess.emg.steps.0.high_hz"
+    assert err.value.key == "preprocess.emg.steps.bandpass.high_hz"
 
 
 def test_a_resample_step_sets_the_rate_of_the_steps_after_it():
     cfg = compose_app("painsig")
     with open_dict(cfg):
-        cfg.preprocess.emg.steps.insert(
-            0, {"_target_": "nmm.data.preprocess.Resample", "rate_hz": 500.0}
-        )
+        steps = OmegaConf.to_container(cfg.preprocess.emg.steps)
+        cfg.preprocess.emg.steps = {"resample": {"rate_hz": 500.0}, **steps}  # first
     with pytest.raises(ConfigError) as err:
         check_cohort_rates(cfg, one_trial_cohort(2000.0))
-    assert err.value.key == "preprocess.emg.steps.1.high_hz"  # 400 Hz >= 250 Hz after it
+    assert err.value.key == "preprocess.emg.steps.bandpass.high_hz"  # 400 Hz >= 250 Hz after it
 
 
 @pytest.mark.parametrize(
