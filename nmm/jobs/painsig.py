@@ -82,7 +82,7 @@ def run_painsig(
     _write_csv(contractions.table, run_dir / "features.csv")
     data = labelled_contractions(contractions.table, settings)
     report = _classify(data, settings, seed, run_dir)
-    final = _explain(data, settings, run_dir, report)
+    final, report["shap_top_features"] = _explain(data, settings, run_dir)
     third = _third_condition(final, contractions.table, data.columns, settings, seed, run_dir)
     if third is not None:
         report["third_condition"] = third
@@ -119,15 +119,15 @@ def _classify(
 
 
 def _explain(
-    data: LabelledContractions, settings: PainsigSettings, run_dir: Path, report: dict[str, Any]
-) -> PainClassifier:
-    """The final model with its SHAP table and figures written; adds ``shap_top_features``."""
+    data: LabelledContractions, settings: PainsigSettings, run_dir: Path
+) -> tuple[PainClassifier, list[str]]:
+    """The final model, with its SHAP table and figures written, and its five most important
+    features."""
     final, values, shap_table = explain_final_model(data, settings)
     _write_csv(shap_table, run_dir / "shap_summary.csv")
     plot_shap_beeswarm(values, data.X, run_dir / "figures" / "shap_beeswarm.png")
     plot_shap_bar(values, data.X, run_dir / "figures" / "shap_bar.png")
-    report["shap_top_features"] = list(shap_table.index[:5])
-    return final
+    return final, list(shap_table.index[:5])
 
 
 def _third_condition(
