@@ -8,9 +8,13 @@ synergy excitations, and the weights, residual excitations of the measured muscl
 personalised muscle parameters are fitted together so that the muscle torque of the elbow
 tracks inverse dynamics. Modules:
 
+- :mod:`~nmm.synergy.settings` :class:`SynXSettings`, the options of ``conf/mse/synx.yaml``;
 - :mod:`~nmm.synergy.factorise` NMF (multiplicative updates, replicates) and PCA;
+- :mod:`~nmm.synergy.commands` normalised envelopes and their synergy commands per group;
 - :mod:`~nmm.synergy.extrapolate` the torch model of excitations from synergies;
+- :mod:`~nmm.synergy.cost` the fit's cost terms on a batch of windows;
 - :mod:`~nmm.synergy.fit` :func:`fit_synx`, the joint fit and whole-trial reconstructions.
 
-Options: ``conf/mse/synx.yaml``.
+The package reads no config: the app (:mod:`nmm.compare.mse`) builds the settings and the
+personalised elbow and passes them in.
 """
