@@ -15,6 +15,7 @@ import torch
 from omegaconf import DictConfig
 
 from nmm.atomic import atomic_write_text
+from nmm.data.schema import Cohort
 from nmm.jobs.config_check import check_cohort_rates
 from nmm.jobs.nmm_setup import (
     budget,
@@ -90,6 +91,24 @@ def _specialise(
     return specialised, params
 
 
+def _prepared(cfg: DictConfig, setup: TrainingSetup) -> tuple[Cohort, Path | None, Any, list]:
+    """The cohort, its ground truth (None without one), the torch elbow and the prepared trials
+    (``datamodule.kinds``), the cohort's rates checked against the filters first."""
+    t0 = time.perf_counter()
+    cohort, truth_dir = load_cohort(cfg)
+    check_cohort_rates(cfg, cohort)  # filters below Nyquist, before any preprocessing
+    elbow = build_elbow(cfg)
+    trials = prepare_cohort(cohort, setup.settings, setup.components, elbow, kinds=setup.data.kinds)
+    log.info(
+        "%s: %d trials of %d subjects prepared (%.1f s)",
+        cohort.name,
+        len(trials),
+        len({t.subject for t in trials}),
+        time.perf_counter() - t0,
+    )
+    return cohort, truth_dir, elbow, trials
+
+
 def run_train(cfg: DictConfig) -> dict[str, Any]:
     """``nmm-train``: load, prepare, fit on every subject, save, evaluate; returns metrics.
 
@@ -106,17 +125,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     write_config(cfg, run_dir)
     t0 = time.perf_counter()
     setup = training_setup(cfg)
-    cohort, truth_dir = load_cohort(cfg)
-    check_cohort_rates(cfg, cohort)  # filters below Nyquist, before any preprocessing
-    elbow = build_elbow(cfg)
-    trials = prepare_cohort(cohort, setup.settings, setup.components, elbow, kinds=setup.data.kinds)
-    log.info(
-        "%s: %d trials of %d subjects prepared (%.1f s)",
-        cohort.name,
-        len(trials),
-        len({t.subject for t in trials}),
-        time.perf_counter() - t0,
-    )
+    cohort, truth_dir, elbow, trials = _prepared(cfg, setup)
     chosen = selected_subjects(cfg.get("subjects"), trials)  # checked before any fold starts
     protocols = list(cfg.evaluate.get("protocols") or []) if cfg.get("evaluate") else []
     plan = _loso_plan(cfg, setup, trials, elbow, truth_dir)
