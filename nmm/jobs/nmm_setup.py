@@ -25,6 +25,7 @@ from lightning.pytorch import Trainer
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nmm.data.schema import Cohort
+from nmm.jobs.synthetic_source import synthetic_truth_dir
 from nmm.model.budget import TrainingBudget, stage_budget
 from nmm.model.evaluate import EvaluationSettings
 from nmm.model.features import PreparedTrial
@@ -32,7 +33,6 @@ from nmm.model.settings import DataModuleSettings, NMMComponents, NMMSettings
 from nmm.model.train import TrainingSetup, prepare_cohort
 from nmm.opensim.torch_elbow import elbow_from_config
 from nmm.physics.elbow import ElbowModel
-from nmm.synth.source import synthetic_truth_dir
 
 __all__ = [
     "TrainerFactory",
@@ -208,7 +208,7 @@ def load_cohort(cfg: Any) -> tuple[Cohort, Path | None]:
     """The cohort of the ``data`` option (``data=synthetic``, the default cohort;
     ``data=folder data.path=...``, ``data=pyomeca``) and its ground-truth folder:
     ``evaluate.truth_dir`` if set, else the synthetic cohort's ``ground_truth/``
-    (:func:`nmm.synth.source.synthetic_truth_dir`), else None (recorded data)."""
+    (:func:`nmm.jobs.synthetic_source.synthetic_truth_dir`), else None (recorded data)."""
     truth = (cfg.get("evaluate") or {}).get("truth_dir")
     cohort = instantiate(cfg.data)
     return cohort, Path(truth) if truth else synthetic_truth_dir(plain(cfg.data))

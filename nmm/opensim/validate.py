@@ -49,7 +49,7 @@ OpenSim, numpy, scipy, matplotlib; a subprocess test checks it):
 - :func:`validate_files` ``(osim, activations, kinematics, out_dir, *, load_kg, lever_arm_m,
   ...) -> dict``: a user's ``.osim``, a folder (or file) of ``*_activation.sto`` and an IK
   ``.mot`` (or a folder of them).
-- :func:`nmm.jobs.validate.run_validate` ``(cfg) -> dict``: what ``nmm-validate`` runs
+- :func:`nmm.jobs.validate.run_validate` (the app): what ``nmm-validate`` runs
   (``conf/validate.yaml``).
 
 Both write into ``out_dir``: ``metrics.json`` (see :func:`summarise`), ``trials.csv``,
