@@ -101,7 +101,9 @@ class EvaluationSettings:
         _unknown_keys(cls, d, "evaluation.")
         out = cls(**d)
         if out.scheme not in SCHEMES:
-            raise SettingsError("evaluation.scheme", f"{out.scheme!r} is not one of {list(SCHEMES)}")
+            raise SettingsError(
+                "evaluation.scheme", f"{out.scheme!r} is not one of {list(SCHEMES)}"
+            )
         return out
 
 
