@@ -75,19 +75,21 @@ def _usable(settings: SynthSettings) -> SynthSettings:
     return settings
 
 
-def _whole_trial_forward(settings: SynthSettings, plans: Sequence[TrialPlan]) -> set[str]:
-    """Keys ``subject/trial`` of the movement trials also run open loop end to end
+def _whole_trial_forward(
+    settings: SynthSettings, plans: Sequence[TrialPlan]
+) -> set[tuple[str, str]]:
+    """Keys of the movement trials also run open loop end to end
     (``checks.whole_trial_forward``: ``first`` of each subject, ``all``, or none)."""
     rule = settings.checks.whole_trial_forward
     movement = [p for p in plans if p.kind == "movement"]
     if rule == "all":
-        return {f"{p.subject.subject_id}/{p.trial_id}" for p in movement}
+        return {p.key for p in movement}
     if rule != "first":
         return set()
-    first: dict[str, str] = {}
+    first: dict[str, tuple[str, str]] = {}
     for p in movement:
-        first.setdefault(p.subject.subject_id, p.trial_id)
-    return {f"{sid}/{tid}" for sid, tid in first.items()}
+        first.setdefault(p.subject.subject_id, p.key)
+    return set(first.values())
 
 
 def _first_jobs(
@@ -98,7 +100,7 @@ def _first_jobs(
     return [
         mvic_job(settings, p, flexors)
         if p.kind == "mvic"
-        else movement_job(settings, p, 1.0, "/".join(p.key) in whole, flexors)
+        else movement_job(settings, p, 1.0, p.key in whole, flexors)
         for p in plans
         if p.kind == "mvic" or p.condition == "baseline"
     ]
@@ -126,6 +128,12 @@ def _pain_jobs(
     ]
 
 
+def _emg(settings: SynthSettings, seed: int, plan: TrialPlan, result: dict[str, Any]) -> Signal:
+    """The raw EMG of a solved trial, from its truth excitations."""
+    time_s, excitation = plan.motion.time, result["excitation"]
+    return trial_emg(settings, seed, plan.subject, plan.trial_id, time_s, excitation)
+
+
 def _solve(
     settings: SynthSettings,
     seed: int,
@@ -138,19 +146,13 @@ def _solve(
     pain and placebo trials. Returns the jobs, and by key the results and the EMG; the
     contraction features (every movement trial, plan order) and the calibration."""
     by_key = {p.key: p for p in plans}
-
-    def emg_of(key: tuple[str, str]) -> Signal:
-        plan = by_key[key]
-        excitation = results[key]["excitation"]
-        return trial_emg(settings, seed, plan.subject, plan.trial_id, plan.motion.time, excitation)
-
     flexors = elbow_flexors(settings, subjects[0])
     first = _first_jobs(settings, plans, flexors)
     pool = process_pool(workers)
     try:
         say(f"solving {len(first)} MVIC and baseline trials with {workers} worker(s)")
         results = run_jobs(first, pool, say)
-        emg = {key: emg_of(key) for key in results}
+        emg = {key: _emg(settings, seed, by_key[key], res) for key, res in results.items()}
         mvic_ref = mvic_references(settings, subjects, emg)
         baseline = [p for p in plans if p.kind == "movement" and p.condition == "baseline"]
         features, calibration = calibrate_pain(settings, subjects, baseline, results, emg, mvic_ref)
@@ -162,7 +164,7 @@ def _solve(
         if pool is not None:
             pool.shutdown()
     for job in later:
-        emg[job.key] = emg_of(job.key)
+        emg[job.key] = _emg(settings, seed, by_key[job.key], results[job.key])
         features += contraction_rows(settings, by_key[job.key], emg[job.key], mvic_ref[job.subject])
     return [*first, *later], results, emg, features, calibration
 
