@@ -6,6 +6,7 @@ They validate on construction and raise `DataValidationError` naming the file an
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -412,16 +413,28 @@ class Trial:
 
 @dataclass(eq=False)
 class Subject:
-    """A participant: MVIC reference per muscle (in the units of their raw EMG envelope)."""
+    """A participant: MVIC reference per muscle (in the units of their raw EMG envelope).
+
+    model: absolute path of the subject's own (scaled) OpenSim `.osim` model; None means the
+    run's configured model (`physics.osim`).
+    """
 
     subject_id: str
     mvic: dict[str, float] = field(default_factory=dict)
     body_mass_kg: float | None = None
     height_m: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
 
     def __post_init__(self) -> None:
         self.subject_id = _check_ident(self.subject_id, "subject id", None)
+        if self.model is not None:
+            self.model = str(self.model)
+            if not os.path.isabs(self.model):
+                raise DataValidationError(
+                    f"model of subject '{self.subject_id}' must be an absolute path to an .osim "
+                    f"file, got '{self.model}'"
+                )
         for muscle, value in self.mvic.items():
             if not np.isfinite(value) or value <= 0:
                 raise DataValidationError(

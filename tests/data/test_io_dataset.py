@@ -84,11 +84,12 @@ def _assert_same(back: Cohort, ref: Cohort) -> None:
     assert back.subject_ids == ref.subject_ids
     for sid, s in ref.subjects.items():
         b = back.subjects[sid]
-        assert (b.mvic, b.body_mass_kg, b.height_m, b.metadata) == (
+        assert (b.mvic, b.body_mass_kg, b.height_m, b.metadata, b.model) == (
             s.mvic,
             s.body_mass_kg,
             s.height_m,
             s.metadata,
+            s.model,
         )
     assert len(back) == len(ref)
     for bt, rt in zip(back, ref, strict=True):
@@ -137,6 +138,50 @@ def test_round_trip_is_exact(tmp_path: Path):
         for kind, s in t.streams().items():
             assert s.source.endswith(".npz" if kind == "emg" else ".sto")
     assert not [p for p in (tmp_path / "ds").rglob("*") if p.name.endswith(".tmp")]
+
+
+def _with_models(cohort: Cohort, models: dict[str, Path]) -> Cohort:
+    subjects = [
+        Subject(s.subject_id, s.mvic, s.body_mass_kg, s.height_m, s.metadata, str(models[sid]))
+        for sid, s in cohort.subjects.items()
+    ]
+    return Cohort(subjects, cohort.trials, name=cohort.name)
+
+
+def test_subject_models_inside_are_relative_outside_absolute(tmp_path: Path):
+    folder = tmp_path / "ds"
+    (folder / "models").mkdir(parents=True)
+    inside, outside = folder / "models" / "S01.osim", tmp_path / "S02.osim"
+    for path in (inside, outside):
+        path.write_text("<OpenSimDocument/>\n", encoding="utf-8")
+    cohort = _with_models(_cohort(), {"S01": inside, "S02": outside})
+    manifest = write_dataset(cohort, folder)
+    doc = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    assert [s["model"] for s in doc["subjects"]] == ["models/S01.osim", str(outside)]
+    back = read_dataset(folder)
+    assert [s.model for s in back.subjects.values()] == [str(inside), str(outside)]
+    # the folder moves with the models inside it
+    moved = tmp_path / "moved"
+    folder.rename(moved)
+    assert read_dataset(moved).subjects["S01"].model == str(moved / "models" / "S01.osim")
+    assert _cohort().subjects["S01"].model is None
+
+
+def test_missing_or_escaping_subject_model_names_the_key(tmp_path: Path):
+    folder = tmp_path / "ds"
+    write_dataset(_cohort(), folder)
+    _edit_manifest(folder, lambda d: d["subjects"][1].update(model="S02.osim"))
+    with pytest.raises(ReaderError, match="does not exist") as err:
+        read_dataset(folder)
+    assert "key 'subjects[1].model'" in str(err.value)
+    _edit_manifest(folder, lambda d: d["subjects"][1].update(model="../S02.osim"))
+    with pytest.raises(ReaderError, match="lies outside the dataset folder"):
+        read_dataset(folder)
+
+
+def test_subject_model_must_be_absolute():
+    with pytest.raises(DataValidationError, match="absolute path"):
+        Subject("S01", model="S01.osim")
 
 
 def test_numpy_scalars_in_subject_and_load_are_written(tmp_path: Path):

@@ -6,7 +6,8 @@
 Kinematics, torque and envelopes are OpenSim `.sto` files; the raw EMG (kHz rates) is a
 compressed `.npz` (arrays `time`, `values`, `channels`), exact in float64.
 
-The manifest lists the subjects (MVIC reference, anthropometry) and, per trial, its identity,
+The manifest lists the subjects (MVIC reference, anthropometry, their own scaled `.osim` model if
+any: relative to the dataset folder when inside it, else absolute) and, per trial, its identity,
 load, coordinate, metadata and streams (file and the unit of each channel). Each write puts its
 stream files in a new `data-<id>/` folder and writes the manifest last, atomically: an
 interrupted write never leaves a manifest that points at missing, half-written or newer files,
@@ -213,6 +214,7 @@ def _write(cohort: Cohort, folder: Path, generation: str, binary_streams: tuple[
             "body_mass_kg": _opt_float(s.body_mass_kg),
             "height_m": _opt_float(s.height_m),
             "metadata": s.metadata,
+            "model": _model_entry(s.model, folder),
         }
         for s in cohort.subjects.values()
     ]
@@ -251,12 +253,34 @@ def read_dataset(folder: str | os.PathLike[str]) -> Cohort:
         )
     muscle_set = manifest.text("muscle_set", "elbow")
     with naming_file(src):
-        subjects = [_subject(entry) for entry in manifest.sequence("subjects")]
+        subjects = [_subject(entry, folder) for entry in manifest.sequence("subjects")]
         trials = [_trial(entry, folder, muscle_set) for entry in manifest.sequence("trials")]
         return Cohort(subjects, trials, name=manifest.text("name", folder.name))
 
 
-def _subject(entry: Fields) -> Subject:
+def _model_entry(model: str | None, folder: Path) -> str | None:
+    """A subject's model as the manifest stores it: relative to the dataset folder when inside
+    it (the folder moves with its models), else absolute."""
+    if model is None:
+        return None
+    path = Path(model).resolve()
+    root = folder.resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _model_path(folder: Path, entry: Fields) -> str | None:
+    """The subject's model named by `entry['model']`, resolved: a relative path must stay inside
+    the dataset folder, an absolute one is taken as written; ReaderError if it is no file."""
+    if "model" not in entry:
+        return None
+    name = entry.text("model")
+    path = Path(name) if Path(name).is_absolute() else _inside(folder, entry, "model")
+    if not path.is_file():
+        raise entry.error("model", f"the subject's model '{path}' does not exist")
+    return str(path)
+
+
+def _subject(entry: Fields, folder: Path) -> Subject:
     mvic = entry.mapping("mvic", {})
     return Subject(
         entry.text("id"),
@@ -264,6 +288,7 @@ def _subject(entry: Fields) -> Subject:
         entry.number("body_mass_kg", None),
         entry.number("height_m", None),
         entry.plain("metadata"),
+        _model_path(folder, entry),
     )
 
 
