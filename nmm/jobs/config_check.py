@@ -1,9 +1,9 @@
 """The schema of every app's config, checked before any work starts (no data read yet).
 
 :func:`check_config` takes a composed config and the app's name (``train``, ``compare``,
-``pipeline``, ``demo``, ``painsig``, ``synth``, ``predict``, ``validate``, ``aggregate``) and raises
-:class:`ConfigError`, which names the key, the value and what is allowed, for the first bad
-value it finds:
+``pipeline``, ``demo``, ``painsig``, ``synth``, ``predict``, ``validate``, ``aggregate``,
+``check_data``) and raises :class:`ConfigError`, which names the key, the value and what is
+allowed, for the first bad value it finds:
 
 - **types, ranges, enumerations**: a table of :class:`Rule` per app (``seed`` an integer in
   [0, 2³² − 1], ``model.window_s > 0``, ``trainer.max_epochs`` −1 or ≥ 1,
@@ -36,6 +36,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from nmm.config import compose_config
 from nmm.data.preprocess import PreprocessConfigError
+from nmm.data.quality import QualitySettings
 from nmm.data.schema import Cohort
 from nmm.jobs.synthetic_source import SOURCE as SYNTHETIC_SOURCE
 from nmm.physics.muscle_models import CONFIG_KEY as MUSCLE_MODEL_KEY
@@ -331,6 +332,7 @@ VALIDATE_RULES: tuple[Rule, ...] = (
     flag("validate.id_model.synthetic_bodies"),
 )
 SYNTH_RULES: tuple[Rule, ...] = (_SEED, text("run_dir"))
+CHECK_DATA_RULES: tuple[Rule, ...] = (text("run_dir"), number("model.window_s", gt=0))
 AGGREGATE_RULES: tuple[Rule, ...] = (
     text("sweep_dir"),
     text("out_dir", null=True),
@@ -514,6 +516,14 @@ def _check_muscle_model(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
         ) from exc
 
 
+def _check_thresholds(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
+    """The ``check`` node's thresholds by :meth:`QualitySettings.from_mapping`."""
+    try:
+        QualitySettings.from_mapping(plain.get("check"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("check", str(exc)) from exc
+
+
 def _check_synth(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
     """The ``synth`` node by :func:`nmm.synth.config.validate_config`."""
     try:
@@ -553,6 +563,7 @@ APPS: dict[str, Schema] = {
     "predict": Schema(PREDICT_RULES, (_check_budgets,)),
     "validate": Schema(VALIDATE_RULES, (_check_preprocess, _check_muscle_model)),
     "aggregate": Schema(AGGREGATE_RULES),
+    "check_data": Schema(CHECK_DATA_RULES, (_check_preprocess, _check_thresholds)),
 }
 
 
