@@ -398,6 +398,13 @@ def preprocess_trial(
     return trial.replace(**changes) if changes else trial
 
 
+def mvic_reference_chain() -> Chain:
+    """The envelope a subject's MVIC reference is the peak of, where a cohort documents none
+    other (the synthetic cohort, a study without explicit MVIC values): 20-400 Hz band-pass and
+    6 Hz envelope, order 4 per pass, no notch."""
+    return Chain([BandPass(20.0, 400.0, 4), Envelope(6.0, 4)])
+
+
 def mvic_reference(trials: Sequence[Trial], emg: Step) -> dict[str, float]:
     """Peak envelope per muscle over the given (MVIC) trials, in the raw EMG's units."""
     peaks: dict[str, float] = {}

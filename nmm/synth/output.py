@@ -15,14 +15,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nmm.data.io.dataset import write_dataset
-from nmm.data.preprocess import BandPass, Chain, Envelope, mvic_reference
+from nmm.data.preprocess import mvic_reference, mvic_reference_chain
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
 from nmm.opensim.arm_model import ArmModelSpec, build_arm_model
 from nmm.synth.generic_model import write_generic_model
@@ -52,11 +52,6 @@ GENERIC_MODEL = "generic_model.osim"
 DEFAULT_MAINS_HZ = 50.0
 #: The significant digits of the floats in ground_truth/cohort.json.
 SUMMARY_DIGITS = 10
-
-
-def _mvic_chain() -> Callable[[Signal], Signal]:
-    """The envelope the subjects' MVIC references are the peak of: 20-400 Hz band-pass, 6 Hz."""
-    return Chain([BandPass(20.0, 400.0, 4), Envelope(6.0, 4)])
 
 
 def _dataset_trial(
@@ -159,7 +154,7 @@ def dataset_cohort(run: SimulatedCohort) -> Cohort:
         subjects.append(
             Subject(
                 subj.subject_id,
-                mvic_reference(mvic_trials, _mvic_chain()),
+                mvic_reference(mvic_trials, mvic_reference_chain()),
                 body_mass_kg=round(subj.body_mass_kg, 3),
                 height_m=round(subj.height_m, 4),
                 metadata=_subject_metadata(run.settings, subj, run.changes),

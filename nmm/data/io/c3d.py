@@ -283,40 +283,54 @@ def emg_from_c3d(
     channel_map: Mapping[str, str] | None = None,
     muscle_set: MuscleSet | str = "upper_limb_surface",
 ) -> Signal:
-    """The EMG of `recording` as a Signal with canonical muscle names.
+    """The EMG of `recording` as a Signal with canonical muscle names (:func:`emg_channels` of
+    its analog channels)."""
+    return emg_channels(recording.analogs, channel_map, muscle_set)
 
-    channel_map: C3D analog label -> muscle name (canonical or alias). Without it, every label
-    whose first dot-separated part is a known alias of `muscle_set` (e.g. 'Biceps.EMG4') is taken;
-    the labels left unmapped are logged. A mapped label missing from the file is an error.
+
+def emg_channels(
+    analogs: Signal,
+    channel_map: Mapping[str, str] | None = None,
+    muscle_set: MuscleSet | str = "upper_limb_surface",
+) -> Signal:
+    """The EMG channels of `analogs` (a C3D file's analogs, a .sto or CSV table) as a Signal
+    with canonical muscle names.
+
+    channel_map: label -> muscle name (canonical or alias). Without it, every label whose last
+    '/'-separated part, up to its first dot, is a muscle or an alias of `muscle_set` is taken
+    ('Biceps.EMG4', '/forceset/BIClong'); the labels left unmapped are logged. A mapped label
+    missing from the file is an error naming the file and the label.
     """
     mset = get_muscle_set(muscle_set)
-    sig = recording.analogs
+    sig = analogs
     if channel_map is None:
         channel_map = {}
         for label in sig.channels:
             try:
-                channel_map[label] = mset.canonical(label.split(".")[0])
+                channel_map[label] = mset.canonical(label.rsplit("/", 1)[-1].split(".")[0])
             except DataValidationError:
                 continue
         unmapped = [c for c in sig.channels if c not in channel_map]
         if unmapped:
             log.info(
                 "%s: analog channels not mapped to muscles of '%s': %s",
-                recording.source,
+                sig.source,
                 mset.name,
                 ", ".join(unmapped),
             )
         if not channel_map:
             raise DataValidationError(
-                f"no analog channel matches a muscle of '{mset.name}'", source=recording.source
+                f"no analog channel matches a muscle of '{mset.name}' "
+                f"(labels: {', '.join(sig.channels)})",
+                source=sig.source,
             )
     missing = [label for label in channel_map if label not in sig.channels]
     if missing:
         raise DataValidationError(
-            f"EMG channel missing from the C3D file (analog labels: {', '.join(sig.channels)})",
-            source=recording.source,
+            f"EMG channel missing from the file (labels: {', '.join(sig.channels)})",
+            source=sig.source,
             channel=missing[0],
         )
-    names = [mset.canonical(m, source=recording.source) for m in channel_map.values()]
+    names = [mset.canonical(m, source=sig.source) for m in channel_map.values()]
     emg = sig.select(list(channel_map))
     return emg.with_values(emg.values, channels=names, kind="emg")
