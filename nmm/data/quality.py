@@ -90,8 +90,9 @@ class QualitySettings:
 
     coordinate: the angle every trial must use (None: not checked); notch_hz: the frequency the
     EMG chain notches at (None: no notch step); window_s: the NMM's training window, s, and
-    n_parameters: its personalised parameters per subject (either None: no little-data or
-    short-trial check); the thresholds default to the module constants.
+    n_parameters: its personalised parameters per subject (window_s None: no little-data or
+    short-trial check; n_parameters None: no little-data check); the thresholds default to the
+    module constants.
     """
 
     coordinate: str | None = None
@@ -120,14 +121,6 @@ class QualitySettings:
             raise ValueError(f"unknown data check setting(s) {unknown}; known: {sorted(known)}")
         return cls(**context, **{k: float(v) for k, v in thresholds.items()})
 
-    @property
-    def min_movement_s(self) -> float | None:
-        """Seconds of movement per subject below which the NMM has fewer non-overlapping
-        training windows than personalised parameters (None: not checked)."""
-        if self.window_s is None or self.n_parameters is None:
-            return None
-        return self.window_s * self.n_parameters
-
 
 def notch_frequency(chain: Step | None) -> float | None:
     """The frequency (Hz) of the first :class:`Notch` step of an EMG ``chain`` (a Chain or a
@@ -148,9 +141,11 @@ def finding_from_error(
 
 
 def common_span(trial: Trial) -> float:
-    """Seconds during which every stream of ``trial`` has samples (<= 0: they do not overlap)."""
+    """Seconds during which every stream of ``trial`` has samples, each sample covering one
+    period from its time (<= 0: the streams do not overlap)."""
     streams = trial.streams().values()
-    return min(float(s.time[-1]) for s in streams) - max(float(s.time[0]) for s in streams)
+    end = min(float(s.time[-1]) + 1.0 / s.rate for s in streams)
+    return end - max(float(s.time[0]) for s in streams)
 
 
 def _trial_finding(trial: Trial, level: str, code: str, message: str, source: str | None = None):
@@ -303,20 +298,21 @@ def check_envelope_levels(
 def check_amount(
     subject: Subject, trials: Sequence[Trial], settings: QualitySettings
 ) -> Iterator[Finding]:
-    """Seconds of movement (trials other than MVIC, their streams' common span) against
-    :attr:`QualitySettings.min_movement_s`."""
-    need = settings.min_movement_s
-    if need is None:
+    """Fewer non-overlapping training windows in the subject's movement (trials other than
+    MVIC, their streams' common span) than the NMM's personalised parameters per subject."""
+    if settings.window_s is None or settings.n_parameters is None:
         return
-    moving = sum(max(common_span(t), 0.0) for t in trials if t.condition != MVIC_CONDITION)
-    if moving < need:
+    spans = [max(common_span(t), 0.0) for t in trials if t.condition != MVIC_CONDITION]
+    windows = sum(int(span // settings.window_s) for span in spans)
+    if windows < settings.n_parameters:
         yield Finding(
             "warning",
             "little_data",
-            f"{moving:.3g} s of movement: {int(moving // settings.window_s)} non-overlapping "
-            f"training windows of {settings.window_s:g} s for {settings.n_parameters} "
-            f"personalised parameters (at least {need:g} s gives one window per parameter); "
-            "the parameters will lean on their priors, and the fit may follow noise",
+            f"{sum(spans):.3g} s of movement in {len(spans)} trial(s): {windows} "
+            f"non-overlapping training windows of {settings.window_s:g} s for "
+            f"{settings.n_parameters} personalised parameters (one window per parameter needs "
+            f"{settings.n_parameters * settings.window_s:g} s); the parameters will lean on "
+            "their priors, and the fit may follow noise",
             subject.subject_id,
         )
 

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from nmm.atomic import atomic_path, atomic_write_text
 from nmm.data.preprocess import Step
 from nmm.data.schema import Cohort, Trial
+from nmm.jobs.check_data import check_before_work
 from nmm.jobs.config_check import ConfigError, check_cohort_rates
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from painsig.analysis import (
@@ -195,6 +196,7 @@ def run_painsig_job(cfg: DictConfig) -> dict:
     seed = seed_everything(int(cfg.seed))
     write_config(cfg, run_dir)
     cohort = instantiate(cfg.data)
+    check_before_work(cfg, cohort)  # the data checks: errors raise, warnings are logged
     check_cohort_rates(cfg, cohort)  # recorded data: the rates are known now, before any work
     report = run_painsig(
         cohort,

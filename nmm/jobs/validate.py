@@ -10,6 +10,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from nmm.jobs.check_data import check_before_work
 from nmm.jobs.run_dir import write_config
 from nmm.jobs.synthetic_source import synthetic_truth_dir
 from nmm.opensim.validate import validate_files, validate_predictions
@@ -49,6 +50,7 @@ def run_validate(cfg: Any) -> dict[str, Any]:
     if v.get("predictions"):
         id_osim = v.id_model.get("osim")
         cohort = instantiate(cfg.data)
+        check_before_work(cfg, cohort)  # the data checks: errors raise, warnings are logged
         truth = synthetic_truth_dir(OmegaConf.to_container(cfg.data, resolve=True))
         if truth is not None and id_osim is None and v.id_model.get("synthetic_bodies", True):
             # The synthetic subjects were simulated with their own bodies and posture.
