@@ -15,6 +15,7 @@ from nmm.data.quality import DataCheckError, check_cohort
 from nmm.data.schema import Cohort, Signal, Subject, Trial
 from nmm.jobs.check_data import format_findings, personalised_count, quality_settings
 from nmm.jobs.cohorts import DEFAULT_ROOT
+from nmm.jobs.config_check import ConfigError, check_config
 from nmm.jobs.nmm_setup import load_cohort
 from nmm.jobs.painsig import run_painsig_job
 from tests.jobs.conftest import run_app
@@ -149,3 +150,10 @@ def test_subject_findings_of_one_code_are_merged_when_printed():
     assert lines == [lines[0]] and lines[0].startswith(
         "warning [no_mvic] 5 subjects (S01, S02, S03, S04, S05); S01: no MVIC trial"
     )
+
+
+def test_an_unknown_threshold_is_refused_before_any_work():
+    cfg = compose_config("check_data", ["+check.min_line_ration=8"])
+    with pytest.raises(ConfigError, match="config key 'check': unknown data check setting"):
+        check_config(cfg, "check_data")
+    check_config(compose_config("check_data", ["+check.min_line_ratio=8"]), "check_data")

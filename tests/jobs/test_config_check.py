@@ -34,6 +34,7 @@ APP_CONFIG = {
     "predict": "predict",
     "validate": "validate",
     "aggregate": "aggregate",
+    "check_data": "check_data",
 }
 # Values a config leaves to the user (???) and the tests give.
 REQUIRED = {"aggregate": ["sweep_dir=/tmp/sweep"]}
