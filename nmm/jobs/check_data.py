@@ -114,7 +114,7 @@ def format_findings(findings: Iterable[Finding]) -> list[str]:
 
 def check_before_work(cfg: Any, cohort: Cohort) -> list[Finding]:
     """Run the data checks on a loaded ``cohort`` with the settings of ``cfg``; log the
-    warnings and return the findings.
+    warnings (and the notes at INFO) and return the findings.
 
     Raises:
         DataCheckError: the checks found errors (every one is listed).
@@ -125,6 +125,8 @@ def check_before_work(cfg: Any, cohort: Cohort) -> list[Finding]:
         raise DataCheckError(bad)
     for line in format_findings(f for f in findings if f.level == "warning"):
         log.warning("data check: %s", line)
+    for line in format_findings(f for f in findings if f.level == "info"):
+        log.info("data check: %s", line)
     return findings
 
 
