@@ -35,14 +35,14 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from nmm.compare.mse import mse_stage
 from nmm.compare.scores import brief_summary, compare_stage
 from nmm.jobs.config_check import check_cohort_rates
-from nmm.jobs.nmm_setup import build_elbow, load_cohort, prepared_trials
+from nmm.jobs.nmm_setup import build_elbows, load_cohort, prepared_trials
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.jobs.stages import StageResult, StageRunner, fingerprint
 from nmm.jobs.synthetic_source import synthetic_root
 from nmm.jobs.train import run_train
 from nmm.model.features import PreparedTrial
 from nmm.model.train import set_threads
-from nmm.physics.elbow import ElbowModel
+from nmm.physics.subject_elbows import SubjectElbows
 
 __all__ = ["RunContext", "dataset_fingerprint", "nmm_stage", "open_run", "run_compare"]
 
@@ -104,14 +104,14 @@ def select_subjects(
 
 @dataclass
 class RunContext:
-    """What a staged job starts from: its folder, seed, cohort, truth, elbow, prepared trials,
-    the data's fingerprint and the stage runner."""
+    """What a staged job starts from: its folder, seed, cohort, truth, each subject's elbow,
+    prepared trials, the data's fingerprint and the stage runner."""
 
     run_dir: Path
     seed: int
     cohort: Any
     truth_dir: Path | None
-    elbow: ElbowModel
+    elbow: SubjectElbows
     trials: list[PreparedTrial]
     data_fp: str
     runner: StageRunner
@@ -128,7 +128,7 @@ def open_run(cfg: DictConfig) -> RunContext:
     write_config(cfg, run_dir)
     cohort, truth_dir = load_cohort(cfg)
     check_cohort_rates(cfg, cohort)  # filters below Nyquist, before any preprocessing
-    elbow = build_elbow(cfg)
+    elbow = build_elbows(cfg, cohort)
     trials = select_subjects(prepared_trials(cfg, cohort, elbow), cfg.get("subjects"))
     return RunContext(
         run_dir,

@@ -18,6 +18,7 @@ from nmm.model.features import PreparedTrial, body_masses
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, write_outputs
 from nmm.physics.elbow import ElbowModel
+from nmm.physics.subject_elbows import SubjectElbows
 from nmm.synergy.fit import fit_synx
 from nmm.synergy.settings import SynXSettings
 
@@ -31,15 +32,16 @@ def synx_settings(cfg: DictConfig) -> SynXSettings:
 
 
 def synx_physics(
-    cfg: DictConfig, elbow: ElbowModel, trials: Sequence[PreparedTrial]
+    cfg: DictConfig, elbow: ElbowModel | SubjectElbows, trials: Sequence[PreparedTrial]
 ) -> PersonalisedElbow:
     """The personalised elbow SynX fits, built as the NMM builds it
     (:meth:`PersonalisedElbow.from_settings`): one parameter row per subject of ``trials`` in
-    order of first appearance, strength priors centred on their body masses (kg) where
-    ``physics.strength_from_body_mass`` asks for it."""
+    order of first appearance, each with its elbow (its own model's where it has one),
+    strength priors centred on their body masses (kg) where ``physics.strength_from_body_mass``
+    asks for it."""
     subjects = list(dict.fromkeys(t.subject for t in trials))
     masses = body_masses(trials, subjects)
-    return PersonalisedElbow.from_settings(model_settings(cfg), elbow, len(subjects), masses)
+    return PersonalisedElbow.from_settings(model_settings(cfg), elbow, subjects, masses)
 
 
 def _truth(
@@ -60,7 +62,7 @@ def mse_stage(
     runner: StageRunner,
     cfg: DictConfig,
     trials: Sequence[PreparedTrial],
-    elbow: ElbowModel,
+    elbow: ElbowModel | SubjectElbows,
     truth_dir: Path | None,
     data_fp: str,
 ) -> StageResult:

@@ -7,7 +7,8 @@ the objects to :mod:`nmm.model`, which never reads a config:
 - :func:`training_setup` a :class:`~nmm.model.train.TrainingSetup` (:func:`model_settings`,
   :func:`model_components`, the ``datamodule`` settings, a :class:`TrainerFactory`, the seed);
 - :func:`budget` a stage's training budget; :func:`evaluation_settings` the ``evaluate`` node;
-- :func:`build_elbow` the torch elbow; :func:`load_cohort` the cohort and its ground truth;
+- :func:`build_elbow` the torch elbow of ``physics.osim``, :func:`build_elbows` each subject's
+  (its own ``.osim`` where it has one); :func:`load_cohort` the cohort and its ground truth;
   :func:`prepared_trials` the cohort's trials prepared as the model reads them.
 """
 
@@ -31,14 +32,16 @@ from nmm.model.evaluate import EvaluationSettings
 from nmm.model.features import PreparedTrial
 from nmm.model.settings import DataModuleSettings, NMMComponents, NMMSettings
 from nmm.model.train import TrainingSetup, prepare_cohort
-from nmm.opensim.torch_elbow import elbow_from_config
+from nmm.opensim.torch_elbow import elbow_from_config, subject_elbows
 from nmm.physics.elbow import ElbowModel
 
+from nmm.physics.subject_elbows import SubjectElbows
 __all__ = [
     "TrainerFactory",
     "budget",
     "build_elbow",
     "evaluation_settings",
+    "build_elbows",
     "load_cohort",
     "model_components",
     "model_settings",
@@ -192,11 +195,29 @@ def build_elbow(cfg: Any) -> ElbowModel:
     """The torch elbow of ``cfg.physics`` (geometry sampled once with OpenSim, then cached in
     ``cfg.geometry_cache``)."""
     cache = cfg.get("geometry_cache")
-    return elbow_from_config(plain(cfg.physics), cache_dir=str(cache) if cache else None)
+    return elbow_from_config(plain(cfg.physics), cache_dir=_geometry_cache(cfg))
+
+
+def build_elbows(cfg: Any, models: Cohort | Mapping[str, str | None]) -> SubjectElbows:
+    """Each subject's torch elbow (:func:`nmm.opensim.torch_elbow.subject_elbows`): of its own
+    ``.osim`` (:attr:`~nmm.data.schema.Subject.model` of a cohort's subjects, or ``models``:
+    subject -> file), else of ``cfg.physics.osim``; each distinct file sampled once, then cached
+    in ``cfg.geometry_cache``."""
+    if isinstance(models, Cohort):
+        models = {s: subject.model for s, subject in models.subjects.items()}
+    return subject_elbows(plain(cfg.physics), models, cache_dir=_geometry_cache(cfg))
+
+
+def _geometry_cache(cfg: Any) -> str | None:
+    return str(cache) if cache else None
 
 
 def prepared_trials(
-    cfg: Any, cohort: Cohort, elbow: ElbowModel | None = None, *, every_kind: bool = False
+    cfg: Any,
+    cohort: Cohort,
+    elbow: ElbowModel | SubjectElbows | None = None,
+    *,
+    every_kind: bool = False,
 ) -> list[PreparedTrial]:
     """:func:`nmm.model.train.prepare_cohort` of ``cohort`` with the settings of ``cfg``; the
     trial kinds of ``datamodule.kinds`` unless ``every_kind``."""

@@ -11,7 +11,8 @@
    ``personalise.adapt``, a copy of the network is adapted to them on the same data
    (:func:`nmm.model.adapt.adapt`, within ``budget.adapt``) and reconstructs their trials.
 4. Every trial is reconstructed and written (:func:`nmm.model.reconstruct.write_outputs`):
-   every muscle's envelope as ``.sto``, the personalised ``.osim`` per subject, figures; and
+   every muscle's envelope as ``.sto``, the personalised ``.osim`` per subject (from its own
+   model where it has one), figures; and
    ``metrics.json`` with the torque fit per trial (RMSE, R² against the trial's torque: the
    recorded elbow moment of a real trial), the envelopes' range and how channels were mapped.
 """
@@ -29,7 +30,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from nmm.jobs.config_check import check_cohort_rates
-from nmm.jobs.nmm_setup import budget, plain, prepared_trials, training_setup
+from nmm.jobs.nmm_setup import budget, build_elbows, plain, prepared_trials, training_setup
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.jobs.trained import load_trained
 from nmm.metrics import pearson_r, r2_score, rmse
@@ -166,7 +167,9 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     cohort = instantiate(cfg.data)
     check_cohort_rates(train_cfg, cohort)  # the training run's filters on this data's rates
     # prepared as in training, every trial (no trial-kind filter at prediction time)
-    trials = prepared_trials(train_cfg, cohort, b.module.physics.elbow, every_kind=True)
+    trials = prepared_trials(train_cfg, cohort, b.module.physics.elbows, every_kind=True)
+    # each subject's elbow: the trained subjects' and this cohort's own models
+    b.module.physics.know(build_elbows(train_cfg, cohort))
     known = set(b.module.subject_ids)
     new = [t for t in trials if cfg.get("repersonalise") or t.subject not in known]
     physics_for, net_for, pinfo = _subject_models(cfg, train_cfg, b, trials, new, run_dir)

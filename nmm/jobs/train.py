@@ -19,7 +19,7 @@ from nmm.data.schema import Cohort
 from nmm.jobs.config_check import check_cohort_rates
 from nmm.jobs.nmm_setup import (
     budget,
-    build_elbow,
+    build_elbows,
     evaluation_settings,
     load_cohort,
     training_setup,
@@ -27,6 +27,7 @@ from nmm.jobs.nmm_setup import (
 from nmm.jobs.protocols import LosoPlan, evaluate_protocols, start_loso
 from nmm.jobs.run_dir import seed_everything, subject_checkpoints, write_config, write_metrics
 from nmm.jobs.sweep import global_rank
+from nmm.jobs.trained import write_subject_models
 from nmm.model.adapt import specialise
 from nmm.model.evaluate import SubjectModel
 from nmm.model.reconstruct import parameters_report
@@ -92,12 +93,14 @@ def _specialise(
 
 
 def _prepared(cfg: DictConfig, setup: TrainingSetup) -> tuple[Cohort, Path | None, Any, list]:
-    """The cohort, its ground truth (None without one), the torch elbow and the prepared trials
-    (``datamodule.kinds``), the cohort's rates checked against the filters first."""
+    """The cohort, its ground truth (None without one), each subject's torch elbow (its own
+    model's listed in ``subject_models.json``) and the prepared trials (``datamodule.kinds``),
+    the cohort's rates checked against the filters first."""
     t0 = time.perf_counter()
     cohort, truth_dir = load_cohort(cfg)
     check_cohort_rates(cfg, cohort)  # filters below Nyquist, before any preprocessing
-    elbow = build_elbow(cfg)
+    elbow = build_elbows(cfg, cohort)
+    write_subject_models(elbow, Path(cfg.run_dir))
     trials = prepare_cohort(cohort, setup.settings, setup.components, elbow, kinds=setup.data.kinds)
     log.info(
         "%s: %d trials of %d subjects prepared (%.1f s)",
@@ -116,7 +119,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     ``model.ckpt`` (the best weights, with the subjects' parameters), with ``specialise.enabled``
     ``subjects/<subject>.ckpt`` (each subject's network, :func:`nmm.model.adapt.specialise`),
     ``parameters.json`` (the specialised networks' parameters where there are some),
-    CSV logs under ``logs/``, and ``metrics.json`` (see :mod:`nmm.model.evaluate`).
+    ``subject_models.json`` (the subjects with their own ``.osim``, if any), CSV logs under
+    ``logs/``, and ``metrics.json`` (see :mod:`nmm.model.evaluate`).
     """
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,28 +1,64 @@
 """A trained NMM read back from its ``nmm-train`` run folder (:func:`load_trained`), for
-``nmm-predict`` (:mod:`nmm.jobs.predict`) and the tests."""
+``nmm-predict`` (:mod:`nmm.jobs.predict`) and the tests; and the run folder's list of the
+subjects' own models (:func:`write_subject_models`) it is rebuilt with."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from nmm.jobs.nmm_setup import build_elbow, training_setup
+from nmm.atomic import atomic_write_json
+from nmm.jobs.nmm_setup import build_elbows, training_setup
 from nmm.model.checkpoint import read_checkpoint
 from nmm.model.train import NMMBundle, build_module, bundle
+from nmm.physics.subject_elbows import SubjectElbows
 
-__all__ = ["load_trained"]
+__all__ = ["SUBJECT_MODELS", "load_trained", "read_subject_models", "write_subject_models"]
+
+#: The run folder's ``{subject: .osim}`` of the subjects trained with their own model.
+SUBJECT_MODELS = "subject_models.json"
+
+
+def write_subject_models(elbows: SubjectElbows, run_dir: Path) -> None:
+    """``<run_dir>/subject_models.json``: the subjects with their own model and its file; none
+    (an earlier run's file removed) when every subject has the configured model."""
+    path = run_dir / SUBJECT_MODELS
+    if elbows.models:
+        atomic_write_json(path, dict(elbows.models))
+    else:
+        path.unlink(missing_ok=True)
+
+
+def read_subject_models(run_dir: Path) -> dict[str, str]:
+    """What :func:`write_subject_models` wrote (``{}`` without the file).
+
+    Raises:
+        ValueError: the file is not a JSON object of subject -> path (names the file).
+    """
+    path = run_dir / SUBJECT_MODELS
+    if not path.is_file():
+        return {}
+    try:
+        models = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from exc
+    if not isinstance(models, dict) or not all(isinstance(v, str) for v in models.values()):
+        raise ValueError(f"{path}: expected {{subject: .osim path}}")
+    return {str(k): v for k, v in models.items()}
 
 
 def load_trained(
     model_dir: str | Path, checkpoint: str | Path | None = None
 ) -> tuple[DictConfig, NMMBundle]:
     """The trained NMM of an ``nmm-train`` run directory: ``(train config, NMMBundle)``, the
-    model built from the run's ``config.yaml`` with the weights of ``checkpoint`` (default
-    ``model.ckpt``).
+    model built from the run's ``config.yaml`` and the subjects' own models
+    (``subject_models.json``) with the weights of ``checkpoint`` (default ``model.ckpt``).
 
     Raises:
         FileNotFoundError: the run directory has no ``config.yaml`` or checkpoint.
+        OsimModelError: a subject's own model is no longer where the run found it.
         ValueError: the checkpoint holds anything but tensors and plain containers, or is not
             an NMM's (:func:`nmm.model.checkpoint.read_checkpoint`).
     """
@@ -37,7 +73,8 @@ def load_trained(
     train_cfg = OmegaConf.load(cfg_path)
     subject_ids, state = read_checkpoint(ckpt)
     setup = training_setup(train_cfg)
-    module = build_module(setup, build_elbow(train_cfg), subject_ids)
+    elbows = build_elbows(train_cfg, read_subject_models(model_dir))
+    module = build_module(setup, elbows, subject_ids)
     module.load_state_dict(state)
     module.eval()
     return train_cfg, bundle(setup.settings, module)

@@ -178,7 +178,7 @@ def specialise(
     for i, sid in enumerate(trained.module.subject_ids):
         if sid not in present:
             continue
-        row = joint.with_subjects(1)
+        row = joint.with_subjects([sid])
         joint.parameters_table.copy_subject(i, row.parameters_table)
         mine = [t for t in trials if t.subject == sid]
         out[sid] = adapt(setup, trained, row, [sid], mine, limits, run_dir, save=save)

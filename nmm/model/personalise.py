@@ -61,7 +61,7 @@ def personalise(
     module = bundle.module
     ids = list(dict.fromkeys(t.subject for t in trials))
     rows = {s: i for i, s in enumerate(ids)}
-    physics = module.physics.with_subjects(len(ids), body_masses(trials, ids))
+    physics = module.physics.with_subjects(ids, body_masses(trials, ids))
     w = int(window or bundle.window)
     ds = WindowDataset(trials, bundle.spec, bundle.muscles, rows, w, w)
     batch = default_collate([ds[i] for i in range(len(ds))])

@@ -20,6 +20,7 @@ a quarter of the default RK4, which matters because the integration is a loop ov
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import torch
@@ -27,9 +28,38 @@ from torch import Tensor, nn
 
 from nmm.model.settings import NMMSettings
 from nmm.physics.elbow import ElbowModel
-from nmm.physics.parameters import PersonalisedParameters
+from nmm.physics.muscle import MuscleParameters
+from nmm.physics.parameters import MUSCLE_PROPERTY_PARAMETERS, PersonalisedParameters
+from nmm.physics.subject_elbows import SubjectElbows
 
-__all__ = ["PersonalisedElbow", "PhysicsOutput", "mvic_agonists", "with_measured"]
+__all__ = [
+    "PersonalisedElbow",
+    "PhysicsOutput",
+    "mvic_agonists",
+    "row_nominal",
+    "with_measured",
+]
+
+
+def row_nominal(elbows: SubjectElbows, subject_ids: Sequence[str]) -> MuscleParameters:
+    """The nominal (``.osim``) muscle parameters of a table with one row per subject of
+    ``subject_ids``: the elbow's own (``(M,)``) where every row has the same elbow; otherwise
+    every property ``(S, M)``, each row its model's."""
+    distinct = elbows.distinct(subject_ids)
+    if len(distinct) <= 1:
+        return (distinct[0] if distinct else elbows.default).muscle_parameters
+    m = len(elbows.muscle_names)
+    rows = [elbows[s].muscle_parameters for s in subject_ids]
+    stacked = {
+        n: torch.stack(
+            [
+                torch.broadcast_to(torch.as_tensor(getattr(r, n), dtype=torch.float64), (m,))
+                for r in rows
+            ]
+        )
+        for n in MUSCLE_PROPERTY_PARAMETERS
+    }
+    return replace(elbows.default.muscle_parameters, **stacked)
 
 
 def with_measured(envelopes: Tensor, measured_envelopes: Tensor, measured: Tensor) -> Tensor:
@@ -76,29 +106,47 @@ class PersonalisedElbow(nn.Module):
     """Differentiable elbow with a table of personalised parameters (one row per subject).
 
     Args:
-        elbow: geometry, nominal muscle parameters and arm (:class:`ElbowModel`).
-        parameters: the per-subject table; its muscles must be the elbow's, in order.
+        elbow: geometry, nominal muscle parameters and arm (:class:`ElbowModel`) of every row,
+            or each subject's (:class:`SubjectElbows`, with ``subject_ids``).
+        parameters: the per-subject table; its muscles must be the elbow's, in order; where
+            rows have different elbows, its nominal values are each row's (``(S, M)``).
         dt: sample interval of the data (s).
         method, substeps, smoothing: activation integration
             (:func:`nmm.physics.activation.integrate_activation`).
+        subject_ids: the subject of each row, to find its elbow in ``elbow``; None: the
+            default elbow for every row.
     """
 
     def __init__(
         self,
-        elbow: ElbowModel,
+        elbow: ElbowModel | SubjectElbows,
         parameters: PersonalisedParameters,
         dt: float,
         method: str = "euler",
         substeps: int | None = 2,
         smoothing: float = 10.0,
+        subject_ids: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
-        if tuple(parameters.muscle_names) != tuple(elbow.muscle_names):
+        self.elbows = SubjectElbows.of(elbow)
+        if tuple(parameters.muscle_names) != self.elbows.muscle_names:
             raise ValueError(
                 f"parameter muscles {list(parameters.muscle_names)} differ from the elbow's "
-                f"{list(elbow.muscle_names)}"
+                f"{list(self.elbows.muscle_names)}"
             )
-        self.elbow = elbow
+        if subject_ids is not None and len(subject_ids) != parameters.n_subjects:
+            raise ValueError(
+                f"{len(subject_ids)} subject ids for {parameters.n_subjects} parameter rows"
+            )
+        self.elbow = self.elbows.default
+        self.subject_ids = None if subject_ids is None else tuple(subject_ids)
+        rows = self.subject_ids or ()
+        # The distinct elbows of the rows, and each row's index into them (one group: every
+        # row has the same elbow, and forward is the elbow's muscle_torque as it is).
+        self.row_elbows = self.elbows.distinct(rows) if rows else [self.elbow]
+        index = {id(e): k for k, e in enumerate(self.row_elbows)}
+        groups = [index[id(self.elbows[s])] for s in rows] or [0] * parameters.n_subjects
+        self.register_buffer("row_group", torch.tensor(groups), persistent=False)
         self.parameters_table = parameters
         self.dt = float(dt)
         self.method, self.substeps, self.smoothing = method, substeps, float(smoothing)
@@ -107,27 +155,33 @@ class PersonalisedElbow(nn.Module):
     def from_settings(
         cls,
         settings: NMMSettings,
-        elbow: ElbowModel,
-        n_subjects: int,
+        elbow: ElbowModel | SubjectElbows,
+        subject_ids: Sequence[str],
         body_mass_kg: Sequence[float | None] | None = None,
     ) -> PersonalisedElbow:
-        """The personalised elbow of the NMM's settings, ``n_subjects`` parameter rows: the
-        table of ``settings.physics`` (bounds, initial values, priors), the data rate
+        """The personalised elbow of the NMM's settings, one parameter row per subject of
+        ``subject_ids`` with its elbow (``elbow[subject]``): the table of ``settings.physics``
+        (bounds, initial values, priors), relative to each subject's model, the data rate
         ``settings.rate_hz`` (Hz) and the activation integration of ``settings``. The one
         construction the NMM and SynX share. ``body_mass_kg`` (kg, one per row, None: unknown)
         centres the strength priors (:meth:`PersonalisedParameters.expect_strength`)."""
+        elbows = SubjectElbows.of(elbow)
         table = PersonalisedParameters.from_config(
-            settings.physics, n_subjects, elbow.muscle_parameters, list(elbow.muscle_names)
+            settings.physics,
+            len(subject_ids),
+            row_nominal(elbows, subject_ids),
+            list(elbows.muscle_names),
         ).to(torch.get_default_dtype())
         if body_mass_kg is not None:
             table.expect_strength(body_mass_kg)
         return cls(
-            elbow,
+            elbows,
             table,
             dt=1.0 / settings.rate_hz,
             method=settings.activation_method,
             substeps=settings.activation_substeps,
             smoothing=settings.activation_smoothing,
+            subject_ids=subject_ids,
         )
 
     @property
@@ -139,17 +193,18 @@ class PersonalisedElbow(nn.Module):
         return self.parameters_table.n_subjects
 
     def with_subjects(
-        self, n_subjects: int, body_mass_kg: Sequence[float | None] | None = None
+        self, subject_ids: Sequence[str], body_mass_kg: Sequence[float | None] | None = None
     ) -> PersonalisedElbow:
-        """A copy with a fresh table of ``n_subjects`` rows at the initial values (same specs),
-        strengths centred on the ``body_mass_kg`` given (one per row, kg; see
+        """A copy with a fresh table, one row per subject of ``subject_ids`` (with its elbow
+        from :attr:`elbows`) at the initial values (same specs), strengths centred on the
+        ``body_mass_kg`` given (one per row, kg; see
         :meth:`PersonalisedParameters.expect_strength`)."""
         old = self.parameters_table
         table = PersonalisedParameters(
-            n_subjects,
+            len(subject_ids),
             old.muscle_names,
             old.specs,
-            self.elbow.muscle_parameters,
+            row_nominal(self.elbows, subject_ids),
             tau_act=old.tau_act_default,
             tau_deact=old.tau_deact_default,
             deactivation_ratio=old.deactivation_ratio,
@@ -158,8 +213,13 @@ class PersonalisedElbow(nn.Module):
         if body_mass_kg is not None:
             table.expect_strength(body_mass_kg)
         return PersonalisedElbow(
-            self.elbow, table, self.dt, self.method, self.substeps, self.smoothing
+            self.elbows, table, self.dt, self.method, self.substeps, self.smoothing, subject_ids
         )
+
+    def know(self, elbows: SubjectElbows) -> None:
+        """Add the elbows of more subjects (e.g. a new cohort's, before :meth:`with_subjects`);
+        this table's rows keep theirs."""
+        self.elbows = self.elbows.merged(elbows)
 
     def forward(
         self,
@@ -185,8 +245,37 @@ class PersonalisedElbow(nn.Module):
             kwargs["substeps"] = int(self.substeps)
         activation = table.activation(envelopes, self.dt, subjects, **kwargs)
         mp = table.muscle_parameters(subjects, time_axis=True)
-        out = self.elbow.muscle_torque(angle, velocity, activation, mp)
-        return PhysicsOutput(excitation, activation, out.torque, out.muscle_torques)
+        if len(self.row_elbows) == 1:
+            out = self.row_elbows[0].muscle_torque(angle, velocity, activation, mp)
+            return PhysicsOutput(excitation, activation, out.torque, out.muscle_torques)
+        groups = self.row_group.to(subjects.device)[subjects]
+        torque, muscle_torques = self._grouped_torque(groups, angle, velocity, activation, mp)
+        return PhysicsOutput(excitation, activation, torque, muscle_torques)
+
+    def _grouped_torque(
+        self,
+        groups: Tensor,
+        angle: Tensor,
+        velocity: Tensor,
+        activation: Tensor,
+        mp: MuscleParameters,
+    ) -> tuple[Tensor, Tensor]:
+        """``(B, T)`` τ_mus and ``(B, T, M)`` r_i F_T,i (N·m) where the batch's sequences have
+        different elbows: each group of sequences (``groups``, ``(B,)`` index into
+        :attr:`row_elbows`) through its own geometry, with its rows' personalised F0, l_opt,
+        l_Ts and its model's other properties (``mp``, each ``(B, 1, M)``)."""
+        parts, order = [], []
+        for k, elbow in enumerate(self.row_elbows):
+            idx = torch.nonzero(groups == k).reshape(-1)
+            if idx.numel() == 0:
+                continue
+            own = {n: getattr(mp, n)[idx] for n in MUSCLE_PROPERTY_PARAMETERS}
+            params = replace(elbow.muscle_parameters, **own)
+            parts.append(elbow.muscle_torque(angle[idx], velocity[idx], activation[idx], params))
+            order.append(idx)
+        inverse = torch.argsort(torch.cat(order))
+        torque = torch.cat([p.torque for p in parts])[inverse]
+        return torque, torch.cat([p.muscle_torques for p in parts])[inverse]
 
     def prior_deviation(self, subjects: Tensor | Sequence[int] | None = None) -> Tensor:
         """``(S, P)`` (value - prior centre) / (upper - lower) of every personalised parameter

@@ -229,7 +229,8 @@ def write_outputs(
     hidden: Sequence[str] = (),
     max_figures: int | None = None,
 ) -> dict[str, list[str]]:
-    """Write the ``.sto`` files, the personalised ``.osim`` per subject and figures.
+    """Write the ``.sto`` files, the personalised ``.osim`` per subject (from its own model
+    where it has one, else ``osim``) and figures.
 
     Returns ``{"sto": [...], "osim": [...], "figures": [...]}`` (paths).
     """
@@ -257,15 +258,8 @@ def write_outputs(
             name=f"{tr.trial_id} torque ({tr.torque_source}) and NMM muscle torque",
         )
         written["sto"].append(str(p))
-    if physics is not None and subject_rows is not None and osim is not None:
-        if Path(osim).is_file():
-            for sid, row in subject_rows.items():
-                p = export_personalised_osim(
-                    osim, physics.parameters_table.subject(row), out / "models" / f"{sid}.osim"
-                )
-                written["osim"].append(str(p))
-        else:
-            log.warning("no .osim at %s: personalised models not written", osim)
+    if physics is not None and subject_rows is not None:
+        written["osim"] += _write_models(physics, subject_rows, osim, out / "models")
     for k, rec in enumerate(recs):
         if max_figures is not None and k >= max_figures:
             break
@@ -274,6 +268,27 @@ def write_outputs(
             rec, out / "figures" / f"{rec.trial.subject}_{rec.trial.trial_id}.png", t, hidden
         )
         written["figures"].append(str(p))
+    return written
+
+
+def _write_models(
+    physics: PersonalisedElbow,
+    subject_rows: Mapping[str, int],
+    osim: str | os.PathLike[str] | None,
+    out: Path,
+) -> list[str]:
+    """``<out>/<subject>.osim``: each subject's own model (``physics.elbows``), else ``osim``
+    (``physics.osim``), with its row's personalised muscle properties."""
+    written = []
+    for sid, row in subject_rows.items():
+        src = physics.elbows.model(sid, None if osim is None else str(osim))
+        if src is None:
+            continue
+        if not Path(src).is_file():
+            log.warning("no .osim at %s: the personalised model of %s not written", src, sid)
+            continue
+        params = physics.parameters_table.subject(row)
+        written.append(str(export_personalised_osim(src, params, out / f"{sid}.osim")))
     return written
 
 

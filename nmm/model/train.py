@@ -42,6 +42,7 @@ from nmm.model.module import NMMModule
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.settings import DataModuleSettings, NMMComponents, NMMSettings
 from nmm.physics.elbow import ArmParameters, ElbowModel, inverse_dynamics_torque
+from nmm.physics.subject_elbows import SubjectElbows
 
 __all__ = [
     "NMMBundle",
@@ -125,7 +126,7 @@ def prepare_cohort(
     cohort: Cohort,
     settings: NMMSettings,
     components: NMMComponents,
-    elbow: ElbowModel | None = None,
+    elbow: ElbowModel | SubjectElbows | None = None,
     *,
     kinds: Sequence[str] | None = None,
 ) -> list[PreparedTrial]:
@@ -133,17 +134,27 @@ def prepare_cohort(
     preprocessing chains of ``components``.
 
     Trials whose kind is not in ``kinds`` (when given; ``datamodule.kinds``) are left out;
-    angles beyond the geometry's fitted range are an error (:meth:`MuscleGeometry.check_range`).
-    A subject without an MVIC reference has its envelopes divided by its peak over all its
-    trials (:func:`nmm.model.features.subject_peak_reference`), the same for every trial.
+    angles beyond the subject's geometry's fitted range are an error
+    (:meth:`MuscleGeometry.check_range`). A trial without a torque stream gets the inverse
+    dynamics of its subject's arm (``elbow[subject].arm``; without ``elbow``, the arm of
+    ``settings.physics``), and one without a lever arm its subject's model's
+    (``load_lever_arm``) or ``physics.load.lever_arm_m``. A subject without an MVIC reference
+    has its envelopes divided by its peak over all its trials
+    (:func:`nmm.model.features.subject_peak_reference`), the same for every trial.
     """
     cmap = channel_map(settings)
     emg_chain, kin_chain = components.emg, components.kinematics
-    arm = ArmParameters.from_mapping(settings.physics)
+    elbows = None if elbow is None else SubjectElbows.of(elbow)
+    configured_arm = ArmParameters.from_mapping(settings.physics)
     out = []
     peaks: dict[str, dict[str, float]] = {}
     for t in cohort:
         mvic = cohort.subjects[t.subject].mvic or None
+        own = None if elbows is None else elbows[t.subject]
+        arm = configured_arm if own is None else own.arm
+        lever = settings.lever_arm_m
+        if own is not None and own.load_lever_arm is not None:
+            lever = own.load_lever_arm
         if t.subject not in peaks:  # only subjects without an MVIC reference need it
             mine = [x for x in cohort if x.subject == t.subject]
             peaks[t.subject] = {} if mvic else subject_peak_reference(mine, emg_chain)
@@ -156,14 +167,14 @@ def prepare_cohort(
             mvic=mvic,
             peak_reference=peaks[t.subject],
             use_recorded_derivatives=settings.use_recorded_derivatives,
-            default_lever_arm_m=settings.lever_arm_m,
+            default_lever_arm_m=lever,
             inverse_dynamics=_torch_inverse_dynamics(arm),
         )
         if kinds is not None and p.kind not in set(kinds):
             continue
         p.metadata["body_mass_kg"] = cohort.subjects[t.subject].body_mass_kg
-        if elbow is not None:
-            elbow.geometry.check_range(torch.tensor(p.angle))
+        if own is not None:
+            own.geometry.check_range(torch.tensor(p.angle))
         out.append(p)
     if not out:
         raise ValueError(f"no trials left to train on (datamodule.kinds = {kinds})")
@@ -194,19 +205,20 @@ class NMMBundle:
 
 def build_module(
     setup: TrainingSetup,
-    elbow: ElbowModel,
+    elbow: ElbowModel | SubjectElbows,
     subject_ids: Sequence[str],
     *,
     body_mass_kg: Sequence[float | None] | None = None,
     freeze_network: bool = False,
 ) -> NMMModule:
-    """The LightningModule of ``setup`` for the given subjects (parameter rows), their
-    strength priors centred on the strength expected from ``body_mass_kg`` (one per subject,
-    kg, None: unknown; ``physics.strength_from_body_mass``)."""
+    """The LightningModule of ``setup`` for the given subjects (parameter rows, each with its
+    elbow, ``elbow[subject]``), their strength priors centred on the strength expected from
+    ``body_mass_kg`` (one per subject, kg, None: unknown; ``physics.strength_from_body_mass``).
+    """
     settings, parts = setup.settings, setup.components
     spec = feature_spec(settings)
-    muscles = list(elbow.muscle_names)
-    physics = PersonalisedElbow.from_settings(settings, elbow, len(subject_ids), body_mass_kg)
+    physics = PersonalisedElbow.from_settings(settings, elbow, subject_ids, body_mass_kg)
+    muscles = list(physics.muscle_names)
     net = parts.net(n_inputs=spec.n_features, n_outputs=len(muscles))
     hidden = [muscles.index(m) for m in settings.hidden]
     synergists = {
@@ -317,7 +329,7 @@ def _best_weights(trainer: Trainer, module: NMMModule, callbacks: bool) -> tuple
 def fit(
     setup: TrainingSetup,
     trials: Sequence[PreparedTrial],
-    elbow: ElbowModel,
+    elbow: ElbowModel | SubjectElbows,
     run_dir: str | os.PathLike[str],
     limits: TrainingBudget,
     *,

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nmm.opensim.geometry_sampling import DEFAULT_LOCKED, OsimModelError
+from nmm.opensim.geometry_sampling import DEFAULT_LOCKED, OsimModelError, held_values
 from nmm.physics.muscle_models import DEFAULT_MUSCLE_MODEL, MuscleModel, get_muscle_model
 
 if TYPE_CHECKING:  # nmm.physics.elbow imports torch; the twin itself runs without it
@@ -130,18 +130,17 @@ def _coordinate(model: Any, name: str, path: Path) -> Any:
     return coord
 
 
-def _hold(model: Any, state: Any, locked: Mapping[str, float], coordinate: str, path: Path) -> None:
-    """Set the held coordinates (unlocked first) and zero every coordinate speed."""
+def _hold(
+    model: Any, state: Any, locked: Mapping[str, float], coordinate: str, path: Path
+) -> dict[str, float]:
+    """Set the held coordinates (unlocked first) and zero every coordinate speed; a coordinate
+    the model lacks or locks is held where the model holds it
+    (:func:`~nmm.opensim.geometry_sampling.held_values`). Returns the values set."""
     coordinate_set = model.getCoordinateSet()
-    for name, value in locked.items():
-        if name == coordinate:
-            raise ValueError(f"coordinate '{name}' is both the elbow and held in 'locked'")
-        if not coordinate_set.contains(name):
-            raise OsimModelError(
-                f"cannot hold coordinate '{name}' (in 'locked'): not in the model; the model has "
-                "coordinates: " + ", ".join(_names(coordinate_set)),
-                path=path,
-            )
+    if coordinate in locked:
+        raise ValueError(f"coordinate '{coordinate}' is both the elbow and held in 'locked'")
+    held = held_values(model, locked, coordinate, path)
+    for name, value in held.items():
         coord = coordinate_set.get(name)
         if coord.getLocked(state):
             coord.setLocked(state, False)
@@ -151,6 +150,7 @@ def _hold(model: Any, state: Any, locked: Mapping[str, float], coordinate: str, 
     elbow = coordinate_set.get(coordinate)
     if elbow.getLocked(state):
         elbow.setLocked(state, False)
+    return held
 
 
 def _u_index(state: Any, coord: Any) -> int:
@@ -626,13 +626,15 @@ def arm_parameters_from_osim(
     ``C sin(θ + φ)`` for a rigid forearm rotating about a fixed axis; C and φ are computed from
     the model's gravity, the COM and the axis direction in ground, and written as
     ``C = m l_c g cos β`` and ``φ = ψ + φ_0`` (ψ: the held value of ``shoulder_coordinate``, 0 if
-    none). ``forearm_inertia`` is ``n·I_c·n`` (inertia about the COM, ``Body.inertia``) and
+    none or if the model lacks it, e.g. a welded shoulder, whose pose φ_0 then carries).
+    ``forearm_inertia`` is ``n·I_c·n`` (inertia about the COM, ``Body.inertia``) and
     ``forearm_com_distance`` the COM's distance from the axis.
 
     Args:
         osim_path: the model.
         coordinate: the elbow coordinate.
-        locked: held coordinates (rad or m).
+        locked: held coordinates (rad or m; one the model lacks or locks is held where the
+            model holds it, :func:`~nmm.opensim.geometry_sampling.held_values`).
         shoulder_coordinate: the coordinate giving ψ (None: ψ = 0 and φ_0 absorbs the pose).
         passive: damping and limit fields are taken from it; default none (zero damping and
             limit stiffness, the coordinate's range as limits).
@@ -645,12 +647,12 @@ def arm_parameters_from_osim(
     path = Path(osim_path).expanduser().resolve()
     model, state = _load_plain(path)
     coord = _coordinate(model, coordinate, path)
-    _hold(model, state, locked, coordinate, path)
+    held = _hold(model, state, locked, coordinate, path)
     fa = _forearm(model, state, coord, path)
     g = float(np.linalg.norm(_vec(model.getGravity())))
     amplitude = math.hypot(fa.gravity_torque_0, fa.gravity_torque_slope_0)
     phase = math.atan2(fa.gravity_torque_0, fa.gravity_torque_slope_0)
-    psi = float(locked.get(shoulder_coordinate, 0.0)) if shoulder_coordinate else 0.0
+    psi = float(held.get(shoulder_coordinate, 0.0)) if shoulder_coordinate else 0.0
     base = ArmParameters(
         forearm_mass=fa.mass,
         forearm_com_distance=fa.com_distance,

@@ -36,10 +36,12 @@ from nmm.physics.muscle_models import DEFAULT_MUSCLE_MODEL, get_muscle_model
 
 __all__ = [
     "DEFAULT_LOCKED",
+    "HELD_POLICY",
     "PARAMETER_READERS",
     "GeometrySamples",
     "OsimModelError",
     "file_sha256",
+    "held_values",
     "sample_elbow_geometry",
     "tendon_strain",
 ]
@@ -48,6 +50,10 @@ log = logging.getLogger(__name__)
 
 #: Coordinates held fixed by default while the elbow is swept: arm26's shoulder at 0 rad.
 DEFAULT_LOCKED: Mapping[str, float] = MappingProxyType({"r_shoulder_elev": 0.0})
+#: How a request to hold coordinates is read (:func:`held_values`), part of the geometry cache's
+#: key: 2, a coordinate the model lacks is skipped and one it locks keeps the model's value
+#: (1, before: every requested coordinate was set, and one the model lacked was an error).
+HELD_POLICY = 2
 
 
 def _curve_strain(muscle: Any) -> float:
@@ -141,7 +147,9 @@ class GeometrySamples:
         coordinate_range: ``(min, max)`` range of the coordinate in the model (rad).
         joint: name of the joint the coordinate belongs to.
         parent_body, child_body: base frames (bodies) of that joint.
-        locked: the held values requested by the caller, ``{coordinate: value}`` (rad or m).
+        locked: the held values of the caller's request that apply to this model,
+            ``{coordinate: value}`` (rad or m; :func:`held_values`: coordinates the model lacks
+            are left out, those it locks keep its value).
         held_coordinates: value of every other coordinate during the sweep (requested or the
             model's default).
         muscle_names: ``(M,)`` muscle names, in the order of the columns below.
@@ -238,6 +246,55 @@ def _set_coordinate(coord: Any, state: Any, value: float, path: Path) -> None:
         )
 
 
+def held_values(
+    model: Any, locked: Mapping[str, float], coordinate: str, path: str | os.PathLike[str]
+) -> dict[str, float]:
+    """The values at which the requested coordinates are held in this model (rad or m).
+
+    The model decides where it has an opinion, so that one ``physics.locked`` serves models
+    whose shoulder is free, locked or welded:
+
+    - a coordinate the model lacks (its joint welded, or another model's name) is skipped, with
+      an info log: the model holds that part of the body where its weld puts it;
+    - a coordinate the model locks (``<locked>true</locked>``) stays at the model's own default
+      value, with an info log if the request differs;
+    - any other coordinate is held at the requested value.
+
+    Raises:
+        ValueError: ``coordinate`` (the swept one) is also in ``locked``.
+    """
+    coordinate_set = model.getCoordinateSet()
+    if coordinate in locked:
+        raise ValueError(f"coordinate '{coordinate}' is both swept and in 'locked'")
+    held: dict[str, float] = {}
+    for name, value in locked.items():
+        if not coordinate_set.contains(name):
+            log.info(
+                "%s: no coordinate '%s' (in 'locked'), skipped: the model holds that joint "
+                "itself (its coordinates: %s)",
+                path,
+                name,
+                ", ".join(_names(coordinate_set)),
+            )
+            continue
+        coord = coordinate_set.get(name)
+        if coord.getDefaultLocked():
+            own = float(coord.getDefaultValue())
+            if own != float(value):
+                log.info(
+                    "%s: coordinate '%s' is locked in the model at %g; held there, not at the "
+                    "requested %g",
+                    path,
+                    name,
+                    own,
+                    float(value),
+                )
+            held[name] = own
+            continue
+        held[name] = float(value)
+    return held
+
+
 def _path_topology(muscle: Any, state: Any) -> tuple[str, ...] | None:
     """Names of the points of the muscle's current path (wrap points appear when wrapping)."""
     geometry_path = _import_opensim().GeometryPath.safeDownCast(muscle.getPath())
@@ -259,8 +316,9 @@ def sample_elbow_geometry(
 ) -> GeometrySamples:
     """Sweep ``coordinate`` of an ``.osim`` model and sample each muscle's path with OpenSim.
 
-    Every coordinate in ``locked`` is set to its value (unlocked first if the model locks it);
-    all other coordinates keep their default values. The swept coordinate takes ``n`` evenly
+    Every coordinate in ``locked`` that the model has and does not lock is set to its value
+    (:func:`held_values`: one the model lacks is skipped, one it locks stays at the model's
+    value); all other coordinates keep their default values. The swept coordinate takes ``n`` evenly
     spaced values over ``angle_range`` (default: the coordinate's range in the model), or the
     given ``angles``. At each value the system is realised to Position and, per muscle,
     ``getLength`` (musculotendon length, m) and ``computeMomentArm`` (m) are recorded.
@@ -284,8 +342,9 @@ def sample_elbow_geometry(
 
     Raises:
         OsimModelError (a ValueError): the file is missing or not an OpenSim model; there is
-            no such coordinate (the message lists the model's coordinates); a muscle is not in
-            the model (the message lists its muscles); a held coordinate cannot be set.
+            no such coordinate to sweep (the message lists the model's coordinates); a muscle
+            is not in the model (the message lists its muscles); a held coordinate cannot be
+            set.
         ValueError: bad ``n``, ``angle_range`` or ``angles``; a muscle model that is not
             registered (UnknownMuscleModelError) or reads a parameter without a reader.
     """
@@ -380,15 +439,7 @@ def _sample(
             + ", ".join(available),
             path=path,
         )
-    for name in locked:
-        if not coordinate_set.contains(name):
-            raise OsimModelError(
-                f"cannot hold coordinate '{name}' (in 'locked'): not in the model; the model has"
-                " coordinates: " + ", ".join(available),
-                path=path,
-            )
-    if coordinate in locked:
-        raise ValueError(f"coordinate '{coordinate}' is both swept and in 'locked'")
+    locked = held_values(model, locked, coordinate, path)
     coord = coordinate_set.get(coordinate)
     if coord.getMotionType() == osim.Coordinate.Translational:
         raise OsimModelError(

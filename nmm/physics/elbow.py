@@ -438,12 +438,15 @@ class ElbowModel:
         arm: forearm, gravity and passive-joint parameters.
         muscle_model: the registered muscle model (:func:`muscle_torque`); the nominal
             parameters must lie in its parameters' valid ranges.
+        load_lever_arm: distance of a hand-held load from the flexion axis in this model (m),
+            for trials that give none; None: the configured ``physics.load.lever_arm_m``.
     """
 
     geometry: MuscleGeometry
     muscle_parameters: MuscleParameters
     arm: ArmParameters
     muscle_model: str = DEFAULT_MUSCLE_MODEL
+    load_lever_arm: float | None = None
 
     def __post_init__(self) -> None:
         _check_parameter_ranges(get_muscle_model(self.muscle_model), self.muscle_parameters)

@@ -285,6 +285,8 @@ class PersonalisedParameters(nn.Module):
         specs: parameter specs (:func:`parameter_specs`).
         nominal: the ``.osim`` muscle parameters, ``(M,)`` in ``muscle_names`` order (e.g.
             :meth:`MuscleGeometry.to_muscle_parameters`); relative parameters multiply them.
+            ``max_isometric_force``, ``optimal_fiber_length`` and ``tendon_slack_length`` may
+            be ``(S, M)``: each subject row's own model.
         tau_act, tau_deact: activation/deactivation time constants (s) used when not
             personalised.
         strength_from_body_mass: ``(reference_kg, exponent)``: :meth:`expect_strength` centres
@@ -348,8 +350,7 @@ class PersonalisedParameters(nn.Module):
         # A float64 copy for export (buffers follow the module's dtype, e.g. float32).
         self._nominal64: dict[str, np.ndarray] = {}
         for name in MUSCLE_PROPERTY_PARAMETERS:
-            value = torch.as_tensor(getattr(nominal, name), dtype=torch.float64).detach().cpu()
-            value = torch.broadcast_to(value, (n_muscles,)).clone()
+            value = _nominal_values(getattr(nominal, name), name, n_subjects, n_muscles)
             self._nominal64[name] = value.numpy()
             self.register_buffer(f"nominal_{name}", value)  # float64; cast to raw's dtype on use
 
@@ -479,7 +480,7 @@ class PersonalisedParameters(nn.Module):
         n_s = self._n_selected(subjects)
         kwargs: dict[str, Any] = dict(self._bool_fields)
         for name in MUSCLE_PROPERTY_PARAMETERS:
-            nominal = getattr(self, f"nominal_{name}").to(self.raw.dtype)
+            nominal = self._nominal(name, subjects)
             v = self._per_muscle(values, name)
             if v is None:
                 out = nominal.expand(n_s, self.n_muscles)
@@ -489,6 +490,14 @@ class PersonalisedParameters(nn.Module):
                 out = v.expand(n_s, self.n_muscles)
             kwargs[name] = out.unsqueeze(-2) if time_axis else out
         return MuscleParameters(**kwargs)
+
+    def _nominal(self, name: str, subjects: Tensor | Sequence[int] | int | None) -> Tensor:
+        """The ``.osim`` value of a muscle property, ``(M,)``, or ``(S, M)`` for the selected
+        rows where each row has its own model; in the table's dtype."""
+        nominal = getattr(self, f"nominal_{name}").to(self.raw.dtype)
+        if nominal.dim() == 1 or subjects is None:
+            return nominal
+        return nominal[torch.as_tensor(subjects, device=nominal.device).reshape(-1)]
 
     def activation_parameters(
         self, subjects: Tensor | Sequence[int] | int | None = None
@@ -670,8 +679,31 @@ class PersonalisedParameters(nn.Module):
         for spec in self.specs:
             v = values[spec.name][0].detach().cpu().double().numpy()
             out[spec.name] = v.copy() if spec.per_muscle else float(v)
-        nominal = {s.name: self._nominal64[s.name].copy() for s in self.specs if s.relative}
+        nominal = {
+            s.name: np.array(_row(self._nominal64[s.name], subject))
+            for s in self.specs
+            if s.relative
+        }
         return SubjectParameters(self.muscle_names, out, self.specs, nominal)
+
+
+def _row(values: np.ndarray, subject: int) -> np.ndarray:
+    """A subject's ``(M,)`` row of per-row values ``(S, M)``; shared ``(M,)`` values as they are."""
+    return values[subject] if values.ndim == 2 else values
+
+
+def _nominal_values(value: Any, name: str, n_subjects: int, n_muscles: int) -> Tensor:
+    """A nominal muscle property as a float64 CPU tensor: ``(M,)`` shared by every row, or
+    ``(S, M)`` one row per subject's own model."""
+    value = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
+    if value.dim() == 2:
+        if tuple(value.shape) != (n_subjects, n_muscles):
+            raise ValueError(
+                f"nominal {name}: shape {tuple(value.shape)}, expected (M={n_muscles},) or "
+                f"(S={n_subjects}, M={n_muscles})"
+            )
+        return value.clone()
+    return torch.broadcast_to(value, (n_muscles,)).clone()
 
 
 # --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ the fitted geometry is built once (module-scoped fixture).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 from pathlib import Path
@@ -420,13 +421,16 @@ def test_unreadable_file(tmp_path: Path, arm26: Path) -> None:
     assert isinstance(info.value, ValueError) and info.value.path == str(bad.resolve())
 
 
-def test_unknown_coordinate(arm26: Path) -> None:
+def test_unknown_coordinate(arm26: Path, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(OsimModelError, match="r_wrist_flex") as info:
         sample_elbow_geometry(arm26, coordinate="r_wrist_flex")
     message = str(info.value)
     assert "arm26.osim" in message and "r_shoulder_elev, r_elbow_flex" in message
-    with pytest.raises(OsimModelError, match="cannot hold coordinate 'l_shoulder_elev'"):
-        sample_elbow_geometry(arm26, locked={"l_shoulder_elev": 0.0})
+    # a held coordinate the model lacks (e.g. a welded shoulder) is skipped, and said so
+    with caplog.at_level(logging.INFO, logger="nmm.opensim.geometry_sampling"):
+        samples = sample_elbow_geometry(arm26, locked={"l_shoulder_elev": 0.0}, n=3)
+    assert "no coordinate 'l_shoulder_elev'" in caplog.text
+    assert samples.locked == {} and samples.held_coordinates == {"r_shoulder_elev": 0.0}
 
 
 def test_unknown_muscle(arm26: Path) -> None:

@@ -79,7 +79,7 @@ def _torque(physics, row: int, trial: PreparedTrial, envelopes: np.ndarray) -> n
 @pytest.fixture(scope="module")
 def known(synx_cfg, elbow):
     """Two trials of one subject from exact synergies, torque from the torch physics."""
-    physics = PersonalisedElbow.from_settings(model_settings(synx_cfg), elbow, 1)
+    physics = PersonalisedElbow.from_settings(model_settings(synx_cfg), elbow, ["K01"])
     trials, truths = [], []
     for k, (period, phase, load) in enumerate([(2.0, 0.3, 0.0), (1.6, 1.1, 2.0)]):
         truth = _commands(300, period, phase) @ W_TRUE
