@@ -103,7 +103,7 @@ def _model_with_load(osim: Any, path: Path, load: HandLoad) -> Any:
     return model
 
 
-def _speed_index(state: Any, coordinate: Any) -> int:
+def _speed_index(state: Any, coordinate: Any, path: Path) -> int:
     """The coordinate's index in the state's speeds u (the solver's output order)."""
     saved = coordinate.getSpeedValue(state)
     coordinate.setSpeedValue(state, 1.0)
@@ -111,7 +111,9 @@ def _speed_index(state: Any, coordinate: Any) -> int:
     hits = [i for i in range(u.size()) if u.get(i) == 1.0]
     coordinate.setSpeedValue(state, saved)
     if len(hits) != 1:
-        raise OsimModelError(f"cannot find the speed of coordinate '{coordinate.getName()}'")
+        raise OsimModelError(
+            f"cannot find the speed of coordinate '{coordinate.getName()}'", path=path
+        )
     return hits[0]
 
 
@@ -168,7 +170,7 @@ def joint_moment(
     for c in handles:
         if c.getLocked(state):
             c.setLocked(state, False)
-    index = [_speed_index(state, c) for c in handles]
+    index = [_speed_index(state, c, path) for c in handles]
     solver = osim.InverseDynamicsSolver(model)
     udot = osim.Vector(state.getNU(), 0.0)
     out = np.empty(q.shape[0])

@@ -52,9 +52,7 @@ def write_study(
         DataValidationError: a trial the layout cannot hold (no kinematics, no EMG, EMG of
             mixed kinds or units), naming the subject and the trial.
     """
-    folder = Path(folder)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise FileExistsError(f"{folder}: exists and is not an empty folder; export into a new one")
+    folder = check_new_folder(folder)
     layout = _layout(cohort, model_coordinate, mains_hz)
     tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
@@ -67,6 +65,14 @@ def write_study(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return folder
+
+
+def check_new_folder(folder: str | os.PathLike[str]) -> Path:
+    """``folder`` as a Path; FileExistsError if it exists and is not an empty folder."""
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise FileExistsError(f"{folder}: exists and is not an empty folder; write into a new one")
     return folder
 
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from nmm.atomic import atomic_write_text
+from nmm.data.io.study_export import check_new_folder
 from nmm.data.io.study_layout import STUDY_FILE, SUBJECT_FILE
 
 STUDY_TEMPLATE = """\
@@ -75,9 +76,7 @@ def write_template(folder: str | os.PathLike[str]) -> Path:
     Raises:
         FileExistsError: ``folder`` exists and is not an empty folder.
     """
-    folder = Path(folder)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise FileExistsError(f"{folder}: exists and is not an empty folder")
+    folder = check_new_folder(folder)
     atomic_write_text(folder / STUDY_FILE, STUDY_TEMPLATE)
     atomic_write_text(folder / "S01" / SUBJECT_FILE, SUBJECT_TEMPLATE)
     return folder
