@@ -248,6 +248,17 @@ def test_envelope_cohort_round_trips(tmp_path):
     assert_same_cohort(back, Cohort(ref.subjects.values(), ref.trials, ref.name))
 
 
+def test_raw_emg_in_volts_round_trips(tmp_path):
+    ref = read_study(_small_study(tmp_path / "a")).cohort
+    in_volts = [
+        t.replace(emg=t.emg.with_values(t.emg.values * 1e-3, units=("V", "V"))) for t in ref
+    ]
+    ref = Cohort(ref.subjects.values(), in_volts, ref.name)
+    study = read_study(write_study(ref, tmp_path / "b"))
+    assert study.layout.emg_unit == "V"
+    assert_same_cohort(study.cohort, ref)
+
+
 def test_template_refuses_a_full_folder_and_names_its_missing_model(tmp_path):
     folder = write_template(tmp_path / "new")
     with pytest.raises(FileExistsError):

@@ -92,13 +92,14 @@ def _layout(cohort: Cohort, model_coordinate: str, mains_hz: float | None) -> St
     if kinds == {"envelope"} and units != {"1"}:
         raise DataValidationError(f"envelopes must be of unit 1 in a study, not {sorted(units)}")
     muscle_sets = {t.muscle_set.name for t in cohort}
+    kind = kinds.pop() if kinds else "raw"
     return StudyLayout(
         name=cohort.name,
         muscle_set=muscle_sets.pop() if muscle_sets else "elbow",
         model_coordinate=model_coordinate,
         data_coordinate=coordinates.pop() if coordinates else StudyLayout.data_coordinate,
-        emg_kind=kinds.pop() if kinds else "raw",
-        emg_unit=units.pop() if kinds == {"raw"} else StudyLayout.emg_unit,
+        emg_kind=kind,
+        emg_unit=units.pop() if kind == "raw" and units else StudyLayout.emg_unit,
         mains_hz=mains_hz,
         subjects=tuple(cohort.subjects),
     )
