@@ -31,6 +31,7 @@ osim = pytest.importorskip("opensim", reason="OpenSim 4.6 (pip 'opensim') is not
 
 from nmm.opensim.arm_model import ArmModelSpec, build_arm_model  # noqa: E402  (needs OpenSim)
 from nmm.opensim.elbow_twin import opensim_inverse_dynamics  # noqa: E402
+from tests.opensim.scaled_models import scaled_arm26  # noqa: E402
 
 ANGLES = (0.2, 0.9, 1.6, 2.1)  # rad, inside arm26's elbow range
 SCALES = {"S01": 0.9, "S02": 1.12}  # uniform segment scale factors of the two variants
@@ -44,34 +45,12 @@ def physics(arm26_osim: Path) -> dict:
     return OmegaConf.to_container(node, resolve=False)
 
 
-def _scaled(src: Path, dst: Path, factor: float, f0_factor: float = 1.0) -> Path:
-    """arm26 with its arm segments scaled by ``factor`` (OpenSim ``Model.scale``: bodies, joint
-    frames, path points, wrap objects, fibre and tendon lengths), F0 times ``f0_factor``."""
-    osim.Logger.setLevelString("Error")
-    model = osim.Model(str(src))
-    state = model.initSystem()
-    scales = osim.ScaleSet()
-    for body in ("r_humerus", "r_ulna_radius_hand"):
-        scale = osim.Scale()
-        scale.setSegmentName(body)
-        scale.setScaleFactors(osim.Vec3(factor, factor, factor))
-        scale.setApply(True)
-        scales.cloneAndAppend(scale)
-    model.scale(state, scales, True)
-    muscles = model.updMuscles()
-    for i in range(muscles.getSize()):
-        m = muscles.get(i)
-        m.setMaxIsometricForce(m.getMaxIsometricForce() * f0_factor)
-    model.printToXML(str(dst))
-    return dst
-
-
 @pytest.fixture(scope="module")
 def variants(arm26_osim: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("subject_models")
     out = {
-        "S01": _scaled(arm26_osim, root / "S01_scaled.osim", SCALES["S01"]),
-        "S02": _scaled(arm26_osim, root / "S02_scaled.osim", SCALES["S02"], F0_FACTOR),
+        "S01": scaled_arm26(arm26_osim, root / "S01_scaled.osim", SCALES["S01"]),
+        "S02": scaled_arm26(arm26_osim, root / "S02_scaled.osim", SCALES["S02"], F0_FACTOR),
     }
     out["S03"] = Path(shutil.copy(out["S02"], root / "S03_copy_of_S02.osim"))
     out["S04"] = Path(shutil.copy(arm26_osim, root / "S04_arm26.osim"))
