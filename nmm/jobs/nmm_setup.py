@@ -34,14 +34,14 @@ from nmm.model.settings import DataModuleSettings, NMMComponents, NMMSettings
 from nmm.model.train import TrainingSetup, prepare_cohort
 from nmm.opensim.torch_elbow import elbow_from_config, subject_elbows
 from nmm.physics.elbow import ElbowModel
-
 from nmm.physics.subject_elbows import SubjectElbows
+
 __all__ = [
     "TrainerFactory",
     "budget",
     "build_elbow",
-    "evaluation_settings",
     "build_elbows",
+    "evaluation_settings",
     "load_cohort",
     "model_components",
     "model_settings",
@@ -194,7 +194,6 @@ def evaluation_settings(cfg: Any) -> EvaluationSettings:
 def build_elbow(cfg: Any) -> ElbowModel:
     """The torch elbow of ``cfg.physics`` (geometry sampled once with OpenSim, then cached in
     ``cfg.geometry_cache``)."""
-    cache = cfg.get("geometry_cache")
     return elbow_from_config(plain(cfg.physics), cache_dir=_geometry_cache(cfg))
 
 
@@ -209,6 +208,7 @@ def build_elbows(cfg: Any, models: Cohort | Mapping[str, str | None]) -> Subject
 
 
 def _geometry_cache(cfg: Any) -> str | None:
+    cache = cfg.get("geometry_cache")
     return str(cache) if cache else None
 
 

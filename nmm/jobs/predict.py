@@ -166,10 +166,10 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
         b.use_measured = bool(cfg.use_measured)
     cohort = instantiate(cfg.data)
     check_cohort_rates(train_cfg, cohort)  # the training run's filters on this data's rates
-    # prepared as in training, every trial (no trial-kind filter at prediction time)
-    trials = prepared_trials(train_cfg, cohort, b.module.physics.elbows, every_kind=True)
     # each subject's elbow: the trained subjects' and this cohort's own models
     b.module.physics.know(build_elbows(train_cfg, cohort))
+    # prepared as in training, every trial (no trial-kind filter at prediction time)
+    trials = prepared_trials(train_cfg, cohort, b.module.physics.elbows, every_kind=True)
     known = set(b.module.subject_ids)
     new = [t for t in trials if cfg.get("repersonalise") or t.subject not in known]
     physics_for, net_for, pinfo = _subject_models(cfg, train_cfg, b, trials, new, run_dir)
