@@ -10,14 +10,26 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from nmm.data.schema import Cohort
 from nmm.jobs.check_data import check_before_work
 from nmm.jobs.run_dir import write_config
 from nmm.jobs.synthetic_source import synthetic_truth_dir
+from nmm.opensim.elbow_twin import grip_lever_arms
 from nmm.opensim.validate import validate_files, validate_predictions
 from nmm.opensim.validation_inputs import ValidationInputError
 from nmm.physics.muscle_models import CONFIG_KEY, get_muscle_model
 
 __all__ = ["run_validate"]
+
+
+def _own_lever_arms(physics: Any, cohort: Cohort, locked: dict[str, float]) -> dict[str, float]:
+    """The default lever arm (m) of each subject with its own ``.osim``, as the NMM took it: the
+    configured grip scaled with the subject's forearm
+    (:func:`~nmm.opensim.elbow_twin.grip_lever_arms`)."""
+    models = {s: subject.model for s, subject in cohort.subjects.items()}
+    return grip_lever_arms(
+        physics.osim, float(physics.load.lever_arm_m), models, str(physics.coordinate), locked
+    )
 
 
 def run_validate(cfg: Any) -> dict[str, Any]:
@@ -66,6 +78,7 @@ def run_validate(cfg: Any) -> dict[str, Any]:
             kinematics_chain=chain,
             use_recorded_derivatives=bool(v.use_recorded_derivatives),
             default_lever_arm_m=float(physics.load.lever_arm_m),
+            subject_lever_arm_m=_own_lever_arms(physics, cohort, locked),
             kinds=None if v.get("kinds") is None else [str(k) for k in v.kinds],
             id_locked=id_locked,
             **common,

@@ -69,6 +69,8 @@ __all__ = [
     "MuscleTwin",
     "arm_parameters_from_osim",
     "build_inverse_dynamics_twin",
+    "forearm_com_distance",
+    "grip_lever_arms",
     "load_muscle_twin",
     "opensim_inverse_dynamics",
     "opensim_muscle",
@@ -611,6 +613,50 @@ def _load_plain(path: Path) -> tuple[Any, Any]:
             f"OpenSim cannot load this as a model ({_first_line(exc)})", path=path
         ) from exc
     return model, state
+
+
+def forearm_com_distance(
+    osim_path: str | os.PathLike[str],
+    coordinate: str = DEFAULT_COORDINATE,
+    locked: Mapping[str, float] = DEFAULT_LOCKED,
+) -> float:
+    """l_c (m): the distance of the forearm's centre of mass from the flexion axis, as
+    :func:`arm_parameters_from_osim` reads it (torch-free)."""
+    path = Path(osim_path).expanduser().resolve()
+    model, state = _load_plain(path)
+    coord = _coordinate(model, coordinate, path)
+    _hold(model, state, locked, coordinate, path)
+    return _forearm(model, state, coord, path).com_distance
+
+
+def grip_lever_arms(
+    reference_osim: str | os.PathLike[str],
+    lever_arm_m: float,
+    models: Mapping[str, str | os.PathLike[str] | None],
+    coordinate: str = DEFAULT_COORDINATE,
+    locked: Mapping[str, float] = DEFAULT_LOCKED,
+) -> dict[str, float]:
+    """The load's lever arm (m) in each subject's own model: ``lever_arm_m`` (the grip in
+    ``reference_osim``, ``physics.load.lever_arm_m``) times l_c(model) / l_c(reference)
+    (:func:`forearm_com_distance`; OpenSim's ScaleTool scales a segment's points with its
+    length). Subjects with no model (None) are left out.
+
+    Raises:
+        OsimModelError: a model cannot be read; its message names the subject.
+    """
+    own = {s: m for s, m in models.items() if m is not None}
+    if not own:
+        return {}
+    reference = forearm_com_distance(reference_osim, coordinate, locked)
+    out = {}
+    for subject, model in own.items():
+        try:
+            l_c = forearm_com_distance(model, coordinate, locked)
+        except OsimModelError as exc:
+            message = f"model of subject {subject}: {exc.reason}"
+            raise OsimModelError(message, path=exc.path) from exc
+        out[subject] = float(lever_arm_m) * l_c / reference
+    return out
 
 
 def arm_parameters_from_osim(

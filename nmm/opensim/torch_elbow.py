@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from nmm.opensim.elbow_twin import arm_parameters_from_osim
+from nmm.opensim.elbow_twin import arm_parameters_from_osim, forearm_com_distance
 from nmm.opensim.geometry_sampling import (
     DEFAULT_LOCKED,
     HELD_POLICY,
@@ -227,7 +227,8 @@ def own_elbow(
     ``physics.locked`` where the model does not hold them itself), the passive joint of the
     config; the load's lever arm ``physics.load.lever_arm_m`` (the configured model's grip)
     scaled by the forearm's length, l_c / ``reference_com_m`` (l_c of the configured model, m;
-    OpenSim's ScaleTool scales a segment's points with it).
+    OpenSim's ScaleTool scales a segment's points with it), as
+    :func:`~nmm.opensim.elbow_twin.grip_lever_arms` gives nmm-validate.
 
     Raises:
         OsimModelError: as :func:`subject_elbows`; with ``subject``, its message names it.
@@ -257,10 +258,7 @@ def own_elbow(
 
 def _forearm_com_distance(physics: Mapping[str, Any]) -> float:
     """l_c of the configured model's forearm as :func:`own_elbow` reads a subject's (m)."""
-    arm = arm_parameters_from_osim(
-        physics["osim"], physics["coordinate"], _locked(physics), physics.get("shoulder_coordinate")
-    )
-    return float(arm.forearm_com_distance)
+    return forearm_com_distance(physics["osim"], physics["coordinate"], _locked(physics))
 
 
 def _subject_file_sha(subject: str, path: Path) -> str:

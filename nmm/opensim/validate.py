@@ -538,6 +538,7 @@ def validate_predictions(
     torch_tolerance: float = DEFAULT_TORCH_TOLERANCE,
     max_figures: int | None = None,
     muscle_model: str = DEFAULT_MUSCLE_MODEL,
+    subject_lever_arm_m: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Validate a predictions folder against OpenSim (see the module doc); writes into
     ``out_dir`` and returns the metrics.
@@ -551,7 +552,9 @@ def validate_predictions(
         kinematics: a ``.mot`` for every trial, or a folder of ``<stem>.mot``, instead of the
             dataset's kinematics; ``kinematics_columns``: its candidate angle columns.
         kinematics_chain, use_recorded_derivatives: as the NMM prepared the kinematics.
-        default_lever_arm_m: lever arm of a trial whose load has none (m).
+        default_lever_arm_m: lever arm of a trial whose load has none (m), unless its subject
+            has its own in ``subject_lever_arm_m`` (its own model's grip,
+            :func:`~nmm.opensim.elbow_twin.grip_lever_arms`).
         kinds, coordinate, locked, id_locked, torch_tolerance, max_figures, muscle_model: see
             :func:`prediction_trials` and :func:`run_validation`.
     """
@@ -566,6 +569,7 @@ def validate_predictions(
         use_recorded_derivatives=use_recorded_derivatives,
         default_lever_arm_m=default_lever_arm_m,
         kinds=kinds,
+        subject_lever_arm_m=subject_lever_arm_m,
     )
     return run_validation(
         specs,

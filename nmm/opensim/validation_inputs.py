@@ -13,7 +13,7 @@ activation ``.sto`` files and IK ``.mot``. Kinematics are prepared as the NMM pr
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,12 +245,14 @@ def prediction_trials(
     use_recorded_derivatives: bool = True,
     default_lever_arm_m: float = 0.3,
     kinds: Sequence[str] | None = ("movement",),
+    subject_lever_arm_m: Mapping[str, float] | None = None,
 ) -> tuple[list[TrialSpec], list[dict[str, str]]]:
     """The trials of a predictions folder, joined to ``cohort`` by (subject, ``<session>_<trial>``).
 
     Every ``envelopes/<subject>/<stem>_activation.sto`` (or a lone ``_excitation.sto``, refused)
-    is a trial; its load and lever arm come from the dataset trial (``default_lever_arm_m`` when
-    the trial has none), its kinematics from the trial or from ``kinematics`` (a file, or a
+    is a trial; its load and lever arm come from the dataset trial (when the trial has none, the
+    subject's in ``subject_lever_arm_m``, the grip in its own model, else
+    ``default_lever_arm_m``), its kinematics from the trial or from ``kinematics`` (a file, or a
     folder of ``<stem>.mot``) and its recorded torque from the trial's torque stream.
 
     Args:
@@ -310,6 +312,8 @@ def prediction_trials(
             source = str(trial.metadata.get("torque_source") or trial.torque.source or "recorded")
             recorded = (np.asarray(trial.torque.time), np.asarray(trial.torque[moment]), source)
         lever = trial.load.lever_arm_m
+        if lever is None:
+            lever = (subject_lever_arm_m or {}).get(subject, default_lever_arm_m)
         specs.append(
             TrialSpec(
                 subject=subject,
@@ -319,7 +323,7 @@ def prediction_trials(
                 id_osim=_id_model(id_osim, subject, model),
                 kinematics=kin,
                 load_kg=float(trial.load.mass_kg),
-                lever_arm_m=float(default_lever_arm_m if lever is None else lever),
+                lever_arm_m=float(lever),
                 torque_file=_optional(Path(f"{base}{TORQUE_SUFFIX}")),
                 recorded=recorded,
             )

@@ -113,3 +113,22 @@ def test_train_and_predict_with_a_subjects_own_model(
         again = read_sto(out / "envelopes" / "T02" / sto.name)
         np.testing.assert_allclose(again.data, read_sto(sto).data, atol=1e-6)
     assert _forearm_com(out / "models" / "T02.osim") == pytest.approx(_forearm_com(own))
+
+    # nmm-validate: OpenSim drives each personalised model (T02's from its own) with the
+    # reconstructed activations and agrees with the torch muscle torque within 1 % RMS
+    from nmm.jobs.validate import run_validate
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        vcfg = compose(
+            config_name="validate",
+            overrides=[
+                "data=folder",
+                f"data.path={dataset}",
+                f"validate.predictions={run / 'predictions'}",
+                f"run_dir={tmp_path / 'validate'}",
+                "validate.max_figures=0",
+            ],
+        )
+    vm = run_validate(vcfg)
+    assert {t["subject"] for t in vm["trials"]} == {"T01", "T02"}
+    assert vm["torch_agreement_within_tolerance"] is True

@@ -30,7 +30,7 @@ from nmm.physics.elbow import ArmParameters, inverse_dynamics_torque
 osim = pytest.importorskip("opensim", reason="OpenSim 4.6 (pip 'opensim') is not installed")
 
 from nmm.opensim.arm_model import ArmModelSpec, build_arm_model  # noqa: E402  (needs OpenSim)
-from nmm.opensim.elbow_twin import opensim_inverse_dynamics  # noqa: E402
+from nmm.opensim.elbow_twin import grip_lever_arms, opensim_inverse_dynamics  # noqa: E402
 from tests.opensim.scaled_models import scaled_arm26  # noqa: E402
 
 ANGLES = (0.2, 0.9, 1.6, 2.1)  # rad, inside arm26's elbow range
@@ -118,7 +118,9 @@ def test_a_shared_model_is_sampled_once(
     assert calls == ["arm26.osim", "S02_scaled.osim"]  # the configured one and the shared one
 
 
-def test_nominal_parameters_and_forearm_are_the_models(elbows, variants: dict[str, Path]) -> None:
+def test_nominal_parameters_and_forearm_are_the_models(
+    elbows, variants: dict[str, Path], arm26_osim: Path, physics: dict
+) -> None:
     model = osim.Model(str(variants["S02"]))
     model.initSystem()
     muscles = model.getMuscles()
@@ -140,6 +142,10 @@ def test_nominal_parameters_and_forearm_are_the_models(elbows, variants: dict[st
     assert reference == pytest.approx(0.181479, rel=1e-3)  # arm26, physics.forearm.com_m
     assert elbows["S02"].load_lever_arm == pytest.approx(0.30 * SCALES["S02"], rel=1e-9)
     assert elbows.default.load_lever_arm is None  # the configured physics.load.lever_arm_m
+    # nmm-validate's torch-free reading gives the same grip
+    models = {"S02": str(variants["S02"]), "S05": None}
+    levers = grip_lever_arms(arm26_osim, 0.30, models, locked=physics["locked"])
+    assert levers == {"S02": pytest.approx(elbows["S02"].load_lever_arm, rel=1e-12)}
 
 
 def test_personalised_elbow_uses_each_rows_model(physics: dict, elbows) -> None:
