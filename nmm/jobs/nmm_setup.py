@@ -26,6 +26,7 @@ from lightning.pytorch import Trainer
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nmm.data.schema import Cohort
+from nmm.jobs.check_data import check_before_work
 from nmm.jobs.synthetic_source import synthetic_truth_dir
 from nmm.model.budget import TrainingBudget, stage_budget
 from nmm.model.evaluate import EvaluationSettings
@@ -229,7 +230,10 @@ def load_cohort(cfg: Any) -> tuple[Cohort, Path | None]:
     """The cohort of the ``data`` option (``data=synthetic``, the default cohort;
     ``data=folder data.path=...``, ``data=pyomeca``) and its ground-truth folder:
     ``evaluate.truth_dir`` if set, else the synthetic cohort's ``ground_truth/``
-    (:func:`nmm.jobs.synthetic_source.synthetic_truth_dir`), else None (recorded data)."""
+    (:func:`nmm.jobs.synthetic_source.synthetic_truth_dir`), else None (recorded data). The
+    data checks run on it first (:func:`nmm.jobs.check_data.check_before_work`: DataCheckError
+    listing every error)."""
     truth = (cfg.get("evaluate") or {}).get("truth_dir")
     cohort = instantiate(cfg.data)
+    check_before_work(cfg, cohort)
     return cohort, Path(truth) if truth else synthetic_truth_dir(plain(cfg.data))

@@ -29,6 +29,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from nmm.jobs.check_data import check_before_work
 from nmm.jobs.config_check import check_cohort_rates
 from nmm.jobs.nmm_setup import budget, build_elbows, plain, prepared_trials, training_setup
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
@@ -165,6 +166,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("use_measured") is not None:
         b.use_measured = bool(cfg.use_measured)
     cohort = instantiate(cfg.data)
+    check_before_work(train_cfg, cohort)  # the data checks with the training run's chain
     check_cohort_rates(train_cfg, cohort)  # the training run's filters on this data's rates
     # each subject's elbow: the trained subjects' and this cohort's own models
     b.module.physics.know(build_elbows(train_cfg, cohort))
