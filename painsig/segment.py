@@ -1,6 +1,6 @@
 """Segmentation of contractions (epochs) from preprocessed trials.
 
-Two definitions:
+Three definitions:
 - `EmgOnsetSegmenter`, the pain-signature paper's epoch (Becker et al. 2026): from the onset of
   agonist EMG activity to the offset of acceleration. Onset: the agonist envelope exceeds the
   mean + k·SD of a quiet baseline for at least `min_on_s` (Hodges & Bui 1996 threshold family).
@@ -10,6 +10,9 @@ Two definitions:
   before peak velocity).
 - `KinematicSegmenter`: flexion (or extension) phases, where the joint velocity exceeds
   `velocity_fraction` of the trial's peak velocity in that direction.
+- `EmgBurstSegmenter`: EMG only, for recordings without kinematics: the bursts of the agonist
+  envelope by the double threshold of :mod:`painsig.bursts` (Hodges & Bui 1996 amplitude,
+  Bonato et al. 1998 duration), from burst onset to burst offset.
 
 Epochs shorter than `min_duration_s` are rejected with a logged reason; every epoch keeps
 subject, trial, session, condition and its time span.
@@ -26,6 +29,7 @@ import numpy as np
 
 from nmm.data.errors import DataValidationError
 from nmm.data.schema import Signal, Trial
+from painsig.bursts import BurstDetector, Bursts, true_runs
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +52,6 @@ class Epoch:
     @property
     def duration_s(self) -> float:
         return self.values.shape[0] / self.rate
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) index pairs of the True runs of a boolean array."""
-    padded = np.concatenate([[False], mask, [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def _cut(
@@ -145,7 +142,7 @@ class KinematicSegmenter:
             log.info("%s/%s: no movement in the requested direction", trial.subject, trial.trial_id)
             return []
         spans = [
-            (kin.time[a], kin.time[b - 1]) for a, b in _runs(v > self.velocity_fraction * peak)
+            (kin.time[a], kin.time[b - 1]) for a, b in true_runs(v > self.velocity_fraction * peak)
         ]
         return _cut(trial, _signal_of(trial, self.stream), spans, self.min_duration_s, "kinematic")
 
@@ -198,7 +195,7 @@ class EmgOnsetSegmenter:
         kin = _need_kinematics(trial, acc_name)
         above = env[self.agonist] > self.threshold(env)
         min_on = max(1, round(self.min_on_s * env.rate))
-        onsets = [env.time[a] for a, b in _runs(above) if b - a >= min_on]
+        onsets = [env.time[a] for a, b in true_runs(above) if b - a >= min_on]
         acc = kin[acc_name]
         speed = _need_kinematics(trial, f"{trial.coordinate}_speed")[f"{trial.coordinate}_speed"]
         spans = []
@@ -219,6 +216,42 @@ class EmgOnsetSegmenter:
         return _cut(trial, _signal_of(trial, self.stream), spans, self.min_duration_s, "emg_onset")
 
 
+@dataclass(frozen=True)
+class EmgBurstSegmenter:
+    """Contractions from EMG alone: each burst of the agonist envelope (:mod:`painsig.bursts`),
+    from its onset to its offset; no kinematics needed.
+
+    agonist: muscle whose envelope defines the bursts; detector: the double threshold
+    (amplitude over the rest level, minimum burst and gap durations); min_duration_s: shorter
+    contractions are rejected (logged); stream: the stream whose samples form the epochs.
+    """
+
+    agonist: str
+    detector: BurstDetector = field(default_factory=BurstDetector)
+    min_duration_s: float = 0.2
+    stream: str = "envelope"
+
+    def bursts(self, trial: Trial) -> Bursts:
+        """The agonist's bursts in ``trial``'s preprocessed envelope, times in the trial's
+        clock (s)."""
+        env = _signal_of(trial, "envelope")
+        if self.agonist not in env:
+            raise DataValidationError(
+                f"agonist not in the envelope ({', '.join(env.channels)})",
+                source=env.source or trial.source,
+                channel=self.agonist,
+            )
+        found = self.detector.detect(
+            env[self.agonist], env.rate, source=env.source or trial.source, channel=self.agonist
+        )
+        return found.shifted(float(env.time[0]))
+
+    def __call__(self, trial: Trial) -> list[Epoch]:
+        found = self.bursts(trial)
+        spans = zip(found.onset_s.tolist(), found.offset_s.tolist(), strict=True)
+        return _cut(trial, _signal_of(trial, self.stream), spans, self.min_duration_s, "emg_bursts")
+
+
 def segment_trials(trials: Iterable[Trial], segmenter) -> list[Epoch]:
     """All epochs of all trials, in trial order."""
     epochs: list[Epoch] = []
@@ -227,3 +260,21 @@ def segment_trials(trials: Iterable[Trial], segmenter) -> list[Epoch]:
         log.info("%s/%s (%s): %d contractions", t.subject, t.trial_id, t.condition, len(found))
         epochs.extend(found)
     return epochs
+
+
+#: The segmenters by the name of their config option (``conf/painsig/segmenter/<name>.yaml``,
+#: chosen with ``painsig/segmenter=<name>``).
+SEGMENTERS: dict[str, type] = {
+    "emg_onset": EmgOnsetSegmenter,
+    "kinematic": KinematicSegmenter,
+    "emg_bursts": EmgBurstSegmenter,
+}
+
+
+def segmenter_name(target: str) -> str | None:
+    """The name under :data:`SEGMENTERS` of the class a config's ``_target_`` names; None if
+    none."""
+    for name, cls in SEGMENTERS.items():
+        if target == f"{cls.__module__}.{cls.__qualname__}":
+            return name
+    return None

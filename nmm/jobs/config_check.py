@@ -45,6 +45,7 @@ from nmm.pipeline.config import painsig_config
 from nmm.synergy.settings import SynXSettings
 from nmm.synth.config import SynthConfigError, validate_config
 from nmm.synth.settings import SynthSettings
+from painsig.segment import SEGMENTERS, segmenter_name
 from painsig.settings import PainsigSettings, SettingsError
 
 __all__ = ["APPS", "ConfigError", "Rule", "check_cohort_rates", "check_config"]
@@ -283,13 +284,6 @@ PAINSIG_RULES: tuple[Rule, ...] = (
     text("painsig.negative"),
     text("painsig.third", null=True),
     texts("painsig.channels", null=True),
-    text("painsig.segmenter.agonist"),
-    number("painsig.segmenter.k_sd", gt=0),
-    number("painsig.segmenter.baseline_quantile", gt=0, lt=1),
-    number("painsig.segmenter.min_on_s", ge=0),
-    number("painsig.segmenter.acc_offset_fraction", ge=0, lt=1),
-    number("painsig.segmenter.min_duration_s", gt=0),
-    number("painsig.segmenter.max_duration_s", gt=0),
     integer("painsig.features.apen_m", ge=1),
     number("painsig.features.apen_r_factor", gt=0),
     integer("painsig.classifier.n_estimators", ge=1),
@@ -304,6 +298,36 @@ PAINSIG_RULES: tuple[Rule, ...] = (
     flag("painsig.evaluation.report_random_split_inflation"),
     flag("painsig.statistics.paired"),
 )
+#: The options of each segmenter (conf/painsig/segmenter/), by its name in
+#: :data:`painsig.segment.SEGMENTERS`; keys under ``painsig.segmenter``.
+SEGMENTER_RULES: dict[str, tuple[Rule, ...]] = {
+    "emg_onset": (
+        text("agonist"),
+        number("k_sd", gt=0),
+        number("baseline_quantile", gt=0, lt=1),
+        number("min_on_s", ge=0),
+        number("acc_offset_fraction", ge=0, lt=1),
+        number("min_duration_s", gt=0),
+        number("max_duration_s", gt=0),
+    ),
+    "kinematic": (
+        choice("direction", (1, -1)),
+        number("velocity_fraction", gt=0, lt=1),
+        number("min_duration_s", gt=0),
+        choice("stream", ("envelope", "emg")),
+    ),
+    "emg_bursts": (
+        text("agonist"),
+        number("detector.k_sd", gt=0),
+        number("detector.rest_s", gt=0, null=True),
+        number("detector.noise_window_s", gt=0),
+        number("detector.noise_quantile", gt=0, le=0.5),
+        number("detector.min_on_s", gt=0),
+        number("detector.min_off_s", gt=0),
+        number("min_duration_s", gt=0),
+        choice("stream", ("envelope", "emg")),
+    ),
+}
 PREDICT_RULES: tuple[Rule, ...] = (
     _SEED,
     text("run_dir"),
@@ -484,12 +508,32 @@ def _check_painsig(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
         raise ConfigError("painsig.negative", f"{p['negative']!r} is also painsig.positive")
     if p.get("third") in (p["positive"], p["negative"]):
         raise ConfigError("painsig.third", f"{p['third']!r} is already a trained condition")
-    seg = p["segmenter"]
-    if seg["min_duration_s"] >= seg["max_duration_s"]:
+    seg = _checked_segmenter(p["segmenter"])
+    if "max_duration_s" in seg and seg["min_duration_s"] >= seg["max_duration_s"]:
         raise ConfigError(
             "painsig.segmenter.min_duration_s",
             f"{seg['min_duration_s']:g} s is not below max_duration_s = {seg['max_duration_s']:g}",
         )
+
+
+def _checked_segmenter(seg: Any) -> Mapping[str, Any]:
+    """``painsig.segmenter``: a segmenter of :data:`painsig.segment.SEGMENTERS` whose options
+    pass :data:`SEGMENTER_RULES`."""
+    if not isinstance(seg, Mapping):
+        raise ConfigError(
+            "painsig.segmenter",
+            f"{seg!r} is not a segmenter's options; choose one with painsig/segmenter=<name> "
+            f"(a slash, not a dot), <name> one of {list(SEGMENTERS)}",
+        )
+    name = segmenter_name(str(seg.get("_target_")))
+    if name is None:
+        targets = [f"{c.__module__}.{c.__qualname__}" for c in SEGMENTERS.values()]
+        raise ConfigError(
+            "painsig.segmenter._target_", f"{seg.get('_target_')!r} is not one of {targets}"
+        )
+    for rule in SEGMENTER_RULES[name]:
+        rule.check(seg, "painsig.segmenter")
+    return seg
 
 
 def _check_pipeline_painsig(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
