@@ -11,9 +11,15 @@ import pytest
 
 from nmm.config import compose_config
 from nmm.data.io.dataset import read_dataset, write_dataset
+from nmm.data.io.study_export import write_study
 from nmm.data.quality import DataCheckError, check_cohort
 from nmm.data.schema import Cohort, Signal, Subject, Trial
-from nmm.jobs.check_data import format_findings, personalised_count, quality_settings
+from nmm.jobs.check_data import (
+    format_findings,
+    personalised_count,
+    quality_settings,
+    run_check_data,
+)
 from nmm.jobs.cohorts import DEFAULT_ROOT
 from nmm.jobs.config_check import ConfigError, check_config
 from nmm.jobs.nmm_setup import load_cohort
@@ -157,3 +163,25 @@ def test_an_unknown_threshold_is_refused_before_any_work():
     with pytest.raises(ConfigError, match="config key 'check': unknown data check setting"):
         check_config(cfg, "check_data")
     check_config(compose_config("check_data", ["+check.min_line_ratio=8"]), "check_data")
+
+
+def test_a_study_without_mvic_warns_about_it(tmp_path, arm26_osim):
+    """The issue's case: a study of two subjects, three short trials each and no MVIC, read
+    through data=study: no error, and warnings for the missing MVICs and the little data."""
+    cohort = read_dataset(DEFAULT_ROOT / "dataset")
+    moving = cohort.select(subject=["S01", "S02"], condition="baseline")
+    bare = Cohort([Subject(s) for s in moving.subject_ids], moving.trials, name="no_mvic")
+    write_study(bare, tmp_path / "study", default_model=arm26_osim)
+    overrides = [
+        "data=study",
+        f"data.path={tmp_path / 'study'}",
+        f"run_dir={tmp_path / 'run'}",
+        f"paths.shared_models={arm26_osim.parent}",
+    ]
+    report = run_check_data(compose_config("check_data", overrides))
+    assert report["status"] == "ok" and report["n_trials"] == 6
+    by_code = {}
+    for f in report["findings"]:
+        by_code.setdefault(f["code"], []).append(f["subject"])
+    assert by_code["no_mvic"] == ["S01", "S02"]
+    assert by_code["little_data"] == ["S01", "S02"]  # about 14 s each: 14 windows for 32
