@@ -102,7 +102,12 @@ class BurstDetector:
         return 2.0 / min(self.min_on_s, self.min_off_s, self.noise_window_s)
 
     def baseline(
-        self, envelope: npt.ArrayLike, rate: float, *, source: str | None = None, channel=None
+        self,
+        envelope: npt.ArrayLike,
+        rate: float,
+        *,
+        source: str | None = None,
+        channel: str | None = None,
     ) -> Baseline:
         """The rest level of ``envelope`` (T,) sampled at ``rate`` Hz and its threshold."""
         x = self._checked(envelope, rate, source, channel)
@@ -123,7 +128,12 @@ class BurstDetector:
         return Baseline(mean, sd, mean + self.k_sd * sd, how)
 
     def detect(
-        self, envelope: npt.ArrayLike, rate: float, *, source: str | None = None, channel=None
+        self,
+        envelope: npt.ArrayLike,
+        rate: float,
+        *,
+        source: str | None = None,
+        channel: str | None = None,
     ) -> Bursts:
         """The bursts of ``envelope`` (T,), a linear envelope sampled at ``rate`` Hz.
 
@@ -131,8 +141,8 @@ class BurstDetector:
         non-finite envelope, one shorter than the rest period or two noise windows, or a rate
         below :meth:`min_rate_hz`.
         """
-        x = self._checked(envelope, rate, source, channel)
-        base = self.baseline(x, rate, source=source, channel=channel)
+        base = self.baseline(envelope, rate, source=source, channel=channel)  # checks envelope
+        x = np.asarray(envelope, dtype=float)
         runs = true_runs(x > base.threshold)
         runs = [(a, b) for a, b in runs if b - a >= round(self.min_on_s * rate)]
         runs = _merge_gaps(runs, round(self.min_off_s * rate))
@@ -141,7 +151,7 @@ class BurstDetector:
         return Bursts(onset, offset, base)
 
     def _checked(
-        self, envelope: npt.ArrayLike, rate: float, source: str | None, channel
+        self, envelope: npt.ArrayLike, rate: float, source: str | None, channel: str | None
     ) -> np.ndarray:
         x = np.asarray(envelope, dtype=float)
         where = {"source": source, "channel": channel}
@@ -165,7 +175,7 @@ class BurstDetector:
         return x
 
     def _quietest_windows(
-        self, x: np.ndarray, rate: float, source: str | None, channel
+        self, x: np.ndarray, rate: float, source: str | None, channel: str | None
     ) -> tuple[float, float]:
         """Median mean and median SD of the windows in the lowest ``noise_quantile`` by mean."""
         n = round(self.noise_window_s * rate)
