@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         "movement phases (blue, kinematic segmenter), UCI seated leg extensions"
     )
     fig.tight_layout()
-    print(f"wrote {save_figure(fig, args.out)}")
+    print(f"wrote {save_figure(fig, args.out, dpi=110)}")
     return 0
 
 
