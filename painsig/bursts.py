@@ -1,8 +1,9 @@
 """Contractions from EMG alone: a double threshold, amplitude and duration, on the envelope.
 
-Amplitude (Hodges & Bui 1996, Electroencephalogr. Clin. Neurophysiol. 101:511-519): a muscle is
-active where its linear envelope e(t) (rectified, low-passed; 50 Hz in their best-performing
-processing) exceeds the level of rest by ``k_sd`` standard deviations,
+Amplitude (Hodges & Bui 1996, Electroencephalogr. Clin. Neurophysiol. 101:511-519, who compared
+low-pass cut-offs, window lengths and thresholds of 1 to 3 SD): a muscle is active where its
+linear envelope e(t) (rectified, low-passed) exceeds the level of rest by ``k_sd`` standard
+deviations,
 
     e(t) > h,    h = mu_0 + k_sd * sigma_0,
 

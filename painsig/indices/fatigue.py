@@ -3,7 +3,7 @@ slopes across the session's contractions.
 
 MNF and MDF are the features of :mod:`painsig.features` (Welch PSD, Hann window of
 min(nperseg, N) samples). FInsm5 (Dimitrov et al. 2006, Med. Sci. Sports Exerc.
-38:1971-1980) is the ratio of the spectral moments of order −1 and 5 over the band [f1, f2]:
+38:1971-1979) is the ratio of the spectral moments of order −1 and 5 over the band [f1, f2]:
 
     M_k = ∫_{f1}^{f2} f^k P(f) df,    FInsm5 = M_{-1} / M_5    (Hz^-6),
 
