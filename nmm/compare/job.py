@@ -52,9 +52,10 @@ log = logging.getLogger(__name__)
 _NOT_NMM = ("run_dir", "mse", "compare", "pipeline", "hydra", "painsig", "validate", "report")
 
 
-def dataset_fingerprint(cfg: DictConfig) -> str:
+def dataset_fingerprint(cfg: DictConfig, elbows: SubjectElbows | None = None) -> str:
     """Fingerprint of the data the run reads: the data options plus every file's name, size and
-    modification time under the dataset folder (the synthetic cohort's, or ``data.path``)."""
+    modification time under the dataset folder (the synthetic cohort's, or ``data.path``), and
+    the same of the subjects' own models (``elbows.models``, which may lie elsewhere)."""
     data = cfg.get("data")
     root = synthetic_root(data)
     if data is not None and data.get("path"):
@@ -65,7 +66,13 @@ def dataset_fingerprint(cfg: DictConfig) -> str:
             if p.is_file() and ".tmp" not in p.parts[-2:]:
                 st = p.stat()
                 files.append((str(p.relative_to(root)), st.st_size, st.st_mtime_ns))
-    return fingerprint({"data": cfg.get("data"), "files": files})
+    inputs: dict[str, Any] = {"data": cfg.get("data"), "files": files}
+    if elbows is not None and elbows.models:
+        stats = {s: Path(m).stat() for s, m in sorted(elbows.models.items())}
+        inputs["models"] = {
+            s: (elbows.models[s], st.st_size, st.st_mtime_ns) for s, st in stats.items()
+        }
+    return fingerprint(inputs)
 
 
 def _nmm_inputs(cfg: DictConfig, data_fp: str) -> dict[str, Any]:
@@ -137,7 +144,7 @@ def open_run(cfg: DictConfig) -> RunContext:
         truth_dir,
         elbow,
         trials,
-        dataset_fingerprint(cfg),
+        dataset_fingerprint(cfg, elbow),
         StageRunner(run_dir),
     )
 
