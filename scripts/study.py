@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from nmm.config import compose_config
+from nmm.jobs.config_check import check_config
 from nmm.jobs.study import run_export, run_init
 
 USAGE = "usage: nmm-study init DIR | nmm-study export DIR [override ...]"
@@ -34,9 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"with nmm-check-data data=study data.path={path}"
             )
         else:
-            path = run_export(compose_config("study", overrides), folder)
+            cfg = compose_config("study", overrides)
+            check_config(cfg, "study")
+            path = run_export(cfg, folder)
             print(f"study written to {path}; read it with data=study data.path={path}")
-    except (FileExistsError, ValueError) as exc:
+    except (FileExistsError, ValueError) as exc:  # ConfigError is a ValueError
         print(f"nmm-study {command}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -357,6 +357,11 @@ VALIDATE_RULES: tuple[Rule, ...] = (
 )
 SYNTH_RULES: tuple[Rule, ...] = (_SEED, text("run_dir"))
 CHECK_DATA_RULES: tuple[Rule, ...] = (text("run_dir"), number("model.window_s", gt=0))
+STUDY_RULES: tuple[Rule, ...] = (
+    text("study.model"),
+    text("study.model_coordinate"),
+    number("study.mains_hz", gt=0, null=True),
+)
 AGGREGATE_RULES: tuple[Rule, ...] = (
     text("sweep_dir"),
     text("out_dir", null=True),
@@ -608,6 +613,7 @@ APPS: dict[str, Schema] = {
     "validate": Schema(VALIDATE_RULES, (_check_preprocess, _check_muscle_model)),
     "aggregate": Schema(AGGREGATE_RULES),
     "check_data": Schema(CHECK_DATA_RULES, (_check_preprocess, _check_thresholds)),
+    "study": Schema(STUDY_RULES),
 }
 
 

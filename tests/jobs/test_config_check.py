@@ -35,6 +35,7 @@ APP_CONFIG = {
     "validate": "validate",
     "aggregate": "aggregate",
     "check_data": "check_data",
+    "study": "study",
 }
 # Values a config leaves to the user (???) and the tests give.
 REQUIRED = {"aggregate": ["sweep_dir=/tmp/sweep"]}
@@ -75,6 +76,7 @@ def group_options(group: str) -> list[str]:
 
 DATA_VALUES = {
     "folder": ["data.path=/tmp/nowhere"],
+    "study": ["data.path=/tmp/nowhere"],
     "csv": ["data.csv=/tmp/a.csv", "data.schema=/tmp/a.yaml"],
 }
 
