@@ -7,9 +7,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from nmm.compare.mse import synx_physics, synx_settings
+from nmm.jobs.nmm_setup import build_elbows
 from nmm.synergy.fit import fit_synx
 from tests.synergy.test_fit import W_TRUE, _commands, _trial
 
@@ -57,3 +59,35 @@ def test_a_short_fit_runs_on_the_built_objects(synx_cfg, elbow, trials):
     cfg.mse.nmf.replicates = 1
     res = fit_synx(synx_settings(cfg), trials, synx_physics(cfg, elbow, trials))
     assert res.subject_ids == ["A", "B"] and res.info["steps"] == 2
+
+
+def test_synx_fits_each_subject_on_its_own_model(synx_cfg, trials, arm26_osim, tmp_path):
+    """SynX shares the NMM's per-subject elbows: subject B's own scaled model gives its row's
+    nominal values and the geometry of its reconstructed torque."""
+    pytest.importorskip("opensim", reason="OpenSim 4.6 (pip 'opensim') is not installed")
+    from tests.opensim.scaled_models import scaled_arm26
+
+    own = scaled_arm26(arm26_osim, tmp_path / "B.osim", 1.15, f0_factor=1.2)
+    elbows = build_elbows(synx_cfg, {"A": None, "B": str(own)})
+    cfg = synx_cfg.copy()
+    cfg.mse.steps = 2
+    cfg.mse.nmf.replicates = 1
+    res = fit_synx(synx_settings(cfg), trials, synx_physics(cfg, elbows, trials))
+    sha = {s: res.physics.elbows[s].geometry.source["sha256"] for s in "AB"}
+    assert sha == {s: elbows[s].geometry.source["sha256"] for s in "AB"} and sha["A"] != sha["B"]
+    table = res.physics.parameters_table
+    with torch.no_grad():
+        factors = table.values()["max_isometric_force"]
+        f0 = table.muscle_parameters().max_isometric_force
+    nominal_b = torch.as_tensor(elbows["B"].muscle_parameters.max_isometric_force).to(f0)
+    torch.testing.assert_close(f0[1], factors[1] * nominal_b)
+    rec = next(r for r in res.reconstructions if r.trial.subject == "B")
+    th = torch.as_tensor(rec.trial.angle, dtype=f0.dtype)[None]
+    thd = torch.as_tensor(rec.trial.velocity, dtype=f0.dtype)[None]
+    act = torch.as_tensor(rec.activation, dtype=f0.dtype)[None]
+    with torch.no_grad():
+        mp = table.muscle_parameters([1], time_axis=True)
+        mine = elbows["B"].muscle_torque(th, thd, act, mp).torque[0].double().numpy()
+        other = elbows.default.muscle_torque(th, thd, act, mp).torque[0].double().numpy()
+    np.testing.assert_allclose(rec.torque, mine, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(rec.torque, other, rtol=1e-3, atol=1e-3)
