@@ -9,7 +9,11 @@ A thin ``nn.Module`` over :mod:`nmm.physics` (no equation is restated here):
                                           :func:`nmm.physics.elbow.muscle_torque`
 
 with each subject's 32 bounded parameters in a
-:class:`~nmm.physics.parameters.PersonalisedParameters` table (``conf/physics/arm26.yaml``).
+:class:`~nmm.physics.parameters.PersonalisedParameters` table (``conf/physics/arm26.yaml``),
+and r_i, l_MT,i and the nominal F0, l_opt, l_Ts those of subject s's model: its own scaled
+``.osim`` where it has one, else ``physics.osim``
+(:class:`~nmm.physics.subject_elbows.SubjectElbows`; the relative parameters are factors of its
+values).
 
 The activation ODE is integrated on the data grid with a fixed, configured scheme
 (``model.activation.method``/``substeps``): explicit Euler with 2 substeps at 100 Hz is stable
@@ -138,12 +142,11 @@ class PersonalisedElbow(nn.Module):
             raise ValueError(
                 f"{len(subject_ids)} subject ids for {parameters.n_subjects} parameter rows"
             )
-        self.elbow = self.elbows.default
         self.subject_ids = None if subject_ids is None else tuple(subject_ids)
         rows = self.subject_ids or ()
         # The distinct elbows of the rows, and each row's index into them (one group: every
         # row has the same elbow, and forward is the elbow's muscle_torque as it is).
-        self.row_elbows = self.elbows.distinct(rows) if rows else [self.elbow]
+        self.row_elbows = self.elbows.distinct(rows) if rows else [self.elbows.default]
         index = {id(e): k for k, e in enumerate(self.row_elbows)}
         groups = [index[id(self.elbows[s])] for s in rows] or [0] * parameters.n_subjects
         self.register_buffer("row_group", torch.tensor(groups), persistent=False)
@@ -186,7 +189,7 @@ class PersonalisedElbow(nn.Module):
 
     @property
     def muscle_names(self) -> tuple[str, ...]:
-        return tuple(self.elbow.muscle_names)
+        return self.elbows.muscle_names
 
     @property
     def n_subjects(self) -> int:
