@@ -247,18 +247,37 @@ def opensim_muscle(
     return muscle
 
 
+def _as_replaced(entry: MuscleModel) -> dict[str, Any]:
+    """``{OpenSim property: default}`` of ``entry``'s muscle class for the parameters the torch
+    model does not read from the ``.osim`` (it takes their defaults, as a replaced muscle has)."""
+    fresh = getattr(_import_opensim(), entry.opensim.muscle_class)()
+    props = [entry.opensim.properties[p.name] for p in entry.parameters if not p.from_osim]
+    return {prop: getattr(fresh, f"get_{prop}")() for prop in props}
+
+
 def _processed_model(path: Path, entry: MuscleModel) -> tuple[Any, Any]:
-    """The ``.osim`` with ``entry``'s muscles, gravity off and only the muscles acting."""
+    """The ``.osim`` with ``entry``'s muscles, gravity off and only the muscles acting. A model
+    whose muscles are all of the entry's class already (e.g. a subject's model built for Moco)
+    keeps them, as a replacement would make them: OpenSim's replacement operators refuse
+    muscles of their own target class, so the properties the torch model does not read from
+    the ``.osim`` are set to the class's defaults here (:func:`_as_replaced`)."""
     osim = _import_opensim()
     try:
-        processor = osim.ModelProcessor(str(path))
-        for operator in entry.opensim.model_operators:
-            processor.append(getattr(osim, operator)())
+        source = osim.Model(str(path))
+        source.finalizeFromProperties()
+        processor = osim.ModelProcessor(source)
+        muscles = source.getMuscles()
+        classes = {muscles.get(i).getConcreteClassName() for i in range(muscles.getSize())}
+        kept = classes == {entry.opensim.muscle_class}
+        if not kept:
+            for operator in entry.opensim.model_operators:
+                processor.append(getattr(osim, operator)())
         model = processor.process()
         model.setGravity(osim.Vec3(0.0))
         muscle_set = model.updMuscles()
+        reset = _as_replaced(entry) if kept else {}
         for i in range(muscle_set.getSize()):
-            _set_properties(muscle_set.get(i), entry, entry.opensim.fixed_properties)
+            _set_properties(muscle_set.get(i), entry, {**reset, **entry.opensim.fixed_properties})
         # Only the muscles act: switch every other force off (its generalized force would
         # otherwise be counted as the muscles' by method="generalized_force").
         force_set = model.getForceSet()

@@ -30,7 +30,11 @@ from nmm.physics.elbow import ArmParameters, inverse_dynamics_torque
 osim = pytest.importorskip("opensim", reason="OpenSim 4.6 (pip 'opensim') is not installed")
 
 from nmm.opensim.arm_model import ArmModelSpec, build_arm_model  # noqa: E402  (needs OpenSim)
-from nmm.opensim.elbow_twin import grip_lever_arms, opensim_inverse_dynamics  # noqa: E402
+from nmm.opensim.elbow_twin import (  # noqa: E402
+    grip_lever_arms,
+    opensim_inverse_dynamics,
+    opensim_muscle_torque,
+)
 from tests.opensim.scaled_models import scaled_arm26  # noqa: E402
 
 ANGLES = (0.2, 0.9, 1.6, 2.1)  # rad, inside arm26's elbow range
@@ -273,3 +277,21 @@ def test_a_subject_model_without_a_muscle_names_subject_and_file(
     missing = tmp_path / "absent.osim"
     with pytest.raises(OsimModelError, match=r"absent\.osim: model of subject S08: no such file"):
         subject_elbows(physics, {"S08": str(missing)})
+
+
+def test_a_model_already_of_the_twins_muscle_class_validates(
+    physics: dict, arm26_osim: Path, tmp_path: Path
+) -> None:
+    """A subject's model built for Moco (DeGrooteFregly2016 muscles, fibre damping 0.01) is its
+    own OpenSim twin: the muscles are kept (OpenSim refuses to replace them), with the
+    properties the torch model does not read at their defaults, so both torques agree."""
+    moco = _welded(arm26_osim, tmp_path / "moco.osim", elevation=0.0)
+    own = subject_elbows(physics, {"M01": str(moco)})["M01"]
+    muscles = list(own.muscle_names)
+    q = np.linspace(0.2, 2.0, 12)
+    qd = 6.0 * np.cos(3 * q)  # fast, lightly active: where fibre damping shows
+    act = 0.02 + 0.05 * np.abs(np.sin(np.outer(q, np.arange(1, len(muscles) + 1))))
+    want = opensim_muscle_torque(moco, q, qd, act, muscles=muscles, locked=physics["locked"])
+    got = own.muscle_torque(torch.tensor(q), torch.tensor(qd), torch.tensor(act)).torque.numpy()
+    rel = np.sqrt(np.mean((got - want) ** 2) / np.mean(want**2))
+    assert rel < 2e-3, rel  # the geometry fit's error; the model's 0.01 fibre damping: > 1 %
