@@ -169,7 +169,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     check_before_work(train_cfg, cohort)  # the data checks with the training run's chain
     check_cohort_rates(train_cfg, cohort)  # the training run's filters on this data's rates
     # each subject's elbow: the trained subjects' and this cohort's own models
-    b.module.physics.know(build_elbows(train_cfg, cohort))
+    b.module.physics.add_elbows(build_elbows(train_cfg, cohort))
     # prepared as in training, every trial (no trial-kind filter at prediction time)
     trials = prepared_trials(train_cfg, cohort, b.module.physics.elbows, every_kind=True)
     known = set(b.module.subject_ids)

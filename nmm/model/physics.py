@@ -219,7 +219,7 @@ class PersonalisedElbow(nn.Module):
             self.elbows, table, self.dt, self.method, self.substeps, self.smoothing, subject_ids
         )
 
-    def know(self, elbows: SubjectElbows) -> None:
+    def add_elbows(self, elbows: SubjectElbows) -> None:
         """Add the elbows of more subjects (e.g. a new cohort's, before :meth:`with_subjects`);
         this table's rows keep theirs."""
         self.elbows = self.elbows.merged(elbows)
