@@ -42,7 +42,7 @@ def test_tiny_model_trains_and_the_loss_falls(tiny_cfg, elbow, toy_trials, muscl
     module = build_module(
         training_setup(tiny_cfg), dataclasses.replace(elbow, muscle_model=muscle_model), ids
     )
-    assert module.physics.elbow.muscle_model == muscle_model
+    assert module.physics.elbows.default.muscle_model == muscle_model
     dm = build_datamodule(training_setup(tiny_cfg), toy_trials, ids)
     trainer = Trainer(
         max_epochs=10,
