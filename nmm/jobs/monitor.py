@@ -1,0 +1,317 @@
+"""``painsig-monitor``: a patient's session indices and their trends across sessions
+(issue 21, items 2-4; config ``conf/monitor.yaml``).
+
+Reads a cohort whose subjects have two or more sessions, preprocesses and segments every trial
+but the excluded conditions (the MVIC trials), scores each contraction's pain-signature
+probability with a classifier trained leave-one-subject-out inside the app (the positive and
+negative contractions of the other subjects: no patient is scored by a model that saw them),
+computes each session's indices (:mod:`painsig.session`) and each index's trend
+(:mod:`painsig.trends`), and writes:
+
+- ``indices.csv``: every index per subject and session (estimate, interval, standard error);
+- ``trends.csv``: every index's trend per subject (Theil–Sen slope and interval, change from
+  the first session with its test, the baseline band and the flag);
+- ``monitor/<subject>/report.html``: the patient's self-contained page
+  (:mod:`nmm.jobs.monitor_report`);
+- ``metrics.json`` (by the job), ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from nmm.atomic import atomic_path
+from nmm.data.preprocess import Step, preprocess_trial
+from nmm.data.schema import Cohort, Trial
+from nmm.jobs.check_data import check_before_work
+from nmm.jobs.config_check import ConfigError, check_cohort_rates
+from nmm.jobs.monitor_report import write_subject_report
+from nmm.jobs.painsig import settings_from_config
+from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
+from nmm.pipeline.channels import ReconstructedChannels
+from painsig.contractions import peak_references
+from painsig.segment import Epoch, segment_trials
+from painsig.session import (
+    SessionIndex,
+    SessionSettings,
+    loso_pain_probability,
+    session_contractions,
+    session_indices,
+)
+from painsig.settings import PainsigSettings
+from painsig.table import feature_table
+from painsig.trends import IndexTrend, TrendError, index_trend, session_numbers
+
+__all__ = [
+    "MonitorSettings",
+    "SessionCountError",
+    "check_sessions",
+    "monitor_settings",
+    "monitored_trials",
+    "run_monitor",
+    "run_monitor_job",
+]
+
+log = logging.getLogger(__name__)
+
+
+class SessionCountError(ValueError):
+    """A subject with fewer than two sessions: trends need two or more."""
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """The ``monitor`` node: ``exclude_conditions`` (trials not monitored, e.g. the MVIC
+    trials), ``baseline_sessions`` (k, the first sessions that set the baseline band),
+    ``band_sd`` (the band's half-width in SDs), ``ci`` (the trend slope's confidence) and
+    ``session`` (:class:`painsig.session.SessionSettings`)."""
+
+    exclude_conditions: tuple[str, ...]
+    baseline_sessions: int
+    band_sd: float
+    ci: float
+    session: SessionSettings
+
+
+def monitor_settings(cfg: DictConfig) -> MonitorSettings:
+    """MonitorSettings from ``cfg.monitor``; a bad value raises ConfigError naming its key."""
+    plain = OmegaConf.to_container(cfg.monitor, resolve=True)
+    try:
+        session = SessionSettings.from_mapping(plain.get("session") or {})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("monitor.session", str(exc)) from exc
+    return MonitorSettings(
+        tuple(plain["exclude_conditions"] or ()),
+        int(plain["baseline_sessions"]),
+        float(plain["band_sd"]),
+        float(plain["ci"]),
+        session,
+    )
+
+
+def check_sessions(trials: Sequence[Trial], k: int) -> None:
+    """SessionCountError naming every subject with fewer than 2 sessions, or fewer than the
+    ``k`` baseline sessions, before any work."""
+    sessions: dict[str, set[str]] = {}
+    for t in trials:
+        sessions.setdefault(t.subject, set()).add(t.session)
+    short = {s: sorted(v) for s, v in sessions.items() if len(v) < max(2, k)}
+    if short:
+        raise SessionCountError(
+            f"trends need 2 or more sessions per subject and {k} baseline session(s) "
+            f"(monitor.baseline_sessions); subject(s) with fewer: {short}"
+        )
+
+
+def _session_order(trials: Sequence[Trial]) -> list[str]:
+    """A subject's session labels in order (by number when all are integers)."""
+    labels = list(dict.fromkeys(t.session for t in trials))
+    numbers = session_numbers(labels)
+    return [labels[i] for i in np.argsort(numbers, kind="stable")]
+
+
+def _subject_sessions(
+    trials: Sequence[Trial],
+    epochs: Sequence[Epoch],
+    probability: pd.Series,
+    settings: SessionSettings,
+) -> list[tuple[str, list[SessionIndex]]]:
+    """Each session of one subject (in order) with its indices; ``epochs`` are the cohort's,
+    ``probability`` indexed by their positions."""
+    out = []
+    for session in _session_order(trials):
+        mine = [t for t in trials if t.session == session]
+        ids = {t.trial_id for t in mine}
+        positions = [
+            i for i, e in enumerate(epochs)
+            if e.subject == mine[0].subject and e.session == session and e.trial_id in ids
+        ]  # fmt: skip
+        if not positions:
+            log.warning("%s session %s: no contractions", mine[0].subject, session)
+            continue
+        p = {k: float(probability[i]) for k, i in enumerate(positions) if i in probability.index}
+        c = session_contractions(mine, [epochs[i] for i in positions], p, settings)
+        out.append((session, session_indices(c, settings)))
+    return out
+
+
+def _trends(
+    sessions: list[tuple[str, list[SessionIndex]]], m: MonitorSettings
+) -> dict[str, IndexTrend]:
+    """Each index's trend over the sessions; an index without enough sessions is skipped
+    (logged)."""
+    x = session_numbers([s for s, _ in sessions])
+    names = list(dict.fromkeys(i.name for _, idx in sessions for i in idx))
+    out = {}
+    for name in names:
+        found = [next((i for i in idx if i.name == name), None) for _, idx in sessions]
+        est = [np.nan if i is None else i.estimate for i in found]
+        se = [np.nan if i is None else i.stderr for i in found]
+        try:
+            out[name] = index_trend(x, est, se, m.baseline_sessions, m.band_sd, m.ci)
+        except TrendError as exc:
+            log.warning("%s: no trend (%s)", name, exc)
+    return out
+
+
+def _index_rows(subject: str, sessions: list[tuple[str, list[SessionIndex]]]) -> list[dict]:
+    """Rows of indices.csv for one subject."""
+    return [
+        {
+            "subject": subject,
+            "session": session,
+            "index": i.name,
+            "unit": i.unit,
+            "kind": i.kind,
+            "estimate": i.estimate,
+            "low": i.low,
+            "high": i.high,
+            "stderr": i.stderr,
+            "n_contractions": int(np.isfinite(i.values).sum()),
+        }
+        for session, indices in sessions
+        for i in indices
+    ]
+
+
+def _trend_row(subject: str, name: str, t: IndexTrend) -> dict[str, Any]:
+    """One row of trends.csv (and of metrics.json)."""
+    return {
+        "subject": subject,
+        "index": name,
+        "slope_per_session": t.slope,
+        "slope_low": t.low,
+        "slope_high": t.high,
+        "n_sessions": t.n_sessions,
+        "change_from_first": t.change.difference,
+        "change_z": t.change.z,
+        "change_p": t.change.p_value,
+        "band_low": t.band.low,
+        "band_high": t.band.high,
+        "latest_outside_band": t.band.outside,
+    }
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """``frame`` as CSV (floats to 10 significant digits), written atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.10g")
+    return path
+
+
+def monitored_trials(
+    cohort: Cohort,
+    emg: Step,
+    kinematics: Step,
+    exclude: Sequence[str],
+    augment: Callable[[Trial], Trial] | None = None,
+) -> list[Trial]:
+    """The cohort's trials but the ``exclude`` conditions, preprocessed (each subject's MVIC
+    normalises the envelopes) and, with ``augment``, given the reconstructed channels."""
+    processed = [
+        preprocess_trial(
+            t, emg=emg, kinematics=kinematics, mvic=cohort.subjects[t.subject].mvic or None
+        )
+        for t in cohort
+        if t.condition not in set(exclude)
+    ]
+    return [augment(t) for t in processed] if augment is not None else processed
+
+
+def run_monitor(
+    cohort: Cohort,
+    trials: Sequence[Trial],
+    segmenter: Callable[[Trial], list[Epoch]],
+    settings: PainsigSettings,
+    monitor: MonitorSettings,
+    run_dir: str | os.PathLike[str],
+) -> dict[str, Any]:
+    """Session indices and trends of every subject of ``cohort`` from its preprocessed
+    ``trials`` (:func:`monitored_trials`), written to ``run_dir``; returns the metrics."""
+    run_dir = Path(run_dir)
+    epochs = segment_trials(trials, segmenter)
+    refs, ref_kind = peak_references(cohort, list(trials))
+    table = feature_table(
+        epochs,
+        settings.channels,
+        mvic=refs,
+        names=settings.features.names,
+        params=settings.features.params,
+    )
+    probability = loso_pain_probability(table, settings)
+    index_rows, trend_rows, pages = [], [], {}
+    for subject in dict.fromkeys(t.subject for t in trials):
+        mine = [t for t in trials if t.subject == subject]
+        sessions = _subject_sessions(mine, epochs, probability, monitor.session)
+        trends = _trends(sessions, monitor)
+        index_rows += _index_rows(subject, sessions)
+        trend_rows += [_trend_row(subject, n, t) for n, t in trends.items()]
+        page = run_dir / "monitor" / subject / "report.html"
+        pages[subject] = str(
+            write_subject_report(subject, sessions, trends, page).relative_to(run_dir)
+        )
+    _write_csv(pd.DataFrame(index_rows), run_dir / "indices.csv")
+    _write_csv(pd.DataFrame(trend_rows), run_dir / "trends.csv")
+    flagged = [f"{r['subject']}/{r['index']}" for r in trend_rows if r["latest_outside_band"]]
+    return {
+        "n_contractions": len(epochs),
+        "n_scored": int(probability.notna().sum()),
+        "peak_reference": ref_kind,
+        "classifier": "leave-one-subject-out, trained on the other subjects' "
+        f"{settings.positive}/{settings.negative} contractions",
+        "baseline_sessions": monitor.baseline_sessions,
+        "session_settings": {k: v for k, v in asdict(monitor.session).items() if k != "detector"},
+        "latest_outside_band": flagged,
+        "trends": trend_rows,
+        "reports": pages,
+    }
+
+
+def _augment(cfg: DictConfig, m: MonitorSettings) -> Callable[[Trial], Trial] | None:
+    """The reconstructed channels of ``monitor.reconstructed`` (a predictions folder of
+    nmm-predict), or None."""
+    folder = cfg.monitor.get("reconstructed")
+    if folder is None:
+        return None
+    deep = (*m.session.reconstructed_flexors, *m.session.reconstructed_extensors)
+    return ReconstructedChannels(folder, deep)
+
+
+def run_monitor_job(cfg: DictConfig) -> dict:
+    """The monitor of one config into ``cfg.run_dir``; returns its metrics."""
+    run_dir = Path(cfg.run_dir)
+    settings = settings_from_config(cfg.painsig)
+    monitor = monitor_settings(cfg)
+    seed = seed_everything(int(cfg.seed))
+    write_config(cfg, run_dir)
+    cohort = instantiate(cfg.data)
+    check_before_work(cfg, cohort)  # the data checks: errors raise, warnings are logged
+    check_cohort_rates(cfg, cohort)
+    kept = [t for t in cohort if t.condition not in set(monitor.exclude_conditions)]
+    check_sessions(kept, monitor.baseline_sessions)
+    trials = monitored_trials(
+        cohort,
+        instantiate(cfg.preprocess.emg),
+        instantiate(cfg.preprocess.kinematics),
+        monitor.exclude_conditions,
+        _augment(cfg, monitor),
+    )
+    segmenter = instantiate(cfg.painsig.segmenter)
+    metrics = {"seed": seed, **run_monitor(cohort, trials, segmenter, settings, monitor, run_dir)}
+    path = write_metrics(metrics, run_dir)
+    print(
+        f"painsig-monitor finished: {len(metrics['reports'])} patient page(s), "
+        f"{len(metrics['latest_outside_band'])} index(es) outside the baseline band; "
+        f"metrics in {path}"
+    )
+    return metrics

@@ -1,0 +1,269 @@
+"""The indices of one session of one subject (issue 21, item 2), from its contractions.
+
+A session's contractions are the epochs the segmenter cut from its preprocessed trials; for
+each one this module takes the agonist's EMG (fatigue), the envelopes of all channels
+(co-contraction, amplitude) and the pain-signature probability the classifier gave it. Each
+index is one estimate per session with an interval, and the contraction-level values behind it:
+
+- **mean indices** (pain probability, co-contraction, onset lag, amplitude): the mean over the
+  session's contractions with Student's t interval on n − 1 degrees of freedom,
+  mean ± t · SD / √n (contractions treated as independent draws of the session);
+- **slope indices** (MDF, MNF, FInsm5 across the session): the OLS slope per contraction with
+  its t interval (:func:`painsig.indices.trend.ols_slope`); the values are the per-contraction
+  MDF, MNF or FInsm5.
+
+A contraction whose index cannot be computed (too short for a slope's band, no activity) gives
+NaN, and an index with too few values gives a NaN estimate: neither stops the session.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats
+
+from nmm.data.schema import Signal, Trial
+from painsig.bursts import BurstDetector
+from painsig.classifier import PainClassifier
+from painsig.indices.amplitude import mvic_amplitudes
+from painsig.indices.cocontraction import falconer_winter, group_envelope
+from painsig.indices.fatigue import session_fatigue
+from painsig.indices.timing import onset_lags
+from painsig.indices.trend import ols_slope
+from painsig.registry import FeatureError
+from painsig.segment import Epoch
+from painsig.settings import PainsigSettings
+from painsig.table import feature_columns
+
+__all__ = [
+    "SessionContractions",
+    "SessionIndex",
+    "SessionSettings",
+    "loso_pain_probability",
+    "session_contractions",
+    "session_indices",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What the session indices read.
+
+    agonist: the muscle whose EMG gives the fatigue indices and whose bursts are the timing
+    reference; flexors / extensors: the measured muscles of each group (co-contraction);
+    reconstructed_flexors / _extensors: NMM-reconstructed channels added to the groups where
+    the trials carry them (a second co-contraction index); timing_muscles: muscles whose onset
+    lag on the agonist is reported; fatigue_band_hz: FInsm5's band (Hz); max_lag_s: the
+    largest onset lag matched (s); detector: the burst detector of the timing; ci: the
+    intervals' confidence.
+    """
+
+    agonist: str = "BIClong"
+    flexors: tuple[str, ...] = ("BIClong", "BICshort")
+    extensors: tuple[str, ...] = ("TRIlong", "TRIlat")
+    reconstructed_flexors: tuple[str, ...] = ("BRA",)
+    reconstructed_extensors: tuple[str, ...] = ("TRImed",)
+    timing_muscles: tuple[str, ...] = ("TRIlong",)
+    fatigue_band_hz: tuple[float, float] = (20.0, 400.0)
+    max_lag_s: float = 0.5
+    detector: BurstDetector = field(default_factory=BurstDetector)
+    ci: float = 0.95
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any]) -> SessionSettings:
+        """From a plain mapping (``monitor.session`` of ``conf/monitor.yaml``); missing keys
+        take the defaults, an unknown key raises ValueError naming it."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown session setting(s) {unknown}; known: {sorted(known)}")
+        tuples = {k: tuple(v) for k, v in d.items() if isinstance(v, list | tuple)}
+        detector = d.get("detector")
+        plain = {**d, **tuples}
+        if detector is not None:
+            plain["detector"] = BurstDetector(**detector)
+        return cls(**plain)
+
+
+@dataclass(frozen=True)
+class SessionIndex:
+    """One index of one session: ``estimate`` in ``unit`` with its [low, high] interval and
+    standard error; ``values`` (K,): the contractions behind it (NaN where undefined);
+    ``kind``: ``mean`` or ``slope`` (per contraction)."""
+
+    name: str
+    unit: str
+    kind: str
+    estimate: float
+    low: float
+    high: float
+    stderr: float
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class SessionContractions:
+    """The contractions of one session of one subject, in session order (trial order, then
+    time): ``emg`` (K,) agonist EMG arrays at ``emg_rate`` Hz, ``envelopes`` (K,) envelope
+    signals of every channel (MVIC-normalised, units 1), ``pain_probability`` (K,),
+    ``lags`` {muscle: (L,) s} onset lags of each timing muscle on the agonist's bursts."""
+
+    subject: str
+    session: str
+    emg: list[np.ndarray]
+    emg_rate: float
+    envelopes: list[Signal]
+    pain_probability: np.ndarray
+    lags: dict[str, np.ndarray]
+
+
+def _mean_index(name: str, unit: str, values: npt.ArrayLike, ci: float) -> SessionIndex:
+    """The mean over contractions with Student's t interval (NaN values left out)."""
+    v = np.asarray(values, dtype=float)
+    finite = v[np.isfinite(v)]
+    if finite.size < 2:
+        nan = math.nan
+        return SessionIndex(name, unit, "mean", float(np.mean(finite)) if finite.size else nan,
+                            nan, nan, nan, v)  # fmt: skip
+    mean = float(np.mean(finite))
+    se = float(np.std(finite, ddof=1) / math.sqrt(finite.size))
+    half = float(stats.t.ppf(0.5 + ci / 2, finite.size - 1)) * se
+    return SessionIndex(name, unit, "mean", mean, mean - half, mean + half, se, v)
+
+
+def _slope_index(name: str, unit: str, values: npt.ArrayLike, ci: float) -> SessionIndex:
+    """The OLS slope per contraction with its t interval; NaN with fewer than 3 values."""
+    v = np.asarray(values, dtype=float)
+    try:
+        s = ols_slope(v, None, ci)
+    except FeatureError as exc:
+        log.warning("%s: no slope (%s)", name, exc)
+        return SessionIndex(name, unit, "slope", math.nan, math.nan, math.nan, math.nan, v)
+    return SessionIndex(name, unit, "slope", s.slope, s.low, s.high, s.stderr, v)
+
+
+def _per_contraction(fn, items: Sequence[Any]) -> np.ndarray:
+    """fn(item) for each item, NaN where it raises FeatureError (logged)."""
+    out = np.full(len(items), np.nan)
+    for k, item in enumerate(items):
+        try:
+            out[k] = fn(item)
+        except FeatureError as exc:
+            log.warning("contraction %d: %s", k, exc)
+    return out
+
+
+def _cocontraction(envelopes: Sequence[Signal], flexors: Sequence[str], extensors: Sequence[str]):
+    """Falconer & Winter's CI (%) of the flexor vs extensor group envelopes, per contraction."""
+    return _per_contraction(
+        lambda e: falconer_winter(group_envelope(e, flexors), group_envelope(e, extensors)),
+        envelopes,
+    )
+
+
+def _fatigue_indices(c: SessionContractions, s: SessionSettings) -> list[SessionIndex]:
+    """MDF, MNF and FInsm5 slopes across the session (per contraction)."""
+    try:
+        f = session_fatigue(c.emg, c.emg_rate, s.fatigue_band_hz, ci=s.ci)
+        values = {"mdf": f.mdf, "mnf": f.mnf, "finsm5": f.finsm5}
+    except FeatureError as exc:
+        log.warning("%s session %s: no fatigue indices (%s)", c.subject, c.session, exc)
+        values = dict.fromkeys(("mdf", "mnf", "finsm5"), np.full(len(c.emg), np.nan))
+    units = {"mdf": "Hz/contraction", "mnf": "Hz/contraction", "finsm5": "Hz^-6/contraction"}
+    return [_slope_index(f"{k}_slope", units[k], v, s.ci) for k, v in values.items()]
+
+
+def session_indices(c: SessionContractions, s: SessionSettings) -> list[SessionIndex]:
+    """Every index of one session (see the module doc), in a fixed order."""
+    out = [_mean_index("pain_probability", "1", c.pain_probability, s.ci)]
+    out += _fatigue_indices(c, s)
+    cci = _cocontraction(c.envelopes, s.flexors, s.extensors)
+    out.append(_mean_index("cocontraction_measured", "%", cci, s.ci))
+    deep = (*s.reconstructed_flexors, *s.reconstructed_extensors)
+    if deep and all(m in c.envelopes[0] for m in deep):
+        full = _cocontraction(
+            c.envelopes,
+            (*s.flexors, *s.reconstructed_flexors),
+            (*s.extensors, *s.reconstructed_extensors),
+        )
+        out.append(_mean_index("cocontraction_with_reconstructed", "%", full, s.ci))
+    for muscle, lags in c.lags.items():
+        out.append(_mean_index(f"onset_lag_{muscle}", "s", lags, s.ci))
+    agonist = [e[s.agonist] for e in c.envelopes]
+    out.append(
+        _mean_index(f"amplitude_{s.agonist}", "1 (MVIC)", mvic_amplitudes(agonist, 1.0).mean, s.ci)
+    )
+    return out
+
+
+def _trial_lags(trial: Trial, s: SessionSettings) -> dict[str, np.ndarray]:
+    """Onset lags (s) of each timing muscle's bursts on the agonist's, over one trial."""
+    env = trial.envelope
+    reference = s.detector.detect(env[s.agonist], env.rate, source=env.source, channel=s.agonist)
+    return {
+        m: onset_lags(
+            reference,
+            s.detector.detect(env[m], env.rate, source=env.source, channel=m),
+            s.max_lag_s,
+        )
+        for m in s.timing_muscles
+    }
+
+
+def session_contractions(
+    trials: Sequence[Trial],
+    epochs: Sequence[Epoch],
+    probability: Mapping[int, float],
+    s: SessionSettings,
+) -> SessionContractions:
+    """The contractions of one session: its preprocessed ``trials`` (one subject, one
+    session), the ``epochs`` cut from them and each epoch's pain probability by its position
+    in ``epochs`` (missing: NaN, an epoch the feature table dropped)."""
+    by_trial = {t.trial_id: t for t in trials}
+    emg, envelopes = [], []
+    for e in epochs:
+        t = by_trial[e.trial_id]
+        emg.append(t.emg.between(e.start_s, e.stop_s)[s.agonist])
+        envelopes.append(t.envelope.between(e.start_s, e.stop_s))
+    lags: dict[str, list[np.ndarray]] = {m: [] for m in s.timing_muscles}
+    for t in trials:
+        for m, v in _trial_lags(t, s).items():
+            lags[m].append(v)
+    first = trials[0]
+    return SessionContractions(
+        first.subject,
+        first.session,
+        emg,
+        float(first.emg.rate),
+        envelopes,
+        np.array([probability.get(k, np.nan) for k in range(len(epochs))]),
+        {m: np.concatenate(v) if v else np.array([]) for m, v in lags.items()},
+    )
+
+
+def loso_pain_probability(table: pd.DataFrame, settings: PainsigSettings) -> pd.Series:
+    """Each contraction's probability of ``settings.positive``, from a classifier
+    (``settings.classifier``) trained on the positive and negative contractions of the other
+    subjects only (leave one subject out), so no patient is scored by a model that saw them.
+    ``table``: :func:`painsig.table.feature_table`; returns a Series on its index."""
+    cols = feature_columns(table)
+    labelled = table["condition"].isin([settings.positive, settings.negative])
+    out = pd.Series(np.nan, index=table.index, name="pain_probability")
+    for subject in dict.fromkeys(table["subject"]):
+        train = labelled & (table["subject"] != subject)
+        model = PainClassifier(**settings.classifier).fit(
+            table.loc[train, cols], table.loc[train, "condition"]
+        )
+        mine = table["subject"] == subject
+        column = list(model.classes_).index(settings.positive)
+        out[mine] = model.predict_proba(table.loc[mine, cols])[:, column]
+    return out
