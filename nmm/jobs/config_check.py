@@ -46,6 +46,7 @@ from nmm.synergy.settings import SynXSettings
 from nmm.synth.config import SynthConfigError, validate_config
 from nmm.synth.settings import SynthSettings
 from painsig.segment import SEGMENTERS, segmenter_name
+from painsig.session import SessionSettings
 from painsig.settings import PainsigSettings, SettingsError
 
 __all__ = ["APPS", "ConfigError", "Rule", "check_cohort_rates", "check_config"]
@@ -357,6 +358,16 @@ VALIDATE_RULES: tuple[Rule, ...] = (
 )
 SYNTH_RULES: tuple[Rule, ...] = (_SEED, text("run_dir"))
 CHECK_DATA_RULES: tuple[Rule, ...] = (text("run_dir"), number("model.window_s", gt=0))
+MONITOR_RULES: tuple[Rule, ...] = (
+    *PAINSIG_RULES,
+    texts("monitor.exclude_conditions"),
+    integer("monitor.baseline_sessions", ge=2),
+    number("monitor.band_sd", gt=0),
+    number("monitor.ci", gt=0, lt=1),
+    text("monitor.reconstructed", null=True),
+    number("monitor.session.ci", gt=0, lt=1),
+    number("monitor.session.max_lag_s", gt=0),
+)
 STUDY_RULES: tuple[Rule, ...] = (
     text("study.model"),
     text("study.model_coordinate"),
@@ -573,6 +584,14 @@ def _check_thresholds(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
         raise ConfigError("check", str(exc)) from exc
 
 
+def _check_monitor_session(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
+    """``monitor.session`` by :meth:`painsig.session.SessionSettings.from_mapping`."""
+    try:
+        SessionSettings.from_mapping(plain["monitor"]["session"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("monitor.session", str(exc)) from exc
+
+
 def _check_synth(cfg: DictConfig, plain: Mapping[str, Any]) -> None:
     """The ``synth`` node by :func:`nmm.synth.config.validate_config`."""
     try:
@@ -614,6 +633,7 @@ APPS: dict[str, Schema] = {
     "aggregate": Schema(AGGREGATE_RULES),
     "check_data": Schema(CHECK_DATA_RULES, (_check_preprocess, _check_thresholds)),
     "study": Schema(STUDY_RULES),
+    "monitor": Schema(MONITOR_RULES, (_check_painsig, _check_preprocess, _check_monitor_session)),
 }
 
 

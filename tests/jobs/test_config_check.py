@@ -36,6 +36,7 @@ APP_CONFIG = {
     "aggregate": "aggregate",
     "check_data": "check_data",
     "study": "study",
+    "monitor": "monitor",
 }
 # Values a config leaves to the user (???) and the tests give.
 REQUIRED = {"aggregate": ["sweep_dir=/tmp/sweep"]}
