@@ -28,8 +28,9 @@ from nmm.data.io.sto import read_sto
 from nmm.data.io.study import Study, naming, read_study
 from nmm.data.io.study_export import check_new_folder, write_study
 from nmm.data.io.study_template import write_template
-from nmm.data.schema import Cohort, Signal, Trial
+from nmm.data.schema import Cohort, Load, Signal, Trial
 from nmm.data.sources import check_coordinate
+from nmm.opensim.elbow_twin import grip_lever_arms
 from nmm.opensim.geometry_sampling import OsimModelError
 from nmm.opensim.inverse_dynamics import HandLoad, KinematicsFilter, joint_moment, model_coordinates
 
@@ -59,8 +60,9 @@ def study_cohort(
     if not study.lacking_torque:
         return study.cohort
     smoothing = KinematicsFilter(**dict(inverse_dynamics or {}))
+    levers = _default_lever_arms(study, default_model, default_lever_arm_m)
     trials = [
-        _with_moment(study, t, models[t.subject], default_lever_arm_m, smoothing)
+        _with_moment(study, t, models[t.subject], levers.get(t.subject), smoothing)
         if t.torque is None
         else t
         for t in study.cohort
@@ -91,6 +93,23 @@ def _subject_models(study: Study, default_model: str | None) -> dict[str, str | 
                 source=model,
             )
     return models
+
+
+def _default_lever_arms(
+    study: Study, default_model: str | None, default_lever_arm_m: float | None
+) -> dict[str, float]:
+    """Each subject's grip distance from the elbow (m) for trials that give none: the default,
+    scaled with the forearm for subjects with their own model, as the NMM and nmm-validate scale
+    it (:func:`~nmm.opensim.elbow_twin.grip_lever_arms`)."""
+    if default_lever_arm_m is None:
+        return {}
+    levers = dict.fromkeys(study.cohort.subjects, float(default_lever_arm_m))
+    own = {sid: s.model for sid, s in study.cohort.subjects.items() if s.model is not None}
+    if own and default_model is not None:
+        levers.update(
+            grip_lever_arms(default_model, default_lever_arm_m, own, study.layout.model_coordinate)
+        )
+    return levers
 
 
 def _with_moment(
@@ -142,7 +161,11 @@ def _with_moment(
         f"OpenSim InverseDynamicsSolver ({Path(model).name}, {smoothing.cutoff_hz:g} Hz "
         "low-pass of the IK coordinates; muscles off)"
     )
-    return trial.replace(torque=torque, metadata={**trial.metadata, "torque_source": source})
+    # the lever arm used is the trial's from now on, so the NMM applies the load where ID did
+    load = Load(trial.load.mass_kg, lever)
+    return trial.replace(
+        torque=torque, load=load, metadata={**trial.metadata, "torque_source": source}
+    )
 
 
 def run_init(folder: str | os.PathLike[str]) -> Path:

@@ -117,3 +117,28 @@ def test_data_study_config_composes_and_checks_the_coordinate(native, tmp_path):
     with pytest.raises(InstantiationException, match="the config says 'knee'"):
         instantiate(cfg.data)
     shutil.rmtree(folder)
+
+
+def test_computed_moment_uses_and_records_the_lever_arm_scaled_with_the_forearm(
+    native, tmp_path, arm26_osim
+):
+    """A trial with no lever arm and no ID file, of a subject with a scaled model: ID applies the
+    load at physics.load.lever_arm_m scaled with the subject's forearm (as the NMM and
+    nmm-validate do), and the trial records it."""
+    pytest.importorskip("opensim")
+    from nmm.data.schema import Cohort, Load
+    from nmm.opensim.elbow_twin import grip_lever_arms
+    from tests.opensim.scaled_models import scaled_arm26
+
+    s02 = native.select(subject="S02")
+    trials = [t.replace(load=Load(t.load.mass_kg, None)) for t in s02]
+    cohort = Cohort(s02.subjects.values(), trials, name="lever")
+    model = scaled_arm26(arm26_osim, tmp_path / "S02_scaled.osim", factor=1.1)
+    folder = write_study(cohort, tmp_path / "study", default_model=model)
+    (folder / "S02" / "baseline_4kg_1_id.sto").unlink()
+    read = study_cohort(folder, default_model=str(arm26_osim), default_lever_arm_m=0.30)
+    expected = grip_lever_arms(arm26_osim, 0.30, {"S02": folder / "S02" / "S02.osim"})["S02"]
+    assert abs(expected - 0.30) > 0.01  # the scaled forearm moves the grip
+    computed = next(t for t in read if t.trial_id == "baseline_4kg_1")
+    assert computed.load.lever_arm_m == pytest.approx(expected, rel=1e-12)
+    assert next(t for t in read if t.trial_id == "baseline_2kg_1").load.lever_arm_m is None
