@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from nmm.config import CONF_DIR
+from tests.html_probe import rendered_dom
 
 REPO = Path(CONF_DIR).parent
 FAST = [
@@ -150,37 +150,9 @@ def test_reconstructed_channels_reach_the_classifier(pipeline_run):
 
 
 def test_report_renders_with_its_figures_in_headless_chromium(pipeline_run, tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium not installed (Debian package 'chromium'; .ci/run installs it)")
     report = pipeline_run["run_dir"] / "report.html"
     html = report.read_text(encoding="utf-8")
-    probe = tmp_path / "probe.html"
-    # counts, after the load event, the images that decoded to a non-empty bitmap
-    script = (
-        "<script>window.addEventListener('load',()=>{const im=[...document.images];"
-        "const ok=im.filter(i=>i.complete&&i.naturalWidth>0).length;"
-        "document.body.setAttribute('data-images-loaded',ok+'/'+im.length);});</script>"
-    )
-    probe.write_text(html.replace("</body>", script + "</body>"), encoding="utf-8")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=5000",
-    ]
-    dom = subprocess.run(
-        [chromium, *flags, "--dump-dom", probe.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+    dom = rendered_dom(report, tmp_path)
     n_img = html.count("<img ")
     assert n_img >= 8  # heatmaps, overlay, torque, reconstruction, validation, confusion, SHAP
     assert f'data-images-loaded="{n_img}/{n_img}"' in dom
@@ -191,3 +163,49 @@ def test_report_renders_with_its_figures_in_headless_chromium(pipeline_run, tmp_
         "Configuration and software",
     ):
         assert title in dom
+
+
+HEADLINE = (
+    ("nmm", "hidden_rmse_mean"),
+    ("nmm", "hidden_pearson_r_mean"),
+    ("nmm", "torque_r2"),
+    ("mse", "hidden_rmse_mean"),
+    ("mse", "torque_r2"),
+    ("paired_rmse_diff_ci",),
+    ("opensim_torque_r2",),
+    ("painsig_measured", "balanced_accuracy"),
+    ("painsig_with_reconstructed", "balanced_accuracy"),
+)
+
+
+def test_the_default_cohort_exported_as_a_study_gives_the_same_numbers(
+    pipeline_run, tmp_path, arm26_osim
+):
+    """Issue 20's round trip: `nmm-study export` of the embedded cohort, run through
+    `nmm-pipeline data=study` (same seed and settings), gives the native run's headline numbers
+    exactly; only the data source (and so the ground-truth folder, given explicitly) differs."""
+    from scripts.study import main as nmm_study
+
+    study = tmp_path / "study"
+    assert nmm_study(["export", str(study)]) == 0
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [
+            *_command(run_dir, pipeline_run["run_dir"].parent / "geometry"),
+            "data=study",
+            f"data.path={study}",
+            f"evaluate.truth_dir={REPO / 'data' / 'default_cohort' / 'ground_truth'}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    via_study = json.loads((run_dir / "metrics.json").read_text())
+    native = pipeline_run["resumed"]
+    for path in HEADLINE:
+        a, b = native, via_study
+        for key in path:
+            a, b = a[key], b[key]
+        assert a == b, path

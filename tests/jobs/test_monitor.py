@@ -1,0 +1,105 @@
+"""``painsig-monitor`` end to end on a cohort with three sessions per subject: the embedded
+default cohort with each load relabelled as a session (0, 2, 4 kg -> sessions 1, 2, 3), written
+as a dataset folder and read through ``data=folder``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nmm.data.io import read_dataset, write_dataset
+from nmm.data.schema import Cohort, Trial
+from nmm.jobs.cohorts import DEFAULT_ROOT
+from tests.html_probe import rendered_dom
+from tests.jobs.conftest import run_app
+
+FAST = ["painsig.classifier.n_estimators=10", "painsig.features.names=[rms,mav,peak,mnf,mdf]"]
+SESSION_OF_LOAD = {"0": "1", "2": "2", "4": "3"}
+
+
+def _by_load(trial: Trial) -> Trial:
+    """The trial with its load as its session (MVIC trials stay in session 1)."""
+    load = re.search(r"_(\d)kg_", trial.trial_id)
+    return trial if load is None else trial.replace(session=SESSION_OF_LOAD[load.group(1)])
+
+
+def _write_cohort(folder: Path, relabel) -> Path:
+    default = read_dataset(DEFAULT_ROOT / "dataset")
+    trials = [relabel(t) for t in default]
+    write_dataset(Cohort(default.subjects.values(), trials, name="sessions"), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def monitor_run(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("monitor")
+    cohort = _write_cohort(tmp / "cohort", _by_load)
+    run_dir = tmp / "run"
+    args = ["data=folder", f"data.path={cohort}", f"run_dir={run_dir}", *FAST]
+    done = run_app("scripts.monitor", args, tmp, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run_dir
+
+
+def test_indices_csv_holds_every_index_per_subject_and_session(monitor_run):
+    table = pd.read_csv(monitor_run / "indices.csv", dtype={"session": str})
+    assert set(table["subject"]) == {"S01", "S02", "S03", "S04", "S05"}
+    assert set(table["session"]) == {"1", "2", "3"}
+    indices = set(table["index"])
+    for name in ("pain_probability", "mdf_slope", "mnf_slope", "finsm5_slope"):
+        assert name in indices
+    assert {"cocontraction_measured", "amplitude_BIClong", "onset_lag_TRIlong"} <= indices
+    pain = table[table["index"] == "pain_probability"]
+    assert pain["estimate"].between(0, 1).all()
+    assert (pain["low"] <= pain["estimate"]).all() and (pain["estimate"] <= pain["high"]).all()
+
+
+def test_trends_and_metrics_name_each_subjects_flags(monitor_run):
+    trends = pd.read_csv(monitor_run / "trends.csv")
+    metrics = json.loads((monitor_run / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
+    assert (trends["slope_low"] <= trends["slope_high"]).all()
+    assert set(trends.loc[trends["n_sessions"] == 3, "latest_outside_band"]) <= {True, False}
+    flagged = trends[trends["latest_outside_band"] == True]  # noqa: E712 (None elsewhere)
+    assert sorted(metrics["latest_outside_band"]) == sorted(
+        f"{s}/{i}" for s, i in zip(flagged["subject"], flagged["index"], strict=True)
+    )
+    assert set(metrics["reports"]) == {"S01", "S02", "S03", "S04", "S05"}
+
+
+def test_each_patient_page_embeds_decodable_figures(monitor_run):
+    html = (monitor_run / "monitor" / "S01" / "report.html").read_text(encoding="utf-8")
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) >= 7  # one per index
+    for data in images:
+        assert base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_the_page_loads_in_headless_chromium_with_every_figure(monitor_run, tmp_path):
+    report = monitor_run / "monitor" / "S02" / "report.html"
+    n_img = report.read_text(encoding="utf-8").count("<img ")
+    dom = rendered_dom(report, tmp_path)
+    assert f'data-images-loaded="{n_img}/{n_img}"' in dom
+    assert "Trends and flags" in dom
+
+
+def test_a_cohort_of_one_session_is_refused_before_any_work(tmp_path):
+    cohort = _write_cohort(tmp_path / "cohort", lambda t: t)
+    run_dir = tmp_path / "run"
+    args = ["data=folder", f"data.path={cohort}", f"run_dir={run_dir}", *FAST]
+    done = run_app("scripts.monitor", args, tmp_path, timeout=120)
+    assert done.returncode != 0
+    assert "SessionCountError" in done.stderr
+    assert "trends need 2 or more sessions" in done.stderr
+    assert not (run_dir / "indices.csv").exists()
+
+
+def test_one_baseline_session_is_a_config_error(tmp_path):
+    done = run_app("scripts.monitor", ["monitor.baseline_sessions=1"], tmp_path, timeout=120)
+    assert done.returncode != 0
+    assert "monitor.baseline_sessions" in done.stderr
