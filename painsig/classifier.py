@@ -18,7 +18,10 @@ Reference: Chen T., Guestrin C. (2016). XGBoost: A scalable tree boosting system
 
 from __future__ import annotations
 
+import json
+import os
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +33,17 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-__all__ = ["PainClassifier"]
+from nmm.atomic import atomic_write_text
+
+__all__ = ["PainClassifier", "SavedModelError"]
+
+#: The saved model's format name and version (:meth:`PainClassifier.save`).
+MODEL_FORMAT = "painsig-classifier"
+MODEL_VERSION = 1
+
+
+class SavedModelError(ValueError):
+    """A saved model file that cannot be read as a :class:`PainClassifier` (names the file)."""
 
 
 class PainClassifier(ClassifierMixin, BaseEstimator):
@@ -203,6 +216,56 @@ class PainClassifier(ClassifierMixin, BaseEstimator):
         margin = self.decision_function(X)
         index = (margin > 0).astype(np.intp) if margin.ndim == 1 else margin.argmax(axis=1)
         return self.classes_[index]
+
+    # ------------------------------------------------------------------ saved model
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """The fitted model as one JSON file (no pickle): the hyperparameters, the classes,
+        the feature names and XGBoost's own JSON model, written atomically. Labels must be
+        strings, integers or booleans."""
+        check_is_fitted(self)
+        classes = self.classes_.tolist()
+        if not all(isinstance(c, str | int | bool) for c in classes):
+            raise TypeError(f"labels {classes!r} are not all str, int or bool: not saveable")
+        names = getattr(self, "feature_names_in_", None)
+        document = {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "params": self.get_params(),
+            "classes": classes,
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": None if names is None else [str(n) for n in names],
+            "xgboost": json.loads(bytes(self.booster_.save_raw("json"))),
+        }
+        return atomic_write_text(path, json.dumps(document))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PainClassifier:
+        """A model written by :meth:`save`; SavedModelError naming the file otherwise."""
+        path = Path(path)
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SavedModelError(f"{path}: cannot read a saved classifier ({exc})") from exc
+        if not isinstance(document, dict) or document.get("format") != MODEL_FORMAT:
+            raise SavedModelError(f"{path}: not a {MODEL_FORMAT} file")
+        if document.get("version") != MODEL_VERSION:
+            raise SavedModelError(
+                f"{path}: version {document.get('version')!r}, expected {MODEL_VERSION}"
+            )
+        try:
+            model = cls(**document["params"])
+            model.classes_ = np.asarray(document["classes"])
+            model.n_features_in_ = int(document["n_features_in"])
+            if document["feature_names_in"] is not None:
+                model.feature_names_in_ = np.asarray(document["feature_names_in"], dtype=object)
+            booster = xgb.XGBClassifier(**model._xgb_params(model.classes_.size))
+            booster.load_model(bytearray(json.dumps(document["xgboost"]).encode()))
+        except (KeyError, TypeError, ValueError, xgb.core.XGBoostError) as exc:
+            raise SavedModelError(f"{path}: malformed saved classifier ({exc})") from exc
+        model.model_ = booster
+        model.booster_ = booster.get_booster()
+        return model
 
 
 def _reject_inf(X: np.ndarray) -> None:  # noqa: N803

@@ -31,7 +31,7 @@ from scipy import stats
 
 from nmm.data.schema import Signal, Trial
 from painsig.bursts import BurstDetector
-from painsig.classifier import PainClassifier
+from painsig.classifier import PainClassifier, SavedModelError
 from painsig.indices.amplitude import mvic_amplitudes
 from painsig.indices.cocontraction import falconer_winter, group_envelope
 from painsig.indices.fatigue import session_fatigue
@@ -47,6 +47,7 @@ __all__ = [
     "SessionIndex",
     "SessionSettings",
     "loso_pain_probability",
+    "saved_model_probability",
     "session_contractions",
     "session_indices",
 ]
@@ -267,3 +268,23 @@ def loso_pain_probability(table: pd.DataFrame, settings: PainsigSettings) -> pd.
         column = list(model.classes_).index(settings.positive)
         out[mine] = model.predict_proba(table.loc[mine, cols])[:, column]
     return out
+
+
+def saved_model_probability(table: pd.DataFrame, model: PainClassifier, positive: str) -> pd.Series:
+    """Each contraction's probability of ``positive`` from a model trained elsewhere
+    (:meth:`PainClassifier.load`), on the feature columns it was trained on; SavedModelError
+    when the table lacks one of them or the model has no class ``positive``."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        raise SavedModelError("the saved model has no feature names: cannot match the columns")
+    missing = [n for n in names if n not in table.columns]
+    if missing:
+        raise SavedModelError(
+            f"the contractions lack the model's feature(s) {missing[:5]}: describe them with "
+            "the features and channels the model was trained on"
+        )
+    if positive not in list(model.classes_):
+        raise SavedModelError(f"the model's classes {list(model.classes_)} lack {positive!r}")
+    column = list(model.classes_).index(positive)
+    p = model.predict_proba(table[list(names)])[:, column]
+    return pd.Series(p, index=table.index, name="pain_probability")

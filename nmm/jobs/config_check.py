@@ -365,6 +365,7 @@ MONITOR_RULES: tuple[Rule, ...] = (
     number("monitor.band_sd", gt=0),
     number("monitor.ci", gt=0, lt=1),
     text("monitor.reconstructed", null=True),
+    text("monitor.model", null=True),
     number("monitor.session.ci", gt=0, lt=1),
     number("monitor.session.max_lag_s", gt=0),
 )

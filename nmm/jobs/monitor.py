@@ -4,7 +4,8 @@
 Reads a cohort whose subjects have two or more sessions, preprocesses and segments every trial
 but the excluded conditions (the MVIC trials), scores each contraction's pain-signature
 probability with a classifier trained leave-one-subject-out inside the app (the positive and
-negative contractions of the other subjects: no patient is scored by a model that saw them),
+negative contractions of the other subjects: no patient is scored by a model that saw them), or
+with a model trained elsewhere (``monitor.model``, a file of :meth:`PainClassifier.save`),
 computes each session's indices (:mod:`painsig.session`) and each index's trend
 (:mod:`painsig.trends`), and writes:
 
@@ -39,12 +40,14 @@ from nmm.jobs.monitor_report import write_subject_report
 from nmm.jobs.painsig import settings_from_config
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.pipeline.channels import ReconstructedChannels
+from painsig.classifier import PainClassifier, SavedModelError
 from painsig.contractions import peak_references
 from painsig.segment import Epoch, segment_trials
 from painsig.session import (
     SessionIndex,
     SessionSettings,
     loso_pain_probability,
+    saved_model_probability,
     session_contractions,
     session_indices,
 )
@@ -235,9 +238,13 @@ def run_monitor(
     settings: PainsigSettings,
     monitor: MonitorSettings,
     run_dir: str | os.PathLike[str],
+    model: PainClassifier | None = None,
 ) -> dict[str, Any]:
     """Session indices and trends of every subject of ``cohort`` from its preprocessed
-    ``trials`` (:func:`monitored_trials`), written to ``run_dir``; returns the metrics."""
+    ``trials`` (:func:`monitored_trials`), written to ``run_dir``; returns the metrics.
+
+    model: a classifier trained elsewhere that scores every contraction; None: one trained
+    leave-one-subject-out on the cohort (:func:`painsig.session.loso_pain_probability`)."""
     run_dir = Path(run_dir)
     epochs = segment_trials(trials, segmenter)
     refs, ref_kind = peak_references(cohort, list(trials))
@@ -248,7 +255,15 @@ def run_monitor(
         names=settings.features.names,
         params=settings.features.params,
     )
-    probability = loso_pain_probability(table, settings)
+    if model is None:
+        probability = loso_pain_probability(table, settings)
+        scorer = (
+            "leave-one-subject-out, trained on the other subjects' "
+            f"{settings.positive}/{settings.negative} contractions"
+        )
+    else:
+        probability = saved_model_probability(table, model, settings.positive)
+        scorer = "a saved model (monitor.model)"
     index_rows, trend_rows, pages = [], [], {}
     for subject in dict.fromkeys(t.subject for t in trials):
         mine = [t for t in trials if t.subject == subject]
@@ -267,8 +282,7 @@ def run_monitor(
         "n_contractions": len(epochs),
         "n_scored": int(probability.notna().sum()),
         "peak_reference": ref_kind,
-        "classifier": "leave-one-subject-out, trained on the other subjects' "
-        f"{settings.positive}/{settings.negative} contractions",
+        "classifier": scorer,
         "baseline_sessions": monitor.baseline_sessions,
         "session_settings": {k: v for k, v in asdict(monitor.session).items() if k != "detector"},
         "latest_outside_band": flagged,
@@ -287,11 +301,18 @@ def _augment(cfg: DictConfig, m: MonitorSettings) -> Callable[[Trial], Trial] | 
     return ReconstructedChannels(folder, deep)
 
 
+def _saved_model(cfg: DictConfig) -> PainClassifier | None:
+    """The classifier of ``monitor.model`` (None: train leave-one-subject-out)."""
+    path = cfg.monitor.get("model")
+    return None if path is None else PainClassifier.load(path)
+
+
 def run_monitor_job(cfg: DictConfig) -> dict:
     """The monitor of one config into ``cfg.run_dir``; returns its metrics."""
     run_dir = Path(cfg.run_dir)
     settings = settings_from_config(cfg.painsig)
     monitor = monitor_settings(cfg)
+    model = _saved_model(cfg)  # a bad file fails here, before any work
     seed = seed_everything(int(cfg.seed))
     write_config(cfg, run_dir)
     cohort = instantiate(cfg.data)
@@ -307,7 +328,11 @@ def run_monitor_job(cfg: DictConfig) -> dict:
         _augment(cfg, monitor),
     )
     segmenter = instantiate(cfg.painsig.segmenter)
-    metrics = {"seed": seed, **run_monitor(cohort, trials, segmenter, settings, monitor, run_dir)}
+    try:
+        report = run_monitor(cohort, trials, segmenter, settings, monitor, run_dir, model)
+    except SavedModelError as exc:
+        raise SavedModelError(f"monitor.model = {cfg.monitor.model}: {exc}") from exc
+    metrics = {"seed": seed, **report}
     path = write_metrics(metrics, run_dir)
     print(
         f"painsig-monitor finished: {len(metrics['reports'])} patient page(s), "

@@ -9,12 +9,14 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from nmm.data.io import read_dataset, write_dataset
 from nmm.data.schema import Cohort, Trial
 from nmm.jobs.cohorts import DEFAULT_ROOT
+from painsig.classifier import PainClassifier
 from tests.html_probe import rendered_dom
 from tests.jobs.conftest import run_app
 
@@ -103,3 +105,28 @@ def test_one_baseline_session_is_a_config_error(tmp_path):
     done = run_app("scripts.monitor", ["monitor.baseline_sessions=1"], tmp_path, timeout=120)
     assert done.returncode != 0
     assert "monitor.baseline_sessions" in done.stderr
+
+
+def test_a_model_trained_elsewhere_scores_the_contractions(monitor_run, tmp_path):
+    # a model of the columns the app describes (FAST's features on the four channels)
+    columns = [
+        f"{m}_{f}"
+        for m in ("BIClong", "BICshort", "TRIlong", "TRIlat")
+        for f in ("rms", "mav", "peak", "mnf", "mdf")
+    ]
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(40, len(columns))), columns=columns)  # noqa: N806
+    y = np.where(X["BIClong_rms"] > 0, "pain", "baseline")
+    model = PainClassifier(n_estimators=5, n_jobs=1).fit(X, y).save(tmp_path / "model.json")
+    cohort = monitor_run.parent / "cohort"
+    args = ["data=folder", f"data.path={cohort}", f"run_dir={tmp_path / 'run'}", *FAST]
+    done = run_app("scripts.monitor", [*args, f"monitor.model={model}"], tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["classifier"] == "a saved model (monitor.model)"
+    assert metrics["n_scored"] > 0
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "other"}')
+    done = run_app("scripts.monitor", [*args, f"monitor.model={bad}"], tmp_path, timeout=120)
+    assert done.returncode != 0
+    assert f"SavedModelError: {bad}: not a painsig-classifier file" in done.stderr
