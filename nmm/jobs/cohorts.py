@@ -62,6 +62,7 @@ FAMILY = (
     "few_trials",
     "low_snr",
     "speeds_rom",
+    "longitudinal",
 )
 
 
@@ -179,9 +180,9 @@ def ensure_variant_cohort(
 
     A variant is an option of the ``synth`` config group (``conf/synth/<name>.yaml``): one of
     the cohort family (:func:`variant_names`: ``default``, ``no_mvic``,
-    ``shoulder_elevated``, ``cocontraction``, ``few_trials``, ``low_snr``, ``speeds_rom``;
-    docs/cohort_family.md) or ``tiny``. Its config is ``conf/synth.yaml`` composed with
-    ``synth=<name>`` and then ``overrides``.
+    ``shoulder_elevated``, ``cocontraction``, ``few_trials``, ``low_snr``, ``speeds_rom``,
+    ``longitudinal``; docs/cohort_family.md) or ``tiny``. Its config is ``conf/synth.yaml``
+    composed with ``synth=<name>`` and then ``overrides``.
 
     Args:
         name: the variant.

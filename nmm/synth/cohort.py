@@ -52,6 +52,7 @@ from nmm.synth.generic_model import check_source_model, generic_model_changes, g
 from nmm.synth.output import folder_sizes, write_cohort
 from nmm.synth.plan import TrialJob, TrialPlan, elbow_flexors, movement_job, mvic_job, plan_trials
 from nmm.synth.report import cohort_metrics
+from nmm.synth.sessions import with_sessions
 from nmm.synth.settings import SynthSettings
 from nmm.synth.simulate import SimulatedCohort, process_pool, run_jobs
 from nmm.synth.subjects import SubjectTruth, draw_subjects
@@ -216,6 +217,9 @@ def generate_cohort(
     ``out_dir`` (:func:`~nmm.synth.output.write_cohort`). workers: OpenSim processes (None:
     ``settings.workers``).
 
+    With ``settings.sessions`` it writes the longitudinal cohort
+    (:func:`~nmm.synth.sessions.with_sessions`) of the solved trials.
+
     Returns the metrics (what ``nmm-synth`` writes to ``metrics.json``), with the timings (s)
     and the folder's sizes (bytes). Raises SynthConfigError for a model that does not fit the
     settings, before anything is written.
@@ -224,7 +228,11 @@ def generate_cohort(
     workers = settings.workers if workers is None else int(workers)
     run = simulate_cohort(settings, seed, workers=workers, progress=progress)
     out = Path(out_dir)
-    write_cohort(run, out)
+    if settings.sessions is None:
+        write_cohort(run, out)
+    else:
+        write_cohort(with_sessions(run, elbow_flexors(run.settings, run.subjects[0])), out)
+    # the metrics describe the solved trials (a longitudinal cohort's sessions reuse them)
     metrics = cohort_metrics(
         run.settings, run.plans, run.results, run.features, run.calibration, seed
     )

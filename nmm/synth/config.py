@@ -229,6 +229,27 @@ def _pain_model(c: Mapping[str, Any]) -> None:
         _number(targets, key, where="synth.pain_model.pain.target_d")
 
 
+def _sessions(c: Mapping[str, Any]) -> None:
+    """The optional ``sessions`` node (conf/synth/longitudinal.yaml; nmm.synth.sessions): an
+    integer ``n`` >= 1, an initial pain effect in [0, 1], a recovery constant > 0 (sessions),
+    a co-contraction rise >= 0, a fatigue slope >= 0 and a floor of the fatigue scale in (0, 1]."""
+    sessions = c.get("sessions")
+    if sessions is None:
+        return
+    where = "synth.sessions"
+    if not isinstance(sessions, Mapping) or not _int_at_least_one(sessions.get("n")):
+        raise SynthConfigError(
+            f"{where} must be a mapping with an integer n >= 1, got {sessions!r}"
+        )
+    if not 0 <= _number(sessions, "pain_initial", low=0, where=where) <= 1:
+        raise SynthConfigError(f"{where}.pain_initial must be in [0, 1]")
+    _number(sessions, "pain_recovery_sessions", low=0, strict=True, where=where)
+    _number(sessions, "cocontraction_rise", low=0, where=where)
+    _number(sessions, "fatigue_slope_per_excitation_s", low=0, where=where)
+    if not _number(sessions, "fatigue_min_scale", low=0, strict=True, where=where) <= 1:
+        raise SynthConfigError(f"{where}.fatigue_min_scale must be in (0, 1]")
+
+
 def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """A plain, checked copy of the ``synth`` config mapping; SynthConfigError names what is
     wrong."""
@@ -243,6 +264,7 @@ def validate_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     _posture(c)
     _run(c)
     _pain_model(c)
+    _sessions(c)
     return c
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from nmm.atomic import atomic_write_json
 from nmm.data.io.dataset import write_dataset
 from nmm.data.preprocess import mvic_reference, mvic_reference_chain
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
@@ -37,19 +38,19 @@ __all__ = [
     "DEFAULT_MAINS_HZ",
     "FORMAT_VERSION",
     "GENERIC_MODEL",
-    "SESSION",
+    "SESSIONS_FILE",
     "folder_sizes",
     "write_cohort",
 ]
 
 #: Bumped when the generator changes what it writes for a given config, so caches regenerate.
 FORMAT_VERSION = 1
-#: The session of every trial.
-SESSION = "1"
 #: The generic model's file in the dataset folder, written when it differs from the source .osim.
 GENERIC_MODEL = "generic_model.osim"
 #: The default cohort's mains frequency (Hz, European); another one is recorded per subject.
 DEFAULT_MAINS_HZ = 50.0
+#: A longitudinal cohort's truth per session (nmm.synth.sessions), in ground_truth/.
+SESSIONS_FILE = "sessions.json"
 #: The significant digits of the floats in ground_truth/cohort.json.
 SUMMARY_DIGITS = 10
 
@@ -100,7 +101,7 @@ def _dataset_trial(
         kinematics=kin,
         torque=tq,
         load=Load(plan.load_kg, round(plan.subject.load_distance_m, 4)),
-        session=SESSION,
+        session=plan.session,
         condition=plan.condition,
         coordinate=coord,
         metadata=meta,
@@ -166,7 +167,7 @@ def dataset_cohort(run: SimulatedCohort) -> Cohort:
 def _trial_summary(plan: TrialPlan, job: TrialJob, res: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "subject": plan.subject.subject_id,
-        "session": SESSION,
+        "session": plan.session,
         "trial_id": plan.trial_id,
         "condition": plan.condition,
         "kind": plan.kind,
@@ -221,7 +222,8 @@ def _cohort_summary(run: SimulatedCohort) -> dict[str, Any]:
 def write_truth(run: SimulatedCohort, truth_dir: Path) -> None:
     """The ground-truth folder (layout: :mod:`nmm.synth.ground_truth`): per trial the muscle
     states at ``output.truth_rate_hz`` (every k-th sample of the kinematics grid), per subject
-    its arm model as simulated (no load), and ``cohort.json``."""
+    its arm model as simulated (no load), ``cohort.json`` and, for a longitudinal cohort,
+    :data:`SESSIONS_FILE`."""
     s = run.settings
     every = round(s.task.rate_hz / s.output.truth_rate_hz)
     for p in run.plans:
@@ -229,7 +231,7 @@ def write_truth(run: SimulatedCohort, truth_dir: Path) -> None:
         write_trial_truth(
             truth_dir,
             p.subject.subject_id,
-            SESSION,
+            p.session,
             p.trial_id,
             p.motion.time[::every],
             list(s.muscles),
@@ -246,6 +248,8 @@ def write_truth(run: SimulatedCohort, truth_dir: Path) -> None:
         m.setName(f"{s.name}_{subj.subject_id}")
         m.printToXML(str(truth_dir / subj.subject_id / "model.osim"))
     write_cohort_truth(truth_dir, _cohort_summary(run))
+    if run.sessions is not None:
+        atomic_write_json(truth_dir / SESSIONS_FILE, _round_tree(run.sessions))
 
 
 def write_cohort(run: SimulatedCohort, out: Path) -> None:

@@ -25,6 +25,7 @@ from nmm.synth.subjects import SubjectTruth
 from nmm.synth.tasks import Phase, movement_motion, mvic_excitation, mvic_motion
 
 __all__ = [
+    "FIRST_SESSION",
     "TrialJob",
     "TrialPlan",
     "arm_spec",
@@ -36,11 +37,15 @@ __all__ = [
 ]
 
 
+#: The session of every trial of a one-session cohort, and the first of a longitudinal one.
+FIRST_SESSION = "1"
+
+
 @dataclass
 class TrialPlan:
     """One trial of one subject: its condition, load (kg), kind ('movement' | 'mvic'),
     prescribed motion and phases; a movement's condition effect and speed class (index into
-    ``task.flexion_duration_s``, and that duration in s); an MVIC's direction."""
+    ``task.flexion_duration_s``, and that duration in s); an MVIC's direction; its session."""
 
     subject: SubjectTruth
     trial_id: str
@@ -53,10 +58,15 @@ class TrialPlan:
     speed_index: int | None = None
     flexion_duration_s: float | None = None
     direction: str | None = None  # MVIC: 'flexion' | 'extension'
+    session: str = FIRST_SESSION
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.subject.subject_id, self.trial_id)
+        """(subject, trial id), unique in the cohort: beyond the first session the trial id is
+        qualified by its session (``<trial id>@<session>``; the dataset keeps the plain id)."""
+        if self.session == FIRST_SESSION:
+            return (self.subject.subject_id, self.trial_id)
+        return (self.subject.subject_id, f"{self.trial_id}@{self.session}")
 
 
 @dataclass

@@ -35,6 +35,7 @@ __all__ = [
     "PostureSettings",
     "Range",
     "RecruitmentSettings",
+    "SessionSettings",
     "SolverSettings",
     "SynthSettings",
     "TaskSettings",
@@ -258,6 +259,25 @@ class OutputSettings:
 
 
 @dataclass(frozen=True)
+class SessionSettings:
+    """Several sessions per subject (:mod:`nmm.synth.sessions`, conf/synth/longitudinal.yaml).
+
+    n: sessions per subject; pain_initial: e0, the pain effect in session 1 as a fraction of the
+    calibrated ``pain`` condition (1: all of it); pain_recovery_sessions: τ of the exponential
+    recovery e(s) = e0·exp(−(s − 1)/τ) (sessions); cocontraction_rise: the fraction by which the
+    injected muscle's antagonists' drive rises at e = 1; fatigue_slope_per_excitation_s: the fall
+    of the conduction-velocity scale k per unit of cumulative excitation (1 / (excitation·s));
+    fatigue_min_scale: the floor of k."""
+
+    n: int
+    pain_initial: float
+    pain_recovery_sessions: float
+    cocontraction_rise: float
+    fatigue_slope_per_excitation_s: float
+    fatigue_min_scale: float
+
+
+@dataclass(frozen=True)
 class SynthSettings:
     """Everything the generator reads (``conf/synth/``); build with :meth:`from_mapping`."""
 
@@ -283,6 +303,7 @@ class SynthSettings:
     checks: ChecksSettings
     output: OutputSettings
     workers: int = 1
+    sessions: SessionSettings | None = None
 
     @property
     def measured(self) -> tuple[str, ...]:

@@ -137,7 +137,8 @@ class SimulatedCohort:
     seed, the subjects, the trials in dataset order (:class:`~nmm.synth.plan.TrialPlan`), and
     by (subject, trial id) the OpenSim jobs, their results (:func:`run_job`) and the raw EMG;
     the injected muscle's contraction features, the pain calibration and the generic model's
-    changes to the source ``.osim`` (:func:`~nmm.synth.generic_model.generic_model_changes`)."""
+    changes to the source ``.osim`` (:func:`~nmm.synth.generic_model.generic_model_changes`);
+    a longitudinal cohort's truth per session (:func:`nmm.synth.sessions.with_sessions`)."""
 
     settings: SynthSettings
     seed: int
@@ -149,3 +150,4 @@ class SimulatedCohort:
     features: list[dict[str, Any]]
     calibration: dict[str, dict[str, Any]]
     changes: dict[str, Any]
+    sessions: dict[str, Any] | None = None

@@ -42,7 +42,15 @@ from nmm.synth.settings import SynthSettings
 from nmm.synth.tasks import ANGLE_LIMITS_DEG
 from tests.synth.conftest import plain_synth as _plain
 
-VARIANTS = ("no_mvic", "shoulder_elevated", "cocontraction", "few_trials", "low_snr", "speeds_rom")
+VARIANTS = (
+    "no_mvic",
+    "shoulder_elevated",
+    "cocontraction",
+    "few_trials",
+    "low_snr",
+    "speeds_rom",
+    "longitudinal",  # generated and checked in tests/synth/test_longitudinal.py
+)
 
 #: Tiny size: one subject, baseline only, one 0 kg trial of two short cycles, short MVIC.
 TINY = {
