@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nmm.data.io import read_dataset, write_dataset
+from nmm.data.io import read_dataset, write_dataset, write_sto
 from nmm.data.schema import Cohort, Trial
 from nmm.jobs.cohorts import DEFAULT_ROOT
 from painsig.classifier import PainClassifier
@@ -37,12 +37,28 @@ def _write_cohort(folder: Path, relabel) -> Path:
     return folder
 
 
+def _write_reconstructions(cohort: Path, folder: Path) -> Path:
+    """A predictions folder as nmm-predict writes it, with constant BRA (0.2) and TRImed
+    (0.1) envelopes for every trial but the MVIC ones."""
+    for t in read_dataset(cohort):
+        if t.condition == "mvic":
+            continue
+        time = np.arange(0.0, t.emg.duration + 0.01, 0.01)
+        values = np.column_stack([np.full(time.size, 0.2), np.full(time.size, 0.1)])
+        path = folder / "envelopes" / t.subject / f"{t.session}_{t.trial_id}_envelopes.sto"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_sto(path, time + t.emg.time[0], values, ["BRA", "TRImed"])
+    return folder
+
+
 @pytest.fixture(scope="module")
 def monitor_run(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("monitor")
     cohort = _write_cohort(tmp / "cohort", _by_load)
+    predictions = _write_reconstructions(cohort, tmp / "predictions")
     run_dir = tmp / "run"
     args = ["data=folder", f"data.path={cohort}", f"run_dir={run_dir}", *FAST]
+    args.append(f"monitor.reconstructed={predictions}")
     done = run_app("scripts.monitor", args, tmp, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return run_dir
@@ -56,6 +72,12 @@ def test_indices_csv_holds_every_index_per_subject_and_session(monitor_run):
     for name in ("pain_probability", "mdf_slope", "mnf_slope", "finsm5_slope"):
         assert name in indices
     assert {"cocontraction_measured", "amplitude_BIClong", "onset_lag_TRIlong"} <= indices
+    # the reconstructed BRA and TRImed join the groups: a second co-contraction index
+    cci = table[table["index"].str.startswith("cocontraction")].pivot(
+        index=["subject", "session"], columns="index", values="estimate"
+    )
+    assert cci.notna().all().all()
+    assert not np.allclose(cci["cocontraction_measured"], cci["cocontraction_with_reconstructed"])
     pain = table[table["index"] == "pain_probability"]
     assert pain["estimate"].between(0, 1).all()
     assert (pain["low"] <= pain["estimate"]).all() and (pain["estimate"] <= pain["high"]).all()
