@@ -128,14 +128,13 @@ class SessionContractions:
 
 
 def _mean_index(name: str, unit: str, values: npt.ArrayLike, ci: float) -> SessionIndex:
-    """The mean over contractions with Student's t interval (NaN values left out)."""
+    """The mean over contractions with Student's t interval (NaN values left out); with
+    fewer than 2 values, no interval (NaN)."""
     v = np.asarray(values, dtype=float)
     finite = v[np.isfinite(v)]
+    mean = float(np.mean(finite)) if finite.size else math.nan
     if finite.size < 2:
-        nan = math.nan
-        return SessionIndex(name, unit, "mean", float(np.mean(finite)) if finite.size else nan,
-                            nan, nan, nan, v)  # fmt: skip
-    mean = float(np.mean(finite))
+        return SessionIndex(name, unit, "mean", mean, math.nan, math.nan, math.nan, v)
     se = float(np.std(finite, ddof=1) / math.sqrt(finite.size))
     half = float(stats.t.ppf(0.5 + ci / 2, finite.size - 1)) * se
     return SessionIndex(name, unit, "mean", mean, mean - half, mean + half, se, v)

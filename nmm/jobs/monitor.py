@@ -136,9 +136,10 @@ def _subject_sessions(
         mine = [t for t in trials if t.session == session]
         ids = {t.trial_id for t in mine}
         positions = [
-            i for i, e in enumerate(epochs)
+            i
+            for i, e in enumerate(epochs)
             if e.subject == mine[0].subject and e.session == session and e.trial_id in ids
-        ]  # fmt: skip
+        ]
         if not positions:
             log.warning("%s session %s: no contractions", mine[0].subject, session)
             continue

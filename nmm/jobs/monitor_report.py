@@ -28,23 +28,34 @@ def plot_index(
 ) -> Path:
     """One index over the sessions: the estimate with its interval per session, the
     contraction values (grey strip beside each point; for a slope index, the per-contraction
-    values on a second axis) and the baseline band (shaded)."""
-    points = [(s, next(i for i in idx if i.name == name)) for s, idx in sessions
-              if any(i.name == name for i in idx)]  # fmt: skip
+    values on a second axis) and the baseline band (shaded); the latest session in red when
+    it lies outside the band."""
+    points = [
+        (s, next(i for i in idx if i.name == name))
+        for s, idx in sessions
+        if any(i.name == name for i in idx)
+    ]
     x = np.arange(1, len(points) + 1, dtype=float)
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     strip = ax.twinx() if points and points[0][1].kind == "slope" else ax
     rng = np.random.default_rng(0)  # jitter of the strip only, fixed for a stable figure
-    for xi, (_, i) in zip(x, points, strict=True):
+    flagged = trend is not None and bool(trend.band.outside)
+    for n, (xi, (_, i)) in enumerate(zip(x, points, strict=True)):
         v = i.values[np.isfinite(i.values)]
         strip.plot(xi + 0.25 + rng.uniform(-0.06, 0.06, v.size), v, ".", color="0.6", ms=3)
         if math.isfinite(i.estimate):
             low, high = i.estimate - i.low, i.high - i.estimate
             yerr = None if not math.isfinite(low) else [[low], [high]]
-            ax.errorbar(xi, i.estimate, yerr=yerr, fmt="o", color="C0", capsize=3)
+            colour = "C3" if flagged and n == len(points) - 1 else "C0"  # latest out of band
+            ax.errorbar(xi, i.estimate, yerr=yerr, fmt="o", color=colour, capsize=3)
     if trend is not None:
-        ax.axhspan(trend.band.low, trend.band.high, color="C2", alpha=0.15,
-                   label=f"baseline band (first {trend.band.k})")  # fmt: skip
+        ax.axhspan(
+            trend.band.low,
+            trend.band.high,
+            color="C2",
+            alpha=0.15,
+            label=f"baseline band (first {trend.band.k})",
+        )
         ax.legend(loc="best", fontsize=8)
     unit = points[0][1].unit if points else ""
     ax.set_xticks(x, [s for s, _ in points])
@@ -58,8 +69,11 @@ def plot_index(
 
 def _trend_text(name: str, t: IndexTrend) -> str:
     """One line: slope, change and flag of an index."""
-    flag = {None: "latest session is a baseline session", True: "LATEST OUTSIDE the band",
-            False: "latest inside the band"}[t.band.outside]  # fmt: skip
+    flag = {
+        None: "latest session is a baseline session",
+        True: "LATEST OUTSIDE the band",
+        False: "latest inside the band",
+    }[t.band.outside]
     return (
         f"{name}: slope {t.slope:.4g} per session [{t.low:.4g}, {t.high:.4g}] "
         f"(Theil–Sen, {t.ci:.0%}); change from the first session {t.change.difference:.4g} "
@@ -73,10 +87,12 @@ def write_subject_report(
 ) -> Path:
     """The page of one subject at ``path`` (figures beside it in ``figures/``)."""
     path = Path(path)
+    band = next(iter(trends.values())).band if trends else None
+    band_text = f"mean ± {band.n_sd:g} SD of the first {band.k} sessions" if band else "none"
     report = HtmlReport(
         f"Monitoring: subject {subject}",
-        f"{len(sessions)} sessions; the baseline band is mean ± SD multiple of the first "
-        "sessions' estimates; intervals: Student's t over contractions (means) or OLS (slopes).",
+        f"{len(sessions)} sessions; baseline band: {band_text}; session intervals: Student's t "
+        "over contractions (means) or OLS across contractions (slopes); trend: Theil–Sen.",
     )
     summary = report.section("Trends and flags")
     rows = []
@@ -84,10 +100,17 @@ def write_subject_report(
         summary.text(_trend_text(name, t), note=bool(t.band.outside))
     for session, indices in sessions:
         rows += [
-            {"session": session, "index": i.name, "unit": i.unit, "estimate": i.estimate,
-             "low": i.low, "high": i.high, "contractions": int(np.isfinite(i.values).sum())}
+            {
+                "session": session,
+                "index": i.name,
+                "unit": i.unit,
+                "estimate": i.estimate,
+                "low": i.low,
+                "high": i.high,
+                "contractions": int(np.isfinite(i.values).sum()),
+            }
             for i in indices
-        ]  # fmt: skip
+        ]
     summary.table(rows, floatfmt=".4g", caption="every index per session")
     figures = report.section("Each index over the sessions")
     names = list(dict.fromkeys(i.name for _, idx in sessions for i in idx))
