@@ -214,3 +214,43 @@ def test_the_default_cohort_exported_as_a_study_gives_the_same_numbers(
         for key in path:
             a, b = a[key], b[key]
         assert a == b, path
+
+
+def test_a_study_of_scaled_models_without_mvic_runs_with_only_its_path(tmp_path, arm26_osim):
+    """Issue 20's done-when case: three subjects, each with its own scaled arm26 and no MVIC
+    trial, run through `nmm-pipeline data=study data.path=...` with no other data or physics
+    override (only the test's fast settings); the data checks warn about the missing MVICs."""
+    pytest.importorskip("opensim")
+    from nmm.data.io.dataset import read_dataset
+    from nmm.data.io.study_export import write_study
+    from nmm.data.schema import Cohort, Subject
+    from tests.opensim.scaled_models import scaled_arm26
+
+    native = read_dataset(REPO / "data" / "default_cohort" / "dataset")
+    scales = {"S01": 0.92, "S02": 1.0, "S03": 1.1}
+    subjects = [
+        Subject(
+            sid,
+            body_mass_kg=native.subjects[sid].body_mass_kg,
+            height_m=native.subjects[sid].height_m,
+            model=str(scaled_arm26(arm26_osim, tmp_path / f"{sid}.osim", scale)),
+        )
+        for sid, scale in scales.items()
+    ]
+    trials = [t for t in native if t.subject in scales and t.condition != "mvic"]
+    study = write_study(Cohort(subjects, trials, name="scaled"), tmp_path / "study")
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [*_command(run_dir, tmp_path / "geometry"), "data=study", f"data.path={study}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "no_mvic" in done.stdout + done.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["cohort_summary"]["subjects"] == list(scales)
+    assert metrics["nmm"]["torque_r2"] > 0.5
+    models = json.loads((run_dir / "stages" / "nmm" / "subject_models.json").read_text())
+    assert sorted(models) == sorted(scales)
