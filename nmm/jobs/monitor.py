@@ -58,6 +58,7 @@ from painsig.trends import IndexTrend, TrendError, index_trend, session_numbers
 __all__ = [
     "MonitorSettings",
     "SessionCountError",
+    "check_scoring",
     "check_sessions",
     "monitor_settings",
     "monitored_trials",
@@ -302,6 +303,22 @@ def _augment(cfg: DictConfig, m: MonitorSettings) -> Callable[[Trial], Trial] | 
     return ReconstructedChannels(folder, deep)
 
 
+def check_scoring(trials: Sequence[Trial], settings: PainsigSettings, model: object) -> None:
+    """Without a saved model, the trials must hold both trained conditions (the
+    leave-one-subject-out model learns from them): ConfigError naming ``monitor.model`` and the
+    conditions present, before any work."""
+    present = sorted({t.condition for t in trials})
+    missing = sorted({settings.positive, settings.negative} - set(present))
+    if model is None and missing:
+        raise ConfigError(
+            "monitor.model",
+            f"null (train leave-one-subject-out) needs {settings.positive!r} and "
+            f"{settings.negative!r} contractions, and the cohort has no {missing} (conditions: "
+            f"{present}); give a model trained elsewhere, e.g. "
+            "monitor.model=<painsig run_dir>/model.json",
+        )
+
+
 def _saved_model(cfg: DictConfig) -> PainClassifier | None:
     """The classifier of ``monitor.model`` (None: train leave-one-subject-out)."""
     path = cfg.monitor.get("model")
@@ -321,6 +338,7 @@ def run_monitor_job(cfg: DictConfig) -> dict:
     check_cohort_rates(cfg, cohort)
     kept = [t for t in cohort if t.condition not in set(monitor.exclude_conditions)]
     check_sessions(kept, monitor.baseline_sessions)
+    check_scoring(kept, settings, model)
     trials = monitored_trials(
         cohort,
         instantiate(cfg.preprocess.emg),

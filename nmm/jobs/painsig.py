@@ -6,7 +6,8 @@ The steps of :func:`run_painsig`, each a function below: describe the contractio
 confusion matrix, random-split inflation) -> explain the final model (SHAP) -> classify the
 third condition -> feature statistics between the trained conditions -> summary. The
 :mod:`painsig` package computes; this module reads the config and writes the run folder:
-``features.csv``, ``shap_summary.csv``, ``statistics.csv``/``.md``,
+``features.csv``, ``model.json`` (the final model, :meth:`PainClassifier.save`; what
+``painsig-monitor monitor.model=...`` reads), ``shap_summary.csv``, ``statistics.csv``/``.md``,
 ``statistics_<third>_predicted.csv`` and ``figures/`` (the job adds ``config.yaml`` and
 ``metrics.json``).
 """
@@ -122,9 +123,10 @@ def _classify(
 def _explain(
     data: LabelledContractions, settings: PainsigSettings, run_dir: Path
 ) -> tuple[PainClassifier, list[str]]:
-    """The final model, with its SHAP table and figures written, and its five most important
-    features."""
+    """The final model, saved as ``model.json``, with its SHAP table and figures written, and
+    its five most important features."""
     final, values, shap_table = explain_final_model(data, settings)
+    final.save(run_dir / "model.json")
     _write_csv(shap_table, run_dir / "shap_summary.csv")
     plot_shap_beeswarm(values, data.X, run_dir / "figures" / "shap_beeswarm.png")
     plot_shap_bar(values, data.X, run_dir / "figures" / "shap_bar.png")

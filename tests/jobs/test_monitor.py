@@ -152,3 +152,16 @@ def test_a_model_trained_elsewhere_scores_the_contractions(monitor_run, tmp_path
     done = run_app("scripts.monitor", [*args, f"monitor.model={bad}"], tmp_path, timeout=120)
     assert done.returncode != 0
     assert f"SavedModelError: {bad}: not a painsig-classifier file" in done.stderr
+
+
+def test_without_a_model_a_cohort_of_one_condition_names_monitor_model(tmp_path):
+    # every movement trial labelled pain (as in the longitudinal cohort): nothing to train on
+    cohort = _write_cohort(
+        tmp_path / "cohort",
+        lambda t: _by_load(t if t.condition == "mvic" else t.replace(condition="pain")),
+    )
+    args = ["data=folder", f"data.path={cohort}", f"run_dir={tmp_path / 'run'}", *FAST]
+    done = run_app("scripts.monitor", args, tmp_path, timeout=120)
+    assert done.returncode != 0
+    assert "config key 'monitor.model'" in done.stderr
+    assert "monitor.model=<painsig run_dir>/model.json" in done.stderr

@@ -11,6 +11,7 @@ import pytest
 from nmm.data import Cohort, Signal, Subject, Trial
 from nmm.data.preprocess import BandPass, Chain, Differentiate, Envelope, LowPass
 from nmm.jobs.painsig import run_painsig
+from painsig.classifier import PainClassifier
 from painsig.features import FEATURES
 from painsig.registry import FeatureInput, FeatureSpec
 from painsig.segment import EmgOnsetSegmenter
@@ -86,6 +87,8 @@ def test_run_painsig_writes_honest_metrics_and_figures(cohort, tmp_path):
     stats = (tmp_path / "statistics.md").read_text()
     assert "BIClong_peak" in stats
     assert report["n_significant_features"] >= 1
+    # the final model, saved for painsig-monitor (monitor.model)
+    assert PainClassifier.load(tmp_path / "model.json").classes_.tolist() == ["baseline", "pain"]
 
 
 def test_missing_condition_is_a_clear_error(cohort, tmp_path):
