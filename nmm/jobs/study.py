@@ -71,16 +71,20 @@ def study_cohort(
 
 
 def _subject_models(study: Study, default_model: str | None) -> dict[str, str | None]:
-    """Each subject's model (its own, else ``default_model``), checked for the study's elbow
-    coordinate where OpenSim is installed (it is needed only for inverse dynamics)."""
+    """Each subject's model (its own, else ``default_model``). A subject's own model, and the
+    default model of a subject with trials lacking their ID file, must have the study's elbow
+    coordinate (checked where OpenSim is installed); the default model of a subject whose moments
+    are all recorded need not: the NMM drives it by ``physics.coordinate``, whatever the IK
+    files call the joint (the pyomeca trial's ``elbow_flexion`` on arm26's ``r_elbow_flex``)."""
     wanted = study.layout.model_coordinate
     models = {sid: s.model or default_model for sid, s in study.cohort.subjects.items()}
     if importlib.util.find_spec("opensim") is None:  # optional (conda only)
         log.warning("OpenSim is not installed: the subjects' models are not checked")
         return models
+    need_id = {t.subject for t in study.lacking_torque}
     checked: dict[str, list[str]] = {}
     for sid, model in models.items():
-        if model is None:
+        if model is None or (study.cohort.subjects[sid].model is None and sid not in need_id):
             continue
         try:
             have = checked.setdefault(model, model_coordinates(model))
