@@ -142,3 +142,22 @@ def test_computed_moment_uses_and_records_the_lever_arm_scaled_with_the_forearm(
     computed = next(t for t in read if t.trial_id == "baseline_4kg_1")
     assert computed.load.lever_arm_m == pytest.approx(expected, rel=1e-12)
     assert next(t for t in read if t.trial_id == "baseline_2kg_1").load.lever_arm_m is None
+
+
+def test_the_pyomeca_study_reads_through_data_study_with_the_default_model(
+    tmp_path, pyomeca_dir, arm26_osim
+):
+    """docs/study.md's worked example: the pyomeca trial, whose IK names the joint
+    elbow_flexion and which has no model of its own, reads through the data source with arm26 as
+    the default model (which calls the joint r_elbow_flex): its moments are recorded, so the
+    default model is not asked for the IK's coordinate name."""
+    pytest.importorskip("opensim")
+    import warnings
+
+    from tests.data.test_study import _pyomeca_study
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the files' headers announce more rows than they hold
+        folder = _pyomeca_study(tmp_path / "study", pyomeca_dir)
+        cohort = study_cohort(folder, default_model=str(arm26_osim), default_lever_arm_m=0.3)
+    assert [t.trial_id for t in cohort] == ["box_lift"]
