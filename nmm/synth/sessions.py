@@ -211,18 +211,20 @@ def with_sessions(run: SimulatedCohort, flexors: Sequence[str]) -> SimulatedCoho
         movement = [p for p in run.plans if p.subject is subj and p.kind == "movement"]
         for n in range(1, sessions.n + 1):
             effect = pain_effect(sessions, n)
-            got = _session_trials(run, movement, n, (effect, ratio), flexors)
-            plans += got[0]
-            results.update(got[1])
-            emg.update(got[2])
-            jobs.update({q.key: run.jobs[p.key] for p, q in zip(movement, got[0], strict=True)})
+            repeated, solved, signals, contractions = _session_trials(
+                run, movement, n, (effect, ratio), flexors
+            )
+            plans += repeated
+            results.update(solved)
+            emg.update(signals)
+            jobs.update({q.key: run.jobs[p.key] for p, q in zip(movement, repeated, strict=True)})
             truth.setdefault(subj.subject_id, []).append(
                 {
                     "session": str(n),
                     "pain_effect": effect,
                     "injected_drive_factor": ratio**effect,
                     "antagonist_drive_factor": 1.0 + sessions.cocontraction_rise * effect,
-                    "contractions": got[3],
+                    "contractions": contractions,
                 }
             )
     model = {
