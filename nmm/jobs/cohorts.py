@@ -131,12 +131,24 @@ def ensure_default_cohort(
 
     Its config and seed are ``conf/<config>.yaml`` (``conf/synth.yaml``) composed with
     ``overrides`` (overrides of that app config: ``synth=tiny``, ``synth.n_subjects=2``,
-    ``seed=1``). root: the folder (default :data:`DEFAULT_ROOT`, ``data/default_cohort/`` of
-    the repository, committed). Returns the folder; the dataset is its ``dataset/``
-    (``read_dataset``), the truth its ``ground_truth/``.
+    ``seed=1``). root: the folder; by default :data:`DEFAULT_ROOT` (``data/default_cohort/`` of
+    the repository, committed) for the configured cohort, and for any other config a folder of
+    its own under :data:`VARIANT_ROOT` named by its fingerprint, so overrides never replace the
+    committed cohort. Returns the folder; the dataset is its ``dataset/`` (``read_dataset``), the
+    truth its ``ground_truth/``.
     """
     synth, seed = _compose(config, overrides)
-    return ensure_cohort(synth, seed, DEFAULT_ROOT if root is None else root)
+    if root is None:
+        root = _default_root(config, overrides, fingerprint(synth, seed))
+    return ensure_cohort(synth, seed, root)
+
+
+def _default_root(config: str, overrides: Sequence[str], stamp: str) -> Path:
+    """:data:`DEFAULT_ROOT` for the configured cohort (no overrides), or for overrides that
+    leave its fingerprint as it is; otherwise ``outputs/cache/cohorts/<config>-<fingerprint>``."""
+    if (config == "synth" and not overrides) or _is_current(DEFAULT_ROOT, stamp):
+        return DEFAULT_ROOT
+    return VARIANT_ROOT / f"{config}-{stamp[:12]}"
 
 
 def variant_names() -> list[str]:

@@ -40,8 +40,9 @@ def synthetic_cohort_folder(
 ) -> Path:
     """The folder of the synthetic cohort: ``root`` as it is when it holds
     ``dataset/manifest.yaml``; otherwise the cohort of ``conf/<config>.yaml`` composed with
-    ``overrides``, generated into ``root`` (default ``data/default_cohort/``) unless it is
-    there already (:func:`~nmm.jobs.cohorts.ensure_default_cohort`)."""
+    ``overrides``, generated into ``root`` unless it is there already (default:
+    ``data/default_cohort/`` for the configured cohort, a cache folder of its own for any other;
+    :func:`~nmm.jobs.cohorts.ensure_default_cohort`)."""
     if root is not None and (Path(root) / "dataset" / "manifest.yaml").is_file():
         return Path(root)
     return ensure_default_cohort(root, list(overrides), config=config)

@@ -84,3 +84,21 @@ def test_settings_defaults_and_checks():
     plain["loads_kg"] = [0.0, -1.0]
     with pytest.raises(SynthConfigError, match="loads_kg"):
         SynthSettings.from_mapping(plain)
+
+
+def test_overrides_never_replace_the_committed_cohort():
+    """data.overrides that change the cohort get a folder of their own (outputs/cache/cohorts/
+    <config>-<fingerprint>); overrides that leave the configured cohort as it is, and none, read
+    the committed data/default_cohort/."""
+    from nmm.jobs.cohorts import VARIANT_ROOT, _compose, _default_root, fingerprint
+
+    def root(overrides):
+        synth, seed = _compose("synth", overrides)
+        return _default_root("synth", overrides, fingerprint(synth, seed))
+
+    assert root([]) == DEFAULT_ROOT
+    if (DEFAULT_ROOT / "cohort.fingerprint").is_file():  # the committed cohort is current
+        assert root(["synth.n_subjects=5"]) == DEFAULT_ROOT  # the configured size: no change
+    other = root(["seed=1"])
+    assert other.parent == VARIANT_ROOT and other.name.startswith("synth-")
+    assert root(["synth=tiny"]) not in (DEFAULT_ROOT, other)
