@@ -53,7 +53,10 @@ DEFAULT_ROOT = _REPO / "data" / "default_cohort"
 VARIANT_ROOT = _REPO / "outputs" / "cache" / "cohorts"
 #: The file of a cohort folder holding its fingerprint.
 FINGERPRINT = "cohort.fingerprint"
-#: The cohort family: generator variants of conf/synth/ (docs/cohort_family.md).
+#: The cohort family: generator variants of conf/synth/ that change how the truth of one session
+#: is made, for judging the NMM beyond the default cohort (docs/cohort_family.md). Not in it:
+#: ``tiny`` (a size) and ``longitudinal`` (sessions for monitoring; its sessions reuse solved
+#: trials with scaled drive, not dynamically consistent, so no model is trained or scored on it).
 FAMILY = (
     "default",
     "no_mvic",
@@ -62,7 +65,6 @@ FAMILY = (
     "few_trials",
     "low_snr",
     "speeds_rom",
-    "longitudinal",
 )
 
 
@@ -192,8 +194,8 @@ def ensure_variant_cohort(
 
     A variant is an option of the ``synth`` config group (``conf/synth/<name>.yaml``): one of
     the cohort family (:func:`variant_names`: ``default``, ``no_mvic``,
-    ``shoulder_elevated``, ``cocontraction``, ``few_trials``, ``low_snr``, ``speeds_rom``,
-    ``longitudinal``; docs/cohort_family.md) or ``tiny``. Its config is ``conf/synth.yaml``
+    ``shoulder_elevated``, ``cocontraction``, ``few_trials``, ``low_snr``, ``speeds_rom``;
+    docs/cohort_family.md), ``tiny`` or ``longitudinal``. Its config is ``conf/synth.yaml``
     composed with ``synth=<name>`` and then ``overrides``.
 
     Args:

@@ -68,8 +68,8 @@ def _median_frequency(
 # --------------------------------------------------------------------------- the model's parts
 
 
-def test_longitudinal_is_a_variant_with_sessions_and_others_have_none():
-    assert "longitudinal" in variant_names()
+def test_longitudinal_is_a_synth_option_with_sessions_and_others_have_none():
+    assert "longitudinal" not in variant_names()  # not for judging the NMM (nmm.jobs.cohorts)
     s = _settings()
     assert s.sessions.n == 6 and s.conditions == ("baseline",)
     assert SynthSettings.from_mapping(plain_synth(compose_config("synth"))).sessions is None

@@ -49,7 +49,6 @@ VARIANTS = (
     "few_trials",
     "low_snr",
     "speeds_rom",
-    "longitudinal",  # generated and checked in tests/synth/test_longitudinal.py
 )
 
 #: Tiny size: one subject, baseline only, one 0 kg trial of two short cycles, short MVIC.
@@ -120,9 +119,10 @@ def _movement(cohort):
 # --------------------------------------------------------------------------- configs
 
 
-def test_the_family_is_every_synth_option_but_the_tiny_size():
+def test_the_family_is_every_synth_option_but_the_tiny_size_and_the_sessions():
+    # longitudinal: generated and checked in tests/synth/test_longitudinal.py
     options = {p.stem for p in (Path(CONF_DIR) / "synth").glob("*.yaml")}
-    assert set(variant_names()) == options - {"tiny"}
+    assert set(variant_names()) == options - {"tiny", "longitudinal"}
     assert variant_names() == ["default", *VARIANTS]
 
 
