@@ -5,7 +5,8 @@ each one this module takes the agonist's EMG (fatigue), the envelopes of all cha
 (co-contraction, amplitude) and the pain-signature probability the classifier gave it. Each
 index is one estimate per session with an interval, and the contraction-level values behind it:
 
-- **mean indices** (pain probability, co-contraction, onset lag, amplitude): the mean over the
+- **mean indices** (pain probability, co-contraction, onset lag, amplitude: the agonist's mean
+  envelope, a fraction of its MVIC where the envelopes are MVIC-normalised): the mean over the
   session's contractions with Student's t interval on n − 1 degrees of freedom,
   mean ± t · SD / √n (contractions treated as independent draws of the session);
 - **slope indices** (MDF, MNF, FInsm5 across the session): the OLS slope per contraction with
@@ -198,10 +199,12 @@ def session_indices(c: SessionContractions, s: SessionSettings) -> list[SessionI
         out.append(_mean_index("cocontraction_with_reconstructed", "%", full, s.ci))
     for muscle, lags in c.lags.items():
         out.append(_mean_index(f"onset_lag_{muscle}", "s", lags, s.ci))
-    agonist = [e[s.agonist] for e in c.envelopes]
-    out.append(
-        _mean_index(f"amplitude_{s.agonist}", "1 (MVIC)", mvic_amplitudes(agonist, 1.0).mean, s.ci)
-    )
+    # the envelopes are MVIC-normalised (units 1) where the subject has MVIC references;
+    # otherwise the amplitude stays in the envelope's units
+    unit = c.envelopes[0].unit(s.agonist)
+    amplitude = mvic_amplitudes([e[s.agonist] for e in c.envelopes], 1.0).mean
+    label = "1 (MVIC)" if unit == "1" else unit
+    out.append(_mean_index(f"amplitude_{s.agonist}", label, amplitude, s.ci))
     return out
 
 
