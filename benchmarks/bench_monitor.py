@@ -1,0 +1,316 @@
+"""Benchmark: ``painsig-monitor`` on the longitudinal synthetic cohort, scored against its truth.
+
+Issue 21's done-when, measured:
+
+1. the longitudinal cohort (``nmm-synth synth=longitudinal``, docs/cohort_family.md: 3 subjects,
+   6 sessions of 12 contractions, a pain effect e(s) = e0·exp(−(s − 1)/τ), fatigue within each
+   session, co-contraction rising with pain) is generated once and cached
+   (:func:`nmm.jobs.cohorts.ensure_variant_cohort`);
+2. the pain classifier is trained by the ``painsig`` job on the embedded default cohort
+   (``experiment=synthetic_painsig``; its ``model.json``), or ``--model`` is used. The final
+   model does not depend on the evaluation settings, so the training run uses cheap ones
+   (:data:`TRAIN_RUN`);
+3. the monitor (:func:`nmm.jobs.monitor.run_monitor_job`, ``conf/monitor.yaml`` with
+   ``data.root=<cohort>`` and ``monitor.model=<model.json>``) runs and its ``indices.csv`` is
+   scored against ``ground_truth/sessions.json``:
+
+   - ``pain_index``: per subject, Pearson r between the sessions' ``pain_probability``
+     estimates and the true pain effect e(s); target: mean over subjects >= 0.8;
+   - ``mdf_slope_sign``: the fraction of sessions whose ``mdf_slope`` estimate has the sign of
+     the true fatigue (the OLS slope of the agonist's conduction-velocity scale k over the
+     session's contractions: negative as k falls); a NaN estimate counts as wrong; target >= 0.9;
+   - ``cocontraction``: RMSE (percentage points) between each session's Falconer & Winter index
+     (``cocontraction_measured``: measured flexors vs extensors) and the truth's (the mean over
+     the session's contractions of the index of all six muscles' excitations), with a
+     subject-cluster bootstrap 95 % CI (:func:`nmm.bootstrap.cluster_bootstrap_ci` of the mean
+     squared error, square-rooted). The index with the NMM-reconstructed BRA and TRImed
+     (``cocontraction_with_reconstructed``) needs their envelopes for this cohort: an
+     ``nmm-predict`` predictions folder given with ``--reconstructed``; without one it is
+     recorded as null with the reason;
+   - the monitor's wall time (goal: under 5 min on 2 cores).
+
+``--quick`` runs the procedure on a small cohort (:data:`QUICK_SYNTH`: two subjects, one load,
+three sessions) with a small classifier (:data:`QUICK_PAINSIG`) and writes
+``results/monitor_quick.json``: the procedure, not its figures.
+
+Usage: python benchmarks/bench_monitor.py [--quick] [--model MODEL.json]
+[--reconstructed PREDICTIONS_DIR] [--run-dir DIR] [--workers N] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as a script: make the project importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.machine import describe_machine, write_result  # noqa: E402
+from nmm.bootstrap import cluster_bootstrap_ci  # noqa: E402
+from nmm.config import compose_config  # noqa: E402
+from nmm.jobs.cohorts import ensure_variant_cohort  # noqa: E402
+from nmm.jobs.monitor import run_monitor_job  # noqa: E402
+from nmm.jobs.painsig import run_painsig_job  # noqa: E402
+
+#: Issue 21's targets: mean per-subject Pearson r of the pain index, fraction of sessions with
+#: the MDF slope's sign right, the monitor's wall time (s, 2 cores).
+TARGETS = {"pain_r_mean": 0.8, "mdf_sign_fraction": 0.9, "monitor_wall_s": 300.0}
+#: Evaluation settings of the training run: its cross-validation is not used here, and the final
+#: model (fitted on every labelled contraction) does not depend on them.
+TRAIN_RUN = [
+    "painsig.evaluation.n_permutations=2",
+    "painsig.evaluation.n_boot=20",
+    "painsig.evaluation.report_random_split_inflation=false",
+]
+#: A small longitudinal cohort (nmm-synth overrides of synth=longitudinal).
+QUICK_SYNTH = ["n_subjects=2", "loads_kg=[0.0]", "trials_per_cell=2", "sessions.n=3"]
+#: A small classifier, in the training run and the monitor alike (the features must match).
+QUICK_PAINSIG = [
+    "painsig.classifier.n_estimators=10",
+    "painsig.features.names=[rms,mav,peak,mnf,mdf]",
+]
+N_BOOT = 2000
+WITHOUT_RECONSTRUCTED = (
+    "not run: no NMM-reconstructed BRA/TRImed envelopes for this cohort (--reconstructed, an "
+    "nmm-predict predictions folder). The longitudinal cohort's sessions reuse solved trials "
+    "with scaled drive, so its moments are not consistent with its drive: an NMM must be "
+    "trained on another cohort and predicted on this one, which this benchmark does not do."
+)
+
+
+def truth_table(sessions: Mapping[str, Any], agonist: str) -> pd.DataFrame:
+    """One row per subject and session of ``ground_truth/sessions.json``: ``pain_effect``
+    e(s) (fraction of the calibrated pain condition), ``fatigue_k_slope`` (the OLS slope of the
+    agonist's conduction-velocity scale k per contraction, 1/contraction) and
+    ``cocontraction_truth`` (the mean Falconer & Winter index of the session's contractions, %).
+    """
+    rows = []
+    for subject, entries in sessions["subjects"].items():
+        for entry in entries:
+            contractions = entry["contractions"]
+            k = np.array([c["fatigue_k"][agonist] for c in contractions], dtype=float)
+            slope = np.polyfit(np.arange(k.size), k, 1)[0] if k.size >= 2 else np.nan
+            rows.append(
+                {
+                    "subject": subject,
+                    "session": str(entry["session"]),
+                    "pain_effect": float(entry["pain_effect"]),
+                    "fatigue_k_slope": float(slope),
+                    "cocontraction_truth": float(
+                        np.mean([c["cocontraction_index"] for c in contractions])
+                    ),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def estimate_table(indices: pd.DataFrame) -> pd.DataFrame:
+    """The monitor's ``indices.csv`` as one row per subject and session, one column per index
+    (its session estimate)."""
+    wide = indices.pivot(index=["subject", "session"], columns="index", values="estimate")
+    return wide.reset_index().rename_axis(columns=None)
+
+
+def pain_correlation(scored: pd.DataFrame) -> dict[str, Any]:
+    """Per subject, Pearson r between ``pain_probability`` and ``pain_effect`` over its
+    sessions (sessions with a NaN estimate left out; NaN with fewer than 3 or a constant
+    series), and their mean over the subjects with an r."""
+    per_subject = {}
+    for subject, rows in scored.groupby("subject", sort=True):
+        ok = rows[["pain_probability", "pain_effect"]].dropna()
+        x, y = ok["pain_probability"].to_numpy(), ok["pain_effect"].to_numpy()
+        defined = len(ok) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0
+        per_subject[str(subject)] = float(np.corrcoef(x, y)[0, 1]) if defined else float("nan")
+    finite = [r for r in per_subject.values() if np.isfinite(r)]
+    return {
+        "r_mean": float(np.mean(finite)) if finite else float("nan"),
+        "r_per_subject": per_subject,
+        "n_subjects_with_r": len(finite),
+    }
+
+
+def mdf_sign_agreement(scored: pd.DataFrame) -> dict[str, Any]:
+    """The fraction of sessions whose ``mdf_slope`` has the sign of ``fatigue_k_slope`` (the
+    median frequency scales with k); a NaN estimate counts as a miss."""
+    est = scored["mdf_slope"].to_numpy(dtype=float)
+    truth = scored["fatigue_k_slope"].to_numpy(dtype=float)
+    right = np.isfinite(est) & (np.sign(est) == np.sign(truth))
+    return {
+        "fraction": float(right.mean()) if right.size else float("nan"),
+        "n_right": int(right.sum()),
+        "n_sessions": int(right.size),
+        "n_nan_estimates": int((~np.isfinite(est)).sum()),
+        "truth_negative": int((truth < 0).sum()),
+    }
+
+
+def cocontraction_rmse(
+    scored: pd.DataFrame, column: str, n_boot: int = N_BOOT, seed: int = 0
+) -> dict[str, Any]:
+    """RMSE (percentage points) of ``column`` against ``cocontraction_truth`` over the sessions
+    with an estimate, with the subject-cluster bootstrap 95 % CI (percentile interval of the mean
+    squared error, square-rooted) and the mean error (estimate − truth, the bias)."""
+    ok = scored[[column, "cocontraction_truth", "subject"]].dropna()
+    error = ok[column].to_numpy() - ok["cocontraction_truth"].to_numpy()
+    low, high = cluster_bootstrap_ci(error**2, ok["subject"].to_numpy(), n_boot=n_boot, seed=seed)
+    return {
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "rmse_ci95": [float(np.sqrt(low)), float(np.sqrt(high))],
+        "bias": float(np.mean(error)),
+        "n_sessions": int(error.size),
+    }
+
+
+def reconstructed_gain(scored: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> dict:
+    """RMSE of the index with the reconstructed deep muscles over that of the measured-only
+    index on the same sessions, with the subject-cluster bootstrap 95 % CI (ratio of mean squared
+    errors, square-rooted); below 1: the reconstruction tracks the truth more closely."""
+    cols = ["cocontraction_with_reconstructed", "cocontraction_measured"]
+    ok = scored[[*cols, "cocontraction_truth", "subject"]].dropna()
+    full, measured = ((ok[c] - ok["cocontraction_truth"]).to_numpy() ** 2 for c in cols)
+    low, high = cluster_bootstrap_ci(
+        full, ok["subject"].to_numpy(), denominator=measured, n_boot=n_boot, seed=seed
+    )
+    return {
+        "rmse_ratio": float(np.sqrt(full.sum() / measured.sum())),
+        "rmse_ratio_ci95": [float(np.sqrt(low)), float(np.sqrt(high))],
+    }
+
+
+def score(indices: pd.DataFrame, sessions: Mapping[str, Any], agonist: str) -> dict[str, Any]:
+    """Every score of the module doc from the monitor's ``indices.csv`` and the truth."""
+    scored = truth_table(sessions, agonist).merge(
+        estimate_table(indices), on=["subject", "session"], how="left", validate="1:1"
+    )
+    out: dict[str, Any] = {
+        "pain_index": pain_correlation(scored),
+        "mdf_slope_sign": mdf_sign_agreement(scored),
+        "cocontraction": {"measured": cocontraction_rmse(scored, "cocontraction_measured")},
+    }
+    if "cocontraction_with_reconstructed" in scored:
+        out["cocontraction"]["with_reconstructed"] = {
+            **cocontraction_rmse(scored, "cocontraction_with_reconstructed"),
+            **reconstructed_gain(scored),
+        }
+    else:
+        out["cocontraction"]["with_reconstructed"] = None
+        out["cocontraction"]["note"] = WITHOUT_RECONSTRUCTED
+    out["sessions"] = scored.to_dict(orient="records")
+    return out
+
+
+def train_model(run_dir: Path, extra: Sequence[str]) -> Path:
+    """The ``painsig`` job on the embedded default cohort (``experiment=synthetic_painsig``)
+    into ``run_dir``; returns its ``model.json``."""
+    overrides = ["experiment=synthetic_painsig", f"run_dir={run_dir}", *TRAIN_RUN, *extra]
+    run_painsig_job(compose_config("painsig_run", overrides))
+    return run_dir / "model.json"
+
+
+def run_monitor(cohort: Path, model: Path, run_dir: Path, extra: Sequence[str]) -> tuple:
+    """``painsig-monitor`` on ``cohort`` with the saved ``model`` into ``run_dir``; returns its
+    metrics, its wall time (s) and the agonist of its session settings."""
+    overrides = [f"data.root={cohort}", f"monitor.model={model}", f"run_dir={run_dir}", *extra]
+    cfg = compose_config("monitor", overrides)
+    t0 = time.perf_counter()
+    metrics = run_monitor_job(cfg)
+    return metrics, time.perf_counter() - t0, str(cfg.monitor.session.agonist)
+
+
+def _headline(scores: Mapping[str, Any], wall_s: float) -> dict[str, Any]:
+    """The headline figures (first, for the README's table), the targets and which are met."""
+    figures = {
+        "pain_r_mean": scores["pain_index"]["r_mean"],
+        "mdf_sign_fraction": scores["mdf_slope_sign"]["fraction"],
+        "cocontraction_measured_rmse": scores["cocontraction"]["measured"]["rmse"],
+        "monitor_wall_s": wall_s,
+    }
+    met = {k: bool(figures[k] >= TARGETS[k]) for k in ("pain_r_mean", "mdf_sign_fraction")}
+    met["monitor_wall_s"] = bool(wall_s <= TARGETS["monitor_wall_s"])
+    return {**figures, "targets": TARGETS, "targets_met": met}
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="a small cohort and classifier")
+    parser.add_argument("--model", type=Path, default=None, help="a painsig model.json to reuse")
+    parser.add_argument(
+        "--reconstructed", type=Path, default=None, help="nmm-predict predictions folder"
+    )
+    parser.add_argument("--run-dir", type=Path, default=None, help="default: a temp folder")
+    parser.add_argument("--workers", type=int, default=2, help="OpenSim processes (generation)")
+    parser.add_argument("--out", type=Path, default=None, help="default: results/monitor.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _arguments(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    name = "monitor_quick" if args.quick else "monitor"
+    out = args.out or REPO_ROOT / "benchmarks" / "results" / f"{name}.json"
+    base = args.run_dir or Path(tempfile.mkdtemp(prefix="bench_monitor_"))
+    synth = QUICK_SYNTH if args.quick else []
+    painsig = QUICK_PAINSIG if args.quick else []
+    t0 = time.perf_counter()
+    cohort = ensure_variant_cohort("longitudinal", overrides=synth, workers=args.workers)
+    cohort_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    model = args.model or train_model(base / "painsig", painsig)
+    train_s = None if args.model else time.perf_counter() - t1
+    monitor_extra = [*painsig]
+    if args.reconstructed is not None:
+        monitor_extra.append(f"monitor.reconstructed={args.reconstructed}")
+    metrics, wall_s, agonist = run_monitor(cohort, model, base / "monitor", monitor_extra)
+    indices = pd.read_csv(base / "monitor" / "indices.csv", dtype={"session": str})
+    truth = json.loads((cohort / "ground_truth" / "sessions.json").read_text(encoding="utf-8"))
+    scores = score(indices, truth, agonist)
+    measured = scores["cocontraction"]["measured"]
+    result = {
+        "benchmark": name,
+        "what": "painsig-monitor on the longitudinal synthetic cohort with a classifier trained on "
+        "the default cohort, scored against ground_truth/sessions.json: pain index vs true effect "
+        "(Pearson r per subject), MDF slope sign, co-contraction RMSE with a subject-cluster CI",
+        **_headline(scores, wall_s),
+        "command": "python benchmarks/bench_monitor.py " + " ".join(map(shlex.quote, argv)),
+        "quick": args.quick,
+        **scores,
+        "monitor_n_contractions": metrics["n_contractions"],
+        "monitor_n_scored": metrics["n_scored"],
+        "cohort": str(
+            cohort.relative_to(REPO_ROOT) if cohort.is_relative_to(REPO_ROOT) else cohort
+        ),
+        "synth_overrides": synth,
+        "painsig_overrides": painsig,
+        "cohort_ready_s": cohort_s,
+        "train_s": train_s,
+        "model": str(args.model) if args.model else "trained (experiment=synthetic_painsig)",
+        "n_boot": N_BOOT,
+        "run_dir": str(base),
+        "machine": describe_machine("xgboost", "numpy", "opensim"),
+    }
+    write_result(result, out)
+    print(
+        f"pain r mean {result['pain_r_mean']:.3f}, MDF sign right "
+        f"{scores['mdf_slope_sign']['n_right']}/{scores['mdf_slope_sign']['n_sessions']}, "
+        f"co-contraction RMSE (measured) {measured['rmse']:.2f} pp "
+        f"{measured['rmse_ci95']}, monitor {wall_s:.0f} s -> {out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
