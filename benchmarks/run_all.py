@@ -27,6 +27,7 @@ QUICK_ARGS = {
     "bench_generalise.py": ["--quick"],
     "bench_lovo.py": ["--quick"],
     "bench_scaling.py": ["--quick"],
+    "bench_monitor.py": ["--quick"],
 }
 
 
