@@ -267,6 +267,35 @@ def _cohort(c: Result) -> str:
     )
 
 
+def _monitor(r: Result) -> str:
+    pain, mdf, co = r["pain_index"], r["mdf_slope_sign"], r["cocontraction"]
+    per = ", ".join(f"{s} {v:.2f}" for s, v in pain["r_per_subject"].items())
+    t = r["targets"]
+    lines = [
+        f"painsig-monitor on the longitudinal cohort ({pain['n_subjects_with_r']} subjects, "
+        f"{mdf['n_sessions']} sessions in all{'; quick' if r.get('quick') else ''}), "
+        "scored against its ground truth:",
+        "",
+        f"- session pain probability vs the true pain effect: Pearson r {per} (mean "
+        f"{pain['r_mean']:.2f}; target ≥ {t['pain_r_mean']:g});",
+        f"- within-session MDF slope of the right sign in {mdf['n_right']} of "
+        f"{mdf['n_sessions']} sessions (target ≥ {t['mdf_sign_fraction']:.0%});",
+        f"- co-contraction index vs the truth over all six muscles, RMSE from measured muscles "
+        f"{co['measured']['rmse']:.2f} pp {_ci(co['measured']['rmse_ci95'])}",
+    ]
+    rec = co.get("with_reconstructed")
+    if rec:
+        lines[-1] += (
+            f", with the NMM-reconstructed BRA and TRImed {rec['rmse']:.2f} pp "
+            f"{_ci(rec['rmse_ci95'])} (ratio {rec['rmse_ratio']:.3f} "
+            f"{_ci(rec['rmse_ratio_ci95'], '.3f')}; 95 % subject-cluster bootstrap);"
+        )
+    else:
+        lines[-1] += " (with reconstructed deep muscles: not run);"
+    lines.append(f"- the monitor's run: {r['monitor_wall_s']:.0f} s.")
+    return "\n".join(lines) + "\n"
+
+
 R = "benchmarks/results/"
 BLOCKS: dict[str, Block] = {
     b.name: b
@@ -294,6 +323,7 @@ BLOCKS: dict[str, Block] = {
             _classifier,
         ),
         Block("fuzz", (R + "fuzz.json",), "python benchmarks/fuzz_readers.py --cases 2000", _fuzz),
+        Block("monitor", (R + "monitor.json",), "python benchmarks/bench_monitor.py", _monitor),
         Block("cohort", ("data/default_cohort/metrics.json",), "nmm-synth", _cohort),
     )
 }
