@@ -30,8 +30,11 @@ def _by_load(trial: Trial) -> Trial:
     return trial if load is None else trial.replace(session=SESSION_OF_LOAD[load.group(1)])
 
 
-def _write_cohort(folder: Path, relabel) -> Path:
+def _write_cohort(folder: Path, relabel, subjects: tuple[str, ...] | None = None) -> Path:
+    """The embedded cohort (or its ``subjects``) relabelled, written as a dataset folder."""
     default = read_dataset(DEFAULT_ROOT / "dataset")
+    if subjects is not None:
+        default = default.select(subject=set(subjects))
     trials = [relabel(t) for t in default]
     write_dataset(Cohort(default.subjects.values(), trials, name="sessions"), folder)
     return folder
@@ -113,7 +116,7 @@ def test_the_page_loads_in_headless_chromium_with_every_figure(monitor_run, tmp_
 
 
 def test_a_cohort_of_one_session_is_refused_before_any_work(tmp_path):
-    cohort = _write_cohort(tmp_path / "cohort", lambda t: t)
+    cohort = _write_cohort(tmp_path / "cohort", lambda t: t, subjects=("S01",))
     run_dir = tmp_path / "run"
     args = ["data=folder", f"data.path={cohort}", f"run_dir={run_dir}", *FAST]
     done = run_app("scripts.monitor", args, tmp_path, timeout=120)
@@ -159,6 +162,7 @@ def test_without_a_model_a_cohort_of_one_condition_names_monitor_model(tmp_path)
     cohort = _write_cohort(
         tmp_path / "cohort",
         lambda t: _by_load(t if t.condition == "mvic" else t.replace(condition="pain")),
+        subjects=("S01",),
     )
     args = ["data=folder", f"data.path={cohort}", f"run_dir={tmp_path / 'run'}", *FAST]
     done = run_app("scripts.monitor", args, tmp_path, timeout=120)
