@@ -26,6 +26,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nmm.atomic import atomic_write_json
 from nmm.data.errors import DataValidationError, MissingChannelError, ReaderError
+from nmm.data.io.study import study_errors
 from nmm.data.quality import (
     LEVELS,
     DataCheckError,
@@ -39,6 +40,7 @@ from nmm.data.quality import (
 )
 from nmm.data.schema import Cohort, Trial
 from nmm.jobs.run_dir import write_config
+from nmm.jobs.study import SOURCE as STUDY_SOURCE
 
 __all__ = [
     "REPORT_FILE",
@@ -138,10 +140,20 @@ def load_with_findings(data: Any) -> tuple[Cohort | None, list[Finding]]:
     except InstantiationException as exc:
         cause = exc.__cause__
         if isinstance(cause, DATA_ERRORS):
-            return None, [finding_from_error(cause)]
+            return None, _refusals(data, cause)
         raise
     except DATA_ERRORS as exc:
-        return None, [finding_from_error(exc)]
+        return None, _refusals(data, exc)
+
+
+def _refusals(data: Any, first: Exception) -> list[Finding]:
+    """Error findings of a data source's refusal: for a study folder, every damaged trial and
+    subject file (:func:`~nmm.data.io.study.study_errors`); for other sources, the readers'
+    first refusal."""
+    errors: list[Exception] = []
+    if data.get("_target_") == STUDY_SOURCE and data.get("path"):
+        errors = list(study_errors(data.path))
+    return [finding_from_error(e) for e in errors or [first]]
 
 
 def _rates(trial: Trial) -> str:

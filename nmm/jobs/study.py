@@ -36,6 +36,9 @@ from nmm.opensim.inverse_dynamics import HandLoad, KinematicsFilter, joint_momen
 
 log = logging.getLogger(__name__)
 
+#: The ``_target_`` of ``conf/data/study.yaml``.
+SOURCE = "nmm.jobs.study.study_cohort"
+
 
 def study_cohort(
     path: str | os.PathLike[str],

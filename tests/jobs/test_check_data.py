@@ -185,3 +185,25 @@ def test_a_study_without_mvic_warns_about_it(tmp_path, arm26_osim):
         by_code.setdefault(f["code"], []).append(f["subject"])
     assert by_code["no_mvic"] == ["S01", "S02"]
     assert by_code["little_data"] == ["S01", "S02"]  # about 14 s each: 14 windows for 32
+
+
+def test_every_damaged_trial_of_a_study_is_listed(tmp_path, arm26_osim):
+    """The study reader stops at its first refusal; the checker lists them all, one per
+    damaged trial, each naming its file, and the study's good trials raise nothing."""
+    cohort = read_dataset(DEFAULT_ROOT / "dataset")
+    moving = cohort.select(subject=["S01", "S02"], condition="baseline")
+    bare = Cohort([Subject(s) for s in moving.subject_ids], moving.trials, name="damaged")
+    study = write_study(bare, tmp_path / "study", default_model=arm26_osim)
+    damaged = [study / "S01" / "baseline_2kg_1_emg.sto", study / "S02" / "baseline_4kg_1_ik.mot"]
+    for path in damaged:
+        path.write_text(path.read_text(encoding="utf-8")[:300], encoding="utf-8")
+    overrides = [
+        "data=study",
+        f"data.path={study}",
+        f"run_dir={tmp_path / 'run'}",
+        f"paths.shared_models={arm26_osim.parent}",
+    ]
+    report = run_check_data(compose_config("check_data", overrides))
+    assert report["status"] == "error"
+    errors = [f for f in report["findings"] if f["level"] == "error"]
+    assert sorted(str(p) for p in damaged) == sorted(f["source"] for f in errors)

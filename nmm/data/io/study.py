@@ -147,6 +147,27 @@ def read_study(root: str | os.PathLike[str]) -> Study:
     return Study(root, layout, Cohort(subjects, trials, name=layout.name), files)
 
 
+def study_errors(root: str | os.PathLike[str]) -> list[ReaderError | DataValidationError]:
+    """Every refusal of the study folder ``root``, where :func:`read_study` stops at the first:
+    one per damaged trial, and one per subject whose own files are wrong (for nmm-check-data).
+    A subject with a damaged trial may add the refusals that follow from it (an MVIC trial
+    named in subject.yaml that could not be read). Empty when the study reads."""
+    root = Path(root)
+    try:
+        if not root.is_dir():
+            raise ReaderError("study folder not found", source=str(root))
+        layout = read_layout(root)
+    except (ReaderError, DataValidationError) as exc:
+        return [exc]
+    errors: list[ReaderError | DataValidationError] = []
+    for sid in layout.subjects or _subject_folders(root):
+        try:
+            _read_subject(root, sid, layout, {}, errors)
+        except (ReaderError, DataValidationError) as exc:
+            errors.append(exc)
+    return errors
+
+
 def _subject_folders(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / SUBJECT_FILE).is_file())
 
@@ -184,8 +205,14 @@ def _inside(root: Path, base: Path, spec: Fields, key: str) -> Path:
 
 
 def _read_subject(
-    root: Path, sid: str, layout: StudyLayout, files: dict[TrialKey, TrialFiles]
+    root: Path,
+    sid: str,
+    layout: StudyLayout,
+    files: dict[TrialKey, TrialFiles],
+    trial_errors: list[ReaderError | DataValidationError] | None = None,
 ) -> tuple[Subject, list[Trial]]:
+    """The subject ``sid`` and its trials; a trial's refusal is raised, or appended to
+    ``trial_errors`` (when given) and the trial left out."""
     folder = root / sid
     src = folder / SUBJECT_FILE
     with naming(sid, source=src):
@@ -196,7 +223,13 @@ def _read_subject(
         mvic_ids = _mvic_trials(spec)
         trials = []
         for entry in spec.sequence("trials"):
-            trial, trial_files = _read_trial(root, folder, sid, entry, spec, layout, mvic_ids)
+            try:
+                trial, trial_files = _read_trial(root, folder, sid, entry, spec, layout, mvic_ids)
+            except (ReaderError, DataValidationError) as exc:
+                if trial_errors is None:
+                    raise
+                trial_errors.append(exc)
+                continue
             files[(trial.subject, trial.session, trial.trial_id)] = trial_files
             trials.append(trial)
         unknown = sorted(set(mvic_ids) - {t.trial_id for t in trials})
