@@ -4,7 +4,7 @@ segmented into contractions and described by the registered features."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,14 @@ from painsig.table import feature_table
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Contractions", "describe_contractions", "peak_references", "trials_to_describe"]
+__all__ = [
+    "Contractions",
+    "contraction_features",
+    "describe_contractions",
+    "peak_references",
+    "preprocessed_trials",
+    "trials_to_describe",
+]
 
 
 @dataclass(frozen=True)
@@ -67,28 +74,34 @@ def peak_references(cohort: Cohort, processed: list[Trial]) -> tuple[dict, str]:
     return refs, "subject peak envelope over all trials (no MVIC trials)"
 
 
-def describe_contractions(
+def preprocessed_trials(
     cohort: Cohort,
+    trials: Iterable[Trial],
     emg: Step,
     kinematics: Step,
-    segmenter: Callable[[Trial], list[Epoch]],
-    settings: PainsigSettings,
     augment: Callable[[Trial], Trial] | None = None,
-) -> Contractions:
-    """Preprocess the compared trials (``emg``, ``kinematics`` chains, each subject's MVIC),
-    segment them into contractions and compute ``settings.features`` on every channel.
-
-    augment: applied to every preprocessed trial before segmentation, e.g. to add reconstructed
-    deep-muscle envelopes as channels.
-    """
+) -> list[Trial]:
+    """``trials`` of ``cohort`` through the ``emg`` and ``kinematics`` chains, each subject's
+    MVIC normalising its envelopes; ``augment`` is then applied to every trial, e.g. to add
+    reconstructed deep-muscle envelopes as channels."""
     processed = [
         preprocess_trial(
             t, emg=emg, kinematics=kinematics, mvic=cohort.subjects[t.subject].mvic or None
         )
-        for t in trials_to_describe(cohort, settings)
+        for t in trials
     ]
-    if augment is not None:
-        processed = [augment(t) for t in processed]
+    return [augment(t) for t in processed] if augment is not None else processed
+
+
+def contraction_features(
+    cohort: Cohort,
+    processed: Sequence[Trial],
+    segmenter: Callable[[Trial], list[Epoch]],
+    settings: PainsigSettings,
+) -> tuple[list[Epoch], pd.DataFrame, str]:
+    """The contractions of the preprocessed trials, their feature table (one row per
+    contraction, ``settings.features`` on every channel) and how peaks were referenced
+    (:func:`peak_references`)."""
     refs, ref_kind = peak_references(cohort, processed)
     epochs = segment_trials(processed, segmenter)
     table = feature_table(
@@ -98,4 +111,25 @@ def describe_contractions(
         names=settings.features.names,
         params=settings.features.params,
     )
+    return epochs, table, ref_kind
+
+
+def describe_contractions(
+    cohort: Cohort,
+    emg: Step,
+    kinematics: Step,
+    segmenter: Callable[[Trial], list[Epoch]],
+    settings: PainsigSettings,
+    augment: Callable[[Trial], Trial] | None = None,
+) -> Contractions:
+    """Preprocess the compared trials (:func:`preprocessed_trials`), segment them into
+    contractions and compute ``settings.features`` on every channel.
+
+    augment: applied to every preprocessed trial before segmentation, e.g. to add reconstructed
+    deep-muscle envelopes as channels.
+    """
+    processed = preprocessed_trials(
+        cohort, trials_to_describe(cohort, settings), emg, kinematics, augment
+    )
+    epochs, table, ref_kind = contraction_features(cohort, processed, segmenter, settings)
     return Contractions(table, len(epochs), ref_kind)

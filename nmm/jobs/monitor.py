@@ -32,7 +32,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nmm.atomic import atomic_path
-from nmm.data.preprocess import Step, preprocess_trial
+from nmm.data.preprocess import Step
 from nmm.data.schema import Cohort, Trial
 from nmm.jobs.check_data import check_before_work
 from nmm.jobs.config_check import ConfigError, check_cohort_rates
@@ -41,8 +41,8 @@ from nmm.jobs.painsig import settings_from_config
 from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.pipeline.channels import ReconstructedChannels
 from painsig.classifier import PainClassifier, SavedModelError
-from painsig.contractions import peak_references
-from painsig.segment import Epoch, segment_trials
+from painsig.contractions import contraction_features, preprocessed_trials
+from painsig.segment import Epoch
 from painsig.session import (
     SessionIndex,
     SessionSettings,
@@ -52,7 +52,6 @@ from painsig.session import (
     session_indices,
 )
 from painsig.settings import PainsigSettings
-from painsig.table import feature_table
 from painsig.trends import IndexTrend, TrendError, index_trend, session_numbers
 
 __all__ = [
@@ -223,14 +222,9 @@ def monitored_trials(
 ) -> list[Trial]:
     """The cohort's trials but the ``exclude`` conditions, preprocessed (each subject's MVIC
     normalises the envelopes) and, with ``augment``, given the reconstructed channels."""
-    processed = [
-        preprocess_trial(
-            t, emg=emg, kinematics=kinematics, mvic=cohort.subjects[t.subject].mvic or None
-        )
-        for t in cohort
-        if t.condition not in set(exclude)
-    ]
-    return [augment(t) for t in processed] if augment is not None else processed
+    excluded = set(exclude)
+    kept = [t for t in cohort if t.condition not in excluded]
+    return preprocessed_trials(cohort, kept, emg, kinematics, augment)
 
 
 def run_monitor(
@@ -248,15 +242,7 @@ def run_monitor(
     model: a classifier trained elsewhere that scores every contraction; None: one trained
     leave-one-subject-out on the cohort (:func:`painsig.session.loso_pain_probability`)."""
     run_dir = Path(run_dir)
-    epochs = segment_trials(trials, segmenter)
-    refs, ref_kind = peak_references(cohort, list(trials))
-    table = feature_table(
-        epochs,
-        settings.channels,
-        mvic=refs,
-        names=settings.features.names,
-        params=settings.features.params,
-    )
+    epochs, table, ref_kind = contraction_features(cohort, list(trials), segmenter, settings)
     if model is None:
         probability = loso_pain_probability(table, settings)
         scorer = (
