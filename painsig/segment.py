@@ -110,6 +110,18 @@ def _signal_of(trial: Trial, stream: str) -> Signal:
     return sig
 
 
+def _envelope_with(trial: Trial, agonist: str) -> Signal:
+    """``trial``'s preprocessed envelope, which must hold the ``agonist`` channel."""
+    env = _signal_of(trial, "envelope")
+    if agonist not in env:
+        raise DataValidationError(
+            f"agonist not in the envelope ({', '.join(env.channels)})",
+            source=env.source or trial.source,
+            channel=agonist,
+        )
+    return env
+
+
 def _need_kinematics(trial: Trial, channel: str) -> Signal:
     kin = trial.kinematics
     if kin is None or channel not in kin:
@@ -184,13 +196,7 @@ class EmgOnsetSegmenter:
         return float(np.mean(quiet) + self.k_sd * np.std(quiet))
 
     def __call__(self, trial: Trial) -> list[Epoch]:
-        env = _signal_of(trial, "envelope")
-        if self.agonist not in env:
-            raise DataValidationError(
-                f"agonist not in the envelope ({', '.join(env.channels)})",
-                source=env.source or trial.source,
-                channel=self.agonist,
-            )
+        env = _envelope_with(trial, self.agonist)
         acc_name = f"{trial.coordinate}_acceleration"
         kin = _need_kinematics(trial, acc_name)
         above = env[self.agonist] > self.threshold(env)
@@ -234,13 +240,7 @@ class EmgBurstSegmenter:
     def bursts(self, trial: Trial) -> Bursts:
         """The agonist's bursts in ``trial``'s preprocessed envelope, times in the trial's
         clock (s)."""
-        env = _signal_of(trial, "envelope")
-        if self.agonist not in env:
-            raise DataValidationError(
-                f"agonist not in the envelope ({', '.join(env.channels)})",
-                source=env.source or trial.source,
-                channel=self.agonist,
-            )
+        env = _envelope_with(trial, self.agonist)
         found = self.detector.detect(
             env[self.agonist], env.rate, source=env.source or trial.source, channel=self.agonist
         )
