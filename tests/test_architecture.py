@@ -14,6 +14,7 @@ Layers, each importing only itself and the lines above it::
     model      nmm.model
     synergy    nmm.synergy
     painsig    painsig         (imports base, data and reports only)
+    stream     nmm.stream      (the causal, chunk-by-chunk path: imports the NMM layers and painsig)
     apps       nmm.jobs nmm.compare nmm.pipeline  (only here do the NMM and painsig meet)
     scripts    scripts         (entry points: nothing imports them)
 """
@@ -45,6 +46,7 @@ LAYER_OF = {
     "nmm.model": "model",
     "nmm.synergy": "synergy",
     "painsig": "painsig",
+    "nmm.stream": "stream",
     "nmm.jobs": "apps",
     "nmm.compare": "apps",
     "nmm.pipeline": "apps",
@@ -56,8 +58,10 @@ MAY_IMPORT = {layer: set(ORDER[: i + 1]) for i, layer in enumerate(ORDER)}
 # painsig stands beside the NMM: the recordings, the reports and the base utilities only
 # (nmm.bootstrap: the subject-cluster bootstrap both products use).
 MAY_IMPORT["painsig"] = {"base", "data", "reports", "painsig"}
-MAY_IMPORT["apps"] = {*ORDER, "painsig", "apps"}
-MAY_IMPORT["scripts"] = {*ORDER, "painsig", "apps"}
+# The real-time path joins the causal NMM, the streaming filters and painsig's indices.
+MAY_IMPORT["stream"] = {*ORDER, "painsig", "stream"}
+MAY_IMPORT["apps"] = {*ORDER, "painsig", "stream", "apps"}
+MAY_IMPORT["scripts"] = {*ORDER, "painsig", "stream", "apps"}
 
 #: Imports up the layers that are still allowed, (importer, imported) -> why: a job that still
 #: lives in a domain package (issue 19, item 1 moves the jobs to the app layer), or a config's
@@ -78,6 +82,10 @@ HEAVY = {
     "sqlalchemy": "the Optuna storage only",
     "tensorboard": "optional logger",
     "tensorboardX": "optional logger",
+    "pylsl": "live amplifiers only (the `lsl` extra); tests never open LSL (it multicasts)",
+    "pyxdf": "the .xdf replay source only",
+    "onnx": "the ONNX export only",
+    "onnxruntime": "the ONNX export's parity check and latency only",
 }
 
 
