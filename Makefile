@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 export NMM_SHARED_DATA ?= $(abspath ../shared/data)
 PYTEST_ARGS ?= -q
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test bench lint clean slurm-up slurm-down
 
 venv: $(STAMP)
 
@@ -31,6 +31,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all
 	$(PY) -m benchmarks.doc_figures
+
+# A single-node SLURM cluster on this machine (root; Debian's packages): docs/slurm.md
+slurm-up:
+	.ci/slurm/up.sh
+
+slurm-down:
+	.ci/slurm/down.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
