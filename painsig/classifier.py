@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -219,10 +220,11 @@ class PainClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ saved model
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str], context: Mapping[str, str] | None = None) -> Path:
         """The fitted model as one JSON file (no pickle): the hyperparameters, the classes,
-        the feature names and XGBoost's own JSON model, written atomically. Labels must be
-        strings, integers or booleans."""
+        the feature names, XGBoost's own JSON model and ``context`` (how the training
+        contractions were made, e.g. ``{"segmenter": "kinematic"}``; read back as
+        ``context_``), written atomically. Labels must be strings, integers or booleans."""
         check_is_fitted(self)
         classes = self.classes_.tolist()
         if not all(isinstance(c, str | int | bool) for c in classes):
@@ -236,6 +238,7 @@ class PainClassifier(ClassifierMixin, BaseEstimator):
             "n_features_in": int(self.n_features_in_),
             "feature_names_in": None if names is None else [str(n) for n in names],
             "xgboost": json.loads(bytes(self.booster_.save_raw("json"))),
+            "context": {str(k): str(v) for k, v in (context or {}).items()},
         }
         return atomic_write_text(path, json.dumps(document))
 
@@ -259,6 +262,10 @@ class PainClassifier(ClassifierMixin, BaseEstimator):
             model.n_features_in_ = int(document["n_features_in"])
             if document["feature_names_in"] is not None:
                 model.feature_names_in_ = np.asarray(document["feature_names_in"], dtype=object)
+            context = document.get("context", {})  # absent in files saved before it
+            if not isinstance(context, dict):
+                raise TypeError(f"context is a {type(context).__name__}, not a mapping")
+            model.context_ = {str(k): str(v) for k, v in context.items()}
             booster = xgb.XGBClassifier(**model._xgb_params(model.classes_.size))
             booster.load_model(bytearray(json.dumps(document["xgboost"]).encode()))
         except (KeyError, TypeError, ValueError, xgb.core.XGBoostError) as exc:

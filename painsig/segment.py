@@ -278,3 +278,11 @@ def segmenter_name(target: str) -> str | None:
         if target == f"{cls.__module__}.{cls.__qualname__}":
             return name
     return None
+
+
+def segmenter_label(segmenter: object) -> str:
+    """How ``segmenter`` cuts contractions, as a saved model records it: its name under
+    :data:`SEGMENTERS`, else its class's dotted path."""
+    cls = type(segmenter)
+    path = f"{cls.__module__}.{cls.__qualname__}"
+    return segmenter_name(path) or path

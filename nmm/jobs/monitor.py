@@ -42,7 +42,7 @@ from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.pipeline.channels import ReconstructedChannels
 from painsig.classifier import PainClassifier, SavedModelError
 from painsig.contractions import contraction_features, preprocessed_trials
-from painsig.segment import Epoch
+from painsig.segment import Epoch, segmenter_label
 from painsig.session import (
     SessionIndex,
     SessionSettings,
@@ -306,9 +306,22 @@ def check_scoring(trials: Sequence[Trial], settings: PainsigSettings, model: obj
 
 
 def _saved_model(cfg: DictConfig) -> PainClassifier | None:
-    """The classifier of ``monitor.model`` (None: train leave-one-subject-out)."""
+    """The classifier of ``monitor.model`` (None: train leave-one-subject-out). A model whose
+    training contractions were cut by another segmenter than ``painsig.segmenter`` is refused:
+    its probabilities would describe other epochs (a file saved without that record passes)."""
     path = cfg.monitor.get("model")
-    return None if path is None else PainClassifier.load(path)
+    if path is None:
+        return None
+    model = PainClassifier.load(path)
+    trained_on = getattr(model, "context_", {}).get("segmenter")
+    here = segmenter_label(instantiate(cfg.painsig.segmenter))
+    if trained_on is not None and trained_on != here:
+        raise SavedModelError(
+            f"monitor.model = {path}: its contractions were cut by the {trained_on!r} segmenter "
+            f"and painsig.segmenter is {here!r}; choose painsig/segmenter={trained_on} or "
+            f"retrain the model with painsig/segmenter={here}"
+        )
+    return model
 
 
 def run_monitor_job(cfg: DictConfig) -> dict:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from painsig.contractions import Contractions, describe_contractions
 from painsig.explain import plot_shap_bar, plot_shap_beeswarm
 from painsig.figures import plot_confusion_matrix
 from painsig.markdown import markdown_table
-from painsig.segment import Epoch
+from painsig.segment import Epoch, segmenter_label
 from painsig.settings import PainsigSettings, SettingsError
 
 __all__ = ["run_painsig", "run_painsig_job", "settings_from_config"]
@@ -84,7 +84,9 @@ def run_painsig(
     _write_csv(contractions.table, run_dir / "features.csv")
     data = labelled_contractions(contractions.table, settings)
     report = _classify(data, settings, seed, run_dir)
-    final, report["shap_top_features"] = _explain(data, settings, run_dir)
+    final, report["shap_top_features"] = _explain(
+        data, settings, run_dir, {"segmenter": segmenter_label(segmenter)}
+    )
     third = _third_condition(final, contractions.table, data.columns, settings, seed, run_dir)
     if third is not None:
         report["third_condition"] = third
@@ -121,12 +123,15 @@ def _classify(
 
 
 def _explain(
-    data: LabelledContractions, settings: PainsigSettings, run_dir: Path
+    data: LabelledContractions,
+    settings: PainsigSettings,
+    run_dir: Path,
+    context: Mapping[str, str],
 ) -> tuple[PainClassifier, list[str]]:
-    """The final model, saved as ``model.json``, with its SHAP table and figures written, and
-    its five most important features."""
+    """The final model, saved as ``model.json`` with ``context`` (how its contractions were
+    cut), with its SHAP table and figures written, and its five most important features."""
     final, values, shap_table = explain_final_model(data, settings)
-    final.save(run_dir / "model.json")
+    final.save(run_dir / "model.json", context)
     _write_csv(shap_table, run_dir / "shap_summary.csv")
     plot_shap_beeswarm(values, data.X, run_dir / "figures" / "shap_beeswarm.png")
     plot_shap_bar(values, data.X, run_dir / "figures" / "shap_bar.png")

@@ -31,6 +31,16 @@ def test_a_saved_model_predicts_the_same_numbers(tmp_path):
     assert json.loads(path.read_text())["format"] == "painsig-classifier"
 
 
+def test_the_context_of_the_training_contractions_round_trips(tmp_path):
+    model, _ = _fitted()
+    loaded = PainClassifier.load(model.save(tmp_path / "m.json", {"segmenter": "kinematic"}))
+    assert loaded.context_ == {"segmenter": "kinematic"}
+    document = json.loads((tmp_path / "m.json").read_text())
+    del document["context"]  # a file saved before the context was recorded
+    (tmp_path / "old.json").write_text(json.dumps(document))
+    assert PainClassifier.load(tmp_path / "old.json").context_ == {}
+
+
 def test_integer_labels_round_trip(tmp_path):
     model, X = _fitted(labels=(0, 1))  # noqa: N806
     loaded = PainClassifier.load(model.save(tmp_path / "m.json"))
