@@ -382,7 +382,7 @@ def held_indices(first_output: int, n_input: int, ratio: Fraction) -> np.ndarray
     input sample exists among ``n_input`` samples: ``floor(k / ratio)`` for output index k,
     ``ratio`` = output over input rate (:meth:`Resample.ratio`); exact integer arithmetic."""
     p, q = ratio.numerator, ratio.denominator  # input index of output k: floor(k * q / p)
-    last = ((n_input - 1) * p) // q if n_input > 0 else -1  # the last output k with an input
+    last = (n_input * p - 1) // q  # the last k with floor(k q / p) < n_input, i.e. k q < n_input p
     k = np.arange(first_output, last + 1, dtype=np.int64)
     return (k * q) // p
 

@@ -158,11 +158,16 @@ def test_causal_differentiate_takes_backward_differences_from_rest():
 
 
 @pytest.mark.parametrize(
-    ("fs_in", "fs_out", "indices"),
-    [(2000.0, 100.0, np.arange(0, 999, 20)), (250.0, 100.0, [0, 2, 5, 7, 10, 12, 15, 17])],
+    ("fs_in", "n", "fs_out", "indices"),
+    [
+        (2000.0, 999, 100.0, np.arange(0, 999, 20)),
+        (250.0, 19, 100.0, [0, 2, 5, 7, 10, 12, 15, 17]),
+        (250.0, 18, 100.0, [0, 2, 5, 7, 10, 12, 15, 17]),  # the last input is output 7's
+        (250.0, 17, 100.0, [0, 2, 5, 7, 10, 12, 15]),
+        (60.0, 4, 100.0, [0, 0, 1, 1, 2, 3, 3]),  # up: floor(k * 0.6)
+    ],
 )
-def test_causal_resample_holds_the_sample_at_or_before_each_output_time(fs_in, fs_out, indices):
-    n = {2000.0: 999, 250.0: 19}[fs_in]
+def test_causal_resample_holds_the_sample_at_or_before_each_output_time(fs_in, n, fs_out, indices):
     sig = Signal.uniform(np.arange(n, dtype=float), fs_in, ["a"], "1", start=0.5)
     out = Resample(fs_out, causal=True)(sig)
     np.testing.assert_array_equal(out.values[:, 0], indices)
