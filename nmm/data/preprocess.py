@@ -500,8 +500,11 @@ class Chain:
         in its causal form (module doc); default zero-phase.
 
         Raises:
-            PreprocessConfigError: as :func:`make_step`, or ``steps`` is not a mapping.
+            PreprocessConfigError: as :func:`make_step`, ``steps`` is not a mapping or
+                ``causal`` not a boolean.
         """
+        if not isinstance(causal, bool):
+            raise PreprocessConfigError("causal", f"must be true or false, got {causal!r}")
         if not isinstance(steps, Mapping):
             raise PreprocessConfigError(
                 "steps", f"must map step names to their options, got {type(steps).__name__}"

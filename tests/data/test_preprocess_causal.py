@@ -182,6 +182,12 @@ def test_pointwise_steps_are_causal_as_they_are():
     assert Chain.from_steps({"rectify": {}}, causal=True).steps == (Rectify(),)
 
 
+def test_the_switch_must_be_a_boolean():
+    with pytest.raises(PreprocessConfigError, match="must be true or false") as err:
+        Chain.from_steps({"rectify": {}}, causal="yes")
+    assert err.value.key == "causal"
+
+
 def test_causal_is_one_switch_not_a_step_option():
     with pytest.raises(PreprocessConfigError, match="whole chain") as err:
         Chain.from_steps({"lowpass": {"cutoff_hz": 5.0, "causal": True}})
