@@ -185,6 +185,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
             b.window,
             b.stride,
             use_measured=b.use_measured,
+            causal_hop=b.causal_hop,
         )
         for t in trials
     ]
@@ -206,6 +207,7 @@ def run_predict(cfg: DictConfig) -> dict[str, Any]:
     metrics = {
         "seed": seed,
         "model_dir": str(cfg.model_dir),
+        "causal": b.causal_hop is not None,  # reconstructed as a stream does (nmm.model.causal)
         "cohort": cohort.name,
         "trials": per_trial,
         "envelopes_bounded_0_1": bounded,

@@ -151,6 +151,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         return {}
     metrics: dict[str, Any] = {
         "seed": seed,
+        "causal": setup.settings.causal,  # model.causal: a stream's model (nmm.model.causal)
         "cohort": cohort.name,
         "n_trials": len(trials),
         "subjects": info["subjects"],

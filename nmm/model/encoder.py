@@ -9,6 +9,12 @@ is the standard encoder of Vaswani et al. 2017 ("Attention is all you need", Neu
 
 Pre-layer normalisation (``norm_first``; Xiong et al. 2020, ICML) trains without warm-up. The
 sigmoid bounds every output to [0, 1], the range of an MVIC-normalised envelope.
+
+Causal mode (``causal=True``, ``model.causal``): self-attention gets the causal mask of a
+decoder (Vaswani et al. 2017, section 3.2.3), sample i attends to samples j <= i only, so the
+output at i depends on the window's inputs up to i and on nothing later. Every other layer acts
+on each sample alone, so with a window starting at sample 0 the output at i is the same as that
+of the window ``[0, i]``: what a stream computes before it has a whole window.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class NMMEncoder(nn.Module):
         max_len: longest sequence (samples) a learned encoding covers; sinusoidal ones grow.
         output_bias: initial bias of the output layer (logit): -2 starts the envelopes near
             sigmoid(-2) = 0.12, a resting level, rather than 0.5.
+        causal: mask self-attention so that sample i sees samples <= i only (module doc).
     """
 
     def __init__(
@@ -67,6 +74,7 @@ class NMMEncoder(nn.Module):
         positional_encoding: str = "sinusoidal",
         max_len: int = 2000,
         output_bias: float = -2.0,
+        causal: bool = False,
     ) -> None:
         super().__init__()
         if n_inputs < 1 or n_outputs < 1:
@@ -80,6 +88,7 @@ class NMMEncoder(nn.Module):
             )
         self.n_inputs, self.n_outputs, self.d_model = n_inputs, n_outputs, d_model
         self.positional_encoding = positional_encoding
+        self.causal = bool(causal)
         self.max_len = int(max_len)
         self.input = nn.Linear(n_inputs, d_model)
         if positional_encoding == "learned":
@@ -130,7 +139,11 @@ class NMMEncoder(nn.Module):
         h = self.input(x) + self._positions(x.shape[1], x)
         if padding_mask is not None and not bool(padding_mask.any()):
             padding_mask = None  # lets torch keep its fast path
-        h = self.encoder(h, src_key_padding_mask=padding_mask)
+        if not self.causal:
+            return self.output(self.encoder(h, src_key_padding_mask=padding_mask))
+        # -inf above the diagonal: sample i attends to samples j <= i (module doc)
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1], x.device, h.dtype)
+        h = self.encoder(h, mask=mask, src_key_padding_mask=padding_mask, is_causal=True)
         return self.output(h)
 
     def forward(self, x: Tensor, padding_mask: Tensor | None = None) -> Tensor:

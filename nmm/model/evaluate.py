@@ -425,6 +425,7 @@ def evaluate_model(
                 b.window,
                 b.stride,
                 use_measured=b.use_measured,
+                causal_hop=b.causal_hop,
             )
             for t in mine
         ]

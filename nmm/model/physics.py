@@ -247,13 +247,21 @@ class PersonalisedElbow(nn.Module):
         if self.substeps is not None:
             kwargs["substeps"] = int(self.substeps)
         activation = table.activation(envelopes, self.dt, subjects, **kwargs)
-        mp = table.muscle_parameters(subjects, time_axis=True)
+        torque, muscle_torques = self.muscle_torque(activation, subjects, angle, velocity)
+        return PhysicsOutput(excitation, activation, torque, muscle_torques)
+
+    def muscle_torque(
+        self, activation: Tensor, subjects: Tensor, angle: Tensor, velocity: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """``(B, T)`` τ_mus and ``(B, T, M)`` r_i F_T,i (N·m) of activations ``(B, T, M)``
+        with the rows ``subjects`` ``(B,)``, at θ ``(B, T)`` rad and θ̇ ``(B, T)`` rad/s
+        (:func:`nmm.physics.elbow.muscle_torque` with each row's elbow and parameters)."""
+        mp = self.parameters_table.muscle_parameters(subjects, time_axis=True)
         if len(self.row_elbows) == 1:
             out = self.row_elbows[0].muscle_torque(angle, velocity, activation, mp)
-            return PhysicsOutput(excitation, activation, out.torque, out.muscle_torques)
+            return out.torque, out.muscle_torques
         groups = self.row_group.to(subjects.device)[subjects]
-        torque, muscle_torques = self._grouped_torque(groups, angle, velocity, activation, mp)
-        return PhysicsOutput(excitation, activation, torque, muscle_torques)
+        return self._grouped_torque(groups, angle, velocity, activation, mp)
 
     def _grouped_torque(
         self,

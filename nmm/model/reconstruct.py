@@ -2,9 +2,11 @@
 
 The network sees windows (``model.window_s`` every ``model.stride_s``); a trial's envelopes are
 the windows' outputs blended with a Hann taper (each sample a weighted mean of the windows that
-cover it, so window edges, where attention sees one side only, count less). The physics then runs
-once over the whole trial: activation dynamics from the first sample and the muscle torque with
-the subject's personalised parameters.
+cover it, so window edges, where attention sees one side only, count less). A causal model
+(``model.causal``) instead gives each sample from the window ending at the stream update that
+brings it (:func:`nmm.model.causal.causal_envelopes`), as a stream computes it. The physics then
+runs once over the whole trial: activation dynamics from the first sample and the muscle torque
+with the subject's personalised parameters.
 
 Files (:func:`write_outputs`), under an output folder::
 
@@ -31,6 +33,7 @@ import torch
 
 from nmm.atomic import atomic_path
 from nmm.data.io.sto import read_sto, write_sto
+from nmm.model.causal import causal_envelopes
 from nmm.model.features import PreparedTrial, input_features, window_starts
 from nmm.model.physics import PersonalisedElbow
 from nmm.physics.parameters import export_personalised_osim
@@ -119,15 +122,21 @@ def reconstruct(
     window: int,
     stride: int,
     use_measured: bool = True,
+    causal_hop: int | None = None,
 ) -> Reconstruction:
     """Envelopes, excitation, activation and muscle torque of one trial (subject row ``row``).
 
     With ``use_measured`` the measured muscles' envelopes are the recordings (the network's
     outputs for them are replaced, :func:`nmm.model.physics.with_measured`); the hidden
-    muscles' are always the network's.
+    muscles' are always the network's. With ``causal_hop`` (samples between a stream's
+    updates; a causal network) the envelopes are the causal reconstruction's
+    (:func:`nmm.model.causal.causal_envelopes`, ``stride`` unused); None: overlapping windows.
     """
     muscles = tuple(physics.muscle_names)
-    env = predict_envelopes(net, trial, spec, muscles, window, stride)
+    if causal_hop is None:
+        env = predict_envelopes(net, trial, spec, muscles, window, stride)
+    else:
+        env = causal_envelopes(net, input_features(trial, spec, muscles), window, causal_hop)
     if use_measured:
         env = np.where(trial.measured[None, :], trial.envelopes, env)
     ref = physics.parameters_table.raw

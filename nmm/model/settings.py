@@ -51,6 +51,9 @@ class NMMSettings:
         activation_method, activation_substeps: integration of the activation ODE.
         activation_smoothing: smoothing of the activation dynamics' switch
             (``physics.activation.smoothing``).
+        causal: the causal model (``model.causal``): a trial is reconstructed from windows
+            ending at each update, every ``hop_s`` (:mod:`nmm.model.causal`).
+        hop_s: the updates' period in causal mode (s; ``model.hop_s``).
     """
 
     physics: Mapping[str, Any]
@@ -68,6 +71,8 @@ class NMMSettings:
     activation_method: str = "euler"
     activation_substeps: int | None = 2
     activation_smoothing: float = 10.0
+    causal: bool = False
+    hop_s: float = 0.02
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> NMMSettings:
@@ -91,6 +96,8 @@ class NMMSettings:
             activation_method=str(activation.get("method", "euler")),
             activation_substeps=activation.get("substeps", 2),
             activation_smoothing=float(physics["activation"].get("smoothing", 10.0)),
+            causal=bool(model.get("causal", False)),
+            hop_s=float(model.get("hop_s", 0.02)),
         )
 
     @property

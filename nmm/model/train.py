@@ -189,8 +189,10 @@ class NMMBundle:
     """What a trained NMM is made of, for prediction and evaluation.
 
     Attributes: the LightningModule, the feature spec, the model muscles, hidden muscle indices,
-    window and stride (samples), the sample interval (s), and whether reconstruction drives the
-    physics with the recorded envelopes of the measured muscles (``model.use_measured``).
+    window and stride (samples), the sample interval (s), whether reconstruction drives the
+    physics with the recorded envelopes of the measured muscles (``model.use_measured``), and
+    for a causal model (``model.causal``) the samples between a stream's updates
+    (``model.hop_s``; None: the offline model).
     """
 
     module: NMMModule
@@ -201,6 +203,7 @@ class NMMBundle:
     stride: int
     dt: float
     use_measured: bool = True
+    causal_hop: int | None = None
 
 
 def build_module(
@@ -261,6 +264,7 @@ def bundle(settings: NMMSettings, module: NMMModule) -> NMMBundle:
         stride=samples(settings.stride_s, rate),
         dt=1.0 / rate,
         use_measured=settings.use_measured,
+        causal_hop=samples(settings.hop_s, rate) if settings.causal else None,
     )
 
 

@@ -1,0 +1,142 @@
+"""The NMM in causal mode (``model.causal``): every estimate from inputs up to its own sample.
+
+A stream updates every ``hop`` samples (``model.hop_s``, 20 ms). At each update the encoder,
+whose self-attention is masked causally (:class:`nmm.model.encoder.NMMEncoder`), sees the
+window of ``window`` samples ending at the newest sample and gives the envelopes of the samples
+that arrived since the last update, the window's newest ``hop``. Before a whole window has
+arrived the window is everything since the start: with the causal mask, the outputs of the
+window ``[0, e)`` are those of the window ``[0, window)`` up to ``e``, so one window from sample
+0 gives them all offline (:func:`causal_envelopes`).
+
+The physics (activation dynamics and muscle torque, :class:`nmm.model.physics.PersonalisedElbow`)
+is causal as it is: the electromechanical delay looks back, the activation ODE steps forwards
+from the first sample, and the torque is a function of each sample. :class:`StreamingPhysics`
+runs it block by block with its state carried (the ODE's state and the last envelopes the delay
+reaches back to), giving what one pass over the whole trial gives.
+
+- :func:`update_blocks` the samples each update gives;
+- :func:`causal_envelopes` a whole trial's envelopes, exactly as a stream of it gives them;
+- :class:`StreamingPhysics` the physics of one subject, block by block.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from nmm.model.physics import PersonalisedElbow
+from nmm.physics.activation import (
+    activation_nonlinearity,
+    apply_electromechanical_delay,
+    integrate_activation,
+)
+
+__all__ = ["StreamingPhysics", "causal_envelopes", "update_blocks"]
+
+
+def update_blocks(n_samples: int, hop: int) -> list[tuple[int, int]]:
+    """``[(start, end), ...]``: the samples ``[start, end)`` each update of a stream of
+    ``n_samples`` gives, one every ``hop`` samples; a last, shorter block ends at
+    ``n_samples`` when ``hop`` does not divide it (the stream's end)."""
+    if hop < 1:
+        raise ValueError(f"hop must be >= 1 sample, got {hop}")
+    ends = list(range(hop, n_samples + 1, hop))
+    if not ends or ends[-1] != n_samples:
+        ends.append(n_samples)
+    return [(max(0, e - hop) if k == 0 else ends[k - 1], e) for k, e in enumerate(ends)]
+
+
+@torch.no_grad()
+def causal_envelopes(
+    net: torch.nn.Module, x: np.ndarray, window: int, hop: int, batch_size: int = 256
+) -> np.ndarray:
+    """``(T, M)`` envelopes of a trial's inputs ``x`` ``(T, F)``, each update's block from the
+    causal network's window of ``window`` samples ending at that update (module doc).
+
+    Raises:
+        ValueError: the network is not causal (``net.causal``): its outputs would look ahead.
+    """
+    if not getattr(net, "causal", False):
+        raise ValueError("causal reconstruction needs a causal network (model.causal=true)")
+    was_training = net.training
+    net.eval()
+    ref = next(net.parameters())
+    xt = torch.as_tensor(x).to(ref)
+    n = xt.shape[0]
+    first = min(window, n)
+    out = np.empty((n, net.n_outputs))
+    out[:first] = net(xt[None, :first])[0].double().cpu().numpy()
+    later = [(s, e) for s, e in update_blocks(n, hop) if e > window]
+    for k in range(0, len(later), batch_size):
+        blocks = later[k : k + batch_size]
+        y = net(torch.stack([xt[e - window : e] for _, e in blocks])).double().cpu().numpy()
+        for (s, e), yk in zip(blocks, y, strict=True):
+            out[s:e] = yk[window - (e - s) :]
+    net.train(was_training)
+    return out
+
+
+class StreamingPhysics:
+    """The physics of subject row ``row`` of ``physics``, block by block (module doc).
+
+    Calls give, for consecutive blocks of samples, what :class:`PersonalisedElbow` gives for
+    the whole sequence at once: u = gain × ê, the delay ``e(t - d)`` with the samples before
+    the start holding the first one, the activation ODE from ``u(t_0)``, the activation
+    nonlinearity, the muscle torque (the steps of
+    :meth:`nmm.physics.parameters.PersonalisedParameters.activation`).
+    """
+
+    def __init__(self, physics: PersonalisedElbow, row: int) -> None:
+        self.physics, self.row = physics, int(row)
+        table = physics.parameters_table
+        self._dtype = table.raw.dtype
+        with torch.no_grad():
+            self._p = table.activation_parameters([self.row])
+        # the delay reaches back floor(d / dt) + 1 samples; one more for the ODE's first step
+        longest = float(self._p.delay.max()) / physics.dt
+        self.context = math.floor(longest) + 2
+        self._recent = torch.zeros((0, len(physics.muscle_names)), dtype=self._dtype)
+        self._state: torch.Tensor | None = None  # the ODE's u at the last sample given
+
+    @torch.no_grad()
+    def __call__(
+        self, envelopes: np.ndarray, angle: np.ndarray, velocity: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(excitation (k, M), activation (k, M), torque (k,) N·m)`` of the next ``k``
+        samples: envelopes ê ``(k, M)``, θ ``(k,)`` rad, θ̇ ``(k,)`` rad/s."""
+        k = len(envelopes)
+        m = len(self.physics.muscle_names)
+        if k == 0:
+            return np.zeros((0, m)), np.zeros((0, m)), np.zeros(0)
+        p, dt = self._p, self.physics.dt
+        new = torch.tensor(envelopes, dtype=self._dtype)
+        env = torch.cat([self._recent, new]).unsqueeze(0)  # (1, c + k, M)
+        old = self._recent.shape[0]
+        delayed = apply_electromechanical_delay(env * p.emg_gain.unsqueeze(-2), p.delay, dt)
+        kwargs = {"method": self.physics.method, "substeps": self.physics.substeps}
+        smoothing = self.physics.smoothing
+        if self._state is None:  # the stream's first sample: u(t_0) = e(t_0)
+            u = integrate_activation(delayed, dt, p.tau_act, p.tau_deact, smoothing, None, **kwargs)
+        else:  # from the last sample given, whose u is the state
+            u = integrate_activation(
+                delayed[:, old - 1 :],
+                dt,
+                p.tau_act,
+                p.tau_deact,
+                smoothing,
+                self._state,
+                **kwargs,
+            )[:, 1:]
+        self._state = u[:, -1]
+        a = u
+        if p.shape_factor is not None:
+            a = activation_nonlinearity(u, p.shape_factor.unsqueeze(-2))
+        rows = torch.tensor([self.row])
+        th = torch.tensor(angle, dtype=self._dtype).unsqueeze(0)
+        thd = torch.tensor(velocity, dtype=self._dtype).unsqueeze(0)
+        torque, _ = self.physics.muscle_torque(a, rows, th, thd)
+        self._recent = env[0, -self.context :]
+        excitation = (new * p.emg_gain).double().numpy()
+        return excitation, a[0].double().numpy(), torque[0].double().numpy()
