@@ -168,5 +168,5 @@ def test_xdf_replay_reads_the_streams_by_name_and_label_and_keeps_dropped_sample
     with pytest.raises(SourceError, match=r"lacks channel\(s\) \['BRA'\]"):
         xdf_replay(path, "Amp", ["BRA"], "Mocap", ["elbow_flexion"])
     (tmp_path / "bad.xdf").write_bytes(b"not an xdf file")
-    with pytest.raises(SourceError, match="bad.xdf: cannot read"):
+    with pytest.raises(SourceError, match=r"bad\.xdf: cannot read"):
         xdf_replay(tmp_path / "bad.xdf", "Amp", ["BIClong"], "Mocap", ["elbow_flexion"])
