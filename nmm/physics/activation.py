@@ -185,7 +185,10 @@ def integrate_activation(
     first = excitation[..., 0, :]
     a0 = first if initial_activation is None else _as(initial_activation, excitation)
     scalar_b = b.numel() == 1 and not b.requires_grad
-    if compiled and method == "euler" and excitation.device.type == "cpu" and scalar_b:
+    # the numba kernel is opaque to torch's tracer: a traced call (the ONNX export,
+    # nmm.model.onnx_export) runs the loop below, the same scheme
+    kernel = compiled and not torch.jit.is_tracing()
+    if kernel and method == "euler" and excitation.device.type == "cpu" and scalar_b:
         return euler_activation(excitation, a0, ta, td, b.item(), n_sub, dt)  # broadcasts a0
     a = a0 + torch.zeros_like(first)  # broadcast to (..., M)
     e_all = excitation.unbind(dim=-2)
