@@ -116,6 +116,40 @@ def test_slurm_settings_become_the_sbatch_script(tmp_path, monkeypatch):
     assert str(tmp_path / "sweep" / ".submitit") in script
 
 
+def test_last_checkpoint_is_written_after_every_epoch(tmp_path):
+    """conf/callbacks/default.yaml's last_checkpoint leaves a last.ckpt of the newest epoch at the
+    start of every epoch after the first (what a requeued job resumes from), not only at the
+    end of the fit."""
+    import torch
+    from hydra.utils import instantiate
+    from lightning.pytorch import Callback, Trainer
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    cfg = compose_app("train", [])
+    folder = tmp_path / "checkpoints"
+    last = folder / "last.ckpt"
+    epochs_in_last: list[int | None] = []
+
+    class Probe(Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            saved = torch.load(last, weights_only=True)["epoch"] if last.is_file() else None
+            epochs_in_last.append(saved)
+
+    checkpoint = instantiate(cfg.callbacks.last_checkpoint, dirpath=str(folder))
+    trainer = Trainer(
+        max_epochs=3,
+        callbacks=[checkpoint, Probe()],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_train_batches=2,
+        limit_val_batches=0,
+    )
+    trainer.fit(BoringModel())
+    assert epochs_in_last == [None, 0, 1]
+    assert torch.load(last, weights_only=True)["epoch"] == 2
+
+
 def test_optuna_search_composes_with_its_objective():
     cfg = compose_app("train", ["hparams_search=nmm_optuna"])
     sweeper = cfg.hydra.sweeper
