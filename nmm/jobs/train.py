@@ -26,6 +26,7 @@ from nmm.jobs.nmm_setup import (
 )
 from nmm.jobs.protocols import LosoPlan, evaluate_protocols, start_loso
 from nmm.jobs.run_dir import seed_everything, subject_checkpoints, write_config, write_metrics
+from nmm.jobs.stream_model import write_stream_inputs
 from nmm.jobs.sweep import global_rank
 from nmm.jobs.trained import write_subject_models
 from nmm.model.adapt import specialise
@@ -119,7 +120,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     ``model.ckpt`` (the best weights, with the subjects' parameters), with ``specialise.enabled``
     ``subjects/<subject>.ckpt`` (each subject's network, :func:`nmm.model.adapt.specialise`),
     ``parameters.json`` (the specialised networks' parameters where there are some),
-    ``subject_models.json`` (the subjects with their own ``.osim``, if any), CSV logs under
+    ``subject_models.json`` (the subjects with their own ``.osim``, if any), for a causal model
+    ``stream_inputs.json`` (:func:`nmm.jobs.stream_model.write_stream_inputs`), CSV logs under
     ``logs/``, and ``metrics.json`` (see :mod:`nmm.model.evaluate`).
     """
     run_dir = Path(cfg.run_dir)
@@ -130,6 +132,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     setup = training_setup(cfg)
     cohort, truth_dir, elbow, trials = _prepared(cfg, setup)
+    if setup.settings.causal:  # what each subject's stream sends (nmm-stream)
+        write_stream_inputs(cohort, setup.settings, setup.components, run_dir)
     chosen = selected_subjects(cfg.get("subjects"), trials)  # checked before any fold starts
     protocols = list(cfg.evaluate.get("protocols") or []) if cfg.get("evaluate") else []
     plan = _loso_plan(cfg, setup, trials, elbow, truth_dir)

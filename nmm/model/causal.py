@@ -16,24 +16,39 @@ reaches back to), giving what one pass over the whole trial gives.
 
 - :func:`update_blocks` the samples each update gives;
 - :func:`causal_envelopes` a whole trial's envelopes, exactly as a stream of it gives them;
-- :class:`StreamingPhysics` the physics of one subject, block by block.
+- :class:`StreamingPhysics` the physics of one subject, block by block;
+- :class:`StreamInputs`, :func:`stream_inputs` what a subject's stream sends and how its EMG is
+  normalised, as in training.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from nmm.data.preprocess import Step
+from nmm.data.schema import Cohort
+from nmm.model.features import subject_peak_reference
 from nmm.model.physics import PersonalisedElbow
+from nmm.model.settings import NMMSettings
 from nmm.physics.activation import (
     activation_nonlinearity,
     apply_electromechanical_delay,
     integrate_activation,
 )
 
-__all__ = ["StreamingPhysics", "causal_envelopes", "update_blocks"]
+__all__ = [
+    "StreamInputs",
+    "StreamingPhysics",
+    "causal_envelopes",
+    "stream_inputs",
+    "update_blocks",
+]
 
 
 def update_blocks(n_samples: int, hop: int) -> list[tuple[int, int]]:
@@ -140,3 +155,91 @@ class StreamingPhysics:
         self._recent = env[0, -self.context :]
         excitation = (new * p.emg_gain).double().numpy()
         return excitation, a[0].double().numpy(), torque[0].double().numpy()
+
+
+@dataclass(frozen=True)
+class StreamInputs:
+    """What a stream of one subject sends, and how its EMG is normalised, as in training.
+
+    Attributes:
+        emg_channels: the raw EMG channels, in the order of a chunk's columns.
+        emg_rate_hz: their rate (Hz).
+        kinematic_channels: ``(<coordinate>,)``, or with ``<coordinate>_speed`` and
+            ``<coordinate>_acceleration`` where the model was trained on recorded derivatives.
+        kinematic_rate_hz: their rate (Hz).
+        references: each EMG channel's reference, in the raw EMG's units: its envelope is
+            divided by it (:class:`nmm.data.preprocess.NormaliseMVIC`).
+        normalisation: ``"mvic"`` (the subject's MVIC references) or ``"subject_peak"`` (its
+            peak envelope over its trials, :func:`nmm.model.features.subject_peak_reference`).
+    """
+
+    emg_channels: tuple[str, ...]
+    emg_rate_hz: float
+    kinematic_channels: tuple[str, ...]
+    kinematic_rate_hz: float
+    references: Mapping[str, float]
+    normalisation: str
+
+    @classmethod
+    def from_mapping(cls, node: Mapping[str, Any]) -> StreamInputs:
+        """From :meth:`as_dict`'s mapping (e.g. read back from JSON)."""
+        return cls(
+            emg_channels=tuple(str(c) for c in node["emg_channels"]),
+            emg_rate_hz=float(node["emg_rate_hz"]),
+            kinematic_channels=tuple(str(c) for c in node["kinematic_channels"]),
+            kinematic_rate_hz=float(node["kinematic_rate_hz"]),
+            references={str(k): float(v) for k, v in node["references"].items()},
+            normalisation=str(node["normalisation"]),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "emg_channels": list(self.emg_channels),
+            "emg_rate_hz": self.emg_rate_hz,
+            "kinematic_channels": list(self.kinematic_channels),
+            "kinematic_rate_hz": self.kinematic_rate_hz,
+            "references": dict(self.references),
+            "normalisation": self.normalisation,
+        }
+
+
+def stream_inputs(
+    cohort: Cohort, subject: str, settings: NMMSettings, emg_chain: Step
+) -> StreamInputs:
+    """The :class:`StreamInputs` of ``subject``'s trials in ``cohort`` (its first trial with
+    raw EMG gives the channels and rates), normalised as
+    :func:`nmm.model.train.prepare_cohort` normalises them with ``emg_chain``.
+
+    Raises:
+        ValueError: the subject has no trial with raw EMG and kinematics, or its envelopes are
+            normalised by each trial's own peak (known only at the trial's end).
+    """
+    trials = [t for t in cohort if t.subject == subject]
+    raw = [t for t in trials if t.emg is not None and t.kinematics is not None]
+    if not raw:
+        raise ValueError(f"subject {subject}: no trial with raw EMG and kinematics to stream")
+    first = raw[0]
+    channels = tuple(first.emg.channels)
+    mvic = cohort.subjects[subject].mvic or None
+    refs, how = (
+        (mvic, "mvic") if mvic else (subject_peak_reference(trials, emg_chain), "subject_peak")
+    )
+    if not all(ch in refs for ch in channels):
+        raise ValueError(
+            f"subject {subject}: no {how} reference for every EMG channel {list(channels)}; "
+            "each trial would be divided by its own peak, which a stream knows only at its end"
+        )
+    c = first.coordinate
+    derivatives = (c, f"{c}_speed", f"{c}_acceleration")
+    recorded = settings.use_recorded_derivatives and all(
+        n in first.kinematics.channels for n in derivatives
+    )
+    return StreamInputs(
+        emg_channels=channels,
+        emg_rate_hz=float(first.emg.rate),
+        kinematic_channels=derivatives if recorded else (c,),
+        kinematic_rate_hz=float(first.kinematics.rate),
+        references={ch: float(refs[ch]) for ch in channels},
+        normalisation=how,
+    )

@@ -52,6 +52,7 @@ __all__ = [
     "PreparedTrial",
     "body_masses",
     "input_features",
+    "map_envelopes",
     "prepare_trial",
 ]
 
@@ -260,17 +261,24 @@ def _normalised_envelope(
     return env.with_values(env.values / peaks, units=("1",) * len(env.channels)), "peak"
 
 
-def _map_envelopes(
-    env: Signal, channel_map: ChannelMap, where: str
+def map_envelopes(
+    envelopes: np.ndarray, channels: Sequence[str], channel_map: ChannelMap, where: str
 ) -> tuple[np.ndarray, np.ndarray, dict[str, list[str]]]:
+    """Recorded envelopes ``(T, C)`` of ``channels`` -> ``(T, M)`` in model muscle order (the
+    mean of the channels mapped to a muscle, 0 where none or hidden), ``(M,)`` measured, and
+    muscle -> the channels used.
+
+    Raises:
+        MissingChannelError: an input muscle has no channel (``where`` names the trial).
+    """
     muscles = channel_map.muscles
-    total = np.zeros((env.n_samples, len(muscles)))
+    total = np.zeros((envelopes.shape[0], len(muscles)))
     count = np.zeros(len(muscles))
     used: dict[str, list[str]] = {}
-    for j, ch in enumerate(env.channels):
+    for j, ch in enumerate(channels):
         for m in channel_map.targets(ch):
             k = muscles.index(m)
-            total[:, k] += env.values[:, j]
+            total[:, k] += envelopes[:, j]
             count[k] += 1
             used.setdefault(m, []).append(ch)
     measured = count > 0
@@ -286,7 +294,7 @@ def _map_envelopes(
     if missing:
         raise MissingChannelError(
             f"{where}: no envelope for input muscle(s) {missing}; the trial has channels "
-            f"{list(env.channels)}. Map them with model.channel_map (e.g. "
+            f"{list(channels)}. Map them with model.channel_map (e.g. "
             "{biceps: [BIClong, BICshort], triceps: [TRIlong, TRIlat]}) or record them."
         )
     values = np.where(measured, total / np.maximum(count, 1.0), 0.0)
@@ -338,7 +346,8 @@ def prepare_trial(
         )
     kin = trial_kinematics(trial, kinematics_chain, use_recorded_derivatives)
     aligned = align_streams(trial.replace(emg=None, envelope=env, kinematics=kin), rate_hz)
-    values, measured, used = _map_envelopes(aligned.envelope, channel_map, where)
+    env = aligned.envelope
+    values, measured, used = map_envelopes(env.values, env.channels, channel_map, where)
     c = trial.coordinate
     angle = aligned.kinematics[c]
     velocity = aligned.kinematics[f"{c}_speed"]

@@ -1,0 +1,52 @@
+"""Fixtures of the stream tests: a tiny causal NMM trained on one subject of the default cohort
+(``nmm-train model=tiny model.causal=true subject=S01``, seconds), shared by the estimator's and
+the app's tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from nmm.config import CONF_DIR
+from nmm.data.sources import shared_models_root
+
+#: The subject the causal run is fitted on.
+CAUSAL_SUBJECT = "S01"
+
+
+@pytest.fixture(scope="session")
+def causal_run(tmp_path_factory, arm26_osim) -> Path:
+    """The run folder of a tiny causal ``nmm-train`` on S01 (one epoch, per-subject protocol,
+    no outputs written but the model's)."""
+    from nmm.jobs.train import run_train
+
+    run = tmp_path_factory.mktemp("causal_run")
+    overrides = [
+        "model=tiny",
+        "model.causal=true",
+        f"subject={CAUSAL_SUBJECT}",
+        "trainer.max_epochs=1",
+        "budget.specialise.max_steps=1",
+        "budget.adapt.max_steps=1",
+        "logger=none",
+        "callbacks=none",
+        "trainer.enable_progress_bar=false",
+        "+trainer.enable_model_summary=false",
+        "fold=per_subject",
+        "evaluate.write_outputs=false",
+        f"geometry_cache={tmp_path_factory.mktemp('geometry')}",
+        f"paths.shared_models={shared_models_root()}",
+        f"run_dir={run}",
+    ]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_train(cfg)
+    finally:
+        torch.set_num_threads(before)
+    return run
