@@ -2,8 +2,8 @@
 
 :func:`check_config` takes a composed config and the app's name (``train``, ``compare``,
 ``pipeline``, ``demo``, ``painsig``, ``synth``, ``predict``, ``validate``, ``aggregate``,
-``check_data``) and raises :class:`ConfigError`, which names the key, the value and what is
-allowed, for the first bad value it finds:
+``check_data``, ``export_onnx``) and raises :class:`ConfigError`, which names the key, the
+value and what is allowed, for the first bad value it finds:
 
 - **types, ranges, enumerations**: a table of :class:`Rule` per app (``seed`` an integer in
   [0, 2³² − 1], ``model.window_s > 0``, ``trainer.max_epochs`` −1 or ≥ 1,
@@ -358,6 +358,18 @@ VALIDATE_RULES: tuple[Rule, ...] = (
 )
 SYNTH_RULES: tuple[Rule, ...] = (_SEED, text("run_dir"))
 CHECK_DATA_RULES: tuple[Rule, ...] = (text("run_dir"), number("model.window_s", gt=0))
+EXPORT_ONNX_RULES: tuple[Rule, ...] = (
+    text("run"),
+    text("subject_id", null=True),
+    text("out"),
+    text("run_dir"),
+    integer("threads", ge=1, null=True),
+    flag("physics_graphs"),
+    flag("check.parity"),
+    number("check.envelope_tolerance", gt=0),
+    number("check.torque_tolerance", gt=0),
+    integer("check.latency_windows", ge=0),
+)
 MONITOR_RULES: tuple[Rule, ...] = (
     *PAINSIG_RULES,
     texts("monitor.exclude_conditions"),
@@ -633,6 +645,7 @@ APPS: dict[str, Schema] = {
     "validate": Schema(VALIDATE_RULES, (_check_preprocess, _check_muscle_model)),
     "aggregate": Schema(AGGREGATE_RULES),
     "check_data": Schema(CHECK_DATA_RULES, (_check_preprocess, _check_thresholds)),
+    "export_onnx": Schema(EXPORT_ONNX_RULES),
     "study": Schema(STUDY_RULES),
     "monitor": Schema(MONITOR_RULES, (_check_painsig, _check_preprocess, _check_monitor_session)),
 }

@@ -37,6 +37,7 @@ APP_CONFIG = {
     "check_data": "check_data",
     "study": "study",
     "monitor": "monitor",
+    "export_onnx": "export_onnx",
 }
 # Values a config leaves to the user (???) and the tests give.
 REQUIRED = {"aggregate": ["sweep_dir=/tmp/sweep"]}
