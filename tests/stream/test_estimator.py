@@ -10,10 +10,15 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from nmm.config import CONF_DIR
+from nmm.data.io.dataset import write_dataset
+from nmm.data.io.sto import read_sto
 from nmm.data.schema import Signal
 from nmm.jobs.nmm_setup import prepared_trials
+from nmm.jobs.predict import run_predict
 from nmm.jobs.stream_model import (
     StreamModelError,
     load_stream_estimator,
@@ -139,3 +144,28 @@ def test_a_run_that_cannot_stream_is_refused_naming_it(causal_run, movement, tmp
     slow = trial.replace(emg=half)
     with pytest.raises(ValueError, match=rf"{trial.trial_id}: EMG at 1000 Hz"):
         trial_stream_arrays(slow, estimator)
+
+
+def test_nmm_predict_on_a_causal_run_writes_what_the_stream_gives(causal_run, movement, tmp_path):
+    cohort, trial = movement
+    write_dataset(cohort, tmp_path / "data")
+    out = tmp_path / "predict"
+    overrides = [
+        "data=folder",
+        f"data.path={tmp_path / 'data'}",
+        f"model_dir={causal_run}",
+        f"run_dir={out}",
+        "max_figures=0",
+    ]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        metrics = run_predict(compose(config_name="predict", overrides=overrides))
+    assert metrics["causal"] and not any(t["personalised_here"] for t in metrics["trials"])
+    stem = f"{trial.session}_{trial.trial_id}"
+    written = read_sto(out / "envelopes" / CAUSAL_SUBJECT / f"{stem}_envelopes.sto")
+    torque = read_sto(out / "envelopes" / CAUSAL_SUBJECT / f"{stem}_torque.sto")
+    estimator = load_stream_estimator(causal_run, CAUSAL_SUBJECT, load_kg=trial.load.mass_kg)
+    _, env, tau = _stream(estimator, *trial_stream_arrays(trial, estimator), seed=2)
+    n = len(env)
+    columns = np.column_stack([written.column(m) for m in estimator.muscles])
+    np.testing.assert_allclose(env, columns[:n], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(tau, torque.column("elbow_flexion_moment_muscles")[:n], atol=1e-6)
