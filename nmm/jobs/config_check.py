@@ -370,6 +370,35 @@ EXPORT_ONNX_RULES: tuple[Rule, ...] = (
     number("check.torque_tolerance", gt=0),
     integer("check.latency_windows", ge=0),
 )
+STREAM_RULES: tuple[Rule, ...] = (
+    *PAINSIG_RULES,
+    text("run"),
+    text("subject_id"),
+    choice("source", ("replay", "xdf", "lsl")),
+    number("stream.update_s", gt=0),
+    number("stream.stall_s", gt=0),
+    number("stream.duration_s", gt=0, null=True),
+    number("stream.history_s", gt=0),
+    text("stream.classifier", null=True),
+    number("stream.cocontraction.window_s", gt=0),
+    texts("stream.cocontraction.flexors"),
+    texts("stream.cocontraction.extensors"),
+    texts("replay.trials", null=True),
+    texts("replay.exclude_conditions", null=True),
+    number("replay.speed", gt=0, null=True),
+    number("replay.chunk_s", gt=0),
+    text("xdf.path", null=True),
+    text("xdf.emg_stream"),
+    text("xdf.kinematics_stream"),
+    text("lsl.emg_stream"),
+    text("lsl.kinematics_stream"),
+    number("lsl.resolve_timeout_s", gt=0),
+    flag("outputs.page"),
+    integer("outputs.port", ge=0, le=65535),
+    number("outputs.window_s", gt=0),
+    flag("outputs.lsl"),
+    text("outputs.lsl_prefix"),
+)
 MONITOR_RULES: tuple[Rule, ...] = (
     *PAINSIG_RULES,
     texts("monitor.exclude_conditions"),
@@ -648,6 +677,7 @@ APPS: dict[str, Schema] = {
     "export_onnx": Schema(EXPORT_ONNX_RULES),
     "study": Schema(STUDY_RULES),
     "monitor": Schema(MONITOR_RULES, (_check_painsig, _check_preprocess, _check_monitor_session)),
+    "stream": Schema(STREAM_RULES, (_check_painsig,)),
 }
 
 

@@ -7,7 +7,8 @@ output: it turns a frame into JSON and hands it to that loop without waiting; th
 broadcasts it to every page, skipping a page that cannot keep up (``websockets.broadcast``), so
 a slow or absent browser never holds the engine back. A page that connects receives the
 stream's description (the ``hello`` message: muscles, target bands, window) and the frames of
-the last ``window_s`` s, then every new frame.
+the last ``window_s`` s, then every new frame. Stream time going back (the next recording of a
+replay) starts the plot afresh.
 
 Messages (JSON): ``{"type": "hello", "muscles": [...], "bands": {muscle: [low, high]},
 "window_s": s, "hidden": [...], "flexors": [...], "extensors": [...]}`` and
@@ -143,6 +144,8 @@ class LiveServer:
             self._loop = None
 
     def _broadcast(self, t_s: float, message: str) -> None:
+        if self._history and t_s < self._history[-1][0]:  # the next recording starts
+            self._history.clear()
         self._history.append((t_s, message))
         while self._history and self._history[0][0] < t_s - self._window_s:
             self._history.popleft()

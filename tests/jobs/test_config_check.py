@@ -38,9 +38,13 @@ APP_CONFIG = {
     "study": "study",
     "monitor": "monitor",
     "export_onnx": "export_onnx",
+    "stream": "stream",
 }
 # Values a config leaves to the user (???) and the tests give.
-REQUIRED = {"aggregate": ["sweep_dir=/tmp/sweep"]}
+REQUIRED = {
+    "aggregate": ["sweep_dir=/tmp/sweep"],
+    "stream": ["run=/tmp/run", "subject_id=S01"],
+}
 MODULE_APP = {"scripts.train": "train", "scripts.pain": "painsig"}
 
 
