@@ -10,8 +10,10 @@ specialised network, ``subjects/<subject>.ckpt``) and writes into ``out``:
   ``envelopes, angle, velocity -> torque_nm, activation``;
 - ``model.json``: the sidecar a device needs to feed the graphs: opset, window (samples, s),
   rate, causal mode and hop, the input columns in order with their units and scales, the
-  muscles (hidden ones marked), the preprocessing chains, each graph's inputs, outputs and
-  SHA-256, and the run's fingerprint (the SHA-256 of its config and checkpoint);
+  muscles (hidden ones marked), the preprocessing chains, the channel map, a causal run's
+  stream inputs of each subject (raw EMG channels, rates and EMG references,
+  ``stream_inputs.json``), each graph's inputs, outputs and SHA-256, and the run's
+  fingerprint (the SHA-256 of its config and checkpoint);
 - ``config.yaml`` and ``metrics.json``: onnxruntime vs torch on every window of the run's cohort
   (``check.parity``; the export fails above ``check.*_tolerance``) and onnxruntime's latency per
   window on ``threads`` threads.
@@ -20,7 +22,9 @@ specialised network, ``subjects/<subject>.ckpt``) and writes into ``out``:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ from omegaconf import DictConfig
 from nmm.atomic import atomic_write_json
 from nmm.jobs.nmm_setup import load_cohort, plain, prepared_trials
 from nmm.jobs.run_dir import write_config
+from nmm.jobs.stream_model import STREAM_INPUTS
 from nmm.jobs.trained import load_trained
 from nmm.model import onnx_export as ox
 from nmm.model.physics import PersonalisedElbow
@@ -92,6 +97,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _stream_inputs(run: Path, subjects: Sequence[str]) -> dict[str, Any] | None:
+    """The subjects' entries of a causal run's ``stream_inputs.json`` (raw EMG channels and
+    rates, the EMG references a device divides the envelopes by; None: the run has none).
+
+    Raises:
+        ValueError: the file is not a JSON object (names it).
+    """
+    path = run / STREAM_INPUTS
+    if not path.is_file():
+        return None
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from exc
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: expected {{subject: stream inputs}}")
+    return {s: table.get(s) for s in subjects}
+
+
 def _sidecar(run: Path, out: Path, ex: _Exported, physics_files: dict[str, Path]) -> dict[str, Any]:
     """The content of ``model.json`` (module doc)."""
     b = ex.bundle
@@ -116,6 +140,9 @@ def _sidecar(run: Path, out: Path, ex: _Exported, physics_files: dict[str, Path]
         "use_measured": b.use_measured,
         "features": ox.feature_columns(b.spec),
         "preprocess": plain(ex.train_cfg.preprocess),
+        # recorded channel -> model muscles (several channels on one muscle are averaged)
+        "channel_map": plain(ex.train_cfg.model.get("channel_map")),
+        "stream_inputs": _stream_inputs(run, sorted(ex.physics_for)),
         "encoder": {
             "file": ENCODER_FILE,
             "sha256": _sha256(encoder),

@@ -61,6 +61,11 @@ def test_the_export_writes_graphs_and_a_sidecar_that_feeds_them(run, tmp_path):
     assert sidecar["muscles"] == list(b.muscles) and sidecar["hidden"] == ["BRA", "TRImed"]
     assert [c["name"] for c in sidecar["features"]] == b.spec.names
     assert sidecar["preprocess"]["causal"] is True  # the chains a device must run
+    mapped = {"biceps": ["BIClong", "BICshort"], "triceps": ["TRIlong", "TRIlat"]}
+    assert sidecar["channel_map"] == mapped
+    inputs = json.loads((run / "stream_inputs.json").read_text())
+    assert sidecar["stream_inputs"] == {s: inputs[s] for s in b.module.subject_ids}
+    assert set(inputs["S01"]["references"]) == set(inputs["S01"]["emg_channels"])
     assert sidecar["fingerprint"] == {
         "config.yaml": _sha(run / "config.yaml"),
         "model.ckpt": _sha(run / "model.ckpt"),
