@@ -40,9 +40,13 @@ def test_launchers_compose_without_warnings(app, launcher):
     assert cfg.hydra.launcher._target_ == LAUNCHERS[launcher]
     if launcher == "local_parallel":
         assert cfg.hydra.launcher.n_jobs == 2
-    if launcher == "slurm":  # one GPU per job, requeue on timeout
+    if launcher == "slurm":  # one GPU per job, requeue on timeout, squeue without accounting
         node = cfg.hydra.launcher
         assert (node.gpus_per_node, node.tasks_per_node, node.max_num_timeout) == (1, 1, 3)
+        polling = cfg.hydra.callbacks.slurm_polling
+        assert polling._target_ == "nmm.jobs.slurm_polling.SlurmPolling" and polling.delay_s < 300
+    else:
+        assert "slurm_polling" not in cfg.hydra.callbacks
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -148,6 +152,27 @@ def test_last_checkpoint_is_written_after_every_epoch(tmp_path):
     trainer.fit(BoringModel())
     assert epochs_in_last == [None, 0, 1]
     assert torch.load(last, weights_only=True)["epoch"] == 2
+
+
+def test_squeue_watcher_reads_array_tasks_and_final_states():
+    """squeue's lines (--array --format=%i|%T|%N) as submitit's job states: a task is done in a
+    final state only (a requeued task, pending again or held, is not)."""
+    from nmm.jobs.slurm_polling import SqueueWatcher
+
+    watcher = SqueueWatcher(delay_s=60)
+    for job in ("12_0", "12_1", "12_2", "12_3", "13"):
+        watcher.register_job(job)
+    command = watcher._make_command()
+    assert command[0] == "squeue" and "--jobs=12,13" in command and "--states=all" in command
+    lines = (
+        "12_0|COMPLETED|n1\n12_1|PENDING|\n12_2|REQUEUE_HOLD|\n12_3|CANCELLED|n1\n13|RUNNING|n2\n"
+    )
+    watcher._info_dict.update(watcher.read_info(lines.encode()))
+    done = {j: watcher.is_done(j, mode="cache") for j in ("12_0", "12_1", "12_2", "12_3", "13")}
+    assert done == {"12_0": True, "12_1": False, "12_2": False, "12_3": True, "13": False}
+    assert watcher.get_state("13", mode="cache") == "RUNNING"
+    assert watcher.get_state("14", mode="cache") == "UNKNOWN"  # never listed: still waited for
+    assert not watcher.is_done("14", mode="cache")
 
 
 def test_optuna_search_composes_with_its_objective():

@@ -1,0 +1,100 @@
+"""Fixtures of the tests against a real SLURM cluster (the single-node one of ``make slurm-up``,
+which ``.ci/run`` starts): the cluster's ``debug`` partition, or a skip saying why there is none;
+the launcher settings of a job on it; a process of a Hydra app followed to its end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nmm.data.sources import shared_data_root, shared_models_root
+from tests.jobs.conftest import geometry_cache, train_fast
+
+__all__ = ["geometry_cache", "train_fast"]
+
+PARTITION = "debug"
+# states of a node that takes jobs (sinfo %T; a suffix such as `*` marks a node not responding)
+USABLE = ("idle", "mixed", "allocated", "completing")
+
+
+@pytest.fixture(scope="session")
+def slurm_partition() -> str:
+    """The ``debug`` partition of a SLURM controller that ``sinfo`` reaches, with a node that takes
+    jobs; the test skips, saying why, where there is none."""
+    if shutil.which("sinfo") is None:
+        pytest.skip("no SLURM client here (sinfo not found); `make slurm-up` starts a cluster")
+    try:
+        done = subprocess.run(
+            ["sinfo", "--noheader", f"--partition={PARTITION}", "--format=%T"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.skip("sinfo got no answer from a SLURM controller in 30 s")
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[0]
+        pytest.skip(f"sinfo cannot reach a SLURM controller ({reason}); `make slurm-up`")
+    states = done.stdout.split()
+    if not any(s.rstrip("*~#!%$@^-") in USABLE for s in states):
+        pytest.skip(f"SLURM partition {PARTITION!r} has no node that takes jobs (sinfo: {states})")
+    return PARTITION
+
+
+def slurm_launcher(partition: str) -> list[str]:
+    """Overrides that send a sweep's jobs to ``partition``: one CPU, no GPU, 1 GB each."""
+    return [
+        "hydra/launcher=slurm",
+        f"hydra.launcher.partition={partition}",
+        "hydra.launcher.gpus_per_node=0",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=1",
+        "hydra.launcher.timeout_min=10",
+    ]
+
+
+def start_app(module: str, args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
+    """``python -m <module> <args>`` started in ``cwd`` (one thread, the shared folders of the
+    tests' process), its stdout and stderr into ``log``. SLURM jobs inherit this environment."""
+    env = os.environ | {
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "HYDRA_FULL_ERROR": "1",
+        "NMM_SHARED_DATA": str(shared_data_root()),
+        "NMM_SHARED_MODELS": str(shared_models_root()),
+    }
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args], cwd=cwd, env=env, stdout=out, stderr=out
+        )
+
+
+def finish(proc: subprocess.Popen, log: Path, timeout_s: float) -> str:
+    """Wait for ``proc`` (killed after ``timeout_s``); asserts it exited 0; returns its log."""
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    text = log.read_text(errors="replace")
+    assert proc.returncode == 0, f"{proc.args[2]} exited {proc.returncode}:\n{text[-3000:]}"
+    return text
+
+
+def wait_for(condition, timeout_s: float, what: str, every_s: float = 0.2):
+    """Poll ``condition()`` until it returns something true (returned); fails after
+    ``timeout_s`` naming ``what``."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every_s)
+    pytest.fail(f"{what}: not within {timeout_s:.0f} s")
