@@ -97,10 +97,11 @@ class StreamingPhysics:
     """The physics of subject row ``row`` of ``physics``, block by block (module doc).
 
     Calls give, for consecutive blocks of samples, what :class:`PersonalisedElbow` gives for
-    the whole sequence at once: u = gain × ê, the delay ``e(t - d)`` with the samples before
-    the start holding the first one, the activation ODE from ``u(t_0)``, the activation
-    nonlinearity, the muscle torque (the steps of
-    :meth:`nmm.physics.parameters.PersonalisedParameters.activation`).
+    the whole sequence at once, ``a = g_A(ODE(gain × ê(t - d)))`` (Lloyd & Besier 2003 order;
+    De Groote et al. 2016 dynamics; the steps of
+    :meth:`nmm.physics.parameters.PersonalisedParameters.activation`): the delay with the
+    samples before the start holding the first one, the ODE from ``u(t_0) = e(t_0)``, the
+    exponential nonlinearity g_A, then the muscle torque of each sample.
     """
 
     def __init__(self, physics: PersonalisedElbow, row: int) -> None:
