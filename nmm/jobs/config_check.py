@@ -250,6 +250,8 @@ TRAIN_RULES: tuple[Rule, ...] = (
     number("model.dropout", ge=0, lt=1),
     number("model.burn_in_s", ge=0, null=True),
     number("model.parameter_lr", gt=0, null=True),
+    flag("model.causal"),
+    number("model.hop_s", gt=0),
     integer("trainer.max_epochs", ge=1, also=(-1,), null=True),
     integer("trainer.log_every_n_steps", ge=1, null=True),
     number("preprocess.resample_hz", gt=0),

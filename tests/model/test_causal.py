@@ -123,3 +123,15 @@ def test_model_causal_makes_a_causal_network_and_reconstruction(geometry_cache, 
     assert not offline.preprocess.causal
     assert not instantiate(offline.model.net, n_inputs=3, n_outputs=2).causal
     assert bundle(model_settings(offline), module).causal_hop is None
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("model.causal=maybe", "expected true or false"), ("model.hop_s=0", "expected a number > 0")],
+)
+def test_a_bad_causal_setting_is_refused_naming_its_key(geometry_cache, override, message):
+    from nmm.jobs.config_check import ConfigError, check_config
+
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"'{key}'.*{message}"):
+        check_config(compose_train([override], geometry_cache), "train")
