@@ -14,6 +14,8 @@ inverse-dynamics torque. Modules:
 - :mod:`~nmm.model.module` the LightningModule;
 - :mod:`~nmm.model.personalise` a new subject's parameters with the network frozen;
 - :mod:`~nmm.model.reconstruct` whole-trial reconstruction and the files of ``nmm-predict``;
+- :mod:`~nmm.model.causal` the causal model (``model.causal``): reconstruction as a stream
+  computes it, the physics block by block, what a subject's stream sends;
 - :mod:`~nmm.model.evaluate` metrics against the synthetic cohort's ground truth, a LOSO fold;
 - :mod:`~nmm.model.settings` the settings and injected parts the pieces take;
 - :mod:`~nmm.model.train` building and fitting (the pieces of ``nmm-train``);
