@@ -76,7 +76,7 @@ class LslSource:
         out = []
         for name, (inlet, columns) in self._inlets.items():
             samples, stamps = inlet.pull_chunk(timeout=0.0)
-            if stamps:
+            if len(stamps):  # lists, or arrays with as_numpy
                 values = np.asarray(samples, dtype=float)[:, columns]
                 out.append(Chunk(name, np.asarray(stamps), values, time.perf_counter()))
         return out
@@ -96,7 +96,7 @@ class LslOutlets:
         import pylsl  # live outputs only (HEAVY: the lsl extra)
 
         def outlet(name: str, labels: Sequence[str], rate: float, unit: str) -> Any:
-            info = pylsl.StreamInfo(f"{prefix}_{name}", name, len(labels), rate, "float32")
+            info = pylsl.StreamInfo(f"{prefix}_{name}", name, len(labels), rate, pylsl.cf_float32)
             channels = info.desc().append_child("channels")
             for label in labels:
                 ch = channels.append_child("channel")
