@@ -9,7 +9,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,16 +51,38 @@ def slurm_partition() -> str:
     return PARTITION
 
 
-def slurm_launcher(partition: str) -> list[str]:
-    """Overrides that send a sweep's jobs to ``partition``: one CPU, no GPU, 1 GB each."""
+def slurm_launcher(partition: str, name: str) -> list[str]:
+    """Overrides that send a sweep's jobs to ``partition`` as SLURM jobs named ``name``: one CPU,
+    no GPU, 1 GB each."""
     return [
         "hydra/launcher=slurm",
         f"hydra.launcher.partition={partition}",
+        f"hydra.launcher.name={name}",
         "hydra.launcher.gpus_per_node=0",
         "hydra.launcher.cpus_per_task=1",
         "hydra.launcher.mem_gb=1",
         "hydra.launcher.timeout_min=10",
     ]
+
+
+@contextmanager
+def running(name: str) -> Iterator[Callable[..., subprocess.Popen]]:
+    """:func:`start_app` for a ``with`` block: at its end, every process it started that still
+    runs is killed, and SLURM jobs named ``name`` are cancelled (a failed test leaves none)."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: Any) -> subprocess.Popen:
+        procs.append(start_app(*args))
+        return procs[-1]
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        subprocess.run(["scancel", f"--name={name}"], capture_output=True, check=False)
 
 
 def start_app(module: str, args: list[str], cwd: Path, log: Path) -> subprocess.Popen:

@@ -15,7 +15,7 @@ from nmm.jobs.aggregate import aggregate
 from nmm.jobs.slurm_polling import accounting_error
 from tests.jobs.conftest import job_metrics, run_app
 
-from .conftest import finish, slurm_launcher, start_app, train_fast
+from .conftest import finish, running, slurm_launcher, train_fast
 
 # two jobs that complete and one that fails (its seed is refused by the config check)
 SEEDS = "seed=0,1,-1"
@@ -41,18 +41,20 @@ def sweeps(slurm_partition, geometry_cache, tmp_path_factory) -> dict[str, Path 
     root = tmp_path_factory.mktemp("sweeps")
     args = ["-m", SEEDS, *compare_fast(geometry_cache)]
     slurm, basic = root / "slurm", root / "basic"
-    procs = {
-        "slurm": start_app(
-            "scripts.compare",
-            [*args, *slurm_launcher(slurm_partition), f"hydra.sweep.dir={slurm}"],
-            root,
-            root / "slurm.log",
-        ),
-        "basic": start_app(
-            "scripts.compare", [*args, f"hydra.sweep.dir={basic}"], root, root / "basic.log"
-        ),
-    }
-    logs = {name: finish(p, root / f"{name}.log", timeout_s=240) for name, p in procs.items()}
+    name = f"nmm-test-{root.name}"
+    with running(name) as start:
+        procs = {
+            "slurm": start(
+                "scripts.compare",
+                [*args, *slurm_launcher(slurm_partition, name), f"hydra.sweep.dir={slurm}"],
+                root,
+                root / "slurm.log",
+            ),
+            "basic": start(
+                "scripts.compare", [*args, f"hydra.sweep.dir={basic}"], root, root / "basic.log"
+            ),
+        }
+        logs = {k: finish(p, root / f"{k}.log", timeout_s=240) for k, p in procs.items()}
     return {"slurm": slurm, "basic": basic, "slurm_log": logs["slurm"]}
 
 
