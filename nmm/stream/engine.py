@@ -21,7 +21,6 @@ jump) are filled, and the estimates on filled samples are marked ``in_gap``.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -173,6 +172,8 @@ class Engine:
         """One update (module doc); returns the frame it sent."""
         now = self._clock()
         chunks = self.source.poll()
+        if self._origin is None and chunks:  # the stream's start: its earliest first sample
+            self._origin = min(float(c.timestamps[0]) for c in chunks)
         for chunk in chunks:
             self._feed(chunk)
         stalled = self._stalled(now, chunks)
@@ -204,14 +205,12 @@ class Engine:
         self.report.contractions += done
         return frame
 
-    def run(
-        self, max_stream_s: float | None = None, stop: threading.Event | None = None
-    ) -> EngineReport:
-        """Updates until the source has delivered everything and it is all estimated, the
-        stream reaches ``max_stream_s`` s, or ``stop`` is set; paced every ``update_s`` of
-        wall time for a real-time source."""
+    def run(self, max_stream_s: float | None = None) -> EngineReport:
+        """Updates until the source has delivered everything and it is all estimated, or the
+        stream reaches ``max_stream_s`` s; paced every ``update_s`` of wall time for a
+        real-time source."""
         start = next_tick = self._clock()
-        while not (stop is not None and stop.is_set()):
+        while True:
             frame = self.step()
             if self.source.finished and frame.t_s.size == 0:
                 break
@@ -225,16 +224,8 @@ class Engine:
         self.report.n_late = {k: a.n_late for k, a in self._aligners.items()}
         return self.report
 
-    def close(self) -> None:
-        """Closes the source and every output."""
-        self.source.close()
-        for out in self.outputs:
-            out.close()
-
     def _feed(self, chunk: Chunk) -> None:
         """Aligns one chunk, pushes it and records the gaps it filled."""
-        if self._origin is None:
-            self._origin = float(chunk.timestamps[0])
         values, gaps = self._aligners[chunk.stream].align(
             chunk.timestamps, chunk.values, self._origin
         )
