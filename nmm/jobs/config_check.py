@@ -381,6 +381,7 @@ STREAM_RULES: tuple[Rule, ...] = (
     number("stream.stall_s", gt=0),
     number("stream.duration_s", gt=0, null=True),
     number("stream.history_s", gt=0),
+    number("stream.load_kg", ge=0),
     text("stream.classifier", null=True),
     number("stream.cocontraction.window_s", gt=0),
     texts("stream.cocontraction.flexors"),

@@ -106,33 +106,44 @@ def stream_settings(cfg: DictConfig) -> StreamSettings:
     )
 
 
+def _replays(cfg: DictConfig, speed: float | None) -> Iterator[StreamRecording]:
+    """The subject's trials of ``cfg.data``, each checked against the run's streams before the
+    first is played (ConfigError for an unknown trial id; ValueError naming the trial for a
+    missing channel or another rate)."""
+    cohort = instantiate(cfg.data)
+    mine = [t for t in cohort if t.subject == cfg.subject_id]
+    wanted = cfg.replay.trials
+    if wanted is not None:
+        unknown = sorted(set(wanted) - {t.trial_id for t in mine})
+        if unknown:
+            raise ConfigError("replay.trials", f"subject {cfg.subject_id!r} has no {unknown}")
+        trials = [t for t in mine if t.trial_id in wanted]
+    else:
+        excluded = set(cfg.replay.exclude_conditions or ())
+        trials = [t for t in mine if t.condition not in excluded]
+    if not trials:
+        raise ConfigError("subject_id", f"no trial of subject {cfg.subject_id!r} to replay")
+    first = load_stream_estimator(cfg.run, cfg.subject_id)
+    arrays = [trial_stream_arrays(t, first) for t in trials]  # every trial checked first
+    for trial, (emg, kinematics) in zip(trials, arrays, strict=True):
+        estimator = load_stream_estimator(cfg.run, cfg.subject_id, trial.load.mass_kg)
+        source = ArrayReplay(
+            RecordedStream.regular(emg, estimator.emg_rate_hz),
+            RecordedStream.regular(kinematics, estimator.kinematic_rate_hz),
+            speed,
+            float(cfg.replay.chunk_s),
+        )
+        yield trial.trial_id, estimator, source
+
+
 def recordings(cfg: DictConfig) -> Iterator[StreamRecording]:
-    """The recordings of ``cfg.source``, each with its estimator (loaded when its turn comes)."""
+    """The recordings of ``cfg.source``, each with its estimator: the replayed trials (each
+    with its own load), or one .xdf file or live stream (``stream.load_kg`` in the hand)."""
     speed = None if cfg.replay.speed is None else float(cfg.replay.speed)
     if cfg.source == "replay":
-        cohort = instantiate(cfg.data)
-        wanted = cfg.replay.trials
-        excluded = set(cfg.replay.exclude_conditions or ())
-        trials = [
-            t
-            for t in cohort
-            if t.subject == cfg.subject_id
-            and (t.trial_id in wanted if wanted is not None else t.condition not in excluded)
-        ]
-        if not trials:
-            raise ConfigError("replay.trials", f"no trial of subject {cfg.subject_id!r} to replay")
-        for trial in trials:
-            estimator = load_stream_estimator(cfg.run, cfg.subject_id, trial.load.mass_kg)
-            emg, kinematics = trial_stream_arrays(trial, estimator)
-            source = ArrayReplay(
-                RecordedStream.regular(emg, estimator.emg_rate_hz),
-                RecordedStream.regular(kinematics, estimator.kinematic_rate_hz),
-                speed,
-                float(cfg.replay.chunk_s),
-            )
-            yield trial.trial_id, estimator, source
+        yield from _replays(cfg, speed)
         return
-    estimator = load_stream_estimator(cfg.run, cfg.subject_id)
+    estimator = load_stream_estimator(cfg.run, cfg.subject_id, float(cfg.stream.load_kg))
     if cfg.source == "xdf":
         if cfg.xdf.path is None:
             raise ConfigError("xdf.path", "source=xdf needs the .xdf file")

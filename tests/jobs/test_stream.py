@@ -13,7 +13,7 @@ import pytest
 
 from nmm.config import compose_config
 from nmm.jobs.config_check import ConfigError, check_config
-from nmm.jobs.stream import stream_settings
+from nmm.jobs.stream import recordings, stream_settings
 from nmm.jobs.stream_model import load_stream_estimator, trial_stream_arrays
 from nmm.jobs.synthetic_source import synthetic_cohort
 from painsig.classifier import PainClassifier
@@ -134,3 +134,5 @@ def test_settings_that_cannot_run_online_are_refused_naming_the_key(tmp_path: Pa
         check_config(compose_config("stream", [*base, "source=serial"]), "stream")
     with pytest.raises(ConfigError, match=r"replay\.speed"):
         check_config(compose_config("stream", [*base, "replay.speed=0"]), "stream")
+    with pytest.raises(ConfigError, match=r"replay\.trials.*no \['nope'\]"):
+        next(recordings(compose_config("stream", [*base, "replay.trials=[nope]"])))
