@@ -5,6 +5,7 @@ the launcher settings of a job on it; a process of a Hydra app followed to its e
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from tests.jobs.conftest import geometry_cache, train_fast
 
 __all__ = ["geometry_cache", "train_fast"]
 
+CLUSTER = "nmm-local"  # .ci/slurm/slurm_conf.sh's ClusterName
 PARTITION = "debug"
 # states of a node that takes jobs (sinfo %T; a suffix such as `*` marks a node not responding)
 USABLE = ("idle", "mixed", "allocated", "completing")
@@ -28,27 +30,31 @@ USABLE = ("idle", "mixed", "allocated", "completing")
 
 @pytest.fixture(scope="session")
 def slurm_partition() -> str:
-    """The ``debug`` partition of a SLURM controller that ``sinfo`` reaches, with a node that takes
-    jobs; the test skips, saying why, where there is none."""
-    if shutil.which("sinfo") is None:
-        pytest.skip("no SLURM client here (sinfo not found); `make slurm-up` starts a cluster")
-    try:
-        done = subprocess.run(
-            ["sinfo", "--noheader", f"--partition={PARTITION}", "--format=%T"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip("sinfo got no answer from a SLURM controller in 30 s")
-    if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[0]
-        pytest.skip(f"sinfo cannot reach a SLURM controller ({reason}); `make slurm-up`")
-    states = done.stdout.split()
+    """The ``debug`` partition of the local test cluster (``make slurm-up``, ClusterName
+    nmm-local) with a node that takes jobs; the test skips, saying why, where there is none.
+    Jobs are never sent to another cluster (a lab's own, reached from a login node)."""
+    if shutil.which("scontrol") is None or shutil.which("sinfo") is None:
+        pytest.skip("no SLURM client here (scontrol, sinfo); `make slurm-up` starts a cluster")
+    ping = _ask(["scontrol", "ping"])  # fails at once where no controller answers
+    if ping.returncode != 0:
+        pytest.skip(f"no SLURM controller answers ({ping.stdout.strip()}); `make slurm-up`")
+    config = _ask(["scontrol", "show", "config"]).stdout
+    cluster = re.search(r"^ClusterName\s*=\s*(\S+)", config, re.MULTILINE)
+    if not cluster or cluster.group(1) != CLUSTER:
+        name = cluster.group(1) if cluster else "unknown"
+        pytest.skip(f"the SLURM cluster here is {name!r}, not {CLUSTER!r} of `make slurm-up`")
+    states = _ask(["sinfo", "--noheader", f"--partition={PARTITION}", "--format=%T"]).stdout.split()
     if not any(s.rstrip("*~#!%$@^-") in USABLE for s in states):
         pytest.skip(f"SLURM partition {PARTITION!r} has no node that takes jobs (sinfo: {states})")
     return PARTITION
+
+
+def _ask(command: list[str]) -> subprocess.CompletedProcess:
+    """A SLURM client command's answer (30 s at most: an empty answer after that)."""
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(command, 1, "no answer in 30 s", "")
 
 
 def slurm_launcher(partition: str, name: str) -> list[str]:
