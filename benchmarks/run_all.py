@@ -28,6 +28,7 @@ QUICK_ARGS = {
     "bench_lovo.py": ["--quick"],
     "bench_scaling.py": ["--quick"],
     "bench_monitor.py": ["--quick"],
+    "bench_stream.py": ["--quick"],
 }
 
 
