@@ -19,6 +19,8 @@ to one core with ``os.sched_setaffinity``, torch on one thread), the engine warm
   CI (:func:`benchmarks.bench_causal.compare`; target <= 1.25). Also the largest difference
   between the streamed envelopes and the offline causal reconstruction of the same trial
   (the stream computes it sample for sample).
+- **onnxruntime**: the causal encoder exported to ONNX, its time per window on one thread
+  (:func:`nmm.model.onnx_export.window_latency`), for wearables.
 
 The runs are given (``--causal-run DIR --offline-run DIR``) or trained here as
 ``benchmarks.bench_causal`` trains them (``--run-dir`` keeps them). ``--quick``: the tiny
@@ -207,6 +209,23 @@ def score_subject(
     return out
 
 
+def onnx_latency(run: Path, n_windows: int = 1000) -> dict[str, Any]:
+    """onnxruntime's time per window (one thread, batch 1) of the run's causal encoder exported
+    to ONNX (:mod:`nmm.model.onnx_export`), on the first ``n_windows`` windows of its cohort."""
+    from nmm.jobs.nmm_setup import load_cohort, prepared_trials
+    from nmm.jobs.trained import load_trained
+    from nmm.model import onnx_export as ox
+
+    cfg, b = load_trained(run)
+    cohort, _ = load_cohort(cfg)
+    trials = prepared_trials(cfg, cohort, b.module.physics.elbows, every_kind=True)
+    windows = ox.export_windows(trials, b.spec, b.muscles, b.window, b.stride)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = ox.export_encoder(b.module.net, b.spec.n_features, b.window, Path(tmp) / "m.onnx")
+        timed = ox.window_latency(path, windows.features[:n_windows], threads=1)
+    return {"encoder": timed.to_dict(), "window_samples": b.window, "opset": ox.OPSET}
+
+
 def _latency(latencies_s: Sequence[float]) -> dict[str, Any]:
     lat = np.asarray(latencies_s) * 1e3
     return {
@@ -247,6 +266,7 @@ def run(args: argparse.Namespace, overrides: Sequence[str]) -> dict[str, Any]:
         m: {k.replace("causal_", "stream_"): v for k, v in entry.items()}
         for m, entry in paired.items()
     }
+    onnx = onnx_latency(runs["causal"], 200 if args.quick else 1000)
     latency = _latency([x for p in per.values() for x in p["latencies_s"]])
     return {
         "latency_ms": latency,
@@ -255,6 +275,7 @@ def run(args: argparse.Namespace, overrides: Sequence[str]) -> dict[str, Any]:
         "hidden_vs_offline_nmm": {s: p["vs_offline"] for s, p in per.items()},
         "max_abs_vs_causal_offline": max(p["max_abs_vs_causal_offline"] for p in per.values()),
         "n_gaps": sum(p["n_gaps"] for p in per.values()),
+        "onnxruntime_window_latency": onnx,
         "targets_met": {
             "latency": latency["target_met"],
             "hidden_ratio": hidden["all"]["target_met"],
@@ -303,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         f"latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms "
         f"over {lat['n_updates']} updates; hidden RMSE streamed {h['stream_rmse']:.4f} vs "
         f"offline {h['offline_rmse']:.4f} (ratio {h['ratio']:.3f}, CI {h['ratio_ci95']}); "
-        f"-> {out}"
+        f"onnxruntime p99 {result['onnxruntime_window_latency']['encoder']['p99_ms']:.2f} ms "
+        f"per window -> {out}"
     )
     return 0
 
