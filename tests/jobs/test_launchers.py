@@ -175,6 +175,39 @@ def test_squeue_watcher_reads_array_tasks_and_final_states():
     assert not watcher.is_done("14", mode="cache")
 
 
+@pytest.mark.parametrize("sacct", ["answers", "fails", "missing"])
+def test_slurm_polling_asks_squeue_only_where_sacct_fails(sacct, tmp_path, monkeypatch, caplog):
+    """Before a SLURM sweep, the callback asks sacct once: where it answers, submitit's own
+    watcher stays; where it fails or is not installed, one log line and the squeue watcher. A
+    stand-in sacct in front of PATH plays the cluster (nothing is submitted)."""
+    from submitit.slurm.slurm import SlurmJob
+
+    from nmm.jobs.slurm_polling import SlurmPolling, SqueueWatcher
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if sacct != "missing":
+        script = bin_dir / "sacct"
+        code = 0 if sacct == "answers" else 1
+        script.write_text(
+            f"#!/bin/sh\necho 'Slurm accounting storage is disabled' >&2\nexit {code}\n"
+        )
+        script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", str(bin_dir))  # no other sacct
+    monkeypatch.setattr(SlurmJob, "watcher", SlurmJob.watcher)  # restored after the test
+    before = SlurmJob.watcher
+    with caplog.at_level("INFO", logger="nmm.jobs.slurm_polling"):
+        SlurmPolling(delay_s=60).on_multirun_start(compose_app("train", []))
+    lines = [r.getMessage() for r in caplog.records if r.name == "nmm.jobs.slurm_polling"]
+    if sacct == "answers":
+        assert SlurmJob.watcher is before and not lines
+        return
+    assert isinstance(SlurmJob.watcher, SqueueWatcher) and SlurmJob.watcher._delay_s == 60
+    assert len(lines) == 1 and "followed with squeue" in lines[0]
+    if sacct == "fails":
+        assert "accounting storage is disabled" in lines[0]
+
+
 def test_optuna_search_composes_with_its_objective():
     cfg = compose_app("train", ["hparams_search=nmm_optuna"])
     sweeper = cfg.hydra.sweeper
