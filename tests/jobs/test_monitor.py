@@ -150,11 +150,11 @@ def test_a_model_trained_elsewhere_scores_the_contractions(monitor_run, tmp_path
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["classifier"] == "a saved model (monitor.model)"
     assert metrics["n_scored"] > 0
-    # a model of contractions cut another way than the monitor's (kinematic) segmenter
-    onset = PainClassifier.load(model).save(tmp_path / "onset.json", {"segmenter": "emg_onset"})
-    done = run_app("scripts.monitor", [*args, f"monitor.model={onset}"], tmp_path, timeout=120)
+    # a model of contractions cut another way than the monitor's (EMG-onset) segmenter
+    phases = PainClassifier.load(model).save(tmp_path / "phases.json", {"segmenter": "kinematic"})
+    done = run_app("scripts.monitor", [*args, f"monitor.model={phases}"], tmp_path, timeout=120)
     assert done.returncode != 0
-    assert "cut by the 'emg_onset' segmenter and painsig.segmenter is 'kinematic'" in done.stderr
+    assert "cut by the 'kinematic' segmenter and painsig.segmenter is 'emg_onset'" in done.stderr
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "other"}')
     done = run_app("scripts.monitor", [*args, f"monitor.model={bad}"], tmp_path, timeout=120)
