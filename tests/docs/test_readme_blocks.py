@@ -10,7 +10,8 @@ before it; none is skipped silently:
   (``pyproject.toml``); its config is composed with the line's overrides by Hydra, as the app
   would (for ``-m`` sweeps, the first job of the sweep), without running the app. An override
   that no longer exists, or a group option that was renamed, fails here.
-- ``yaml``: parsed; the CSV schema is also used to read a CSV trial written to ``tmp_path``.
+- ``yaml``: parsed; the CSV schema (docs/study.md's) is also used to read a CSV trial written
+  to ``tmp_path``.
 - ``text``: a layout listing; the path at the start of each line must exist.
 - any block after ``<!-- not run: reason -->``: not run; the reason must be given.
 
@@ -203,7 +204,19 @@ def test_app_command_lines_compose(block: CodeBlock):
         compose_line(line, apps)
 
 
-@pytest.mark.parametrize("block", _only("yaml"), ids=lambda b: b.id)
+#: docs/study.md's CSV schema, which the README links to.
+STUDY_YAML = [
+    b
+    for b in code_blocks((ROOT / "docs" / "study.md").read_text(encoding="utf-8"))
+    if b.lang == "yaml" and "streams:" in b.code
+]
+
+
+def test_the_csv_schema_is_documented():
+    assert STUDY_YAML, "docs/study.md lost its CSV schema example"
+
+
+@pytest.mark.parametrize("block", _only("yaml") + STUDY_YAML, ids=lambda b: b.id)
 def test_yaml_block_parses(block: CodeBlock, tmp_path: Path):
     document = yaml.safe_load(block.code)
     assert isinstance(document, dict)
