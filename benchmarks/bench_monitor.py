@@ -88,6 +88,11 @@ TRAIN_RUN = [
     "painsig.evaluation.n_boot=20",
     "painsig.evaluation.report_random_split_inflation=false",
 ]
+#: The scored cohort: five subjects drawn with another seed than the default cohort's (seed 0
+#: draws the same bodies S01-S05), so neither the classifier nor the NMM, both trained on the
+#: default cohort, has seen the patients they score.
+FULL_SYNTH = ["n_subjects=5"]
+FULL_SEED = 1
 #: A small longitudinal cohort (nmm-synth overrides of synth=longitudinal).
 QUICK_SYNTH = ["n_subjects=2", "loads_kg=[0.0]", "trials_per_cell=2", "sessions.n=3"]
 #: A small classifier, in the training run and the monitor alike (the features must match).
@@ -312,6 +317,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     deep.add_argument(
         "--nmm-model", type=Path, default=None, help="nmm-train run folder: predict BRA/TRImed"
     )
+    parser.add_argument(
+        "--synth-seed", type=int, default=None, help=f"cohort seed (default {FULL_SEED}; quick 0)"
+    )
+    parser.add_argument(
+        "--n-subjects", type=int, default=None, help="cohort subjects (default: FULL_SYNTH's)"
+    )
     parser.add_argument("--run-dir", type=Path, default=None, help="default: a temp folder")
     parser.add_argument("--workers", type=int, default=2, help="OpenSim processes (generation)")
     parser.add_argument("--out", type=Path, default=None, help="default: results/monitor.json")
@@ -326,10 +337,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = "monitor_quick" if args.quick else "monitor"
     out = args.out or REPO_ROOT / "benchmarks" / "results" / f"{name}.json"
     base = args.run_dir or Path(tempfile.mkdtemp(prefix="bench_monitor_"))
-    synth = QUICK_SYNTH if args.quick else []
+    synth = list(QUICK_SYNTH if args.quick else FULL_SYNTH)
+    if args.n_subjects is not None:
+        synth = [o for o in synth if not o.startswith("n_subjects=")]
+        synth.append(f"n_subjects={args.n_subjects}")
     painsig = QUICK_PAINSIG if args.quick else []
     t0 = time.perf_counter()
-    cohort = ensure_variant_cohort("longitudinal", overrides=synth, workers=args.workers)
+    synth_seed = args.synth_seed if args.synth_seed is not None else 0 if args.quick else FULL_SEED
+    cohort = ensure_variant_cohort(
+        "longitudinal", overrides=synth, seed=synth_seed, workers=args.workers
+    )
     cohort_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     model = args.model or train_model(base / "painsig", painsig)
@@ -362,6 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cohort.relative_to(REPO_ROOT) if cohort.is_relative_to(REPO_ROOT) else cohort
         ),
         "synth_overrides": synth,
+        "synth_seed": synth_seed,
         "painsig_overrides": painsig,
         "cohort_ready_s": cohort_s,
         "cohort_generation_s": _generation_s(cohort),

@@ -272,9 +272,9 @@ def _monitor(r: Result) -> str:
     per = ", ".join(f"{s} {v:.2f}" for s, v in pain["r_per_subject"].items())
     t = r["targets"]
     lines = [
-        f"painsig-monitor on the longitudinal cohort ({pain['n_subjects_with_r']} subjects, "
-        f"{mdf['n_sessions']} sessions in all{'; quick' if r.get('quick') else ''}), "
-        "scored against its ground truth:",
+        f"painsig-monitor on the longitudinal cohort ({pain['n_subjects_with_r']} subjects "
+        f"drawn with seed {r.get('synth_seed', 0)}, {mdf['n_sessions']} sessions in all"
+        f"{'; quick' if r.get('quick') else ''}), scored against its ground truth:",
         "",
         f"- session pain probability vs the true pain effect: Pearson r {per} (mean "
         f"{pain['r_mean']:.2f}; target ≥ {t['pain_r_mean']:g});",
@@ -324,6 +324,12 @@ BLOCKS: dict[str, Block] = {
         ),
         Block("fuzz", (R + "fuzz.json",), "python benchmarks/fuzz_readers.py --cases 2000", _fuzz),
         Block("monitor", (R + "monitor.json",), "python benchmarks/bench_monitor.py", _monitor),
+        Block(
+            "monitor_in_sample",
+            (R + "monitor_in_sample.json",),
+            "python benchmarks/bench_monitor.py --synth-seed 0 --n-subjects 3",
+            _monitor,
+        ),
         Block("cohort", ("data/default_cohort/metrics.json",), "nmm-synth", _cohort),
     )
 }

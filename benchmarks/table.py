@@ -141,6 +141,24 @@ def _scaling(r: dict[str, Any]) -> str:
     )
 
 
+def _monitor(r: dict[str, Any]) -> str:
+    co, sign = r["cocontraction"], r["mdf_slope_sign"]
+    text = (
+        f"{len(r['pain_index']['r_per_subject'])} subjects: pain index vs true effect r "
+        f"{r['pain_r_mean']:.2f} (mean over subjects), MDF slope sign right in "
+        f"{sign['n_right']} of {sign['n_sessions']} sessions, co-contraction RMSE "
+        f"{co['measured']['rmse']:.2f} pp from measured muscles"
+    )
+    full = co["with_reconstructed"]
+    if full is not None:
+        lo, hi = full["rmse_ratio_ci95"]
+        text += (
+            f", {full['rmse']:.2f} pp with the reconstructed BRA and TRImed (ratio "
+            f"{full['rmse_ratio']:.2f} [{lo:.2f}, {hi:.2f}])"
+        )
+    return f"{text}; monitor {r['monitor_wall_s']:.0f} s"
+
+
 def _lovo(r: dict[str, Any]) -> str:
     held = r["held_out"].values()
     met, n = sum(h["targets_met"] for h in held), sum(h["n_targets"] for h in held)
@@ -208,6 +226,18 @@ ROWS = [
         "scaling, quick (procedure check)",
         "python benchmarks/bench_scaling.py --quick",
         _scaling,
+    ),
+    Row(
+        "monitor.json",
+        "painsig-monitor on the longitudinal cohort",
+        "python benchmarks/bench_monitor.py --nmm-model TRAIN_RUN",
+        _monitor,
+    ),
+    Row(
+        "monitor_in_sample.json",
+        "painsig-monitor, patients the models were trained on",
+        "python benchmarks/bench_monitor.py --synth-seed 0 --n-subjects 3 --nmm-model TRAIN_RUN",
+        _monitor,
     ),
     Row(
         "classifier.json",
