@@ -159,6 +159,19 @@ def _monitor(r: dict[str, Any]) -> str:
     return f"{text}; monitor {r['monitor_wall_s']:.0f} s"
 
 
+def _stream(r: dict[str, Any]) -> str:
+    lat, h = r["latency_ms"], r["hidden_vs_truth"]["all"]
+    lo, hi = h["ratio_ci95"]
+    onnx = r["onnxruntime_window_latency"]["encoder"]
+    return (
+        f"{lat['n_updates']} updates of {len(r['subjects'])} subjects' trials on one core: "
+        f"latency p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms; "
+        f"streamed hidden envelope RMSE {h['stream_rmse']:.3f} vs offline NMM "
+        f"{h['offline_rmse']:.3f} (ratio {h['ratio']:.2f} [{lo:.2f}, {hi:.2f}]); onnxruntime "
+        f"{onnx['p99_ms']:.2f} ms per window (p99)"
+    )
+
+
 def _lovo(r: dict[str, Any]) -> str:
     held = r["held_out"].values()
     met, n = sum(h["targets_met"] for h in held), sum(h["n_targets"] for h in held)
@@ -244,6 +257,18 @@ ROWS = [
         "pain classifier fit (UCI)",
         "python benchmarks/bench_classifier.py",
         _classifier,
+    ),
+    Row(
+        "stream.json",
+        "nmm-stream: latency and accuracy of a replay",
+        "python benchmarks/bench_stream.py --causal-run CAUSAL_RUN --offline-run OFFLINE_RUN",
+        _stream,
+    ),
+    Row(
+        "stream_quick.json",
+        "nmm-stream replay (check of the benchmark)",
+        "python benchmarks/bench_stream.py --quick",
+        _stream,
     ),
     Row(
         "fuzz.json",
