@@ -118,6 +118,7 @@ class LiveServer:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="nmm-stream-page", daemon=True)
         self.port: int | None = None
+        self._error: OSError | None = None
 
     @property
     def url(self) -> str:
@@ -127,7 +128,11 @@ class LiveServer:
         """Starts serving; returns the page's URL."""
         self._thread.start()
         if not self._ready.wait(timeout_s) or self.port is None:
-            raise RuntimeError(f"the live page did not start on {HOST}:{self._port}")
+            why = f" ({self._error})" if self._error else ""
+            raise RuntimeError(
+                f"the live page did not start on {HOST}:{self._port}{why}; "
+                "choose another outputs.port (0: any free port)"
+            )
         return self.url
 
     def send(self, frame: Frame) -> None:
@@ -154,6 +159,8 @@ class LiveServer:
     def _serve(self) -> None:
         try:
             asyncio.run(self._main())
+        except OSError as exc:  # the port is taken, or not allowed
+            self._error = exc
         finally:
             self._ready.set()  # a failed start must not leave start() waiting
 

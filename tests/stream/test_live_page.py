@@ -162,6 +162,13 @@ def test_the_page_and_its_websocket_are_served_on_loopback_only() -> None:
         server.close()
     with pytest.raises(ValueError, match="not streamed"):
         LiveServer(MUSCLES, {"BRD": (0.1, 0.2)})
+    taken = LiveServer(MUSCLES, {})
+    taken.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"did not start .*outputs\.port"):
+            LiveServer(MUSCLES, {}, port=taken.port).start()
+    finally:
+        taken.close()
 
 
 def test_the_live_page_renders_and_its_traces_move(tmp_path: Path) -> None:
