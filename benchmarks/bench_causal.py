@@ -25,12 +25,13 @@ muscle and over both:
 ``--quick`` checks the benchmark itself in about a minute: the tiny network on two subjects with
 capped budgets, written to ``results/causal_quick.json`` (its numbers say nothing about
 accuracy). ``--offline-run DIR --causal-run DIR`` scores two existing ``nmm-train`` runs
-(per-subject protocol) of one cohort instead of training.
+(per-subject protocol) of one cohort instead of training; ``--offline-run DIR`` alone trains
+the causal run only (the offline one, of the same cohort, seed, config and budgets, given).
 
 The result is written atomically to ``benchmarks/results/causal.json``.
 
 Usage: python -m benchmarks.bench_causal [--quick] [--variants NAME ...] [--out PATH]
-[--run-dir DIR] [--offline-run DIR --causal-run DIR] [overrides...] (extra arguments are Hydra
+[--run-dir DIR] [--offline-run DIR [--causal-run DIR]] [overrides...] (extra arguments are Hydra
 overrides of ``conf/train.yaml``, applied to both runs).
 """
 
@@ -156,13 +157,13 @@ def _fit(metrics: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def cohort_entry(
-    root: Path | None, runs: Mapping[str, Path], overrides: Sequence[str], train_runs: bool
+    root: Path | None, runs: Mapping[str, Path], overrides: Sequence[str], trained: Sequence[str]
 ) -> dict[str, Any]:
-    """One cohort's comparison: trains both runs (``train_runs``) or reads their
-    ``metrics.json``."""
+    """One cohort's comparison: trains the runs of ``runs`` (mode -> folder) whose mode is
+    not in ``trained`` and reads the ``metrics.json`` of the others."""
     metrics = {}
     for mode, run_dir in runs.items():
-        if train_runs:
+        if mode not in trained:
             metrics[mode] = train(root, mode, run_dir, overrides)
         else:
             metrics[mode] = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
@@ -197,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--causal-run", default=None, help="an existing causal nmm-train run")
     parser.add_argument("--quick", action="store_true", help="check the benchmark (see above)")
     args, overrides = parser.parse_known_args(argv)
-    if bool(args.offline_run) != bool(args.causal_run):
-        parser.error("--offline-run and --causal-run go together")
+    if args.causal_run and not args.offline_run:
+        parser.error("--causal-run needs --offline-run")
     overrides = [*QUICK, *overrides] if args.quick else list(overrides)
     results = REPO_ROOT / "benchmarks" / "results"
     out = Path(args.out) if args.out else results / f"causal{'_quick' if args.quick else ''}.json"
@@ -209,16 +210,14 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     entries: dict[str, Any] = {}
-    if args.offline_run:
-        runs = {"offline": Path(args.offline_run), "causal": Path(args.causal_run)}
-        entries["given_runs"] = cohort_entry(None, runs, overrides, train_runs=False)
-    else:
-        parent = (
-            Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="bench_causal_"))
-        )
-        for name, root in _cohorts(args).items():
-            runs = {mode: parent / name / mode for mode in MODES}
-            entries[name] = cohort_entry(root, runs, overrides, train_runs=True)
+    given = {
+        m: Path(p) for m, p in (("offline", args.offline_run), ("causal", args.causal_run)) if p
+    }
+    parent = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="bench_causal_"))
+    cohorts = {"given_runs": None} if len(given) == 2 else _cohorts(args)
+    for name, root in cohorts.items():
+        runs = {mode: given.get(mode, parent / name / mode) for mode in MODES}
+        entries[name] = cohort_entry(root, runs, overrides, trained=list(given))
     result = {
         "benchmark": "causal_quick" if args.quick else "causal",
         "what": "hidden-muscle RMSE of the causal NMM (model.causal=true: forward-only filters, "

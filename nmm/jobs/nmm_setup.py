@@ -75,7 +75,8 @@ def model_settings(cfg: Any) -> NMMSettings:
 
 def model_components(cfg: Any) -> NMMComponents:
     """The injected parts of ``cfg.model`` (network, loss, optimizer, scheduler ``_target_``\\ s,
-    as factories) and the preprocessing chains of ``cfg.preprocess``."""
+    as factories) and the preprocessing chains of ``cfg.preprocess`` (with ``model.causal``,
+    also the EMG chain's zero-phase form, the training targets)."""
     model = cfg.model
     sched = model.get("scheduler")
     return NMMComponents(
@@ -85,6 +86,8 @@ def model_components(cfg: Any) -> NMMComponents:
         scheduler=instantiate(sched) if sched and sched.get("_target_") else None,
         emg=instantiate(cfg.preprocess.emg),
         kinematics=instantiate(cfg.preprocess.kinematics),
+        # a causal model learns the present from the past: zero-phase envelopes as its targets
+        emg_targets=instantiate(cfg.preprocess.emg, causal=False) if model.get("causal") else None,
     )
 
 

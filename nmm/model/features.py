@@ -170,6 +170,10 @@ class PreparedTrial:
         rate: Hz.
         metadata: the trial's metadata plus ``envelope_normalisation`` (``mvic``/``peak``/
             ``given``) and the channel mapping used.
+        input_envelopes: ``(T, M)`` the envelopes the network reads and reconstruction puts
+            back for the measured muscles, where they differ from ``envelopes``: a causal
+            model's causally filtered ones, ``envelopes`` then being the zero-phase targets
+            of its training (:func:`nmm.model.train.prepare_cohort`); None: ``envelopes``.
     """
 
     subject: str
@@ -188,6 +192,13 @@ class PreparedTrial:
     lever_arm_m: float
     rate: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    input_envelopes: np.ndarray | None = None
+
+    @property
+    def recorded_envelopes(self) -> np.ndarray:
+        """``(T, M)`` the envelopes a stream of the trial records: :attr:`input_envelopes`
+        where set, else :attr:`envelopes`."""
+        return self.envelopes if self.input_envelopes is None else self.input_envelopes
 
     @property
     def n_samples(self) -> int:
@@ -414,7 +425,7 @@ def input_features(
                         f"trial {prepared.subject}/{prepared.trial_id}: input muscle {m} has no "
                         "envelope"
                     )
-                cols.append(prepared.envelopes[:, k])
+                cols.append(prepared.recorded_envelopes[:, k])
     out = np.column_stack(cols).astype(np.float32)
     if not np.isfinite(out).all():
         raise ValueError(f"trial {prepared.subject}/{prepared.trial_id}: non-finite inputs")

@@ -138,7 +138,7 @@ def reconstruct(
     else:
         env = causal_envelopes(net, input_features(trial, spec, muscles), window, causal_hop)
     if use_measured:
-        env = np.where(trial.measured[None, :], trial.envelopes, env)
+        env = np.where(trial.measured[None, :], trial.recorded_envelopes, env)
     ref = physics.parameters_table.raw
     e = torch.as_tensor(env, dtype=ref.dtype, device=ref.device).unsqueeze(0)
     th = torch.tensor(trial.angle, dtype=ref.dtype, device=ref.device).unsqueeze(0)

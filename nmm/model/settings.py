@@ -128,6 +128,9 @@ class NMMComponents:
         scheduler: called with the optimizer, returns a scheduler; None: none.
         emg: the EMG chain, raw EMG -> envelope.
         kinematics: the kinematics chain, angle -> filtered angle and its derivatives.
+        emg_targets: a causal model's training targets: the zero-phase form of ``emg``,
+            whose envelopes the loss and the physics take while the network reads ``emg``'s
+            (:func:`nmm.model.train.prepare_cohort`); None: ``emg``'s for both.
     """
 
     net: Callable[..., Any]
@@ -136,6 +139,7 @@ class NMMComponents:
     scheduler: Callable[..., Any] | None
     emg: Step
     kinematics: Step
+    emg_targets: Step | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ Every piece takes the settings objects of :mod:`nmm.model.settings` (the app lay
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -141,13 +142,20 @@ def prepare_cohort(
     (``load_lever_arm``) or ``physics.load.lever_arm_m``. A subject without an MVIC reference
     has its envelopes divided by its peak over all its trials
     (:func:`nmm.model.features.subject_peak_reference`), the same for every trial.
+
+    With ``components.emg_targets`` (a causal model), each trial is prepared with both EMG
+    chains: the targets' envelopes are its ``envelopes`` (what the loss and the physics take in
+    training), the causal chain's its ``input_envelopes`` (what the network reads, and what a
+    stream records).
     """
     cmap = channel_map(settings)
-    emg_chain, kin_chain = components.emg, components.kinematics
+    chains = {"inputs": components.emg}
+    if components.emg_targets is not None:
+        chains["targets"] = components.emg_targets
     elbows = None if elbow is None else SubjectElbows.of(elbow)
     configured_arm = ArmParameters.from_mapping(settings.physics)
     out = []
-    peaks: dict[str, dict[str, float]] = {}
+    peaks: dict[tuple[str, str], dict[str, float]] = {}
     for t in cohort:
         mvic = cohort.subjects[t.subject].mvic or None
         own = None if elbows is None else elbows[t.subject]
@@ -155,21 +163,26 @@ def prepare_cohort(
         lever = settings.lever_arm_m
         if own is not None and own.load_lever_arm is not None:
             lever = own.load_lever_arm
-        if t.subject not in peaks:  # only subjects without an MVIC reference need it
-            mine = [x for x in cohort if x.subject == t.subject]
-            peaks[t.subject] = {} if mvic else subject_peak_reference(mine, emg_chain)
-        p = prepare_trial(
-            t,
-            cmap,
-            settings.rate_hz,
-            emg_chain=emg_chain,
-            kinematics_chain=kin_chain,
-            mvic=mvic,
-            peak_reference=peaks[t.subject],
-            use_recorded_derivatives=settings.use_recorded_derivatives,
-            default_lever_arm_m=lever,
-            inverse_dynamics=_torch_inverse_dynamics(arm),
-        )
+        prepared = {}
+        for role, chain in chains.items():
+            if (t.subject, role) not in peaks:  # only subjects without an MVIC reference
+                mine = [x for x in cohort if x.subject == t.subject]
+                peaks[t.subject, role] = {} if mvic else subject_peak_reference(mine, chain)
+            prepared[role] = prepare_trial(
+                t,
+                cmap,
+                settings.rate_hz,
+                emg_chain=chain,
+                kinematics_chain=components.kinematics,
+                mvic=mvic,
+                peak_reference=peaks[t.subject, role],
+                use_recorded_derivatives=settings.use_recorded_derivatives,
+                default_lever_arm_m=lever,
+                inverse_dynamics=_torch_inverse_dynamics(arm),
+            )
+        p = prepared["inputs"]
+        if "targets" in prepared:
+            p = dataclasses.replace(prepared["targets"], input_envelopes=p.envelopes)
         if kinds is not None and p.kind not in set(kinds):
             continue
         p.metadata["body_mass_kg"] = cohort.subjects[t.subject].body_mass_kg

@@ -3,6 +3,8 @@ each stream update) and the physics run block by block, each against a direct co
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from nmm.model.causal import StreamingPhysics, causal_envelopes, update_blocks
 from nmm.model.encoder import NMMEncoder
 from nmm.model.features import input_features
 from nmm.model.reconstruct import reconstruct
-from nmm.model.train import build_module, bundle
+from nmm.model.train import build_module, bundle, feature_spec
 
 from .conftest import compose_train
 
@@ -135,3 +137,28 @@ def test_a_bad_causal_setting_is_refused_naming_its_key(geometry_cache, override
     key = override.split("=")[0]
     with pytest.raises(ConfigError, match=rf"'{key}'.*{message}"):
         check_config(compose_train([override], geometry_cache), "train")
+
+
+def test_a_causal_model_reads_causal_envelopes_and_learns_zero_phase_targets(geometry_cache, elbow):
+    from nmm.jobs.synthetic_source import synthetic_cohort
+    from nmm.model.train import prepare_cohort
+
+    cohort = synthetic_cohort().select(subject="S01")
+    causal_cfg = compose_train(["model.causal=true"], geometry_cache)
+    setup = training_setup(causal_cfg)
+    assert setup.components.emg_targets is not None
+    (trial, *_) = prepare_cohort(cohort, setup.settings, setup.components, elbow)
+    offline = training_setup(compose_train([], geometry_cache))
+    assert offline.components.emg_targets is None
+    (zero_phase, *_) = prepare_cohort(cohort, offline.settings, offline.components, elbow)
+    inputs_only = dataclasses.replace(setup.components, emg_targets=None)
+    (causal, *_) = prepare_cohort(cohort, setup.settings, inputs_only, elbow)
+    np.testing.assert_array_equal(trial.envelopes, zero_phase.envelopes)
+    np.testing.assert_array_equal(trial.input_envelopes, causal.envelopes)
+    assert (
+        causal.input_envelopes is None and np.abs(causal.envelopes - trial.envelopes).max() > 0.01
+    )
+    x = input_features(trial, feature_spec(setup.settings), setup.settings.muscles)
+    np.testing.assert_array_equal(
+        x, input_features(causal, feature_spec(setup.settings), setup.settings.muscles)
+    )
