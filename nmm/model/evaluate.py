@@ -146,7 +146,8 @@ def _baseline(
     idx = [list(muscles).index(s) for s in sources if s in muscles]
     if not idx or not all(trial.measured[i] for i in idx):
         return None
-    return trial.envelopes[:, idx].mean(axis=1)
+    # the recordings a stream has for a causal model (its causal envelopes), else the envelopes
+    return trial.recorded_envelopes[:, idx].mean(axis=1)
 
 
 #: The keys of the summaries that repeat the scores another way (``vs_excitation``,
