@@ -173,6 +173,7 @@ def cohort_entry(
     return {
         "cohort": None if root is None else str(root),
         "runs": {mode: str(p) for mode, p in runs.items()},
+        "trained_here": [mode for mode in runs if mode not in trained],
         "hidden": compare(
             metrics["offline"]["per_subject"]["cells"], metrics["causal"]["per_subject"]["cells"]
         ),
