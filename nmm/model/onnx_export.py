@@ -264,7 +264,7 @@ def export_windows(
         for s in window_starts(trial.n_samples, window, stride):
             cut = slice(s, s + window)
             parts["x"].append(x[cut])
-            parts["e"].append(trial.envelopes[cut])
+            parts["e"].append(trial.recorded_envelopes[cut])
             parts["m"].append(trial.measured)
             parts["a"].append(trial.angle[cut])
             parts["v"].append(trial.velocity[cut])

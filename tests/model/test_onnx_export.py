@@ -140,7 +140,7 @@ def test_the_stated_columns_build_the_graphs_input(trained):
     for c in columns:
         if c["kind"] == "measured_envelopes":
             muscle = str(c["name"]).removeprefix("envelope_")
-            built.append(trial.envelopes[:, b.muscles.index(muscle)])
+            built.append(trial.recorded_envelopes[:, b.muscles.index(muscle)])
         else:
             built.append(raw[c["kind"]] * c["scale"])
     np.testing.assert_allclose(
