@@ -297,6 +297,49 @@ def _monitor(r: Result) -> str:
 
 
 R = "benchmarks/results/"
+
+
+def _causal(r: Result) -> str:
+    lines = []
+    for name, c in r["cohorts"].items():
+        h, fits = c["hidden"], c["fits"]
+        per = "; ".join(
+            f"{m} {h[m]['ratio']:.2f} {_ci(h[m]['ratio_ci95'])}" for m in h if m != "all"
+        )
+        a = h["all"]
+        lines.append(
+            f"- {name} cohort: hidden RMSE {a['causal_rmse']:.4f} causal against "
+            f"{a['offline_rmse']:.4f} offline, ratio {a['ratio']:.3f} "
+            f"{_ci(a['ratio_ci95'], '.3f')} "
+            f"(target ≤ {r['target_ratio']:g}; {per}); hidden r {a['offline_pearson_r']:.3f} → "
+            f"{a['causal_pearson_r']:.3f}; torque R² {fits['offline']['torque_r2']:.3f} → "
+            f"{fits['causal']['torque_r2']:.3f}."
+        )
+    head = (
+        "The causal NMM against the offline NMM, same seed, config and budgets, per-subject "
+        "protocol, scored against the OpenSim truth (95 % subject-cluster bootstrap CIs):"
+    )
+    return head + "\n\n" + "\n".join(lines) + "\n"
+
+
+def _stream(r: Result) -> str:
+    lat, h = r["latency_ms"], r["hidden_vs_truth"]
+    a, onnx = h["all"], r["onnxruntime_window_latency"]["encoder"]
+    per = "; ".join(f"{m} {h[m]['ratio']:.2f} {_ci(h[m]['ratio_ci95'])}" for m in h if m != "all")
+    return (
+        f"`nmm-stream` replaying every trial of {len(r['subjects'])} subjects of the embedded "
+        f"cohort at real speed on one CPU core{' (quick)' if r.get('quick') else ''}: "
+        f"{lat['n_updates']:,} updates of 20 ms, latency from a sample's arrival to its estimate "
+        f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, max {lat['max']:.1f} ms (targets "
+        f"{lat['target_p99']:g} and {lat['target_max']:g} ms). The streamed envelopes equal the "
+        f"offline causal reconstruction to {r['max_abs_vs_causal_offline']:.1e}. Streamed hidden "
+        f"envelope RMSE {a['stream_rmse']:.4f} against the offline NMM's {a['offline_rmse']:.4f}, "
+        f"ratio {a['ratio']:.2f} {_ci(a['ratio_ci95'])} (target ≤ {a['target_ratio']:g}; "
+        f"{per}). onnxruntime runs the encoder in {onnx['p50_ms']:.2f} ms per window (p50; "
+        f"p99 {onnx['p99_ms']:.2f} ms, {onnx['threads']} thread).\n"
+    )
+
+
 BLOCKS: dict[str, Block] = {
     b.name: b
     for b in (
@@ -329,6 +372,13 @@ BLOCKS: dict[str, Block] = {
             (R + "monitor_in_sample.json",),
             "python benchmarks/bench_monitor.py --synth-seed 0 --n-subjects 3",
             _monitor,
+        ),
+        Block("causal", (R + "causal.json",), "python benchmarks/bench_causal.py", _causal),
+        Block(
+            "stream",
+            (R + "stream.json",),
+            "python benchmarks/bench_stream.py --causal-run CAUSAL_RUN --offline-run OFFLINE_RUN",
+            _stream,
         ),
         Block("cohort", ("data/default_cohort/metrics.json",), "nmm-synth", _cohort),
     )
