@@ -21,7 +21,9 @@ muscle and over both:
 - each fit's optimiser steps and stop reason, and the wall time of each run.
 
 ``--variants NAME ...`` repeats this on generator variants of the cohort family
-(:func:`nmm.jobs.cohorts.ensure_variant_cohort`, docs/cohort_family.md), one entry each.
+(:func:`nmm.jobs.cohorts.ensure_variant_cohort`, docs/cohort_family.md), one entry each, each
+run told what the variant's model must know (its posture, its mains); ``--synth k=v ...``
+overrides the variants' generation (e.g. ``n_subjects=3``).
 ``--quick`` checks the benchmark itself in about a minute: the tiny network on two subjects with
 capped budgets, written to ``results/causal_quick.json`` (its numbers say nothing about
 accuracy). ``--offline-run DIR --causal-run DIR`` scores two existing ``nmm-train`` runs
@@ -73,6 +75,7 @@ def train(root: Path, mode: str, run_dir: Path, overrides: Sequence[str]) -> dic
 
     from nmm.config import CONF_DIR
     from nmm.jobs.train import run_train
+    from nmm.synth.model_inputs import variant_physics_overrides, variant_preprocess_overrides
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(
@@ -81,6 +84,8 @@ def train(root: Path, mode: str, run_dir: Path, overrides: Sequence[str]) -> dic
                 f"data.root={root}",
                 f"run_dir={run_dir}",
                 *COMMON,
+                *variant_physics_overrides(root),  # what a variant's model must be told
+                *variant_preprocess_overrides(root),
                 *overrides,
                 f"model.causal={MODES[mode]}",
             ],
@@ -187,12 +192,15 @@ def _cohorts(args: argparse.Namespace) -> dict[str, Path]:
 
     if not args.variants:
         return {"default": ensure_default_cohort()}
-    return {name: ensure_variant_cohort(name) for name in args.variants}
+    return {name: ensure_variant_cohort(name, overrides=args.synth) for name in args.variants}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--variants", nargs="+", default=None, help="cohort family variants")
+    parser.add_argument(
+        "--synth", nargs="*", default=[], help="nmm-synth overrides of every variant's cohort"
+    )
     parser.add_argument("--out", default=None, help="default: results/causal.json (_quick)")
     parser.add_argument("--run-dir", default=None, help="runs' parent folder (default: temp)")
     parser.add_argument("--offline-run", default=None, help="an existing offline nmm-train run")
@@ -228,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         "with a subject-cluster bootstrap CI",
         "quick": args.quick,
         "overrides": overrides,
+        "synth_overrides": list(args.synth),
+        "command": "python -m benchmarks.bench_causal "
+        + " ".join(sys.argv[1:] if argv is None else argv),
         "target_ratio": TARGET_RATIO,
         "cohorts": entries,
         "targets_met": {n: e["hidden"]["all"]["target_met"] for n, e in entries.items()},

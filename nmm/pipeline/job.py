@@ -145,7 +145,9 @@ def _validate_stage(
     with open_dict(vcfg):
         vcfg.paths = cfg.paths
         vcfg.physics = cfg.physics
-        vcfg.preprocess = cfg.preprocess
+        # resolved: its keys may point at nodes validate's config lacks (preprocess.causal
+        # follows model.causal)
+        vcfg.preprocess = OmegaConf.to_container(cfg.preprocess, resolve=True)
         vcfg.data = cfg.data
         vcfg.validate = OmegaConf.merge(vcfg.validate, cfg.get("validate") or {})
     inputs = {"validate": vcfg, "upstream": upstream.fingerprint, "predictions": predictions}
