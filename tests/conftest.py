@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from nmm.data.sources import shared_data_root, shared_models_root
+from tests.causal_run import causal_run  # noqa: F401 - one session fixture for every folder
 
 
 @pytest.fixture(scope="session")

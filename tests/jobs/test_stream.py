@@ -17,8 +17,8 @@ from nmm.jobs.stream import recordings, stream_settings
 from nmm.jobs.stream_model import load_stream_estimator, trial_stream_arrays
 from nmm.jobs.synthetic_source import synthetic_cohort
 from painsig.classifier import PainClassifier
+from tests.causal_run import CAUSAL_SUBJECT
 from tests.jobs.conftest import run_app
-from tests.stream.conftest import CAUSAL_SUBJECT, causal_run  # noqa: F401 - the shared fixture
 from tests.stream.test_sources import write_xdf
 
 
@@ -39,7 +39,7 @@ def _trials() -> list:
 
 
 def test_nmm_stream_replays_trials_with_pain_probability_and_the_live_page(
-    causal_run,  # noqa: F811 - the fixture imported above
+    causal_run,
     tmp_path: Path,
 ) -> None:
     trials = _trials()
@@ -76,7 +76,7 @@ def test_nmm_stream_replays_trials_with_pain_probability_and_the_live_page(
 
 
 def test_nmm_stream_replays_an_xdf_recording_and_reports_its_dropped_samples(
-    causal_run,  # noqa: F811
+    causal_run,
     tmp_path: Path,
 ) -> None:
     trial = _trials()[0]

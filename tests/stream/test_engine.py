@@ -15,7 +15,7 @@ from nmm.stream.engine import Engine, Recording, warm_up
 from nmm.stream.online import CoContractionSettings, OnlineContractions, RunningCoContraction
 from nmm.stream.sources import ArrayReplay, RecordedStream
 from painsig.segment import EmgBurstSegmenter
-from tests.stream.conftest import CAUSAL_SUBJECT
+from tests.causal_run import CAUSAL_SUBJECT
 
 GROUPS = CoContractionSettings(("BIClong", "BICshort", "BRA"), ("TRIlong", "TRIlat", "TRImed"))
 

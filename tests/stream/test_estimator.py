@@ -28,8 +28,7 @@ from nmm.jobs.synthetic_source import synthetic_cohort
 from nmm.jobs.trained import load_trained
 from nmm.model.reconstruct import reconstruct
 from nmm.stream.estimator import StreamEstimator
-
-from .conftest import CAUSAL_SUBJECT
+from tests.causal_run import CAUSAL_SUBJECT
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
-"""Fixtures of the stream tests: a tiny causal NMM trained on one subject of the default cohort
-(``nmm-train model=tiny model.causal=true subject=S01``, seconds), shared by the estimator's and
-the app's tests."""
+"""A tiny causal NMM trained on one subject of the default cohort (``nmm-train model=tiny
+model.causal=true subject=S01``, seconds): a session fixture, registered once by
+``tests/conftest.py``, that the estimator's, the engine's and the app's tests share."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from nmm.config import CONF_DIR
-from nmm.data.sources import shared_models_root
+from tests.jobs.conftest import train_fast
 
 #: The subject the causal run is fitted on.
 CAUSAL_SUBJECT = "S01"
@@ -25,20 +25,9 @@ def causal_run(tmp_path_factory, arm26_osim) -> Path:
 
     run = tmp_path_factory.mktemp("causal_run")
     overrides = [
-        "model=tiny",
+        *train_fast(tmp_path_factory.mktemp("geometry")),
         "model.causal=true",
         f"subject={CAUSAL_SUBJECT}",
-        "trainer.max_epochs=1",
-        "budget.specialise.max_steps=1",
-        "budget.adapt.max_steps=1",
-        "logger=none",
-        "callbacks=none",
-        "trainer.enable_progress_bar=false",
-        "+trainer.enable_model_summary=false",
-        "fold=per_subject",
-        "evaluate.write_outputs=false",
-        f"geometry_cache={tmp_path_factory.mktemp('geometry')}",
-        f"paths.shared_models={shared_models_root()}",
         f"run_dir={run}",
     ]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
