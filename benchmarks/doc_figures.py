@@ -375,6 +375,13 @@ BLOCKS: dict[str, Block] = {
         ),
         Block("causal", (R + "causal.json",), "python benchmarks/bench_causal.py", _causal),
         Block(
+            "causal_variants",
+            (R + "causal_variants.json",),
+            "python benchmarks/bench_causal.py --variants speeds_rom low_snr no_mvic "
+            "--synth n_subjects=3 --out benchmarks/results/causal_variants.json",
+            _causal,
+        ),
+        Block(
             "stream",
             (R + "stream.json",),
             "python benchmarks/bench_stream.py --causal-run CAUSAL_RUN --offline-run OFFLINE_RUN",

@@ -159,6 +159,15 @@ def _monitor(r: dict[str, Any]) -> str:
     return f"{text}; monitor {r['monitor_wall_s']:.0f} s"
 
 
+def _causal(r: dict[str, Any]) -> str:
+    cells = []
+    for name, c in r["cohorts"].items():
+        a = c["hidden"]["all"]
+        lo, hi = a["ratio_ci95"]
+        cells.append(f"{name}: ratio {a['ratio']:.2f} [{lo:.2f}, {hi:.2f}]")
+    return f"causal / offline NMM hidden RMSE (target ≤ {r['target_ratio']:g}): " + "; ".join(cells)
+
+
 def _stream(r: dict[str, Any]) -> str:
     lat, h = r["latency_ms"], r["hidden_vs_truth"]["all"]
     lo, hi = h["ratio_ci95"]
@@ -257,6 +266,19 @@ ROWS = [
         "pain classifier fit (UCI)",
         "python benchmarks/bench_classifier.py",
         _classifier,
+    ),
+    Row(
+        "causal.json",
+        "what causality costs the NMM",
+        "python benchmarks/bench_causal.py",
+        _causal,
+    ),
+    Row(
+        "causal_variants.json",
+        "what causality costs, cohort-family variants",
+        "python benchmarks/bench_causal.py --variants speeds_rom low_snr no_mvic --synth "
+        "n_subjects=3",
+        _causal,
     ),
     Row(
         "stream.json",
