@@ -322,6 +322,12 @@ def _causal(r: Result) -> str:
     return head + "\n\n" + "\n".join(lines) + "\n"
 
 
+def _causal_variants(*results: Result) -> str:
+    """:func:`_causal` over the variants of several runs of the benchmark."""
+    cohorts = {name: c for r in results for name, c in r["cohorts"].items()}
+    return _causal({"cohorts": cohorts, "target_ratio": results[0]["target_ratio"]})
+
+
 def _stream(r: Result) -> str:
     lat, h = r["latency_ms"], r["hidden_vs_truth"]
     a, onnx = h["all"], r["onnxruntime_window_latency"]["encoder"]
@@ -376,10 +382,10 @@ BLOCKS: dict[str, Block] = {
         Block("causal", (R + "causal.json",), "python benchmarks/bench_causal.py", _causal),
         Block(
             "causal_variants",
-            (R + "causal_variants.json",),
+            (R + "causal_variants.json", R + "causal_variants_more.json"),
             "python benchmarks/bench_causal.py --variants speeds_rom low_snr no_mvic "
             "--synth n_subjects=3 --out benchmarks/results/causal_variants.json",
-            _causal,
+            _causal_variants,
         ),
         Block(
             "stream",

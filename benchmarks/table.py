@@ -281,6 +281,13 @@ ROWS = [
         _causal,
     ),
     Row(
+        "causal_variants_more.json",
+        "what causality costs, more variants",
+        "python benchmarks/bench_causal.py --variants shoulder_elevated cocontraction few_trials "
+        "--synth n_subjects=3",
+        _causal,
+    ),
+    Row(
         "stream.json",
         "nmm-stream: latency and accuracy of a replay",
         "python benchmarks/bench_stream.py --causal-run CAUSAL_RUN --offline-run OFFLINE_RUN",
