@@ -16,6 +16,19 @@ _COUNT_IMAGES = (
 )
 
 
+#: Headless Chromium that opens no connection of its own (this machine's network is closed).
+OFFLINE_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
 def rendered_dom(report: Path, tmp_path: Path) -> str:
     """The DOM of ``report`` after Chromium loaded it, its <body> given
     ``data-images-loaded="<decoded>/<all>"``; skips the test without Chromium."""
@@ -26,14 +39,7 @@ def rendered_dom(report: Path, tmp_path: Path) -> str:
     probe = tmp_path / "probe.html"
     probe.write_text(html.replace("</body>", _COUNT_IMAGES + "</body>"), encoding="utf-8")
     flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *OFFLINE_FLAGS,
         f"--user-data-dir={tmp_path / 'profile'}",
         "--virtual-time-budget=5000",
     ]

@@ -22,18 +22,12 @@ from websockets.sync.client import connect
 from nmm.stream.engine import Frame
 from nmm.stream.online import Contraction
 from nmm.stream.server import LiveServer, frame_message
+from tests.html_probe import OFFLINE_FLAGS
 
 MUSCLES = ("BIClong", "BRA", "TRIlong", "TRImed")
 
 CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *OFFLINE_FLAGS,
     "--remote-debugging-address=127.0.0.1",
     "--remote-debugging-port=0",
     "--window-size=1000,700",
