@@ -17,6 +17,11 @@ from tests.jobs.conftest import train_fast
 CAUSAL_SUBJECT = "S01"
 
 
+def loaded_movement(cohort):
+    """The first movement trial with a load in the hand of ``cohort``."""
+    return next(t for t in cohort if t.metadata.get("kind") == "movement" and t.load.mass_kg)
+
+
 @pytest.fixture(scope="session")
 def causal_run(tmp_path_factory, arm26_osim) -> Path:
     """The run folder of a tiny causal ``nmm-train`` on S01 (one epoch, per-subject protocol,

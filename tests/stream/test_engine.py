@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from nmm.jobs.stream_model import load_stream_estimator, trial_stream_arrays
 from nmm.jobs.synthetic_source import synthetic_cohort
@@ -15,23 +14,15 @@ from nmm.stream.engine import Engine, Recording, warm_up
 from nmm.stream.online import CoContractionSettings, OnlineContractions, RunningCoContraction
 from nmm.stream.sources import ArrayReplay, RecordedStream
 from painsig.segment import EmgBurstSegmenter
-from tests.causal_run import CAUSAL_SUBJECT
+from tests.causal_run import CAUSAL_SUBJECT, loaded_movement
 
 GROUPS = CoContractionSettings(("BIClong", "BICshort", "BRA"), ("TRIlong", "TRIlat", "TRImed"))
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
 def trial():
     cohort = synthetic_cohort().select(subject=CAUSAL_SUBJECT)
-    return next(t for t in cohort if t.metadata.get("kind") == "movement" and t.load.mass_kg)
+    return loaded_movement(cohort)
 
 
 def _estimator(run, trial):

@@ -9,7 +9,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -28,21 +27,13 @@ from nmm.jobs.synthetic_source import synthetic_cohort
 from nmm.jobs.trained import load_trained
 from nmm.model.reconstruct import reconstruct
 from nmm.stream.estimator import StreamEstimator
-from tests.causal_run import CAUSAL_SUBJECT
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.causal_run import CAUSAL_SUBJECT, loaded_movement
 
 
 @pytest.fixture(scope="module")
 def movement():
     cohort = synthetic_cohort().select(subject=CAUSAL_SUBJECT)
-    trial = next(t for t in cohort if t.metadata.get("kind") == "movement" and t.load.mass_kg)
+    trial = loaded_movement(cohort)
     return cohort, trial
 
 
