@@ -39,18 +39,23 @@ def train_fast(geometry_cache: Path) -> list[str]:
     ]
 
 
-def run_app(
-    module: str, args: list[str], cwd: Path, timeout: float = 120
-) -> subprocess.CompletedProcess:
-    """``python -m <module> <args>`` in ``cwd`` (one thread per process, the shared folders
-    found as in the tests' process), output captured."""
-    env = os.environ | {
+def app_env() -> dict[str, str]:
+    """The environment of an app run by a test: one thread per process, full Hydra errors, and
+    the shared folders found as in the tests' process."""
+    return os.environ | {
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "HYDRA_FULL_ERROR": "1",
         "NMM_SHARED_DATA": str(shared_data_root()),
         "NMM_SHARED_MODELS": str(shared_models_root()),
     }
+
+
+def run_app(
+    module: str, args: list[str], cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """``python -m <module> <args>`` in ``cwd`` (:func:`app_env`), output captured."""
+    env = app_env()
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,

@@ -4,7 +4,6 @@ the launcher settings of a job on it; a process of a Hydra app followed to its e
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -17,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from nmm.data.sources import shared_data_root, shared_models_root
-from tests.jobs.conftest import geometry_cache, train_fast
+from tests.jobs.conftest import app_env, geometry_cache, train_fast
 
 __all__ = ["geometry_cache", "train_fast"]
 
@@ -94,13 +92,7 @@ def running(name: str) -> Iterator[Callable[..., subprocess.Popen]]:
 def start_app(module: str, args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
     """``python -m <module> <args>`` started in ``cwd`` (one thread, the shared folders of the
     tests' process), its stdout and stderr into ``log``. SLURM jobs inherit this environment."""
-    env = os.environ | {
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "HYDRA_FULL_ERROR": "1",
-        "NMM_SHARED_DATA": str(shared_data_root()),
-        "NMM_SHARED_MODELS": str(shared_models_root()),
-    }
+    env = app_env()
     with log.open("w") as out:
         return subprocess.Popen(
             [sys.executable, "-m", module, *args], cwd=cwd, env=env, stdout=out, stderr=out
