@@ -8,8 +8,9 @@ the objects to :mod:`nmm.model`, which never reads a config:
   :func:`model_components`, the ``datamodule`` settings, a :class:`TrainerFactory`, the seed);
 - :func:`budget` a stage's training budget; :func:`evaluation_settings` the ``evaluate`` node;
 - :func:`build_elbow` the torch elbow of ``physics.osim``, :func:`build_elbows` each subject's
-  (its own ``.osim`` where it has one); :func:`load_cohort` the cohort and its ground truth;
-  :func:`prepared_trials` the cohort's trials prepared as the model reads them.
+  (its own ``.osim`` and recorded posture where it has them); :func:`load_cohort` the cohort
+  and its ground truth; :func:`prepared_trials` the cohort's trials prepared as the model reads
+  them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hydra.utils import instantiate
 from lightning.pytorch import Trainer
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from nmm.data.posture import cohort_postures
 from nmm.data.schema import Cohort
 from nmm.jobs.check_data import check_before_work
 from nmm.jobs.synthetic_source import synthetic_truth_dir
@@ -201,14 +203,23 @@ def build_elbow(cfg: Any) -> ElbowModel:
     return elbow_from_config(plain(cfg.physics), cache_dir=_geometry_cache(cfg))
 
 
-def build_elbows(cfg: Any, models: Cohort | Mapping[str, str | None]) -> SubjectElbows:
+def build_elbows(
+    cfg: Any,
+    models: Cohort | Mapping[str, str | None],
+    postures: Mapping[str, Mapping[str, float]] | None = None,
+) -> SubjectElbows:
     """Each subject's torch elbow (:func:`nmm.opensim.torch_elbow.subject_elbows`): of its own
     ``.osim`` (:attr:`~nmm.data.schema.Subject.model` of a cohort's subjects, or ``models``:
-    subject -> file), else of ``cfg.physics.osim``; each distinct file sampled once, then cached
-    in ``cfg.geometry_cache``."""
+    subject -> file), else of ``cfg.physics.osim``, in its own recorded posture (a cohort's
+    subjects' :func:`~nmm.data.posture.cohort_postures`, or ``postures``), else
+    ``cfg.physics.locked``; each distinct file and posture sampled once, then cached in
+    ``cfg.geometry_cache``."""
     if isinstance(models, Cohort):
+        postures = cohort_postures(models)
         models = {s: subject.model for s, subject in models.subjects.items()}
-    return subject_elbows(plain(cfg.physics), models, cache_dir=_geometry_cache(cfg))
+    return subject_elbows(
+        plain(cfg.physics), models, cache_dir=_geometry_cache(cfg), postures=postures
+    )
 
 
 def _geometry_cache(cfg: Any) -> str | None:

@@ -10,29 +10,42 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from nmm.atomic import atomic_write_json
+from nmm.data.errors import DataValidationError
+from nmm.data.posture import POSTURE_KEY, posture_of
 from nmm.jobs.nmm_setup import build_elbows, training_setup
 from nmm.model.checkpoint import read_checkpoint
 from nmm.model.train import NMMBundle, build_module, bundle
 from nmm.physics.subject_elbows import SubjectElbows
 
-__all__ = ["SUBJECT_MODELS", "load_trained", "read_subject_models", "write_subject_models"]
+__all__ = [
+    "SUBJECT_MODELS",
+    "SUBJECT_POSTURES",
+    "load_trained",
+    "read_subject_models",
+    "read_subject_postures",
+    "write_subject_models",
+]
 
 #: The run folder's ``{subject: .osim}`` of the subjects trained with their own model.
 SUBJECT_MODELS = "subject_models.json"
+#: The run folder's ``{subject: {coordinate: value}}`` (rad or m) of the subjects trained in
+#: their own recorded posture (:attr:`~nmm.physics.subject_elbows.SubjectElbows.postures`).
+SUBJECT_POSTURES = "subject_postures.json"
 
 
 def write_subject_models(elbows: SubjectElbows, run_dir: Path) -> None:
     """``<run_dir>/subject_models.json``: the subjects with their own model and its file; none
-    (an earlier run's file removed) when every subject has the configured model."""
-    path = run_dir / SUBJECT_MODELS
-    if elbows.models:
-        atomic_write_json(path, dict(elbows.models))
-    else:
-        path.unlink(missing_ok=True)
+    (an earlier run's file removed) when every subject has the configured model; and
+    ``subject_postures.json`` the same of the subjects' own postures."""
+    for name, table in ((SUBJECT_MODELS, elbows.models), (SUBJECT_POSTURES, elbows.postures)):
+        if table:
+            atomic_write_json(run_dir / name, dict(table))
+        else:
+            (run_dir / name).unlink(missing_ok=True)
 
 
 def read_subject_models(run_dir: Path) -> dict[str, str]:
-    """What :func:`write_subject_models` wrote (``{}`` without the file).
+    """The models :func:`write_subject_models` wrote (``{}`` without the file).
 
     Raises:
         ValueError: the file is not a JSON object of subject -> path (names the file).
@@ -49,12 +62,30 @@ def read_subject_models(run_dir: Path) -> dict[str, str]:
     return {str(k): v for k, v in models.items()}
 
 
+def read_subject_postures(run_dir: Path) -> dict[str, dict[str, float]]:
+    """The postures :func:`write_subject_models` wrote (``{}`` without the file).
+
+    Raises:
+        ValueError: the file is not a JSON object of subject -> {coordinate: number} (names
+            the file).
+    """
+    path = run_dir / SUBJECT_POSTURES
+    if not path.is_file():
+        return {}
+    try:
+        postures = json.loads(path.read_text(encoding="utf-8"))
+        return {str(s): posture_of(str(s), {POSTURE_KEY: p}) for s, p in postures.items()}
+    except (json.JSONDecodeError, AttributeError, DataValidationError) as exc:
+        raise ValueError(f"{path}: expected {{subject: {{coordinate: value}}}} ({exc})") from exc
+
+
 def load_trained(
     model_dir: str | Path, checkpoint: str | Path | None = None
 ) -> tuple[DictConfig, NMMBundle]:
     """The trained NMM of an ``nmm-train`` run directory: ``(train config, NMMBundle)``, the
-    model built from the run's ``config.yaml`` and the subjects' own models
-    (``subject_models.json``) with the weights of ``checkpoint`` (default ``model.ckpt``).
+    model built from the run's ``config.yaml`` and the subjects' own models and postures
+    (``subject_models.json``, ``subject_postures.json``) with the weights of ``checkpoint``
+    (default ``model.ckpt``).
 
     Raises:
         FileNotFoundError: the run directory has no ``config.yaml`` or checkpoint.
@@ -73,7 +104,9 @@ def load_trained(
     train_cfg = OmegaConf.load(cfg_path)
     subject_ids, state = read_checkpoint(ckpt)
     setup = training_setup(train_cfg)
-    elbows = build_elbows(train_cfg, read_subject_models(model_dir))
+    elbows = build_elbows(
+        train_cfg, read_subject_models(model_dir), read_subject_postures(model_dir)
+    )
     module = build_module(setup, elbows, subject_ids)
     module.load_state_dict(state)
     module.eval()

@@ -171,14 +171,22 @@ def subject_elbows(
     physics: Mapping[str, Any],
     models: Mapping[str, str | os.PathLike[str] | None],
     cache_dir: str | None = None,
+    postures: Mapping[str, Mapping[str, float]] | None = None,
 ) -> SubjectElbows:
     """Each subject's elbow: that of its own ``.osim`` (``models``: subject -> file, None: the
-    configured ``physics.osim``), the configured one's otherwise (:func:`elbow_from_config`).
+    configured ``physics.osim``) in its own posture (``postures``: subject -> ``{coordinate:
+    value}``, rad or m, :mod:`nmm.data.posture`; absent: ``physics.locked``), the configured
+    one's otherwise (:func:`elbow_from_config`).
 
-    Files are told apart by content (SHA-256): a model with the configured model's content is
-    the configured elbow, and subjects whose files have the same content share one elbow,
-    sampled once. A subject's own elbow (:func:`own_elbow`) takes everything the model has from
-    the model: geometry, F0, l_opt, l_Ts, tendon strains, the forearm and the upper arm's pose.
+    Files are told apart by content (SHA-256): a model with the configured model's content, held
+    as ``physics.locked`` holds it, is the configured elbow, and subjects whose files have the
+    same content and who share a posture share one elbow, sampled once. A subject's posture
+    updates ``physics.locked`` (a coordinate the model locks or lacks stays where the model
+    holds it: :func:`~nmm.opensim.geometry_sampling.held_values`); its geometry and the upper
+    arm's pose are sampled there. A subject's own elbow (:func:`own_elbow`) takes everything the
+    model has from the model: geometry, F0, l_opt, l_Ts, tendon strains, the forearm and the
+    upper arm's pose; one with only its own posture, the configured elbow's (the config's arm)
+    at that posture.
 
     Raises:
         OsimModelError (a ValueError): a subject's model is missing, unreadable, lacks the elbow
@@ -187,28 +195,41 @@ def subject_elbows(
     """
     default = elbow_from_config(physics, cache_dir)
     own_files = {s: Path(m).expanduser().resolve() for s, m in models.items() if m is not None}
-    if not own_files:
+    held = {s: {**_locked(physics), **dict(p)} for s, p in (postures or {}).items() if p}
+    held = {s: h for s, h in held.items() if h != _locked(physics)}
+    if not own_files and not held:
         return SubjectElbows(default)
-    configured = file_sha256(Path(physics["osim"]).expanduser().resolve())
-    by_content: dict[str, ElbowModel] = {}
+    configured_path = Path(physics["osim"]).expanduser().resolve()
+    configured = file_sha256(configured_path)
+    shared: dict[tuple[str, str], ElbowModel] = {}
     own, files = {}, {}
     reference_com = None
-    for subject, path in own_files.items():
-        sha = _subject_file_sha(subject, path)
-        if sha == configured:
+    for subject in dict.fromkeys([*models, *held]):
+        path = own_files.get(subject)
+        sha = configured if path is None else _subject_file_sha(subject, path)
+        if sha == configured and subject not in held:
             continue
-        if sha not in by_content:
-            if reference_com is None:
-                reference_com = _forearm_com_distance(physics)
-            by_content[sha] = own_elbow(physics, path, reference_com, cache_dir, subject=subject)
-        own[subject], files[subject] = by_content[sha], str(path)
+        locked = held.get(subject, _locked(physics))
+        key = (sha, json.dumps(locked, sort_keys=True))
+        if key not in shared:
+            at_posture = {**physics, "locked": locked}
+            if sha == configured:
+                shared[key] = elbow_from_config(at_posture, cache_dir)
+            else:
+                if reference_com is None:
+                    reference_com = _forearm_com_distance(physics)
+                shared[key] = own_elbow(at_posture, path, reference_com, cache_dir, subject=subject)
+        own[subject] = shared[key]
+        files[subject] = str(configured_path if path is None or sha == configured else path)
+    models_own = sum(1 for s in own if s in own_files and files[s] != str(configured_path))
     log.info(
-        "%d of %d subjects have their own model (%d distinct)",
-        len(own),
-        len(models),
-        len(by_content),
+        "%d of %d subjects have their own model, %d their own posture (%d distinct elbows)",
+        models_own,
+        len(dict.fromkeys([*models, *held])),
+        len(held),
+        len(shared),
     )
-    return SubjectElbows(default, own, files)
+    return SubjectElbows(default, own, files, {s: held[s] for s in own if s in held})
 
 
 def own_elbow(

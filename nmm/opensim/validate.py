@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import os
 import sys
@@ -185,50 +186,59 @@ def _torque_columns(table: StoTable, path: Path) -> tuple[str | None, str]:
 
 
 class _Twins:
-    """Loaded OpenSim twins, reused across the trials of a run."""
+    """Loaded OpenSim twins, reused across the trials of a run. A trial's subject's recorded
+    posture (:attr:`TrialSpec.posture`) updates ``locked``, and ``id_locked`` when that is None
+    (the ID twin held as the muscle twin)."""
 
     def __init__(
         self,
         coordinate: str,
         locked: Mapping[str, float],
-        id_locked: Mapping[str, float],
+        id_locked: Mapping[str, float] | None,
         muscle_model: str = DEFAULT_MUSCLE_MODEL,
     ):
-        self.coordinate, self.locked, self.id_locked = coordinate, dict(locked), dict(id_locked)
+        self.coordinate, self.locked = coordinate, dict(locked)
+        self.id_locked = None if id_locked is None else dict(id_locked)
         self.muscle_model = muscle_model
-        self._muscle: dict[tuple[Path, tuple[str, ...]], MuscleTwin] = {}
-        self._id: dict[tuple[Path, float, float], InverseDynamicsTwin] = {}
+        self._muscle: dict[tuple[Path, tuple[str, ...], str], MuscleTwin] = {}
+        self._id: dict[tuple[Path, float, float, str], InverseDynamicsTwin] = {}
 
-    def muscle(self, osim: Path, muscles: tuple[str, ...], activation_file: Path) -> MuscleTwin:
-        key = (osim.resolve(), muscles)
+    def held(self, spec: TrialSpec) -> dict[str, float]:
+        """The coordinates held in ``spec``'s muscle twin: ``locked`` and its subject's posture."""
+        return {**self.locked, **(spec.posture or {})}
+
+    def muscle(self, spec: TrialSpec, muscles: tuple[str, ...]) -> MuscleTwin:
+        osim, held = spec.osim, self.held(spec)
+        key = (osim.resolve(), muscles, json.dumps(held, sort_keys=True))
         if key not in self._muscle:
             try:
                 self._muscle[key] = load_muscle_twin(
-                    osim, self.coordinate, muscles, self.locked, self.muscle_model
+                    osim, self.coordinate, muscles, held, self.muscle_model
                 )
             except OsimModelError:
                 # an unknown muscle, or a model that does not load (re-raised by this call)
-                known = load_muscle_twin(
-                    osim, self.coordinate, None, self.locked, self.muscle_model
-                )
+                known = load_muscle_twin(osim, self.coordinate, None, held, self.muscle_model)
                 missing = [m for m in muscles if m not in known.muscle_names]
                 if missing:
                     raise ValidationInputError(
                         f"muscle(s) {', '.join(missing)} not in the model {osim} (its muscles: "
                         f"{', '.join(known.muscle_names)}); name the columns after the model's "
                         "muscles",
-                        activation_file,
+                        spec.activation_file,
                     ) from None
                 raise
         return self._muscle[key]
 
-    def inverse_dynamics(self, osim: Path, load_kg: float, lever_m: float) -> InverseDynamicsTwin:
-        key = (osim.resolve(), float(load_kg), float(lever_m))
+    def inverse_dynamics(self, spec: TrialSpec) -> InverseDynamicsTwin:
+        osim = spec.id_osim
+        held = self.held(spec) if self.id_locked is None else self.id_locked
+        key = (osim.resolve(), float(spec.load_kg), float(spec.lever_arm_m))
+        key = (*key, json.dumps(held, sort_keys=True))
         if key not in self._id:
             if not osim.is_file():
                 raise ValidationInputError("model for inverse dynamics (.osim) not found", osim)
             self._id[key] = build_inverse_dynamics_twin(
-                osim, load_kg, lever_m, None, self.coordinate, self.id_locked
+                osim, spec.load_kg, spec.lever_arm_m, None, self.coordinate, held
             )
         return self._id[key]
 
@@ -260,9 +270,9 @@ def validate_trial(spec: TrialSpec, twins: _Twins) -> TrialResult:
     grid = kin.time[keep]
     q, qd, qdd = kin.angle[keep], kin.velocity[keep], kin.acceleration[keep]
     a = _interp(grid, act.time, act.data)
-    twin = twins.muscle(spec.osim, muscles, spec.activation_file)
+    twin = twins.muscle(spec, muscles)
     tau_os = np.asarray(opensim_muscle_torque(twin, q, qd, a))
-    id_twin = twins.inverse_dynamics(spec.id_osim, spec.load_kg, spec.lever_arm_m)
+    id_twin = twins.inverse_dynamics(spec)
     tau_id = opensim_inverse_dynamics(id_twin, grid, q, qd, qdd)
 
     torch_tau = recorded = None
@@ -292,6 +302,8 @@ def validate_trial(spec: TrialSpec, twins: _Twins) -> TrialResult:
         "opensim_torque_r2": r2_score(tau_os, tau_id),
         "id_torque_range_nm": [float(tau_id.min()), float(tau_id.max())],
     }
+    if spec.posture is not None:
+        m["locked"] = twins.held(spec)  # the subject's own posture (rad or m)
     if not (a.min() >= 0.0 and a.max() <= 1.0):
         log.warning(
             "%s: activations outside [0, 1] (%.3g to %.3g); prescribed as they are",
@@ -468,8 +480,9 @@ def run_validation(
 
     Args:
         coordinate: the elbow coordinate of the models (``r_elbow_flex``).
-        locked: coordinates held in the muscle twin (rad); ``id_locked`` in the ID twin
-            (default the same).
+        locked: coordinates held in the muscle twin (rad), updated by a trial's subject's
+            recorded posture (:attr:`TrialSpec.posture`); ``id_locked`` in the ID twin
+            (default the muscle twin's).
         data_coordinate: the prefix of the ``.sto`` column names written.
         torch_tolerance: relative RMS for ``torch_agreement_within_tolerance``.
         max_figures: at most this many figures (None: one per trial).
@@ -487,7 +500,7 @@ def run_validation(
         raise ValidationInputError("no trials to validate")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    twins = _Twins(coordinate, locked, locked if id_locked is None else id_locked, muscle_model)
+    twins = _Twins(coordinate, locked, id_locked, muscle_model)
     results, files = [], {"sto": [], "figures": [], "csv": []}
     for k, spec in enumerate(specs):
         r = validate_trial(spec, twins)

@@ -22,6 +22,7 @@ import numpy as np
 from nmm.data.errors import MissingChannelError
 from nmm.data.io.opensim_files import read_coordinate
 from nmm.data.io.sto import read_sto
+from nmm.data.posture import cohort_postures
 from nmm.data.preprocess import trial_kinematics
 from nmm.data.schema import Cohort, Signal, Trial
 
@@ -89,6 +90,9 @@ class TrialSpec:
         load_kg, lever_arm_m: the load in the hand (kg) and its distance from the axis (m).
         torque_file: ``<stem>_torque.sto`` (torch muscle torque, the trial's torque), or None.
         recorded: ``(time (T_r,) s, torque (T_r,) N·m, source)`` of the trial, or None.
+        posture: the subject's recorded posture (``{coordinate: value}``, rad or m;
+            :mod:`nmm.data.posture`), held in its twins over the run's ``locked``; None: the
+            run's.
     """
 
     subject: str
@@ -101,6 +105,7 @@ class TrialSpec:
     lever_arm_m: float
     torque_file: Path | None = None
     recorded: tuple[np.ndarray, np.ndarray, str] | None = None
+    posture: Mapping[str, float] | None = None
 
 
 def kinematics_from_trial(
@@ -253,7 +258,8 @@ def prediction_trials(
     is a trial; its load and lever arm come from the dataset trial (when the trial has none, the
     subject's in ``subject_lever_arm_m``, the grip in its own model, else
     ``default_lever_arm_m``), its kinematics from the trial or from ``kinematics`` (a file, or a
-    folder of ``<stem>.mot``) and its recorded torque from the trial's torque stream.
+    folder of ``<stem>.mot``), its recorded torque from the trial's torque stream and its
+    posture from its subject's metadata (:func:`~nmm.data.posture.cohort_postures`).
 
     Args:
         kinds: trial kinds validated (``metadata['kind']``, default ``movement``); others
@@ -284,6 +290,7 @@ def prediction_trials(
     if not bases:
         raise ValidationInputError("no <stem>_activation.sto files under envelopes/<subject>/", env)
     by_key = {(t.subject, f"{t.session}_{t.trial_id}"): t for t in cohort}
+    postures = cohort_postures(cohort)
     specs, skipped = [], []
     for base in bases:
         subject, stem = base.parent.name, base.name
@@ -326,6 +333,7 @@ def prediction_trials(
                 lever_arm_m=float(lever),
                 torque_file=_optional(Path(f"{base}{TORQUE_SUFFIX}")),
                 recorded=recorded,
+                posture=postures.get(subject),
             )
         )
     return specs, skipped

@@ -7,8 +7,10 @@ The generator records these in each subject's metadata in ``dataset/manifest.yam
 groups (``conf/physics/arm26.yaml``, ``conf/preprocess/msk.yaml``):
 
 - ``locked: {r_shoulder_elev: rad}`` per subject -> ``physics.locked.r_shoulder_elev``, the
-  held shoulder angle the elbow geometry is sampled at (``physics.locked`` holds one value, so
-  the cohort mean; the subjects' own values stay in their metadata);
+  held shoulder angle of the configured elbow (``physics.locked`` holds one value, so the
+  cohort mean); each subject's own value stays in its metadata, where the NMM, SynX and
+  ``nmm-validate`` read it (:mod:`nmm.data.posture`: each subject's elbow is sampled at its own
+  posture);
 - ``generic_model: generic_model.osim`` -> ``physics.osim``, the generic model (the source
   ``.osim`` with the variant's muscle changes) whose values a model's personalised factors
   multiply;
