@@ -22,6 +22,7 @@ from nmm.data.errors import DataValidationError
 from nmm.data.io.sto import read_sto, write_sto
 from nmm.data.posture import cohort_postures, posture_of
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
+from nmm.jobs.trained import read_subject_models, read_subject_postures, write_subject_models
 from nmm.opensim.torch_elbow import subject_elbows
 
 osim = pytest.importorskip("opensim", reason="OpenSim 4.6 (pip 'opensim') is not installed")
@@ -94,6 +95,25 @@ def test_subjects_share_elbows_by_posture(elbows, arm26_osim: Path) -> None:
     assert elbows.models == {s: str(arm26_osim.resolve()) for s in "ABC"}
     assert elbows.posture("B") == _posture(100.0) and elbows.posture("D") is None
     assert len(elbows.distinct("ABCD")) == 3
+
+
+def test_a_trained_run_rebuilds_the_postures(elbows, physics: dict, tmp_path: Path) -> None:
+    """nmm-train's subject_models.json and subject_postures.json give load_trained the same
+    elbows back (same geometry at the same posture)."""
+    write_subject_models(elbows, tmp_path)
+    assert read_subject_postures(tmp_path) == elbows.postures
+    again = subject_elbows(
+        physics, read_subject_models(tmp_path), postures=read_subject_postures(tmp_path)
+    )
+    theta = torch.tensor(ANGLES, dtype=torch.float64)
+    for s in "ABC":
+        torch.testing.assert_close(
+            again[s].geometry.lengths(theta), elbows[s].geometry.lengths(theta)
+        )
+    assert again["C"] is again["A"]
+    (tmp_path / "subject_postures.json").write_text('{"A": {"r_shoulder_elev": "up"}}')
+    with pytest.raises(ValueError, match=r"subject_postures\.json"):
+        read_subject_postures(tmp_path)
 
 
 def test_no_posture_is_the_configured_elbow(physics: dict) -> None:
