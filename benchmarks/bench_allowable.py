@@ -32,8 +32,9 @@ Each excitation statistic is computed on two signals: ``excitation``, the truth 
 (MocoInverse's solution at 50 Hz, linearly interpolated), and ``reference``, the reference
 envelope the evaluation scores against (the excitation low-passed at
 ``evaluate.reference_cutoff_hz``, zero-phase; the envelope a muscle would show without noise).
-The verdict (``holds``) is on :data:`VERDICT_SIGNAL` of each item; both are recorded. This
-checks the defaults; it changes none.
+The verdict (``holds``) is on :data:`VERDICT_SIGNAL` of each item (the reference for the
+smoothness and shape terms, which act on the envelopes' time course; the excitation for the
+others); both are recorded. This checks the defaults; it changes none.
 
 Usage: python benchmarks/bench_allowable.py [--quick] [--variants NAME ...] [--synth OVERRIDE
 ...] [--cohort DIR ...] [--out PATH] [overrides...] (extra arguments are Hydra overrides of
@@ -61,13 +62,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-#: The signal each item's verdict is on (module doc): the loss compares excitations, and the
-#: smoothness term acts on envelopes (ê), which the reference envelope is the noiseless form of.
+#: The signal each item's verdict is on (module doc). The smoothness and shape terms act on the
+#: time course of the network's envelopes ê, and the NMM is scored against the reference
+#: envelope (``evaluate.reference_cutoff_hz``): a prior on that time course must admit the
+#: reference's. The level terms compare excitations: the truth as stored.
 VERDICT_SIGNAL = {
     "smoothness": "reference",
     "synergy": "excitation",
     "synergy_mvic": "excitation",
-    "synergy_shape": "excitation",
+    "synergy_shape": "reference",
     "mvic": "excitation",
 }
 SIGNALS = ("excitation", "reference")
@@ -287,14 +290,15 @@ def _verdict(stat: float, allowable: float) -> dict[str, Any]:
 def _per_muscle(
     values: Mapping[str, np.ndarray], allowable: float, stat: str
 ) -> dict[str, dict[str, Any]]:
-    """Per muscle: the RMS, the 95th percentile of |x| and the number of samples of ``values``
-    (muscle -> pooled samples), and the verdict of ``stat`` (``rms`` or ``p95``) against
-    ``allowable``; a muscle without samples is left out."""
+    """Per muscle: the mean, the RMS, the 95th percentile of |x| and the number of samples of
+    ``values`` (muscle -> pooled samples), and the verdict of ``stat`` (``rms`` or ``p95``)
+    against ``allowable``; a muscle without samples is left out."""
     out = {}
     for m, x in values.items():
         if x.size == 0:
             continue
         row = {
+            "mean": float(np.mean(x)),
             "rms": rms(x),
             "p95": float(np.quantile(np.abs(x), SHAPE_QUANTILE)),
             "n_samples": int(x.size),
@@ -424,14 +428,22 @@ def run_variant(name: str, root: Path, overrides: Sequence[str]) -> dict[str, An
 
 
 def verdicts(variant: Mapping[str, Any]) -> dict[str, Any]:
-    """``{item: {muscle or group: bool} or "not computable"}`` of one variant's result (the
-    torque's groups are trial kinds and loads, and ``all``)."""
+    """``{item: {muscle or group: {ratio, holds}} or "not computable"}`` of one variant's
+    result: ratio is the statistic over its allowable error (for the torque, whose groups are
+    trial kinds and loads and ``all``, √ of the term on the truth: the RMS error in allowable
+    errors)."""
+    torque = {**variant["torque"]["by_group"], "all": variant["torque"]["overall"]}
     out: dict[str, Any] = {
-        "torque": {g: r["holds"] for g, r in variant["torque"]["by_group"].items()}
-        | {"all": variant["torque"]["holds"]}
+        "torque": {
+            g: {"ratio": float(np.sqrt(r["term_on_truth"])), "holds": r["holds"]}
+            for g, r in torque.items()
+        }
     }
     for k in ITEMS:
-        out[k] = variant[k]["holds"] if variant[k]["computable"] else "not computable"
+        rows = variant[k]["by_signal"][variant[k]["verdict_signal"]]
+        out[k] = {m: {"ratio": r["ratio"], "holds": r["holds"]} for m, r in rows.items()} or (
+            "not computable"
+        )
     return out
 
 

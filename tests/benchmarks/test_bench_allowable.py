@@ -111,7 +111,7 @@ def test_a_toy_cohort_runs_end_to_end(toy_cohort, tmp_path):
     assert r["n_trials"] == 4
     # the recorded torque is the torch elbow's own: the floor is float32 rounding
     assert r["torque"]["overall"]["relative_error"] < 1e-4
-    assert r["torque"]["holds"] and result["verdicts"][folder.name]["torque"]["all"]
+    assert r["torque"]["holds"] and result["verdicts"][folder.name]["torque"]["all"]["holds"]
     # the synergy statistic is the RMS of the log ratio of the true excitations (no MVIC hold)
     muscles = truth["muscles"]
     d = np.concatenate(
