@@ -69,6 +69,7 @@ __all__ = [
     "MuscleTwin",
     "arm_parameters_from_osim",
     "build_inverse_dynamics_twin",
+    "check_posture",
     "forearm_com_distance",
     "grip_lever_arms",
     "load_muscle_twin",
@@ -632,6 +633,31 @@ def _load_plain(path: Path) -> tuple[Any, Any]:
             f"OpenSim cannot load this as a model ({_first_line(exc)})", path=path
         ) from exc
     return model, state
+
+
+def check_posture(osim_path: str | os.PathLike[str], posture: Mapping[str, float]) -> None:
+    """Check a recorded posture (``{coordinate: value}``, rad or m) against the model: each
+    coordinate the model has must hold a value inside its range (``range_min`` to
+    ``range_max``); one the model lacks is left to the model (welded;
+    :func:`~nmm.opensim.geometry_sampling.held_values`).
+
+    Raises:
+        OsimModelError: a value outside its coordinate's range (names the file).
+    """
+    path = Path(osim_path).expanduser().resolve()
+    model, _ = _load_plain(path)
+    coordinates = model.getCoordinateSet()
+    for name, value in posture.items():
+        if not coordinates.contains(name):
+            continue
+        coord = coordinates.get(name)
+        lo, hi = float(coord.getRangeMin()), float(coord.getRangeMax())
+        if not lo <= float(value) <= hi:
+            raise OsimModelError(
+                f"posture {name} = {float(value):g} lies outside the coordinate's range "
+                f"{lo:g} to {hi:g} (rad or m) in the model",
+                path=path,
+            )
 
 
 def forearm_com_distance(

@@ -23,7 +23,11 @@ from typing import Any
 
 import torch
 
-from nmm.opensim.elbow_twin import arm_parameters_from_osim, forearm_com_distance
+from nmm.opensim.elbow_twin import (
+    arm_parameters_from_osim,
+    check_posture,
+    forearm_com_distance,
+)
 from nmm.opensim.geometry_sampling import (
     DEFAULT_LOCKED,
     HELD_POLICY,
@@ -190,7 +194,8 @@ def subject_elbows(
 
     Raises:
         OsimModelError (a ValueError): a subject's model is missing, unreadable, lacks the elbow
-            coordinate or a muscle of ``physics.muscles``; the message names the subject and
+            coordinate or a muscle of ``physics.muscles``, or its posture holds a coordinate
+            outside the coordinate's range in the model; the message names the subject and
             the file.
     """
     default = elbow_from_config(physics, cache_dir)
@@ -212,6 +217,8 @@ def subject_elbows(
         locked = held.get(subject, _locked(physics))
         key = (sha, json.dumps(locked, sort_keys=True))
         if key not in shared:
+            if subject in held:
+                _check_subject_posture(subject, path or configured_path, postures[subject])
             at_posture = {**physics, "locked": locked}
             if sha == configured:
                 shared[key] = elbow_from_config(at_posture, cache_dir)
@@ -280,6 +287,14 @@ def own_elbow(
 def _forearm_com_distance(physics: Mapping[str, Any]) -> float:
     """l_c of the configured model's forearm as :func:`own_elbow` reads a subject's (m)."""
     return forearm_com_distance(physics["osim"], physics["coordinate"], _locked(physics))
+
+
+def _check_subject_posture(subject: str, path: Path, posture: Mapping[str, float]) -> None:
+    """:func:`~nmm.opensim.elbow_twin.check_posture`, its error naming the subject."""
+    try:
+        check_posture(path, posture)
+    except OsimModelError as exc:
+        raise OsimModelError(f"subject {subject}: {exc.reason}", path=exc.path) from exc
 
 
 def _subject_file_sha(subject: str, path: Path) -> str:

@@ -19,6 +19,7 @@ from nmm.data.io.study import read_study
 from nmm.data.io.study_export import write_study
 from nmm.data.io.study_layout import STUDY_FILE, SUBJECT_FILE
 from nmm.data.io.study_template import write_template
+from nmm.data.posture import cohort_postures
 from nmm.data.sources import STANDARD_GRAVITY, pyomeca_cohort
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "data" / "default_cohort" / "dataset"
@@ -232,6 +233,15 @@ def test_small_study_reads_units_loads_and_conditions(tmp_path):
     assert set(subject.mvic) == {"BIClong", "TRIlong"}  # from the MVIC trial's raw EMG
 
 
+def test_a_recorded_posture_reaches_the_subjects_metadata(tmp_path):
+    """subject.yaml's ``locked`` (rad, as physics.locked) is the subject's posture."""
+    folder = _small_study(tmp_path / "study")
+    _edit_subject(folder, lambda d: d.update(locked={"r_shoulder_elev": 1.4}))
+    cohort = read_study(folder).cohort
+    assert cohort.subjects["S01"].metadata["locked"] == {"r_shoulder_elev": 1.4}
+    assert cohort_postures(cohort) == {"S01": {"r_shoulder_elev": 1.4}}
+
+
 @pytest.mark.parametrize("suffix", [".sto", ".csv"])
 def test_envelopes_are_marked_and_skip_the_mvic(tmp_path, suffix):
     study = read_study(_small_study(tmp_path / "study", kind="envelope", emg_suffix=suffix))
@@ -361,6 +371,9 @@ def test_label_the_channel_map_names_but_the_file_lacks(tmp_path):
         (lambda d: d.update(mvic_trials=["nope"]), "no trial with id 'nope'"),
         (lambda d: d["trials"][1].update(condition="mvic"), "not listed in mvic_trials"),
         (lambda d: d["trials"][0].update(condition="pain"), "must be mvic"),
+        (lambda d: d.update(locked={"r_shoulder_elev": "high"}), "locked.r_shoulder_elev"),
+        (lambda d: d.update(locked={}), "at least one coordinate"),
+        (lambda d: d.update(locked={"a": 1.0}, metadata={"locked": {"a": 1.0}}), "given twice"),
     ],
 )
 def test_bad_subject_file_names_subject_and_key(tmp_path, edit, match):

@@ -23,6 +23,7 @@ from nmm.data.io.sto import read_sto, write_sto
 from nmm.data.posture import cohort_postures, posture_of
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
 from nmm.jobs.trained import read_subject_models, read_subject_postures, write_subject_models
+from nmm.opensim.geometry_sampling import OsimModelError
 from nmm.opensim.torch_elbow import subject_elbows
 
 osim = pytest.importorskip("opensim", reason="OpenSim 4.6 (pip 'opensim') is not installed")
@@ -121,6 +122,15 @@ def test_no_posture_is_the_configured_elbow(physics: dict) -> None:
     assert at_config.own == {} and at_config.postures == {}
     same = subject_elbows(physics, {"E": None}, postures={"E": dict(physics["locked"])})
     assert same.own == {}  # a posture equal to physics.locked is the configured one
+
+
+def test_a_posture_outside_the_models_range_names_subject_and_file(
+    physics: dict, arm26_osim: Path
+) -> None:
+    # arm26's r_shoulder_elev range: -90° to 180° (-1.571 to 3.142 rad)
+    with pytest.raises(OsimModelError, match="subject X: posture r_shoulder_elev = 4 lies") as e:
+        subject_elbows(physics, {"X": None}, postures={"X": {SHOULDER: 4.0}})
+    assert Path(e.value.path) == arm26_osim.resolve()
 
 
 def test_postures_are_checked_naming_the_subject() -> None:

@@ -22,6 +22,9 @@ Layout (``nmm-study init DIR`` writes a commented template of it)::
                                 # absent: the peak of the 20-400 Hz band-passed, 6 Hz envelope
                                 # of the MVIC trials' raw EMG (nmm.data.preprocess.mvic_reference)
     lever_arm_m: 0.34           # the grip's distance from the elbow, m (optional)
+    locked: {r_shoulder_elev: 1.571}   # the posture the subject was recorded in (optional):
+                                # model coordinates held still, rad (m for a translational one),
+                                # as physics.locked takes them; absent: physics.locked
     sessions: {"1": {date: 2024-05-02}}   # optional notes per session (subject metadata)
     metadata: {}                # optional, free-form
     trials:
@@ -75,6 +78,7 @@ from nmm.data.io.opensim_files import read_moment
 from nmm.data.io.sto import read_sto
 from nmm.data.io.study_layout import SUBJECT_FILE, StudyLayout, read_layout
 from nmm.data.io.textfile import Fields, load_yaml, read_text
+from nmm.data.posture import POSTURE_KEY
 from nmm.data.preprocess import mvic_reference, mvic_reference_chain
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
 
@@ -87,6 +91,7 @@ _SUBJECT_KEYS = (
     "mvic",
     "mvic_trials",
     "lever_arm_m",
+    "locked",
     "sessions",
     "metadata",
     "trials",
@@ -239,6 +244,8 @@ def _read_subject(
         metadata = spec.plain("metadata")
         if "sessions" in spec:
             metadata["sessions"] = spec.plain("sessions")
+        if "locked" in spec:
+            metadata[POSTURE_KEY] = _posture(spec, metadata)
         subject = Subject(
             sid,
             mvic,
@@ -248,6 +255,19 @@ def _read_subject(
             model,
         )
     return subject, trials
+
+
+def _posture(spec: Fields, metadata: Mapping[str, object]) -> dict[str, float]:
+    """subject.yaml's ``locked``: ``{model coordinate: value}`` (rad, or m), the posture the
+    subject was recorded in (:mod:`nmm.data.posture`; its range is checked against the model
+    where the model is read, :func:`nmm.opensim.torch_elbow.subject_elbows`)."""
+    if POSTURE_KEY in metadata:
+        raise spec.error("locked", f"given twice: also as metadata.{POSTURE_KEY}")
+    fields = spec.mapping("locked")
+    posture = {name: fields.number(name) for name in fields.names()}
+    if not posture:
+        raise spec.error("locked", "expected at least one coordinate: value (rad or m)")
+    return posture
 
 
 def _model(root: Path, folder: Path, spec: Fields) -> str | None:

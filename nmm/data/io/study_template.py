@@ -53,6 +53,8 @@ mvic_trials: [mvic_flexion]    # ids of the maximal voluntary isometric contract
                                # peak of the 20-400 Hz band-passed, 6 Hz envelope of the MVIC
                                # trials' EMG
 # lever_arm_m: 0.33            # this subject's grip distance from the elbow, m
+# locked: {r_shoulder_elev: 1.571}   # the posture recorded in: model coordinates held still,
+                               # rad (m if translational); absent: physics.locked
 sessions:                      # notes per session (free-form)
   "1": {date: "2025-01-01"}
 metadata: {}                   # free-form notes, kept with the subject
