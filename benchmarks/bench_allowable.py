@@ -12,10 +12,13 @@ computes each statistic the way its loss term (:mod:`nmm.model.loss`) defines it
   (:func:`nmm.jobs.nmm_setup.build_elbows`: posture and generic model as the NMM is told)
   driven by the TRUE activations with the subject's TRUE muscle factors (``cohort.json``),
   τ_mus = Σ r_i F_T,i, against the dataset's inverse-dynamics moment τ_ID. Statistic: the
-  torque term on the truth, mean over training windows (``model.window_s``/``stride_s``) of
-  ((τ_mus - τ_ID) / σ_w)², σ_w = σ_abs + ρ·RMS_window(τ_ID); it holds when ≤ 1. Beside it per
-  trial kind and load: RMS error (N·m), RMS τ_ID and their ratio (the comment's 0.19 N·m at 0 kg
-  and 4.3 % at 2-4 kg), and OpenSim's own muscle moment (``muscle_moment.sto``) against τ_ID.
+  torque term on the truth, the mean over training windows (``model.window_s``/``stride_s``,
+  each window's first ``model.burn_in_s`` left out) of ((τ_mus - τ_ID) / σ_w)², σ_w = σ_abs +
+  ρ·RMS_window(τ_ID); it holds when ≤ 1. Beside it, per trial kind and load: the RMS error
+  (N·m), RMS τ_ID and their ratio (the comment's 0.19 N·m at 0 kg and 4.3 % at 2-4 kg); the
+  same error with the elbow driven by the TRUE excitations through the configured activation
+  dynamics (:func:`excitation_driven_activation`); and OpenSim's own muscle moment
+  (``muscle_moment.sto``) against τ_ID (the truth's residual).
 - ``smoothness`` (σ per sample²): the second difference x_{t+1} - 2x_t + x_{t-1} of each
   muscle's truth; holds when its RMS ≤ σ (the term on the truth ≤ 1).
 - ``synergy`` (σ, a log ratio): d = log((u_h + f) / (s_h + f)), u_h the hidden muscle's true
@@ -41,7 +44,8 @@ Usage: python benchmarks/bench_allowable.py [--quick] [--variants NAME ...] [--s
 ``conf/train.yaml``). The cohorts are those of ``bench_generalise`` (cached by
 :func:`nmm.jobs.cohorts.ensure_variant_cohort` with the same ``--synth`` overrides; generated
 if absent); ``--cohort`` takes any folder with ``dataset/`` and ``ground_truth/`` instead.
-``--quick`` (for ``make bench``): the ``few_trials`` variant only.
+``--quick`` (for ``make bench``): the ``few_trials`` variant only, in the small version
+``bench_generalise --quick`` caches (its ``QUICK_SYNTH``), to ``results/allowable_quick.json``.
 """
 
 from __future__ import annotations
@@ -116,14 +120,16 @@ def windowed_torque_term(
     stride: int,
     sigma_abs: float,
     relative: float,
+    burn_in: int = 0,
 ) -> tuple[float, int]:
     """Σ over a trial's training windows of ((τ_mus - τ_ID) / σ_w)², and their sample count.
 
-    σ_w = σ_abs + ρ·RMS(τ_ID over the window), as the loss's torque term (no burn-in).
+    σ_w = σ_abs + ρ·RMS(τ_ID over the whole window), and each window's first ``burn_in``
+    samples are left out of the sum, as in the loss's torque term (:mod:`nmm.model.loss`).
 
     Args:
         error: ``(T,)`` τ_mus - τ_ID (N·m); tau_id: ``(T,)`` τ_ID (N·m).
-        window, stride: samples (:func:`nmm.model.features.window_starts`).
+        window, stride, burn_in: samples (:func:`nmm.model.features.window_starts`).
         sigma_abs: σ_abs (N·m); relative: ρ (fraction of the window's RMS moment).
     """
     from nmm.model.features import window_starts
@@ -132,8 +138,8 @@ def windowed_torque_term(
     for s in window_starts(len(error), window, stride):
         e, t = error[s : s + window], tau_id[s : s + window]
         sigma = sigma_abs + relative * rms(t)
-        total += float(np.sum((e / sigma) ** 2))
-        count += e.size
+        total += float(np.sum((e[burn_in:] / sigma) ** 2))
+        count += e[burn_in:].size
     return total, count
 
 
@@ -166,6 +172,34 @@ def driven_torque(elbow: Any, trial: Any, activation: np.ndarray, params: Any):
             params,
         )
     return out.torque.numpy(), out.muscle_torques.numpy()
+
+
+def excitation_driven_activation(
+    excitation: np.ndarray, rate_hz: float, setup: Mapping[str, Any]
+) -> np.ndarray:
+    """``(T, M)`` activation of the true excitations ``(T, M)`` (0-1, at ``rate_hz``) through
+    the configured activation dynamics (``physics.activation``: OpenSim's
+    DeGrooteFregly2016Muscle time constants, the truth's own; De Groote et al. 2016), integrated
+    as the NMM integrates it (``model.activation``), starting at the first excitation; no
+    delay, linear shape (:func:`nmm.physics.activation.integrate_activation`)."""
+    import torch
+
+    from nmm.physics.activation import integrate_activation
+
+    a = setup["activation"]
+    u = torch.tensor(excitation, dtype=torch.float64)
+    with torch.no_grad():
+        out = integrate_activation(
+            u,
+            1.0 / rate_hz,
+            a["tau_act"],
+            a["tau_deact"],
+            a["smoothing"],
+            initial_activation=u[0],
+            method=a["method"],
+            substeps=a["substeps"],
+        )
+    return out.numpy()
 
 
 def _on_grid(signal: Any, time: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -208,12 +242,25 @@ def trial_samples(
     osim = _on_grid(truth["muscle_moment"], trial.time, truth["muscle_moment"].channels[:1])[:, 0]
     tau_id = np.asarray(trial.torque, dtype=float)
     z2, n = windowed_torque_term(
-        tau - tau_id, tau_id, setup["window"], setup["stride"], setup["torque_nm"], setup["rho"]
+        tau - tau_id,
+        tau_id,
+        setup["window"],
+        setup["stride"],
+        setup["torque_nm"],
+        setup["rho"],
+        setup["burn_in"],
     )
+    activation = excitation_driven_activation(signals["excitation"], trial.rate, setup)
+    from_excitation, _ = driven_torque(elbow, trial, activation, params)
     hold = mvic_hold(trial)
     return {
         "group": f"{trial.kind} {trial.load_kg:g} kg",
-        "torque": {"error": tau - tau_id, "id": tau_id, "osim_error": osim - tau_id},
+        "torque": {
+            "error": tau - tau_id,
+            "id": tau_id,
+            "osim_error": osim - tau_id,
+            "excitation_error": from_excitation - tau_id,
+        },
         "torque_term": (z2, n),
         "hold": hold,
         "agonists": (per_muscle * tau_id[:, None] > 0) & hold[:, None],
@@ -241,6 +288,14 @@ def loss_setup(cfg: Any) -> dict[str, Any]:
         "rho": float(allowable.get("torque_relative", 0.0)),
         "floor": model["loss"].get("synergy_log_floor"),
         "mvic_excitation": float(model["loss"]["mvic_excitation"]),
+        "burn_in": samples(float(model["burn_in_s"]), rate) if model.get("burn_in_s") else 0,
+        "activation": {
+            "tau_act": float(cfg.physics.activation.tau_act_s),
+            "tau_deact": float(cfg.physics.activation.tau_deact_s),
+            "smoothing": float(cfg.physics.activation.smoothing),
+            "method": str(model["activation"]["method"]),
+            "substeps": model["activation"]["substeps"],
+        },
         "window": samples(float(model["window_s"]), rate),
         "stride": samples(float(model["stride_s"]), rate),
         "cutoff_hz": (cfg.get("evaluate") or {}).get("reference_cutoff_hz", 6.0),
@@ -265,6 +320,9 @@ def torque_summary(trials: Sequence[Mapping[str, Any]], setup: Mapping[str, Any]
             "rms_id_nm": rms(tau_id),
             "relative_error": rms(err) / rms(tau_id),
             "opensim_rms_error_nm": rms(np.concatenate([t["torque"]["osim_error"] for t in ts])),
+            "from_excitation_rms_error_nm": rms(
+                np.concatenate([t["torque"]["excitation_error"] for t in ts])
+            ),
             "term_on_truth": float(z2),
             "holds": bool(z2 <= 1.0),
             "n_trials": len(ts),
@@ -399,7 +457,8 @@ def run_variant(name: str, root: Path, overrides: Sequence[str]) -> dict[str, An
     cohort, truth_dir = load_cohort(cfg)
     if truth_dir is None:
         raise FileNotFoundError(f"{root}: no ground_truth/ beside the dataset")
-    factors = {s["subject_id"]: s["factors"] for s in read_cohort_truth(truth_dir)["subjects"]}
+    truth = read_cohort_truth(truth_dir)
+    factors = {s["subject_id"]: s["factors"] for s in truth["subjects"]}
     elbows = build_elbows(cfg, cohort)
     trials = []
     for t in prepared_trials(cfg, cohort, elbows, every_kind=True):
@@ -423,6 +482,9 @@ def run_variant(name: str, root: Path, overrides: Sequence[str]) -> dict[str, An
         "reference_cutoff_hz": setup["cutoff_hz"],
         "torque": torque_summary(trials, setup),
         **items,
+        "true_voluntary_activation": {
+            s["subject_id"]: s.get("voluntary_activation") for s in truth["subjects"]
+        },
         "wall_s": time.perf_counter() - t0,
     }
 
@@ -447,9 +509,12 @@ def verdicts(variant: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def cohort_roots(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Path]:
+def cohort_roots(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, synth: Sequence[str]
+) -> dict[str, Path]:
     """``{name: folder}``: the ``--cohort`` folders (named by their folder), else the cached
-    cohort of each requested variant (generated only when its cache folder is absent)."""
+    cohort of each requested variant with the nmm-synth overrides ``synth`` (generated only
+    when its cache folder is absent)."""
     from benchmarks.bench_generalise import checked_variants
     from nmm.jobs.cohorts import ensure_variant_cohort, variant_root
 
@@ -460,11 +525,11 @@ def cohort_roots(parser: argparse.ArgumentParser, args: argparse.Namespace) -> d
     )
     roots = {}
     for name in names:
-        cached = variant_root(name, args.synth or [])
+        cached = variant_root(name, synth)
         roots[name] = (
             cached
             if (cached / "dataset" / "manifest.yaml").is_file()
-            else ensure_variant_cohort(name, overrides=args.synth or [])
+            else ensure_variant_cohort(name, overrides=synth)
         )
     return roots
 
@@ -476,8 +541,9 @@ def _print_variant(r: Mapping[str, Any]) -> None:
     for g, row in t["by_group"].items():
         print(
             f"     {g}: RMS error {row['rms_error_nm']:.3f} N·m of {row['rms_id_nm']:.2f} "
-            f"({100 * row['relative_error']:.1f} %), OpenSim {row['opensim_rms_error_nm']:.3f}; "
-            f"term {row['term_on_truth']:.2f}"
+            f"({100 * row['relative_error']:.1f} %), from excitations "
+            f"{row['from_excitation_rms_error_nm']:.3f}, "
+            f"OpenSim {row['opensim_rms_error_nm']:.3f}; term {row['term_on_truth']:.2f}"
         )
     for k in ITEMS:
         item = r[k]
@@ -497,13 +563,15 @@ def main(argv: list[str] | None = None) -> int:
     args, overrides = parser.parse_known_args(argv_)
     logging.basicConfig(level=logging.WARNING)
 
+    from benchmarks.bench_generalise import QUICK_SYNTH
     from benchmarks.machine import describe_machine, write_result
 
     name = f"allowable{'_quick' if args.quick else ''}"
     out = Path(args.out) if args.out else REPO_ROOT / "benchmarks" / "results" / f"{name}.json"
     t0 = time.perf_counter()
+    synth = [*(QUICK_SYNTH if args.quick else []), *(args.synth or [])]
     variants = {}
-    for variant, root in cohort_roots(parser, args).items():
+    for variant, root in cohort_roots(parser, args, synth).items():
         variants[variant] = run_variant(variant, root, overrides)
         _print_variant(variants[variant])
     result = {
@@ -512,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         "each cohort variant's ground truth (module doc of benchmarks/bench_allowable.py)",
         "command": "python benchmarks/bench_allowable.py " + shlex.join(argv_),
         "quick": args.quick,
-        "synth_overrides": args.synth or [],
+        "synth_overrides": synth,
         "overrides": overrides,
         "verdicts": {v: verdicts(r) for v, r in variants.items()},
         "variants": variants,

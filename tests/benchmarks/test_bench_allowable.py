@@ -79,6 +79,13 @@ def test_the_windowed_torque_term_divides_by_each_windows_allowable_error():
     )
     assert count == window * 7  # starts 0, 25, ..., 150 (flush with the end)
     assert total / count == pytest.approx((0.3 / 0.4) ** 2, rel=1e-12)
+    # a burn-in leaves out each window's first samples; sigma still from the whole window
+    ramp = np.linspace(-1.0, 1.0, n)
+    total, count = windowed_torque_term(ramp, np.full(n, -5.0), window, stride, 0.2, 0.04, 10)
+    starts = range(0, n - window + 1, stride)
+    assert count == 90 * 7
+    expected = sum(np.sum(ramp[s + 10 : s + window] ** 2) for s in starts) / 0.4**2
+    assert total == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.fixture(scope="module")
