@@ -9,6 +9,13 @@ index is one estimate per session with an interval, and the contraction-level va
   envelope, a fraction of its MVIC where the envelopes are MVIC-normalised): the mean over the
   session's contractions with Student's t interval on n − 1 degrees of freedom,
   mean ± t · SD / √n (contractions treated as independent draws of the session);
+- the pain probability pooled on the **log-odds** scale (``pain_pooling="log_odds"``): the
+  mean of the contractions' logits z = log(p / (1 − p)) with its t interval, reported as
+  probabilities, expit(mean z) and expit(bounds); the standard error is the delta method's
+  p̄ (1 − p̄) · SE(z) with p̄ = expit(mean z). Pooling log-odds adds the contractions' evidence
+  (their log likelihood ratios under a common prior) instead of averaging probabilities, which
+  a confident classifier pushes to 0 or 1; p is clipped to [ε, 1 − ε]
+  (:data:`LOGIT_EPSILON`) first;
 - **slope indices** (MDF, MNF, FInsm5 across the session): the OLS slope per contraction with
   its t interval (:func:`painsig.indices.trend.ols_slope`); the values are the per-contraction
   MDF, MNF or FInsm5.
@@ -29,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy import stats
+from scipy.special import expit, logit
 
 from nmm.data.schema import Signal, Trial
 from painsig.bursts import BurstDetector
@@ -44,6 +52,8 @@ from painsig.settings import PainsigSettings
 from painsig.table import feature_columns
 
 __all__ = [
+    "LOGIT_EPSILON",
+    "PAIN_POOLINGS",
     "SessionContractions",
     "SessionIndex",
     "SessionSettings",
@@ -54,6 +64,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: How the session's pain probability pools its contractions' probabilities (module doc).
+PAIN_POOLINGS = ("mean", "log_odds")
+#: p is clipped to [ε, 1 − ε] before its logit (a finite log-odds for a saturated output).
+LOGIT_EPSILON = 1e-6
 
 
 @dataclass(frozen=True)
@@ -66,7 +81,8 @@ class SessionSettings:
     the trials carry them (a second co-contraction index); timing_muscles: muscles whose onset
     lag on the agonist is reported; fatigue_band_hz: FInsm5's band (Hz); max_lag_s: the
     largest onset lag matched (s); detector: the burst detector of the timing; ci: the
-    intervals' confidence.
+    intervals' confidence; pain_pooling: how the pain probability pools the contractions
+    (:data:`PAIN_POOLINGS`: ``mean`` of p, or ``log_odds``, the module doc).
     """
 
     agonist: str = "BIClong"
@@ -79,6 +95,11 @@ class SessionSettings:
     max_lag_s: float = 0.5
     detector: BurstDetector = field(default_factory=BurstDetector)
     ci: float = 0.95
+    pain_pooling: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.pain_pooling not in PAIN_POOLINGS:
+            raise ValueError(f"pain_pooling {self.pain_pooling!r}: one of {PAIN_POOLINGS}")
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any]) -> SessionSettings:
@@ -141,6 +162,17 @@ def _mean_index(name: str, unit: str, values: npt.ArrayLike, ci: float) -> Sessi
     return SessionIndex(name, unit, "mean", mean, mean - half, mean + half, se, v)
 
 
+def _log_odds_index(name: str, probability: npt.ArrayLike, ci: float) -> SessionIndex:
+    """The probability pooled on the log-odds scale (module doc); ``values``: the
+    probabilities."""
+    p = np.asarray(probability, dtype=float)
+    z = _mean_index(name, "1", logit(np.clip(p, LOGIT_EPSILON, 1.0 - LOGIT_EPSILON)), ci)
+    mean = float(expit(z.estimate))
+    se = mean * (1.0 - mean) * z.stderr
+    low, high = float(expit(z.low)), float(expit(z.high))
+    return SessionIndex(name, "1", "mean", mean, low, high, se, p)
+
+
 def _slope_index(name: str, unit: str, values: npt.ArrayLike, ci: float) -> SessionIndex:
     """The OLS slope per contraction with its t interval; NaN with fewer than 3 values."""
     v = np.asarray(values, dtype=float)
@@ -185,7 +217,10 @@ def _fatigue_indices(c: SessionContractions, s: SessionSettings) -> list[Session
 
 def session_indices(c: SessionContractions, s: SessionSettings) -> list[SessionIndex]:
     """Every index of one session (see the module doc), in a fixed order."""
-    out = [_mean_index("pain_probability", "1", c.pain_probability, s.ci)]
+    if s.pain_pooling == "log_odds":
+        out = [_log_odds_index("pain_probability", c.pain_probability, s.ci)]
+    else:
+        out = [_mean_index("pain_probability", "1", c.pain_probability, s.ci)]
     out += _fatigue_indices(c, s)
     cci = _cocontraction(c.envelopes, s.flexors, s.extensors)
     out.append(_mean_index("cocontraction_measured", "%", cci, s.ci))

@@ -5,7 +5,9 @@ Reads a cohort whose subjects have two or more sessions, preprocesses and segmen
 but the excluded conditions (the MVIC trials), scores each contraction's pain-signature
 probability with a classifier trained leave-one-subject-out inside the app (the positive and
 negative contractions of the other subjects: no patient is scored by a model that saw them), or
-with a model trained elsewhere (``monitor.model``, a file of :meth:`PainClassifier.save`),
+with a model trained elsewhere (``monitor.model``, a file of :meth:`PainClassifier.save`), from
+the contractions' features or, with ``monitor.features_relative_to_baseline``, from features
+referenced to each patient's own baseline sessions (:mod:`painsig.reference`),
 computes each session's indices (:mod:`painsig.session`) and each index's trend
 (:mod:`painsig.trends`), and writes:
 
@@ -42,6 +44,7 @@ from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.pipeline.channels import ReconstructedChannels
 from painsig.classifier import PainClassifier, SavedModelError
 from painsig.contractions import contraction_features, preprocessed_trials
+from painsig.reference import baseline_rows, patient_referenced
 from painsig.segment import Epoch, segmenter_label
 from painsig.session import (
     SessionIndex,
@@ -52,6 +55,7 @@ from painsig.session import (
     session_indices,
 )
 from painsig.settings import PainsigSettings
+from painsig.table import feature_columns
 from painsig.trends import IndexTrend, TrendError, index_trend, session_numbers
 
 __all__ = [
@@ -76,14 +80,17 @@ class SessionCountError(ValueError):
 class MonitorSettings:
     """The ``monitor`` node: ``exclude_conditions`` (trials not monitored, e.g. the MVIC
     trials), ``baseline_sessions`` (k, the first sessions that set the baseline band),
-    ``band_sd`` (the band's half-width in SDs), ``ci`` (the trend slope's confidence) and
-    ``session`` (:class:`painsig.session.SessionSettings`)."""
+    ``band_sd`` (the band's half-width in SDs), ``ci`` (the trend slope's confidence),
+    ``session`` (:class:`painsig.session.SessionSettings`) and
+    ``features_relative_to_baseline`` (score each patient's contractions from features
+    referenced to their first ``baseline_sessions``, :mod:`painsig.reference`)."""
 
     exclude_conditions: tuple[str, ...]
     baseline_sessions: int
     band_sd: float
     ci: float
     session: SessionSettings
+    features_relative_to_baseline: bool = False
 
 
 def monitor_settings(cfg: DictConfig) -> MonitorSettings:
@@ -99,6 +106,7 @@ def monitor_settings(cfg: DictConfig) -> MonitorSettings:
         float(plain["band_sd"]),
         float(plain["ci"]),
         session,
+        bool(plain.get("features_relative_to_baseline", False)),
     )
 
 
@@ -243,6 +251,9 @@ def run_monitor(
     leave-one-subject-out on the cohort (:func:`painsig.session.loso_pain_probability`)."""
     run_dir = Path(run_dir)
     epochs, table, ref_kind = contraction_features(cohort, list(trials), segmenter, settings)
+    if monitor.features_relative_to_baseline:
+        baseline = baseline_rows(table, monitor.baseline_sessions)
+        table = patient_referenced(table, feature_columns(table), baseline)
     if model is None:
         probability = loso_pain_probability(table, settings)
         scorer = (
@@ -272,6 +283,7 @@ def run_monitor(
         "peak_reference": ref_kind,
         "classifier": scorer,
         "baseline_sessions": monitor.baseline_sessions,
+        "features_relative_to_baseline": monitor.features_relative_to_baseline,
         "session_settings": {k: v for k, v in asdict(monitor.session).items() if k != "detector"},
         "latest_outside_band": flagged,
         "trends": trend_rows,

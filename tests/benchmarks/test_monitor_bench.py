@@ -16,6 +16,7 @@ from benchmarks.bench_monitor import (
     cocontraction_rmse,
     mdf_sign_agreement,
     pain_correlation,
+    pooled_scores,
     score,
     truth_table,
 )
@@ -134,3 +135,35 @@ def test_score_without_reconstruction_says_why_and_with_it_compares():
     assert full["rmse"] == pytest.approx(1.0)
     assert full["rmse_ratio"] == pytest.approx(1.0 / math.sqrt((4 + 144) / 2))
     assert full["rmse_ratio_ci95"][1] < 1.0
+
+
+def _result(seed: int, measured: float, full: float) -> dict:
+    """A result of the benchmark on ``_truth()`` drawn with ``seed``: co-contraction estimates
+    constant at ``measured`` (measured only) and ``full`` (with the reconstructed muscles)."""
+    estimates = {
+        "pain_probability": [0.9, 0.7, 0.5, 0.45, 0.8, 0.6, 0.5, 0.3],
+        "mdf_slope": [-1.0] * 8,
+        "cocontraction_measured": [measured] * 8,
+        "cocontraction_with_reconstructed": [full] * 8,
+    }
+    return {"synth_seed": seed, **score(_indices(estimates), _truth(), "BIClong")}
+
+
+def test_pooled_results_keep_each_cohorts_subjects_apart_and_pool_their_errors():
+    one, two = _result(1, 18.0, 21.0), _result(2, 22.0, 29.0)
+    alone = pooled_scores([one])
+    assert alone["pain_index"]["r_per_subject"] == {
+        f"seed1/{s}": r for s, r in one["pain_index"]["r_per_subject"].items()
+    }
+    both = pooled_scores([one, two])
+    assert both["pain_index"]["n_subjects_with_r"] == 4
+    # truth 20 (S01) and 30 (S02) on average; the errors per session are their offsets
+    measured = [2.0, 12.0, 2.0, 8.0]  # seed 1's S01, S02, then seed 2's
+    full = [1.0, 9.0, 9.0, 1.0]
+    mse = [np.mean(np.square(e)) for e in (measured, full)]
+    assert both["cocontraction"]["measured"]["rmse"] == pytest.approx(math.sqrt(mse[0]))
+    gain = both["cocontraction"]["with_reconstructed"]
+    assert gain["rmse_ratio"] == pytest.approx(math.sqrt(mse[1] / mse[0]))
+    assert gain["rmse_ratio_ci95"][0] <= gain["rmse_ratio"] <= gain["rmse_ratio_ci95"][1]
+    with pytest.raises(ValueError, match="share a cohort"):
+        pooled_scores([one, _result(1, 19.0, 20.0)])

@@ -90,6 +90,7 @@ def test_trends_and_metrics_name_each_subjects_flags(monitor_run):
     trends = pd.read_csv(monitor_run / "trends.csv")
     metrics = json.loads((monitor_run / "metrics.json").read_text())
     assert metrics["status"] == "completed"
+    assert metrics["features_relative_to_baseline"] is True  # conf/monitor.yaml's default
     assert (trends["slope_low"] <= trends["slope_high"]).all()
     assert set(trends.loc[trends["n_sessions"] == 3, "latest_outside_band"]) <= {True, False}
     flagged = trends[trends["latest_outside_band"] == True]  # noqa: E712 (None elsewhere)

@@ -1,6 +1,7 @@
 """The indices of one session (painsig.session) on contractions of known content: the mean's
 t interval, co-contraction of identical and disjoint groups with and without the reconstructed
-muscles, MVIC amplitude, the sign of the fatigue slopes, and leave-one-subject-out scoring."""
+muscles, MVIC amplitude, the sign of the fatigue slopes, leave-one-subject-out scoring, and the
+pain probability pooled on the log-odds scale."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from scipy import signal, stats
 
 from nmm.data.schema import Signal
 from painsig.session import (
+    LOGIT_EPSILON,
     SessionContractions,
     SessionSettings,
     loso_pain_probability,
@@ -124,3 +126,33 @@ def test_each_subject_is_scored_by_a_model_that_never_saw_them():
     pain = table["condition"] == "pain"
     assert p[s03 & pain].max() < 0.5 < p[s03 & ~pain].min()
     assert p[~s03 & pain].min() > 0.5 > p[~s03 & ~pain].max()
+
+
+def test_log_odds_pooling_is_the_expit_of_the_mean_logit_with_its_t_interval():
+    rng = np.random.default_rng(5)
+    p = np.array([0.999, 0.9, 0.6, 0.2, 0.95, 0.7])
+    flat = np.full(50, 0.3)
+    env = [_envelope({m: flat for m in ("BIClong", "BICshort", "TRIlong", "TRIlat")})] * 6
+    pooled = SessionSettings(timing_muscles=(), pain_pooling="log_odds")
+    pain = _by_name(session_indices(_session(env, p, rng), pooled))["pain_probability"]
+    z = np.log(p / (1.0 - p))
+    low, high = stats.t.interval(0.95, 5, loc=z.mean(), scale=stats.sem(z))
+    mean = 1.0 / (1.0 + np.exp(-z.mean()))
+    assert pain.estimate == pytest.approx(mean)
+    assert (pain.low, pain.high) == pytest.approx((1 / (1 + np.exp(-low)), 1 / (1 + np.exp(-high))))
+    assert pain.stderr == pytest.approx(mean * (1 - mean) * stats.sem(z))
+    np.testing.assert_array_equal(pain.values, p)
+
+
+def test_a_saturated_probability_has_a_finite_log_odds_and_an_unknown_pooling_is_refused():
+    rng = np.random.default_rng(6)
+    flat = np.full(50, 0.3)
+    env = [_envelope({m: flat for m in ("BIClong", "BICshort", "TRIlong", "TRIlat")})] * 3
+    pooled = SessionSettings.from_mapping({"timing_muscles": [], "pain_pooling": "log_odds"})
+    p = np.array([1.0, 1.0, 0.0])
+    pain = _by_name(session_indices(_session(env, p, rng), pooled))["pain_probability"]
+    # logits clipped at +-log((1 - eps) / eps): two at +L, one at -L, mean L / 3
+    bound = np.log((1 - LOGIT_EPSILON) / LOGIT_EPSILON)
+    assert pain.estimate == pytest.approx(1 / (1 + np.exp(-bound / 3)))
+    with pytest.raises(ValueError, match="pain_pooling 'median'"):
+        SessionSettings(pain_pooling="median")
