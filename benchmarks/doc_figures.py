@@ -346,6 +346,43 @@ def _stream(r: Result) -> str:
     )
 
 
+def _worst(item: Any, parts: Callable[[str], bool] = lambda part: True) -> str:
+    """The largest statistic ÷ allowable error of a verdict's parts, bold when over 1."""
+    if not isinstance(item, dict):
+        return "—"
+    ratios = [x["ratio"] for part, x in item.items() if parts(part)]
+    if not ratios:
+        return "—"
+    worst = max(ratios)
+    return f"**{worst:.2f}**" if worst > 1 else f"{worst:.2f}"
+
+
+def _allowable(r: Result) -> str:
+    """Each variant's truth statistic ÷ the configured allowable error (bench_allowable)."""
+    lines = [
+        "| variant | torque, movement | torque, MVIC hold | smoothness | synergy BRA / TRImed "
+        "| shape BRA / TRImed | MVIC excitation |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for variant, v in r["verdicts"].items():
+        torque = v.get("torque")
+        muscle = {m: (lambda part, m=m: part == m) for m in ("BRA", "TRImed")}
+        lines.append(
+            f"| {variant} | {_worst(torque, lambda p: p.startswith('movement'))} "
+            f"| {_worst(torque, lambda p: p.startswith('mvic'))} | {_worst(v.get('smoothness'))} "
+            f"| {_worst(v.get('synergy'), muscle['BRA'])} / "
+            f"{_worst(v.get('synergy'), muscle['TRImed'])} "
+            f"| {_worst(v.get('synergy_shape'), muscle['BRA'])} / "
+            f"{_worst(v.get('synergy_shape'), muscle['TRImed'])} | {_worst(v.get('mvic'))} |"
+        )
+    head = (
+        "Each cell is the statistic of the cohort's ground truth divided by the loss's configured "
+        "allowable error (the worst load or muscle; bold: over 1, the truth itself falls outside "
+        "the allowable error; —: no MVIC trials):"
+    )
+    return head + "\n\n" + "\n".join(lines) + "\n"
+
+
 BLOCKS: dict[str, Block] = {
     b.name: b
     for b in (
@@ -392,6 +429,12 @@ BLOCKS: dict[str, Block] = {
             (R + "stream.json",),
             "python benchmarks/bench_stream.py --causal-run CAUSAL_RUN --offline-run OFFLINE_RUN",
             _stream,
+        ),
+        Block(
+            "allowable",
+            (R + "allowable.json",),
+            "python benchmarks/bench_allowable.py --synth n_subjects=3",
+            _allowable,
         ),
         Block("cohort", ("data/default_cohort/metrics.json",), "nmm-synth", _cohort),
     )

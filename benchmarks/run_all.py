@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 
 # What `make bench` passes to a script to keep it short; --full runs them without.
 QUICK_ARGS = {
+    "bench_allowable.py": ["--quick"],
     "bench_nmm.py": ["--quick"],
     "bench_generalise.py": ["--quick"],
     "bench_lovo.py": ["--quick"],

@@ -97,6 +97,24 @@ def _nmm_quick(r: dict[str, Any]) -> str:
     )
 
 
+def _allowable(r: dict[str, Any]) -> str:
+    """Per item: on how many cohorts the truth exceeds the allowable error, and the worst case."""
+    parts = []
+    for item in dict.fromkeys(i for items in r["verdicts"].values() for i in items):
+        cells = [
+            (x["ratio"], variant, part)
+            for variant, items in r["verdicts"].items()
+            if isinstance(items.get(item), dict)
+            for part, x in items[item].items()
+        ]
+        over = {variant for ratio, variant, _ in cells if ratio > 1}
+        worst, variant, part = max(cells)
+        parts.append(
+            f"{item} {len(over)} of {len({c[1] for c in cells})} "
+            f"(worst {worst:.2f}, {variant} {part})"
+        )
+    return "statistic of the truth > allowable error on: " + "; ".join(parts)
+
 def _classifier(r: dict[str, Any]) -> str:
     c = r["classifier"]
     return (
@@ -236,6 +254,18 @@ ROWS = [
         "cohort family, quick (pipeline check)",
         "python benchmarks/bench_generalise.py --quick",
         _generalise,
+    ),
+    Row(
+        "allowable.json",
+        "the NMM loss's allowable errors vs each variant's truth",
+        "python benchmarks/bench_allowable.py --synth n_subjects=3",
+        _allowable,
+    ),
+    Row(
+        "allowable_quick.json",
+        "allowable errors vs truth, quick (procedure check)",
+        "python benchmarks/bench_allowable.py --quick",
+        _allowable,
     ),
     Row(
         "scaling.json",
