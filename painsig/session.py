@@ -18,7 +18,12 @@ index is one estimate per session with an interval, and the contraction-level va
   (:data:`LOGIT_EPSILON`) first;
 - **slope indices** (MDF, MNF, FInsm5 across the session): the OLS slope per contraction with
   its t interval (:func:`painsig.indices.trend.ols_slope`); the values are the per-contraction
-  MDF, MNF or FInsm5.
+  MDF, MNF or FInsm5. With ``fatigue_contractions="heaviest_load"`` only the contractions of the
+  session's heaviest load (the trials' ``load.mass_kg``) enter, at their positions in the
+  session (the others NaN): a session that runs its light trials before its heavy ones would
+  otherwise fit the load's effect on the spectrum as a trend, and a weak contraction's spectrum
+  is dominated by noise (spectral fatigue indices need contractions of sufficient force;
+  Merletti & Farina 2016, Surface Electromyography, ch. 10). One load: every contraction.
 
 A contraction whose index cannot be computed (too short for a slope's band, no activity) gives
 NaN, and an index with too few values gives a NaN estimate: neither stops the session.
@@ -52,6 +57,7 @@ from painsig.settings import PainsigSettings
 from painsig.table import feature_columns
 
 __all__ = [
+    "FATIGUE_CONTRACTIONS",
     "LOGIT_EPSILON",
     "PAIN_POOLINGS",
     "SessionContractions",
@@ -67,6 +73,8 @@ log = logging.getLogger(__name__)
 
 #: How the session's pain probability pools its contractions' probabilities (module doc).
 PAIN_POOLINGS = ("mean", "log_odds")
+#: Which contractions give the fatigue slopes (module doc).
+FATIGUE_CONTRACTIONS = ("all", "heaviest_load")
 #: p is clipped to [ε, 1 − ε] before its logit (a finite log-odds for a saturated output).
 LOGIT_EPSILON = 1e-6
 
@@ -82,7 +90,9 @@ class SessionSettings:
     lag on the agonist is reported; fatigue_band_hz: FInsm5's band (Hz); max_lag_s: the
     largest onset lag matched (s); detector: the burst detector of the timing; ci: the
     intervals' confidence; pain_pooling: how the pain probability pools the contractions
-    (:data:`PAIN_POOLINGS`: ``mean`` of p, or ``log_odds``, the module doc).
+    (:data:`PAIN_POOLINGS`: ``mean`` of p, or ``log_odds``, the module doc);
+    fatigue_contractions: which contractions give the fatigue slopes
+    (:data:`FATIGUE_CONTRACTIONS`: ``all``, or ``heaviest_load``, the module doc).
     """
 
     agonist: str = "BIClong"
@@ -96,10 +106,15 @@ class SessionSettings:
     detector: BurstDetector = field(default_factory=BurstDetector)
     ci: float = 0.95
     pain_pooling: str = "mean"
+    fatigue_contractions: str = "all"
 
     def __post_init__(self) -> None:
         if self.pain_pooling not in PAIN_POOLINGS:
             raise ValueError(f"pain_pooling {self.pain_pooling!r}: one of {PAIN_POOLINGS}")
+        if self.fatigue_contractions not in FATIGUE_CONTRACTIONS:
+            raise ValueError(
+                f"fatigue_contractions {self.fatigue_contractions!r}: one of {FATIGUE_CONTRACTIONS}"
+            )
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any]) -> SessionSettings:
@@ -138,7 +153,8 @@ class SessionContractions:
     """The contractions of one session of one subject, in session order (trial order, then
     time): ``emg`` (K,) agonist EMG arrays at ``emg_rate`` Hz, ``envelopes`` (K,) envelope
     signals of every channel (MVIC-normalised, units 1), ``pain_probability`` (K,),
-    ``lags`` {muscle: (L,) s} onset lags of each timing muscle on the agonist's bursts."""
+    ``lags`` {muscle: (L,) s} onset lags of each timing muscle on the agonist's bursts,
+    ``loads_kg`` (K,) the load held in each contraction's trial (kg; None: unknown)."""
 
     subject: str
     session: str
@@ -147,6 +163,7 @@ class SessionContractions:
     envelopes: list[Signal]
     pain_probability: np.ndarray
     lags: dict[str, np.ndarray]
+    loads_kg: np.ndarray | None = None
 
 
 def _mean_index(name: str, unit: str, values: npt.ArrayLike, ci: float) -> SessionIndex:
@@ -203,11 +220,25 @@ def _cocontraction(envelopes: Sequence[Signal], flexors: Sequence[str], extensor
     )
 
 
+def _fatigue_used(c: SessionContractions, s: SessionSettings) -> np.ndarray:
+    """(K,) bool: the contractions that give the fatigue slopes (``s.fatigue_contractions``)."""
+    if s.fatigue_contractions == "all" or c.loads_kg is None:
+        return np.ones(len(c.emg), dtype=bool)
+    loads = np.asarray(c.loads_kg, dtype=float)
+    return loads == np.max(loads)
+
+
 def _fatigue_indices(c: SessionContractions, s: SessionSettings) -> list[SessionIndex]:
-    """MDF, MNF and FInsm5 slopes across the session (per contraction)."""
+    """MDF, MNF and FInsm5 slopes across the session (per contraction; the contractions left
+    out by ``s.fatigue_contractions`` NaN)."""
+    used = _fatigue_used(c, s)
     try:
-        f = session_fatigue(c.emg, c.emg_rate, s.fatigue_band_hz, ci=s.ci)
-        values = {"mdf": f.mdf, "mnf": f.mnf, "finsm5": f.finsm5}
+        emg = [x for x, u in zip(c.emg, used, strict=True) if u]
+        f = session_fatigue(emg, c.emg_rate, s.fatigue_band_hz, ci=s.ci)
+        values = {}
+        for name, v in (("mdf", f.mdf), ("mnf", f.mnf), ("finsm5", f.finsm5)):
+            values[name] = np.full(len(c.emg), np.nan)
+            values[name][used] = v
     except FeatureError as exc:
         log.warning("%s session %s: no fatigue indices (%s)", c.subject, c.session, exc)
         values = dict.fromkeys(("mdf", "mnf", "finsm5"), np.full(len(c.emg), np.nan))
@@ -285,6 +316,7 @@ def session_contractions(
         envelopes,
         np.array([probability.get(k, np.nan) for k in range(len(epochs))]),
         {m: np.concatenate(v) if v else np.array([]) for m, v in lags.items()},
+        np.array([by_trial[e.trial_id].load.mass_kg for e in epochs], dtype=float),
     )
 
 

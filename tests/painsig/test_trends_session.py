@@ -1,7 +1,7 @@
 """The indices of one session (painsig.session) on contractions of known content: the mean's
 t interval, co-contraction of identical and disjoint groups with and without the reconstructed
-muscles, MVIC amplitude, the sign of the fatigue slopes, leave-one-subject-out scoring, and the
-pain probability pooled on the log-odds scale."""
+muscles, MVIC amplitude, the sign of the fatigue slopes and their heaviest-load form,
+leave-one-subject-out scoring, and the pain probability pooled on the log-odds scale."""
 
 from __future__ import annotations
 
@@ -156,3 +156,35 @@ def test_a_saturated_probability_has_a_finite_log_odds_and_an_unknown_pooling_is
     assert pain.estimate == pytest.approx(1 / (1 + np.exp(-bound / 3)))
     with pytest.raises(ValueError, match="pain_pooling 'median'"):
         SessionSettings(pain_pooling="median")
+
+
+def test_the_heaviest_loads_contractions_alone_give_the_fatigue_slopes():
+    # four light contractions with a low spectrum (cutoff 40 Hz) first, then eight heavy ones
+    # whose spectrum compresses (200 -> 120 Hz): over all twelve the load's step reads as a
+    # rising MDF; over the heavy ones, at their places in the session, it falls
+    rng = np.random.default_rng(7)
+    emg = []
+    for cutoff in [40.0] * 4 + list(np.linspace(200.0, 120.0, 8)):
+        b, a = signal.butter(4, cutoff, fs=FS_EMG)
+        emg.append(signal.lfilter(b, a, rng.normal(size=2000)))
+    flat = np.full(50, 0.3)
+    env = [_envelope({m: flat for m in ("BIClong", "BICshort", "TRIlong", "TRIlat")})] * 12
+    loads = np.array([0.0] * 4 + [2.0] * 8)
+    c = SessionContractions("S01", "1", emg, FS_EMG, env, np.full(12, 0.5), {}, loads)
+    every = _by_name(session_indices(c, SETTINGS))["mdf_slope"]
+    heavy_settings = SessionSettings(timing_muscles=(), fatigue_contractions="heaviest_load")
+    heavy = _by_name(session_indices(c, heavy_settings))
+    assert every.estimate > 0
+    assert heavy["mdf_slope"].high < 0 and heavy["mnf_slope"].high < 0
+    assert np.isnan(heavy["mdf_slope"].values[:4]).all()
+    np.testing.assert_array_equal(heavy["mdf_slope"].values[4:], every.values[4:])
+    # the slope is per contraction of the session: the heavy ones at places 4 .. 11
+    expected = stats.linregress(np.arange(4, 12), every.values[4:]).slope
+    assert heavy["mdf_slope"].estimate == pytest.approx(expected)
+    # without loads (None) or with one load, every contraction counts
+    unknown = SessionContractions("S01", "1", emg, FS_EMG, env, np.full(12, 0.5), {})
+    assert _by_name(session_indices(unknown, heavy_settings))["mdf_slope"].estimate == (
+        pytest.approx(every.estimate)
+    )
+    with pytest.raises(ValueError, match="fatigue_contractions 'last'"):
+        SessionSettings(fatigue_contractions="last")
