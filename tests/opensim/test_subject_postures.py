@@ -22,6 +22,7 @@ from nmm.data.errors import DataValidationError
 from nmm.data.io.sto import read_sto, write_sto
 from nmm.data.posture import cohort_postures, posture_of
 from nmm.data.schema import Cohort, Load, Signal, Subject, Trial
+from nmm.jobs.nmm_setup import build_elbows
 from nmm.jobs.trained import read_subject_models, read_subject_postures, write_subject_models
 from nmm.opensim.geometry_sampling import OsimModelError
 from nmm.opensim.torch_elbow import subject_elbows
@@ -96,6 +97,22 @@ def test_subjects_share_elbows_by_posture(elbows, arm26_osim: Path) -> None:
     assert elbows.models == {s: str(arm26_osim.resolve()) for s in "ABC"}
     assert elbows.posture("B") == _posture(100.0) and elbows.posture("D") is None
     assert len(elbows.distinct("ABCD")) == 3
+
+
+def test_the_apps_take_each_subjects_posture_from_its_metadata(
+    elbows, physics: dict, tmp_path: Path
+) -> None:
+    """build_elbows (nmm-train, nmm-compare, nmm-predict) reads a cohort's recorded postures."""
+    cohort = Cohort(
+        [Subject("A", metadata={"locked": _posture(80.0)}), Subject("D")], [], name="postures"
+    )
+    cfg = OmegaConf.create({"physics": physics, "geometry_cache": str(tmp_path)})
+    built = build_elbows(cfg, cohort)
+    assert built.postures == {"A": elbows.postures["A"]} and built["D"] is built.default
+    theta = torch.tensor(ANGLES, dtype=torch.float64)
+    torch.testing.assert_close(
+        built["A"].geometry.lengths(theta), elbows["A"].geometry.lengths(theta)
+    )
 
 
 def test_a_trained_run_rebuilds_the_postures(elbows, physics: dict, tmp_path: Path) -> None:
