@@ -27,9 +27,11 @@ Issue 21's done-when, measured:
      (``cocontraction_with_reconstructed``) needs their envelopes for this cohort: an
      ``nmm-predict`` predictions folder given with ``--reconstructed``, or made here by
      ``nmm-predict`` with a trained NMM given with ``--nmm-model`` (an ``nmm-train`` run folder,
-     e.g. of ``nmm-train fold=per_subject`` on the default cohort; the predict defaults: subjects
-     the model knows keep their parameters); without either it is recorded as null with the
-     reason;
+     e.g. of ``nmm-train fold=per_subject`` on the default cohort); a cohort drawn with another
+     seed than :data:`NMM_TRAINING_SEED` holds new bodies under the training subjects' ids
+     (S01-S05), so ``nmm-predict`` personalises every subject (``repersonalise=true``) instead
+     of giving them the trained subjects' parameters and networks; without either it is
+     recorded as null with the reason;
    - the monitor's wall time (goal: under 5 min on 2 cores).
 
    The scores compare session estimates, so the monitor's contractions (the segmenter's epochs,
@@ -102,6 +104,10 @@ TRAIN_RUN = [
 #: default cohort, has seen the patients they score.
 FULL_SYNTH = ["n_subjects=5"]
 FULL_SEED = 1
+#: The seed whose longitudinal cohort holds the default cohort's bodies, on which the NMM of
+#: ``--nmm-model`` is trained (nmm-train on the default cohort): its subjects keep their trained
+#: parameters in nmm-predict; any other seed's are personalised.
+NMM_TRAINING_SEED = 0
 #: A small longitudinal cohort (nmm-synth overrides of synth=longitudinal).
 QUICK_SYNTH = ["n_subjects=2", "loads_kg=[0.0]", "trials_per_cell=2", "sessions.n=3"]
 #: A small classifier, in the training run and the monitor alike (the features must match).
@@ -284,9 +290,12 @@ def run_monitor(cohort: Path, model: Path, run_dir: Path, extra: Sequence[str]) 
     return metrics, time.perf_counter() - t0, str(cfg.monitor.session.agonist)
 
 
-def predict_deep_muscles(cohort: Path, nmm_model: Path, run_dir: Path) -> tuple[Path, float]:
+def predict_deep_muscles(
+    cohort: Path, nmm_model: Path, run_dir: Path, repersonalise: bool
+) -> tuple[Path, float]:
     """``nmm-predict`` of the trained NMM in ``nmm_model`` on ``cohort`` into ``run_dir`` (no
-    figures); returns the predictions folder and its wall time (s)."""
+    figures; ``repersonalise``: personalise every subject, also those whose ids the model
+    knows); returns the predictions folder and its wall time (s)."""
     from nmm.jobs.predict import run_predict  # loads torch: only with --nmm-model
 
     overrides = [
@@ -295,6 +304,7 @@ def predict_deep_muscles(cohort: Path, nmm_model: Path, run_dir: Path) -> tuple[
         f"data.root={cohort}",
         f"run_dir={run_dir}",
         "max_figures=0",
+        f"repersonalise={str(repersonalise).lower()}",
     ]
     t0 = time.perf_counter()
     run_predict(compose_config("predict", overrides))
@@ -436,7 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     monitor_extra = [*painsig, *args.monitor_override]
     reconstructed, predict_s = args.reconstructed, None
     if args.nmm_model is not None:
-        reconstructed, predict_s = predict_deep_muscles(cohort, args.nmm_model, base / "predict")
+        reconstructed, predict_s = predict_deep_muscles(
+            cohort, args.nmm_model, base / "predict", synth_seed != NMM_TRAINING_SEED
+        )
     if reconstructed is not None:
         monitor_extra.append(f"monitor.reconstructed={reconstructed}")
     metrics, wall_s, agonist = run_monitor(cohort, model, base / "monitor", monitor_extra)
@@ -472,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "nmm_model": None if args.nmm_model is None else str(args.nmm_model),
         "nmm_model_scores": None if args.nmm_model is None else _nmm_summary(args.nmm_model),
         "predict_s": predict_s,
+        "nmm_repersonalised": None if args.nmm_model is None else synth_seed != NMM_TRAINING_SEED,
         "model": str(args.model) if args.model else "trained (experiment=synthetic_painsig)",
         "n_boot": N_BOOT,
         "run_dir": str(base),
