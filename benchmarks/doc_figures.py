@@ -273,7 +273,7 @@ def _monitor(r: Result) -> str:
     t = r["targets"]
     lines = [
         f"painsig-monitor on the longitudinal cohort ({pain['n_subjects_with_r']} subjects "
-        f"drawn with seed {r.get('synth_seed', 0)}, {mdf['n_sessions']} sessions in all"
+        f"drawn with {_seeds(r)}, {mdf['n_sessions']} sessions in all"
         f"{'; quick' if r.get('quick') else ''}), scored against its ground truth:",
         "",
         f"- session pain probability vs the true pain effect: Pearson r {per} (mean "
@@ -292,8 +292,18 @@ def _monitor(r: Result) -> str:
         )
     else:
         lines[-1] += " (with reconstructed deep muscles: not run);"
-    lines.append(f"- the monitor's run: {r['monitor_wall_s']:.0f} s.")
+    if "monitor_wall_s" in r:
+        lines.append(f"- the monitor's run: {r['monitor_wall_s']:.0f} s.")
+    else:
+        lines[-1] = lines[-1].removesuffix(";") + "."
     return "\n".join(lines) + "\n"
+
+
+def _seeds(r: Result) -> str:
+    """``seed N`` of one bench_monitor result, ``seeds N, M`` of a pooled one (``--pool``)."""
+    if "sources" in r:
+        return "seeds " + ", ".join(str(src["synth_seed"]) for src in r["sources"])
+    return f"seed {r.get('synth_seed', 0)}"
 
 
 R = "benchmarks/results/"
@@ -409,7 +419,30 @@ BLOCKS: dict[str, Block] = {
             _classifier,
         ),
         Block("fuzz", (R + "fuzz.json",), "python benchmarks/fuzz_readers.py --cases 2000", _fuzz),
-        Block("monitor", (R + "monitor.json",), "python benchmarks/bench_monitor.py", _monitor),
+        Block(
+            "monitor",
+            (R + "monitor.json",),
+            "python benchmarks/bench_monitor.py --synth-seed 3 --n-subjects 5",
+            _monitor,
+        ),
+        Block(
+            "monitor_pooled",
+            (R + "monitor_pooled.json",),
+            "python benchmarks/bench_monitor.py --pool SEED2.json SEED3.json",
+            _monitor,
+        ),
+        Block(
+            "monitor_seed1",
+            (R + "monitor_seed1.json",),
+            "python benchmarks/bench_monitor.py --synth-seed 1 --n-subjects 5",
+            _monitor,
+        ),
+        Block(
+            "monitor_seed2",
+            (R + "monitor_seed2.json",),
+            "python benchmarks/bench_monitor.py --synth-seed 2 --n-subjects 5",
+            _monitor,
+        ),
         Block(
             "monitor_in_sample",
             (R + "monitor_in_sample.json",),

@@ -174,7 +174,7 @@ def _monitor(r: dict[str, Any]) -> str:
             f", {full['rmse']:.2f} pp with the reconstructed BRA and TRImed (ratio "
             f"{full['rmse_ratio']:.2f} [{lo:.2f}, {hi:.2f}])"
         )
-    return f"{text}; monitor {r['monitor_wall_s']:.0f} s"
+    return f"{text}; monitor {r['monitor_wall_s']:.0f} s" if "monitor_wall_s" in r else text
 
 
 def _causal(r: dict[str, Any]) -> str:
@@ -281,14 +281,32 @@ ROWS = [
     ),
     Row(
         "monitor.json",
-        "painsig-monitor on the longitudinal cohort",
-        "python benchmarks/bench_monitor.py --nmm-model TRAIN_RUN",
+        "painsig-monitor, new patients (seed 3: chose nothing)",
+        "python benchmarks/bench_monitor.py --synth-seed 3 --n-subjects 5",
+        _monitor,
+    ),
+    Row(
+        "monitor_pooled.json",
+        "painsig-monitor, new patients of seeds 2 and 3 pooled",
+        "python benchmarks/bench_monitor.py --pool SEED2.json SEED3.json",
+        _monitor,
+    ),
+    Row(
+        "monitor_seed2.json",
+        "painsig-monitor, new patients (seed 2: judged the baseline reference)",
+        "python benchmarks/bench_monitor.py --synth-seed 2 --n-subjects 5",
+        _monitor,
+    ),
+    Row(
+        "monitor_seed1.json",
+        "painsig-monitor, new patients (seed 1: chose the monitor's defaults)",
+        "python benchmarks/bench_monitor.py --synth-seed 1 --n-subjects 5 --nmm-model TRAIN_RUN",
         _monitor,
     ),
     Row(
         "monitor_in_sample.json",
         "painsig-monitor, patients the models were trained on",
-        "python benchmarks/bench_monitor.py --synth-seed 0 --n-subjects 3 --nmm-model TRAIN_RUN",
+        "python benchmarks/bench_monitor.py --synth-seed 0 --n-subjects 3",
         _monitor,
     ),
     Row(
