@@ -43,13 +43,6 @@ F0_FACTOR = 1.3  # S02's muscles are also 30 % stronger in its file
 
 
 @pytest.fixture(scope="module")
-def physics(arm26_osim: Path) -> dict:
-    node = OmegaConf.load(Path(CONF_DIR) / "physics" / "arm26.yaml")
-    node.osim = str(arm26_osim)
-    return OmegaConf.to_container(node, resolve=False)
-
-
-@pytest.fixture(scope="module")
 def variants(arm26_osim: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("subject_models")
     out = {

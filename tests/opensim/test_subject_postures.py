@@ -17,7 +17,6 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from nmm.config import CONF_DIR
 from nmm.data.errors import DataValidationError
 from nmm.data.io.sto import read_sto, write_sto
 from nmm.data.posture import cohort_postures, posture_of
@@ -40,13 +39,6 @@ POSTURES_DEG = {"A": 80.0, "B": 100.0, "C": 80.0}  # D: none recorded
 
 def _posture(deg: float) -> dict[str, float]:
     return {SHOULDER: math.radians(deg)}
-
-
-@pytest.fixture(scope="module")
-def physics(arm26_osim: Path) -> dict:
-    node = OmegaConf.load(Path(CONF_DIR) / "physics" / "arm26.yaml")
-    node.osim = str(arm26_osim)
-    return OmegaConf.to_container(node, resolve=False)
 
 
 @pytest.fixture(scope="module")
