@@ -35,6 +35,7 @@ from nmm.opensim.elbow_twin import (  # noqa: E402
     opensim_inverse_dynamics,
     opensim_muscle_torque,
 )
+from tests.opensim.opensim_reference import opensim_muscle_table  # noqa: E402
 from tests.opensim.scaled_models import scaled_arm26  # noqa: E402
 
 ANGLES = (0.2, 0.9, 1.6, 2.1)  # rad, inside arm26's elbow range
@@ -62,18 +63,9 @@ def elbows(physics: dict, variants: dict[str, Path]):
 
 def _opensim_moment_arms(path: Path, muscles: list[str]) -> np.ndarray:
     """``(len(ANGLES), M)`` moment arms (m) by OpenSim at arm26's held shoulder (0 rad)."""
-    model = osim.Model(str(path))
-    state = model.initSystem()
-    coords = model.getCoordinateSet()
-    coords.get("r_shoulder_elev").setValue(state, 0.0)
-    elbow = coords.get("r_elbow_flex")
-    out = np.empty((len(ANGLES), len(muscles)))
-    for k, q in enumerate(ANGLES):
-        elbow.setValue(state, q)
-        model.realizePosition(state)
-        for j, name in enumerate(muscles):
-            out[k, j] = model.getMuscles().get(name).computeMomentArm(state, elbow)
-    return out
+    return opensim_muscle_table(
+        path, ANGLES, muscles, lambda m, state, elbow: m.computeMomentArm(state, elbow)
+    )
 
 
 def test_each_subject_has_its_models_geometry(elbows, variants: dict[str, Path]) -> None:

@@ -30,6 +30,7 @@ osim = pytest.importorskip("opensim", reason="OpenSim 4.6 (pip 'opensim') is not
 
 from nmm.opensim.elbow_twin import load_muscle_twin, opensim_muscle_torque  # noqa: E402
 from nmm.opensim.validate import validate_predictions  # noqa: E402
+from tests.opensim.opensim_reference import opensim_muscle_table  # noqa: E402
 
 SHOULDER = "r_shoulder_elev"
 ANGLES = (0.2, 0.9, 1.6, 2.1)  # rad, inside arm26's elbow range
@@ -50,18 +51,9 @@ def elbows(physics: dict):
 def _opensim_lengths(path: Path, shoulder_rad: float, muscles: tuple[str, ...]) -> np.ndarray:
     """``(len(ANGLES), M)`` musculotendon lengths (m) by OpenSim, the shoulder at
     ``shoulder_rad``."""
-    model = osim.Model(str(path))
-    state = model.initSystem()
-    coords = model.getCoordinateSet()
-    coords.get(SHOULDER).setValue(state, shoulder_rad)
-    elbow = coords.get("r_elbow_flex")
-    out = np.empty((len(ANGLES), len(muscles)))
-    for k, q in enumerate(ANGLES):
-        elbow.setValue(state, q)
-        model.realizePosition(state)
-        for j, name in enumerate(muscles):
-            out[k, j] = model.getMuscles().get(name).getLength(state)
-    return out
+    return opensim_muscle_table(
+        path, ANGLES, muscles, lambda m, state, _: m.getLength(state), shoulder_rad
+    )
 
 
 def test_each_posture_has_its_opensim_lengths(elbows, arm26_osim: Path) -> None:
