@@ -272,7 +272,9 @@ def run_monitor(
         trend_rows += [_trend_row(subject, n, t) for n, t in trends.items()]
         page = run_dir / "monitor" / subject / "report.html"
         pages[subject] = str(
-            write_subject_report(subject, sessions, trends, page).relative_to(run_dir)
+            write_subject_report(subject, sessions, trends, page, monitor.session).relative_to(
+                run_dir
+            )
         )
     _write_csv(pd.DataFrame(index_rows), run_dir / "indices.csv")
     _write_csv(pd.DataFrame(trend_rows), run_dir / "trends.csv")

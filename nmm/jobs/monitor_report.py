@@ -15,7 +15,7 @@ import numpy as np
 
 from nmm.reports.figures import save_figure
 from nmm.reports.html import HtmlReport
-from painsig.session import SessionIndex
+from painsig.session import SessionIndex, SessionSettings
 from painsig.trends import IndexTrend
 
 __all__ = ["plot_index", "write_subject_report"]
@@ -82,17 +82,35 @@ def _trend_text(name: str, t: IndexTrend) -> str:
     )
 
 
+#: How each session setting is said on the page (painsig.session.SessionSettings).
+POOLING_TEXT = {
+    "mean": "the mean of the contractions' probabilities, Student's t interval",
+    "log_odds": "the contractions' mean log-odds, Student's t interval on that scale",
+}
+FATIGUE_TEXT = {
+    "all": "every contraction",
+    "heaviest_load": "the contractions of the session's heaviest load",
+}
+
+
 def write_subject_report(
-    subject: str, sessions: Sessions, trends: dict[str, IndexTrend], path: str | os.PathLike[str]
+    subject: str,
+    sessions: Sessions,
+    trends: dict[str, IndexTrend],
+    path: str | os.PathLike[str],
+    settings: SessionSettings,
 ) -> Path:
-    """The page of one subject at ``path`` (figures beside it in ``figures/``)."""
+    """The page of one subject at ``path`` (figures beside it in ``figures/``), its subtitle
+    saying how ``settings`` made the session estimates."""
     path = Path(path)
     band = next(iter(trends.values())).band if trends else None
     band_text = f"mean ± {band.n_sd:g} SD of the first {band.k} sessions" if band else "none"
     report = HtmlReport(
         f"Monitoring: subject {subject}",
-        f"{len(sessions)} sessions; baseline band: {band_text}; session intervals: Student's t "
-        "over contractions (means) or OLS across contractions (slopes); trend: Theil–Sen.",
+        f"{len(sessions)} sessions; baseline band: {band_text}; pain probability: "
+        f"{POOLING_TEXT[settings.pain_pooling]}; other means: Student's t over contractions; "
+        f"fatigue slopes: OLS across {FATIGUE_TEXT[settings.fatigue_contractions]}; "
+        "trend: Theil–Sen.",
     )
     summary = report.section("Trends and flags")
     rows = []

@@ -5,6 +5,7 @@ as a dataset folder and read through ``data=folder``."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 from pathlib import Path
@@ -12,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from nmm.data.io import read_dataset, write_dataset, write_sto
 from nmm.data.schema import Cohort, Trial
 from nmm.jobs.cohorts import DEFAULT_ROOT
+from nmm.jobs.monitor_report import FATIGUE_TEXT, POOLING_TEXT
 from painsig.classifier import PainClassifier
 from tests.html_probe import rendered_dom
 from tests.jobs.conftest import run_app
@@ -106,6 +109,14 @@ def test_each_patient_page_embeds_decodable_figures(monitor_run):
     assert len(images) >= 7  # one per index
     for data in images:
         assert base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_each_patient_page_says_how_its_session_estimates_were_made(monitor_run):
+    page = html.unescape((monitor_run / "monitor" / "S01" / "report.html").read_text("utf-8"))
+    config = yaml.safe_load((monitor_run / "config.yaml").read_text(encoding="utf-8"))
+    session = config["monitor"]["session"]
+    assert POOLING_TEXT[session["pain_pooling"]] in page
+    assert FATIGUE_TEXT[session["fatigue_contractions"]] in page
 
 
 def test_the_page_loads_in_headless_chromium_with_every_figure(monitor_run, tmp_path):
