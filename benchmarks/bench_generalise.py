@@ -187,13 +187,28 @@ def run_variant(
     t0 = time.perf_counter()
     metrics = run_compare(cfg)
     wall = time.perf_counter() - t0
+    scores = score_run(name, root, run_dir, metrics, list(cfg.physics.hidden), n_boot)
+    return {**scores, "wall_s": wall}
+
+
+def score_run(
+    name: str,
+    root: Path,
+    run_dir: Path,
+    metrics: Mapping[str, Any],
+    hidden: Sequence[str],
+    n_boot: int,
+) -> dict[str, Any]:
+    """The scores of a finished ``nmm-compare`` run on the cohort at ``root`` (``metrics``: its
+    ``metrics.json``; ``hidden``: its hidden muscles), and which personalised parameters it
+    identified (:func:`benchmarks.parameter_identification.identified_parameters`)."""
+    from benchmarks.parameter_identification import identified_parameters
+
     rows = _read_cells(run_dir / metrics["stages"]["compare"]["path"] / "cells.csv")
-    hidden = list(cfg.physics.hidden)
     torque = {"nmm": torque_r2(rows, "nmm"), "synx": torque_r2(rows, "mse")}
     muscles = {m: muscle_scores(rows, m, n_boot) for m in hidden}
-    nmm_stage = json.loads(
-        (run_dir / metrics["stages"]["nmm"]["path"] / "metrics.json").read_text()
-    )
+    nmm_dir = run_dir / metrics["stages"]["nmm"]["path"]
+    nmm_stage = json.loads((nmm_dir / "metrics.json").read_text())
     return {
         "variant": name,
         "cohort": str(root),
@@ -203,8 +218,64 @@ def run_variant(
         "targets_met": {m: targets_met(s, torque["nmm"]) for m, s in muscles.items()},
         "nmm": _nmm_steps(nmm_stage),
         "stage_wall_s": {k: v["wall_s"] for k, v in metrics["stages"].items()},
-        "wall_s": wall,
+        "identified_parameters": identified_parameters(nmm_dir, root, n_boot),
     }
+
+
+# what scoring a run again must find as the result has it (its timings may differ: a rerun)
+RESCORED_KEYS = ("n_trials", "muscles", "torque_r2", "targets_met")
+# the records of the run's timings, kept from the result
+TIMING_KEYS = ("nmm", "stage_wall_s")
+
+
+def _without_timings(nmm: Mapping[str, Any]) -> dict[str, Any]:
+    """The NMM's steps and stop reasons of :func:`_nmm_steps`, its joint fit's wall time left
+    out."""
+    return {k: v for k, v in nmm.items() if k != "joint_fit_s"}
+
+
+def rescore_variant(
+    name: str, recorded: Mapping[str, Any], run_dir: Path, n_boot: int
+) -> dict[str, Any]:
+    """One variant of a result (``recorded``) scored again from a run directory of the same
+    run or of a rerun that reproduced it: the scores and steps must be the result's; the
+    result's timings are kept, and the records it lacks are added.
+
+    Raises:
+        ValueError: the run's scores or steps are not the result's (other settings or code).
+    """
+    from nmm.data.io.textfile import load_yaml
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    hidden = load_yaml(run_dir / "config.yaml", final_newline=True)["physics"]["hidden"]
+    new = score_run(name, Path(recorded["cohort"]), run_dir, metrics, hidden, n_boot)
+    pairs = [(k, new[k], recorded[k]) for k in RESCORED_KEYS if k in recorded]
+    if "nmm" in recorded:
+        pairs.append(("nmm", _without_timings(new["nmm"]), _without_timings(recorded["nmm"])))
+    differ = [
+        k for k, a, b in pairs if json.dumps(a, sort_keys=True) != json.dumps(b, sort_keys=True)
+    ]
+    if differ:
+        raise ValueError(
+            f"{run_dir}: scoring it again does not reproduce the result's {differ} for {name}: "
+            "not a run of this result's settings and code"
+        )
+    return {**recorded, **new, **{k: recorded[k] for k in TIMING_KEYS if k in recorded}}
+
+
+def rescore(result: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
+    """``result`` with every variant rescored from ``run_dir/<variant>``
+    (:func:`rescore_variant`), at the result's own bootstrap size."""
+    n_boot = _n_boot(bool(result.get("quick")))
+    variants = {
+        n: rescore_variant(n, v, run_dir / n, n_boot) for n, v in result["variants"].items()
+    }
+    return {**result, "variants": variants, "rescored_from": str(run_dir)}
+
+
+def _n_boot(quick: bool) -> int:
+    """Bootstrap resamples of the CIs: fewer for ``--quick``."""
+    return 200 if quick else 2000
 
 
 def checked_variants(parser: argparse.ArgumentParser, requested: Sequence[str] | None) -> list[str]:
@@ -233,6 +304,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="replace only these variants in the existing result (same settings required)",
     )
+    parser.add_argument(
+        "--rescore-from",
+        default=None,
+        metavar="RUN_DIR",
+        help="run nothing: score the result (--result) again from the run directories of the run "
+        "that wrote it (RUN_DIR/<variant>), check that it reproduces the result, add the records "
+        "it lacks, write it to --out",
+    )
+    parser.add_argument(
+        "--result", default=None, help="with --rescore-from (default: results/generalise.json)"
+    )
     args, overrides = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("nmm").setLevel(logging.INFO)
@@ -244,15 +326,17 @@ def main(argv: list[str] | None = None) -> int:
 
     names = checked_variants(parser, args.variants)
     results = REPO_ROOT / "benchmarks" / "results"
-    out = (
-        Path(args.out) if args.out else results / f"generalise{'_quick' if args.quick else ''}.json"
-    )
+    default_out = results / f"generalise{'_quick' if args.quick else ''}.json"
+    out = Path(args.out) if args.out else default_out
+    if args.rescore_from:
+        source = Path(args.result) if args.result else default_out
+        return _rescore_main(source, out, Path(args.rescore_from))
     base = (
         Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="bench_generalise_"))
     )
     synth = [*(QUICK_SYNTH if args.quick else []), *(args.synth or [])]
     extra = [*(QUICK_COMPARE if args.quick else []), *overrides]
-    n_boot = 200 if args.quick else 2000
+    n_boot = _n_boot(args.quick)
     t0 = time.perf_counter()
     roots, generation = {}, {}
     for name in names:  # cohorts first (OpenSim runs its own worker processes)
@@ -292,6 +376,22 @@ def main(argv: list[str] | None = None) -> int:
 
         update_readme()
     print(f"written: {out}")
+    return 0
+
+
+def _rescore_main(source: Path, target: Path, run_dir: Path) -> int:
+    """``--rescore-from``: :func:`rescore` the result at ``source`` from ``run_dir``, write it
+    to ``target``; the README's tables are regenerated when that is the committed result."""
+    from benchmarks.machine import write_result
+    from benchmarks.table import GENERALISE, RESULTS, update_readme
+
+    result = rescore(json.loads(source.read_text(encoding="utf-8")), run_dir)
+    write_result(result, target)
+    for r in result["variants"].values():
+        _print_variant(r)
+    if target.resolve() == (RESULTS / GENERALISE).resolve():
+        update_readme()
+    print(f"rescored {len(result['variants'])} variants from {run_dir}: written {target}")
     return 0
 
 
