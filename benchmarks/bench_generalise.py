@@ -16,7 +16,9 @@ load × hidden muscle) it records, per variant and hidden muscle:
 - the NMM's optimiser steps and stop reason (joint fit and each subject's specialisation), and
   the wall time of each stage and of the cohort's generation;
 - ``targets_met`` per variant and muscle: NMM RMSE <= 0.6 × copy-synergist and <= 0.75 × SynX,
-  Pearson r >= 0.9, torque R² >= 0.95 (issue 17).
+  Pearson r >= 0.9, torque R² >= 0.95 (issue 17);
+- ``identified_parameters``: which personalised parameters the fit identified, against the
+  cohort's truth (:mod:`benchmarks.parameter_identification`).
 
 The result is written atomically to ``benchmarks/results/generalise.json`` and the Markdown
 table in ``benchmarks/README.md`` is regenerated from it (``benchmarks/table.py``).
@@ -26,8 +28,15 @@ table in ``benchmarks/README.md`` is regenerated from it (``benchmarks/table.py`
 budgets (:data:`QUICK_COMPARE`), and writes ``results/generalise_quick.json``: the pipeline on
 every variant, not its accuracy (the full run is the reference).
 
+``--rescore-from RUN_DIR`` runs nothing: it scores the committed result (or ``--result``) again
+from the run directories of the run that wrote it, or of a rerun that reproduced it
+(``RUN_DIR/<variant>``, as ``--run-dir`` leaves them), refuses a run whose scores or steps
+differ from the result's, keeps the result's timings and adds the records it lacks
+(:func:`rescore`).
+
 Usage: python benchmarks/bench_generalise.py [--quick] [--variants NAME ...] [--out PATH]
-[--run-dir DIR] [overrides...] (extra arguments are Hydra overrides of ``conf/compare.yaml``).
+[--run-dir DIR] [overrides...] (extra arguments are Hydra overrides of ``conf/compare.yaml``);
+python benchmarks/bench_generalise.py --rescore-from RUN_DIR [--result PATH] [--out PATH].
 """
 
 from __future__ import annotations

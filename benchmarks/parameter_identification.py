@@ -220,45 +220,31 @@ def relative_cells(nmm_metrics: Mapping[str, Any]) -> list[ParameterCell]:
 def activation_cells(
     fitted: Mapping[str, Any],
     initial: Mapping[str, float],
-    muscles: Sequence[str],
     true_tau_act_s: float,
     subjects: Sequence[str],
 ) -> list[ParameterCell]:
     """``shape_factor`` (per muscle), ``tau_act_s`` and ``electromechanical_delay_s`` cells of
-    the ``subjects`` that ``fitted`` holds.
+    the ``subjects`` that ``fitted`` holds, for those of the three it personalises.
 
     fitted: the stage's ``parameters.json`` (``{subject: {parameter: value or {muscle:
-    value}}}``, beside its ``bounds`` and ``relative``); initial: ``physics.personalised.initial``
-    of the stage's config.
+    value}}}`` of the personalised parameters, beside ``bounds`` and ``relative``); initial:
+    ``physics.personalised.initial`` of the stage's config.
     """
+    truth = {
+        "shape_factor": TRUE_SHAPE_FACTOR,
+        "tau_act_s": true_tau_act_s,
+        "electromechanical_delay_s": TRUE_DELAY_S,
+    }
     cells = []
     for sid in subjects:
-        values = fitted.get(sid)
-        if values is None:
-            continue
-        shape = values.get("shape_factor") or {}
-        cells += [
-            ParameterCell(
-                sid, "shape_factor", m, TRUE_SHAPE_FACTOR, shape[m], initial["shape_factor"]
-            )
-            for m in muscles
-            if m in shape
-        ]
-        cells.append(
-            ParameterCell(
-                sid, "tau_act_s", GLOBAL, true_tau_act_s, values["tau_act_s"], initial["tau_act_s"]
-            )
-        )
-        cells.append(
-            ParameterCell(
-                sid,
-                "electromechanical_delay_s",
-                GLOBAL,
-                TRUE_DELAY_S,
-                values["electromechanical_delay_s"],
-                initial["electromechanical_delay_s"],
-            )
-        )
+        for name, true in truth.items():
+            value = (fitted.get(sid) or {}).get(name)
+            per_muscle = value.items() if isinstance(value, Mapping) else [(GLOBAL, value)]
+            cells += [
+                ParameterCell(sid, name, m, true, float(v), float(initial[name]))
+                for m, v in per_muscle
+                if v is not None
+            ]
     return cells
 
 
@@ -314,7 +300,7 @@ def gain_cells(
     return [
         ParameterCell(sid, "emg_gain", m, g, fitted[sid]["emg_gain"][m], initial)
         for sid, per_muscle in true_gains.items()
-        if sid in fitted
+        if "emg_gain" in fitted.get(sid, {})
         for m, g in per_muscle.items()
     ]
 
@@ -346,7 +332,7 @@ def identified_parameters(stage_dir: Path, cohort_root: Path, n_boot: int) -> di
     tau = float(synth["muscle_parameters"]["activation_time_constant_s"])
     subjects = [s["subject_id"] for s in cohort["subjects"]]
     cells = relative_cells(metrics)
-    cells += activation_cells(fitted, initial, cohort["muscles"], tau, subjects)
+    cells += activation_cells(fitted, initial, tau, subjects)
     envelopes = stage_dir / "predictions" / "envelopes"
     gain_note = NO_PREDICTIONS_NOTE
     if envelopes.is_dir():

@@ -242,3 +242,14 @@ def test_identification_table_cells(tmp_path):
     assert cells[7] == "no 0→0"  # tau_act: the prior centre is the truth
     (tmp_path / "generalise.json").write_text(json.dumps({"variants": {"v": {}}}))
     assert render_identified(tmp_path).startswith("No parameter identification")
+
+
+def test_a_parameter_that_is_not_personalised_is_left_out(tmp_path):
+    _write_cohort(tmp_path / "cohort")
+    fitted = _fitted(at_truth=True)
+    for values in fitted.values():
+        del values["tau_act_s"], values["emg_gain"]
+    _write_stage(tmp_path / "nmm", fitted)
+    rec = identified_parameters(tmp_path / "nmm", tmp_path / "cohort", n_boot=200)
+    assert "tau_act_s" not in rec and rec["emg_gain"]["verdict"] == "not scored"
+    assert rec["electromechanical_delay_s"]["verdict"] == "identified"
