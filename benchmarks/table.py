@@ -571,16 +571,18 @@ def docs_identified_table(doc: Path = GENERALISATION_DOC) -> str | None:
     return _between(text, IDENT_BEGIN, IDENT_END, doc) if IDENT_BEGIN in text else None
 
 
-def _update_identified(results: Path, doc: Path = GENERALISATION_DOC) -> None:
-    """Rewrite ``docs/generalisation.md``'s identification table (atomically), where the
-    document has its markers."""
+def update_identified_table(results: Path = RESULTS, doc: Path = GENERALISATION_DOC) -> bool:
+    """Rewrite ``doc``'s parameter identification table from ``results`` (atomically) where it
+    has the markers; whether it had them."""
     from nmm.atomic import atomic_write_text
 
     old = docs_identified_table(doc)
-    if old is not None:
-        text = doc.read_text(encoding="utf-8")
-        new = IDENT_BEGIN + "\n" + render_identified(results)
-        atomic_write_text(doc, text.replace(IDENT_BEGIN + "\n" + old, new))
+    if old is None:
+        return False
+    text = doc.read_text(encoding="utf-8")
+    new = IDENT_BEGIN + "\n" + render_identified(results)
+    atomic_write_text(doc, text.replace(IDENT_BEGIN + "\n" + old, new))
+    return True
 
 
 def update_readme(readme: Path = README, results: Path = RESULTS, doc: Path = DEFAULTS_DOC) -> Path:
@@ -599,7 +601,7 @@ def update_readme(readme: Path = README, results: Path = RESULTS, doc: Path = DE
         LOVO_BEGIN + "\n" + docs_lovo_tables(doc), LOVO_BEGIN + "\n" + render_lovo(results)
     )
     atomic_write_text(doc, doc_text)
-    _update_identified(results)
+    update_identified_table(results)
     return atomic_write_text(readme, text)
 
 

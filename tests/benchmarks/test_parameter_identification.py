@@ -19,7 +19,14 @@ from benchmarks.parameter_identification import (
     identification,
     identified_parameters,
 )
-from benchmarks.table import IDENT_COLUMNS, render_identified
+from benchmarks.table import (
+    IDENT_BEGIN,
+    IDENT_COLUMNS,
+    IDENT_END,
+    docs_identified_table,
+    render_identified,
+    update_identified_table,
+)
 from nmm.data.io.sto import write_sto
 from nmm.synth.ground_truth import write_trial_truth
 
@@ -253,3 +260,25 @@ def test_a_parameter_that_is_not_personalised_is_left_out(tmp_path):
     rec = identified_parameters(tmp_path / "nmm", tmp_path / "cohort", n_boot=200)
     assert "tau_act_s" not in rec and rec["emg_gain"]["verdict"] == "not scored"
     assert rec["electromechanical_delay_s"]["verdict"] == "identified"
+
+
+def test_the_docs_table_is_rewritten_between_its_markers(tmp_path):
+    doc = tmp_path / "generalisation.md"
+    doc.write_text("# Doc\n\nno table here\n")
+    assert update_identified_table(tmp_path, doc) is False
+    assert doc.read_text() == "# Doc\n\nno table here\n"
+    doc.write_text(f"# Doc\n\n{IDENT_BEGIN}\nold\n{IDENT_END}\n\nafter\n")
+    (tmp_path / "generalise.json").write_text(json.dumps({"variants": {"v": {}}}))
+    assert update_identified_table(tmp_path, doc) is True
+    assert docs_identified_table(doc) == render_identified(tmp_path)
+    assert doc.read_text().endswith(f"{IDENT_END}\n\nafter\n")
+
+
+def test_docs_identification_table_matches_the_json_result():
+    table = docs_identified_table()
+    if table is None:
+        pytest.skip("docs/generalisation.md has no parameter identification table markers yet")
+    assert table == render_identified(), (
+        "docs/generalisation.md's identification table is out of date: run "
+        "`python -m benchmarks.table`"
+    )
