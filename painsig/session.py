@@ -24,6 +24,20 @@ index is one estimate per session with an interval, and the contraction-level va
   otherwise fit the load's effect on the spectrum as a trend, and a weak contraction's spectrum
   is dominated by noise (spectral fatigue indices need contractions of sufficient force;
   Merletti & Farina 2016, Surface Electromyography, ch. 10). One load: every contraction.
+- **co-contraction** (Falconer & Winter 1985, :mod:`painsig.indices.cocontraction`): the
+  flexor vs extensor index per window, averaged as a mean index. The windows are the
+  contractions, or with ``cocontraction_phases`` (a :class:`~painsig.segment.KinematicSegmenter`)
+  the joint's movement phases cut from each trial's kinematics: Falconer & Winter compare the
+  agonist and antagonist groups over a movement phase, in which the net moment fixes their
+  roles, and the index depends on its window (an epoch from the agonist's EMG onset to the end
+  of the acceleration holds the pre-movement activity and not the deceleration). The second
+  index, ``cocontraction_with_reconstructed``, adds the NMM's reconstruction
+  (``cocontraction_reconstructed``): ``deep``, the reconstructed deep muscles' channels (named
+  as the muscles) added to the measured envelopes; ``all``, every muscle of both groups from
+  a reconstruction given beside the trials (in the monitor the NMM's excitations
+  u = gain · ê: one scale for all six muscles, where an MVIC-normalised envelope sits below its
+  excitation because the normalising peak of a noisy envelope lies above its plateau), over
+  the same windows.
 
 A contraction whose index cannot be computed (too short for a slope's band, no activity) gives
 NaN, and an index with too few values gives a NaN estimate: neither stops the session.
@@ -33,7 +47,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,11 +66,12 @@ from painsig.indices.fatigue import session_fatigue
 from painsig.indices.timing import onset_lags
 from painsig.indices.trend import ols_slope
 from painsig.registry import FeatureError
-from painsig.segment import Epoch
+from painsig.segment import Epoch, KinematicSegmenter
 from painsig.settings import PainsigSettings
 from painsig.table import feature_columns
 
 __all__ = [
+    "COCONTRACTION_RECONSTRUCTED",
     "FATIGUE_CONTRACTIONS",
     "LOGIT_EPSILON",
     "PAIN_POOLINGS",
@@ -77,6 +92,8 @@ PAIN_POOLINGS = ("mean", "log_odds")
 FATIGUE_CONTRACTIONS = ("all", "heaviest_load")
 #: p is clipped to [ε, 1 − ε] before its logit (a finite log-odds for a saturated output).
 LOGIT_EPSILON = 1e-6
+#: What the co-contraction index with the reconstruction takes from the NMM (module doc).
+COCONTRACTION_RECONSTRUCTED = ("deep", "all")
 
 
 @dataclass(frozen=True)
@@ -92,7 +109,11 @@ class SessionSettings:
     intervals' confidence; pain_pooling: how the pain probability pools the contractions
     (:data:`PAIN_POOLINGS`: ``mean`` of p, or ``log_odds``, the module doc);
     fatigue_contractions: which contractions give the fatigue slopes
-    (:data:`FATIGUE_CONTRACTIONS`: ``all``, or ``heaviest_load``, the module doc).
+    (:data:`FATIGUE_CONTRACTIONS`: ``all``, or ``heaviest_load``, the module doc);
+    cocontraction_phases: the windows of the co-contraction indices, the movement phases this
+    segmenter cuts from each trial (it needs the kinematics; None: the contractions);
+    cocontraction_reconstructed: what the second co-contraction index takes from the NMM
+    (:data:`COCONTRACTION_RECONSTRUCTED`: ``deep`` or ``all``, the module doc).
     """
 
     agonist: str = "BIClong"
@@ -107,6 +128,8 @@ class SessionSettings:
     ci: float = 0.95
     pain_pooling: str = "mean"
     fatigue_contractions: str = "all"
+    cocontraction_phases: KinematicSegmenter | None = None
+    cocontraction_reconstructed: str = "deep"
 
     def __post_init__(self) -> None:
         if self.pain_pooling not in PAIN_POOLINGS:
@@ -115,6 +138,14 @@ class SessionSettings:
             raise ValueError(
                 f"fatigue_contractions {self.fatigue_contractions!r}: one of {FATIGUE_CONTRACTIONS}"
             )
+        if self.cocontraction_reconstructed not in COCONTRACTION_RECONSTRUCTED:
+            raise ValueError(
+                f"cocontraction_reconstructed {self.cocontraction_reconstructed!r}: one of "
+                f"{COCONTRACTION_RECONSTRUCTED}"
+            )
+        phases = self.cocontraction_phases
+        if phases is not None and phases.stream != "envelope":
+            raise ValueError(f"cocontraction_phases cut the envelope stream, not {phases.stream!r}")
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any]) -> SessionSettings:
@@ -126,9 +157,12 @@ class SessionSettings:
             raise ValueError(f"unknown session setting(s) {unknown}; known: {sorted(known)}")
         tuples = {k: tuple(v) for k, v in d.items() if isinstance(v, list | tuple)}
         detector = d.get("detector")
+        phases = d.get("cocontraction_phases")
         plain = {**d, **tuples}
         if detector is not None:
             plain["detector"] = BurstDetector(**detector)
+        if phases is not None:
+            plain["cocontraction_phases"] = KinematicSegmenter(**phases)
         return cls(**plain)
 
 
@@ -154,7 +188,11 @@ class SessionContractions:
     time): ``emg`` (K,) agonist EMG arrays at ``emg_rate`` Hz, ``envelopes`` (K,) envelope
     signals of every channel (MVIC-normalised, units 1), ``pain_probability`` (K,),
     ``lags`` {muscle: (L,) s} onset lags of each timing muscle on the agonist's bursts,
-    ``loads_kg`` (K,) the load held in each contraction's trial (kg; None: unknown)."""
+    ``loads_kg`` (K,) the load held in each contraction's trial (kg; None: unknown),
+    ``phase_envelopes`` (P,) envelope signals of the co-contraction windows
+    (``SessionSettings.cocontraction_phases``; None: the contractions' ``envelopes``),
+    ``reconstructed_windows`` (P or K,) the reconstruction of every muscle of both groups over
+    the same windows (``cocontraction_reconstructed="all"``; None: not given)."""
 
     subject: str
     session: str
@@ -164,6 +202,8 @@ class SessionContractions:
     pain_probability: np.ndarray
     lags: dict[str, np.ndarray]
     loads_kg: np.ndarray | None = None
+    phase_envelopes: list[Signal] | None = None
+    reconstructed_windows: list[Signal] | None = None
 
 
 def _mean_index(name: str, unit: str, values: npt.ArrayLike, ci: float) -> SessionIndex:
@@ -213,11 +253,33 @@ def _per_contraction(fn, items: Sequence[Any]) -> np.ndarray:
 
 
 def _cocontraction(envelopes: Sequence[Signal], flexors: Sequence[str], extensors: Sequence[str]):
-    """Falconer & Winter's CI (%) of the flexor vs extensor group envelopes, per contraction."""
+    """Falconer & Winter's CI (%) of the flexor vs extensor group envelopes, per window."""
     return _per_contraction(
         lambda e: falconer_winter(group_envelope(e, flexors), group_envelope(e, extensors)),
         envelopes,
     )
+
+
+def _cocontraction_indices(c: SessionContractions, s: SessionSettings) -> list[SessionIndex]:
+    """The co-contraction index of the measured groups, and with the reconstruction where the
+    windows carry its channels, over the session's windows (module doc)."""
+    windows = c.envelopes if c.phase_envelopes is None else c.phase_envelopes
+    if not windows:
+        log.warning("%s session %s: no co-contraction windows", c.subject, c.session)
+        return []
+    cci = _cocontraction(windows, s.flexors, s.extensors)
+    out = [_mean_index("cocontraction_measured", "%", cci, s.ci)]
+    flexors = (*s.flexors, *s.reconstructed_flexors)
+    extensors = (*s.extensors, *s.reconstructed_extensors)
+    if s.cocontraction_reconstructed == "all":
+        full_windows = c.reconstructed_windows
+    else:  # the deep muscles' channels added to the measured envelopes
+        deep = (*s.reconstructed_flexors, *s.reconstructed_extensors)
+        full_windows = windows if deep and all(m in windows[0] for m in deep) else None
+    if full_windows is not None:
+        full = _cocontraction(full_windows, flexors, extensors)
+        out.append(_mean_index("cocontraction_with_reconstructed", "%", full, s.ci))
+    return out
 
 
 def _fatigue_used(c: SessionContractions, s: SessionSettings) -> np.ndarray:
@@ -253,16 +315,7 @@ def session_indices(c: SessionContractions, s: SessionSettings) -> list[SessionI
     else:
         out = [_mean_index("pain_probability", "1", c.pain_probability, s.ci)]
     out += _fatigue_indices(c, s)
-    cci = _cocontraction(c.envelopes, s.flexors, s.extensors)
-    out.append(_mean_index("cocontraction_measured", "%", cci, s.ci))
-    deep = (*s.reconstructed_flexors, *s.reconstructed_extensors)
-    if deep and all(m in c.envelopes[0] for m in deep):
-        full = _cocontraction(
-            c.envelopes,
-            (*s.flexors, *s.reconstructed_flexors),
-            (*s.extensors, *s.reconstructed_extensors),
-        )
-        out.append(_mean_index("cocontraction_with_reconstructed", "%", full, s.ci))
+    out += _cocontraction_indices(c, s)
     for muscle, lags in c.lags.items():
         out.append(_mean_index(f"onset_lag_{muscle}", "s", lags, s.ci))
     # the envelopes are MVIC-normalised (units 1) where the subject has MVIC references;
@@ -293,10 +346,13 @@ def session_contractions(
     epochs: Sequence[Epoch],
     probability: Mapping[int, float],
     s: SessionSettings,
+    reconstruction: Callable[[Trial], Signal] | None = None,
 ) -> SessionContractions:
     """The contractions of one session: its preprocessed ``trials`` (one subject, one
     session), the ``epochs`` cut from them and each epoch's pain probability by its position
-    in ``epochs`` (missing: NaN, an epoch the feature table dropped)."""
+    in ``epochs`` (missing: NaN, an epoch the feature table dropped). ``reconstruction``: a
+    trial's reconstructed signals of every muscle of the co-contraction groups (read with
+    ``s.cocontraction_reconstructed="all"``)."""
     by_trial = {t.trial_id: t for t in trials}
     emg, envelopes = [], []
     for e in epochs:
@@ -308,6 +364,11 @@ def session_contractions(
         for m, v in _trial_lags(t, s).items():
             lags[m].append(v)
     first = trials[0]
+    spans = _cocontraction_spans(trials, epochs, s.cocontraction_phases)
+    windows = None if s.cocontraction_phases is None else _cut_spans(spans, lambda t: t.envelope)
+    full = None
+    if s.cocontraction_reconstructed == "all" and reconstruction is not None:
+        full = _cut_spans(spans, reconstruction)
     return SessionContractions(
         first.subject,
         first.session,
@@ -317,7 +378,33 @@ def session_contractions(
         np.array([probability.get(k, np.nan) for k in range(len(epochs))]),
         {m: np.concatenate(v) if v else np.array([]) for m, v in lags.items()},
         np.array([by_trial[e.trial_id].load.mass_kg for e in epochs], dtype=float),
+        windows,
+        full,
     )
+
+
+def _cocontraction_spans(
+    trials: Sequence[Trial], epochs: Sequence[Epoch], phases: KinematicSegmenter | None
+) -> list[tuple[Trial, float, float]]:
+    """The co-contraction windows (trial, start s, stop s): the movement phases ``phases``
+    cuts from ``trials`` (trial order, then time), or with None the ``epochs``."""
+    if phases is None:
+        by_trial = {t.trial_id: t for t in trials}
+        return [(by_trial[e.trial_id], e.start_s, e.stop_s) for e in epochs]
+    return [(t, e.start_s, e.stop_s) for t in trials for e in phases(t)]
+
+
+def _cut_spans(
+    spans: Sequence[tuple[Trial, float, float]], signal_of: Callable[[Trial], Signal]
+) -> list[Signal]:
+    """``signal_of(trial)`` over each span, each trial's signal made once."""
+    made: dict[int, Signal] = {}
+    out = []
+    for trial, start, stop in spans:
+        if id(trial) not in made:
+            made[id(trial)] = signal_of(trial)
+        out.append(made[id(trial)].between(start, stop))
+    return out
 
 
 def loso_pain_probability(table: pd.DataFrame, settings: PainsigSettings) -> pd.Series:

@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmm.atomic import atomic_path
 from nmm.data.preprocess import Step
-from nmm.data.schema import Cohort, Trial
+from nmm.data.schema import Cohort, Signal, Trial
 from nmm.jobs.check_data import check_before_work
 from nmm.jobs.config_check import ConfigError, check_cohort_rates
 from nmm.jobs.monitor_report import write_subject_report
@@ -61,6 +61,7 @@ from painsig.trends import IndexTrend, TrendError, index_trend, session_numbers
 __all__ = [
     "MonitorSettings",
     "SessionCountError",
+    "check_phases",
     "check_scoring",
     "check_sessions",
     "monitor_settings",
@@ -136,9 +137,11 @@ def _subject_sessions(
     epochs: Sequence[Epoch],
     probability: pd.Series,
     settings: SessionSettings,
+    reconstruction: Callable[[Trial], Signal] | None = None,
 ) -> list[tuple[str, list[SessionIndex]]]:
     """Each session of one subject (in order) with its indices; ``epochs`` are the cohort's,
-    ``probability`` indexed by their positions."""
+    ``probability`` indexed by their positions; ``reconstruction`` as in
+    :func:`painsig.session.session_contractions`."""
     out = []
     for session in _session_order(trials):
         mine = [t for t in trials if t.session == session]
@@ -152,7 +155,7 @@ def _subject_sessions(
             log.warning("%s session %s: no contractions", mine[0].subject, session)
             continue
         p = {k: float(probability[i]) for k, i in enumerate(positions) if i in probability.index}
-        c = session_contractions(mine, [epochs[i] for i in positions], p, settings)
+        c = session_contractions(mine, [epochs[i] for i in positions], p, settings, reconstruction)
         out.append((session, session_indices(c, settings)))
     return out
 
@@ -243,12 +246,15 @@ def run_monitor(
     monitor: MonitorSettings,
     run_dir: str | os.PathLike[str],
     model: PainClassifier | None = None,
+    reconstruction: Callable[[Trial], Signal] | None = None,
 ) -> dict[str, Any]:
     """Session indices and trends of every subject of ``cohort`` from its preprocessed
     ``trials`` (:func:`monitored_trials`), written to ``run_dir``; returns the metrics.
 
     model: a classifier trained elsewhere that scores every contraction; None: one trained
-    leave-one-subject-out on the cohort (:func:`painsig.session.loso_pain_probability`)."""
+    leave-one-subject-out on the cohort (:func:`painsig.session.loso_pain_probability`).
+    reconstruction: a trial's reconstructed muscles for the co-contraction index with the
+    reconstruction (:func:`painsig.session.session_contractions`)."""
     run_dir = Path(run_dir)
     epochs, table, ref_kind = contraction_features(cohort, list(trials), segmenter, settings)
     if monitor.features_relative_to_baseline:
@@ -266,7 +272,7 @@ def run_monitor(
     index_rows, trend_rows, pages = [], [], {}
     for subject in dict.fromkeys(t.subject for t in trials):
         mine = [t for t in trials if t.subject == subject]
-        sessions = _subject_sessions(mine, epochs, probability, monitor.session)
+        sessions = _subject_sessions(mine, epochs, probability, monitor.session, reconstruction)
         trends = _trends(sessions, monitor)
         index_rows += _index_rows(subject, sessions)
         trend_rows += [_trend_row(subject, n, t) for n, t in trends.items()]
@@ -293,14 +299,41 @@ def run_monitor(
     }
 
 
-def _augment(cfg: DictConfig, m: MonitorSettings) -> Callable[[Trial], Trial] | None:
-    """The reconstructed channels of ``monitor.reconstructed`` (a predictions folder of
-    nmm-predict), or None."""
+def _reconstructions(
+    cfg: DictConfig, m: MonitorSettings
+) -> tuple[Callable[[Trial], Trial] | None, Callable[[Trial], Signal] | None]:
+    """From ``monitor.reconstructed`` (a predictions folder of nmm-predict; null: (None,
+    None)): with ``monitor.session.cocontraction_reconstructed=deep`` the trials' augmentation
+    adding the deep muscles' envelopes ê as channels; with ``all`` a trial's excitations u of
+    every muscle of the co-contraction groups, read beside the trials."""
     folder = cfg.monitor.get("reconstructed")
     if folder is None:
-        return None
-    deep = (*m.session.reconstructed_flexors, *m.session.reconstructed_extensors)
-    return ReconstructedChannels(folder, deep)
+        return None, None
+    s = m.session
+    if s.cocontraction_reconstructed == "deep":
+        return ReconstructedChannels(
+            folder, (*s.reconstructed_flexors, *s.reconstructed_extensors)
+        ), None
+    groups = (*s.flexors, *s.reconstructed_flexors, *s.extensors, *s.reconstructed_extensors)
+    return None, ReconstructedChannels(folder, groups, stream="excitation").signal
+
+
+def check_phases(trials: Sequence[Trial], m: MonitorSettings) -> None:
+    """With ``monitor.session.cocontraction_phases``, every trial must carry kinematics (the
+    phases are cut from them): ConfigError naming the key and the first trials without, before
+    any work."""
+    if m.session.cocontraction_phases is None:
+        return
+    bare = [
+        t.source or f"{t.subject}/{t.session}/{t.trial_id}" for t in trials if t.kinematics is None
+    ]
+    if bare:
+        raise ConfigError(
+            "monitor.session.cocontraction_phases",
+            f"the movement phases are cut from the kinematics, and {len(bare)} trial(s) have "
+            f"none (e.g. {bare[:3]}); set monitor.session.cocontraction_phases=null to compute "
+            "the co-contraction over the contractions (EMG-only recordings)",
+        )
 
 
 def check_scoring(trials: Sequence[Trial], settings: PainsigSettings, model: object) -> None:
@@ -352,16 +385,20 @@ def run_monitor_job(cfg: DictConfig) -> dict:
     kept = [t for t in cohort if t.condition not in set(monitor.exclude_conditions)]
     check_sessions(kept, monitor.baseline_sessions)
     check_scoring(kept, settings, model)
+    check_phases(kept, monitor)
+    augment, reconstruction = _reconstructions(cfg, monitor)
     trials = monitored_trials(
         cohort,
         instantiate(cfg.preprocess.emg),
         instantiate(cfg.preprocess.kinematics),
         monitor.exclude_conditions,
-        _augment(cfg, monitor),
+        augment,
     )
     segmenter = instantiate(cfg.painsig.segmenter)
     try:
-        report = run_monitor(cohort, trials, segmenter, settings, monitor, run_dir, model)
+        report = run_monitor(
+            cohort, trials, segmenter, settings, monitor, run_dir, model, reconstruction
+        )
     except SavedModelError as exc:
         raise SavedModelError(f"monitor.model = {cfg.monitor.model}: {exc}") from exc
     metrics = {"seed": seed, **report}

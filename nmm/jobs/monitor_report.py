@@ -18,7 +18,7 @@ from nmm.reports.html import HtmlReport
 from painsig.session import SessionIndex, SessionSettings
 from painsig.trends import IndexTrend
 
-__all__ = ["plot_index", "write_subject_report"]
+__all__ = ["cocontraction_text", "plot_index", "write_subject_report"]
 
 Sessions = Sequence[tuple[str, Sequence[SessionIndex]]]
 
@@ -91,6 +91,25 @@ FATIGUE_TEXT = {
     "all": "every contraction",
     "heaviest_load": "the contractions of the session's heaviest load",
 }
+RECONSTRUCTED_TEXT = {
+    "deep": "the measured envelopes with the reconstructed deep muscles added",
+    "all": "the NMM's excitations of every muscle",
+}
+
+
+def cocontraction_text(settings: SessionSettings) -> str:
+    """How the page says the co-contraction indices were made (their windows and what the
+    index with the reconstruction reads)."""
+    phases = settings.cocontraction_phases
+    windows = (
+        "the contractions"
+        if phases is None
+        else f"the movement phases (joint velocity above {phases.velocity_fraction:g} of its peak)"
+    )
+    return (
+        f"co-contraction: Falconer & Winter over {windows}, with the reconstruction from "
+        f"{RECONSTRUCTED_TEXT[settings.cocontraction_reconstructed]}"
+    )
 
 
 def write_subject_report(
@@ -110,7 +129,7 @@ def write_subject_report(
         f"{len(sessions)} sessions; baseline band: {band_text}; pain probability: "
         f"{POOLING_TEXT[settings.pain_pooling]}; other means: Student's t over contractions; "
         f"fatigue slopes: OLS across {FATIGUE_TEXT[settings.fatigue_contractions]}; "
-        "trend: Theil–Sen.",
+        f"{cocontraction_text(settings)}; trend: Theil–Sen.",
     )
     summary = report.section("Trends and flags")
     rows = []

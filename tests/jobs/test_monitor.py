@@ -18,8 +18,11 @@ import yaml
 from nmm.data.io import read_dataset, write_dataset, write_sto
 from nmm.data.schema import Cohort, Trial
 from nmm.jobs.cohorts import DEFAULT_ROOT
-from nmm.jobs.monitor_report import FATIGUE_TEXT, POOLING_TEXT
+from nmm.jobs.config_check import ConfigError
+from nmm.jobs.monitor import MonitorSettings, check_phases
+from nmm.jobs.monitor_report import FATIGUE_TEXT, POOLING_TEXT, cocontraction_text
 from painsig.classifier import PainClassifier
+from painsig.session import SessionSettings
 from tests.html_probe import rendered_dom
 from tests.jobs.conftest import run_app
 
@@ -43,17 +46,25 @@ def _write_cohort(folder: Path, relabel, subjects: tuple[str, ...] | None = None
     return folder
 
 
+#: The constant excitations of the reconstruction: flexor group mean 0.4, extensor group mean
+#: 0.1, so Falconer & Winter's index of every window is 200 · 0.1 / 0.5 = 40 %.
+EXCITATION = {"BIClong": 0.3, "BICshort": 0.3, "BRA": 0.6, "TRIlong": 0.1, "TRIlat": 0.1}
+EXCITATION["TRImed"] = 0.1
+
+
 def _write_reconstructions(cohort: Path, folder: Path) -> Path:
-    """A predictions folder as nmm-predict writes it, with constant BRA (0.2) and TRImed
-    (0.1) envelopes for every trial but the MVIC ones."""
+    """A predictions folder as nmm-predict writes it, for every trial but the MVIC ones: constant
+    BRA (0.2) and TRImed (0.1) envelopes and the constant excitations :data:`EXCITATION`."""
     for t in read_dataset(cohort):
         if t.condition == "mvic":
             continue
-        time = np.arange(0.0, t.emg.duration + 0.01, 0.01)
-        values = np.column_stack([np.full(time.size, 0.2), np.full(time.size, 0.1)])
-        path = folder / "envelopes" / t.subject / f"{t.session}_{t.trial_id}_envelopes.sto"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_sto(path, time + t.emg.time[0], values, ["BRA", "TRImed"])
+        time = np.arange(0.0, t.emg.duration + 0.01, 0.01) + t.emg.time[0]
+        stem = folder / "envelopes" / t.subject / f"{t.session}_{t.trial_id}"
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        envelopes = np.column_stack([np.full(time.size, 0.2), np.full(time.size, 0.1)])
+        write_sto(f"{stem}_envelopes.sto", time, envelopes, ["BRA", "TRImed"])
+        excitation = np.column_stack([np.full(time.size, v) for v in EXCITATION.values()])
+        write_sto(f"{stem}_excitation.sto", time, excitation, list(EXCITATION))
     return folder
 
 
@@ -78,12 +89,14 @@ def test_indices_csv_holds_every_index_per_subject_and_session(monitor_run):
     for name in ("pain_probability", "mdf_slope", "mnf_slope", "finsm5_slope"):
         assert name in indices
     assert {"cocontraction_measured", "amplitude_BIClong", "onset_lag_TRIlong"} <= indices
-    # the reconstructed BRA and TRImed join the groups: a second co-contraction index
+    # the second co-contraction index reads the NMM's excitations of all six muscles
+    # (conf/monitor.yaml: cocontraction_reconstructed=all): 40 % in every flexion phase
     cci = table[table["index"].str.startswith("cocontraction")].pivot(
         index=["subject", "session"], columns="index", values="estimate"
     )
     assert cci.notna().all().all()
-    assert not np.allclose(cci["cocontraction_measured"], cci["cocontraction_with_reconstructed"])
+    np.testing.assert_allclose(cci["cocontraction_with_reconstructed"], 40.0, rtol=1e-9)
+    assert not np.allclose(cci["cocontraction_measured"], 40.0)
     pain = table[table["index"] == "pain_probability"]
     assert pain["estimate"].between(0, 1).all()
     assert (pain["low"] <= pain["estimate"]).all() and (pain["estimate"] <= pain["high"]).all()
@@ -117,6 +130,8 @@ def test_each_patient_page_says_how_its_session_estimates_were_made(monitor_run)
     session = config["monitor"]["session"]
     assert POOLING_TEXT[session["pain_pooling"]] in page
     assert FATIGUE_TEXT[session["fatigue_contractions"]] in page
+    assert cocontraction_text(SessionSettings.from_mapping(session)) in page
+    assert "movement phases (joint velocity above 0.05 of its peak)" in page
 
 
 def test_the_page_loads_in_headless_chromium_with_every_figure(monitor_run, tmp_path):
@@ -186,3 +201,17 @@ def test_without_a_model_a_cohort_of_one_condition_names_monitor_model(tmp_path)
     assert done.returncode != 0
     assert "config key 'monitor.model'" in done.stderr
     assert "monitor.model=<painsig run_dir>/model.json" in done.stderr
+
+
+def test_movement_phases_on_trials_without_kinematics_are_a_config_error():
+    """EMG-only trials cannot give movement phases: the key is named before any work, and the
+    contractions (cocontraction_phases null) are accepted."""
+    trial = read_dataset(DEFAULT_ROOT / "dataset").trials[0]
+    bare = trial.replace(kinematics=None, torque=None)
+    phases = SessionSettings.from_mapping({"cocontraction_phases": {"velocity_fraction": 0.05}})
+    monitor = MonitorSettings(("mvic",), 2, 2.0, 0.95, phases)
+    check_phases([trial], monitor)
+    with pytest.raises(ConfigError, match=r"monitor\.session\.cocontraction_phases") as err:
+        check_phases([trial, bare], monitor)
+    assert "1 trial(s) have none" in str(err.value)
+    check_phases([bare], MonitorSettings(("mvic",), 2, 2.0, 0.95, SessionSettings()))
