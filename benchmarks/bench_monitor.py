@@ -21,10 +21,15 @@ Issue 21's done-when, measured:
      session's contractions: negative as k falls); a NaN estimate counts as wrong; target >= 0.9;
    - ``cocontraction``: RMSE (percentage points) between each session's Falconer & Winter index
      (``cocontraction_measured``: measured flexors vs extensors) and the truth's (the mean over
-     the session's contractions of the index of all six muscles' excitations), with a
+     the session's flexion phases of the index of all six muscles' excitations), with a
      subject-cluster bootstrap 95 % CI (:func:`nmm.bootstrap.cluster_bootstrap_ci` of the mean
-     squared error, square-rooted). The index with the NMM-reconstructed BRA and TRImed
-     (``cocontraction_with_reconstructed``) needs their envelopes for this cohort: an
+     squared error, square-rooted). The monitor's windows are ``monitor.session
+     .cocontraction_phases`` (default: the flexion phases from the kinematics; null: its
+     contractions, over which even the true excitations miss the truth's index by about
+     3 pp RMSE). The index with the NMM's reconstruction
+     (``cocontraction_with_reconstructed``; ``monitor.session.cocontraction_reconstructed``:
+     the NMM's excitations of all six muscles, or the deep muscles' ê added to the measured
+     envelopes) needs the reconstruction of this cohort: an
      ``nmm-predict`` predictions folder given with ``--reconstructed``, or made here by
      ``nmm-predict`` with a trained NMM given with ``--nmm-model`` (an ``nmm-train`` run folder,
      e.g. of ``nmm-train fold=per_subject`` on the default cohort); a cohort drawn with another
@@ -34,9 +39,10 @@ Issue 21's done-when, measured:
      recorded as null with the reason;
    - the monitor's wall time (goal: under 5 min on 2 cores).
 
-   The scores compare session estimates, so the monitor's contractions (the segmenter's epochs,
-   agonist onset to the end of the acceleration) need not match the truth's (flexion phases);
-   the counts of both are recorded.
+   The pain and fatigue scores compare session estimates, so the monitor's contractions (the
+   segmenter's epochs, agonist onset to the end of the acceleration) need not match the truth's
+   (flexion phases); the counts of both are recorded, and the monitor's session settings
+   (``monitor_session_settings``).
 
 The result is written atomically to ``results/monitor.json`` (or ``--out``) and the table of
 ``benchmarks/README.md`` is regenerated from the results (``benchmarks/table.py``).
@@ -470,6 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             len(e["contractions"]) for v in truth["subjects"].values() for e in v
         ),
         "monitor_n_scored": metrics["n_scored"],
+        "monitor_session_settings": metrics["session_settings"],
         "cohort": str(
             cohort.relative_to(REPO_ROOT) if cohort.is_relative_to(REPO_ROOT) else cohort
         ),
