@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from nmm.jobs.nmm_setup import evaluation_settings, model_settings
 from nmm.jobs.stages import StageResult, StageRunner
 from nmm.model.evaluate import read_truth_excitation
-from nmm.model.features import PreparedTrial, body_masses
+from nmm.model.features import PreparedTrial, body_masses, uncalibrated_muscles
 from nmm.model.physics import PersonalisedElbow
 from nmm.model.reconstruct import Reconstruction, write_outputs
 from nmm.physics.elbow import ElbowModel
@@ -38,10 +38,12 @@ def synx_physics(
     (:meth:`PersonalisedElbow.from_settings`): one parameter row per subject of ``trials`` in
     order of first appearance, each with its elbow (its own model's where it has one),
     strength priors centred on their body masses (kg) where ``physics.strength_from_body_mass``
-    asks for it."""
+    asks for it, and the same gain priors for muscles without an MVIC reference."""
     subjects = list(dict.fromkeys(t.subject for t in trials))
     masses = body_masses(trials, subjects)
-    return PersonalisedElbow.from_settings(model_settings(cfg), elbow, subjects, masses)
+    return PersonalisedElbow.from_settings(
+        model_settings(cfg), elbow, subjects, masses, uncalibrated_muscles(trials, subjects)
+    )
 
 
 def _truth(

@@ -41,6 +41,7 @@ from nmm.data.schema import Cohort
 from nmm.jobs.synthetic_source import SOURCE as SYNTHETIC_SOURCE
 from nmm.physics.muscle_models import CONFIG_KEY as MUSCLE_MODEL_KEY
 from nmm.physics.muscle_models import UnknownMuscleModelError, get_muscle_model
+from nmm.physics.parameters import UNCALIBRATED_GAIN_PRIORS
 from nmm.pipeline.config import painsig_config
 from nmm.synergy.settings import SynXSettings
 from nmm.synth.config import SynthConfigError, validate_config
@@ -263,6 +264,7 @@ TRAIN_RULES: tuple[Rule, ...] = (
     number("evaluate.reference_cutoff_hz", gt=0, null=True),
     *_personalise("evaluate.personalise"),
     flag("specialise.enabled", null=True),
+    choice("physics.uncalibrated_gain_prior", UNCALIBRATED_GAIN_PRIORS, null=True),
 )
 COMPARE_RULES: tuple[Rule, ...] = (  # its own keys first: evaluate.protocols derives from them
     choice("compare.protocol", PROTOCOLS),

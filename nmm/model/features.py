@@ -54,6 +54,7 @@ __all__ = [
     "input_features",
     "map_envelopes",
     "prepare_trial",
+    "uncalibrated_muscles",
 ]
 
 log = logging.getLogger(__name__)
@@ -448,6 +449,29 @@ def window_starts(n_samples: int, window: int, stride: int) -> list[int]:
 def samples(seconds: float, rate: float) -> int:
     """Seconds -> whole samples at ``rate`` Hz (at least 1)."""
     return max(1, math.floor(seconds * rate + 0.5))
+
+
+#: ``envelope_normalisation`` of envelopes that are not in fractions of an MVIC.
+UNCALIBRATED_NORMALISATIONS = ("subject_peak", "peak")
+
+
+def uncalibrated_muscles(
+    trials: Sequence[PreparedTrial], subject_ids: Sequence[str]
+) -> list[np.ndarray | None]:
+    """Per subject, ``(M,)`` bool: the muscles measured in one of its trials whose envelopes
+    were divided by a peak (the subject's over its trials, or the trial's own), not by an MVIC
+    reference (``metadata["envelope_normalisation"]``, :data:`UNCALIBRATED_NORMALISATIONS`);
+    None where every measured envelope is in fractions of an MVIC (or given normalised)."""
+    out: list[np.ndarray | None] = []
+    for sid in subject_ids:
+        masks = [
+            np.asarray(t.measured, dtype=bool)
+            for t in trials
+            if t.subject == sid
+            and t.metadata.get("envelope_normalisation") in UNCALIBRATED_NORMALISATIONS
+        ]
+        out.append(np.logical_or.reduce(masks) if masks else None)
+    return out
 
 
 def body_masses(trials: Sequence[PreparedTrial], subject_ids: Sequence[str]) -> list[float | None]:

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import default_collate
 
 from nmm.model.datamodule import WindowDataset
-from nmm.model.features import PreparedTrial, body_masses, samples
+from nmm.model.features import PreparedTrial, body_masses, samples, uncalibrated_muscles
 from nmm.model.physics import PersonalisedElbow, with_measured
 from nmm.model.settings import PersonaliseSettings
 
@@ -61,7 +61,9 @@ def personalise(
     module = bundle.module
     ids = list(dict.fromkeys(t.subject for t in trials))
     rows = {s: i for i, s in enumerate(ids)}
-    physics = module.physics.with_subjects(ids, body_masses(trials, ids))
+    physics = module.physics.with_subjects(
+        ids, body_masses(trials, ids), uncalibrated_muscles(trials, ids)
+    )
     w = int(window or bundle.window)
     ds = WindowDataset(trials, bundle.spec, bundle.muscles, rows, w, w)
     batch = default_collate([ds[i] for i in range(len(ds))])

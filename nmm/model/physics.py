@@ -161,13 +161,17 @@ class PersonalisedElbow(nn.Module):
         elbow: ElbowModel | SubjectElbows,
         subject_ids: Sequence[str],
         body_mass_kg: Sequence[float | None] | None = None,
+        uncalibrated: Sequence[Sequence[bool] | None] | None = None,
     ) -> PersonalisedElbow:
         """The personalised elbow of the NMM's settings, one parameter row per subject of
         ``subject_ids`` with its elbow (``elbow[subject]``): the table of ``settings.physics``
         (bounds, initial values, priors), relative to each subject's model, the data rate
         ``settings.rate_hz`` (Hz) and the activation integration of ``settings``. The one
         construction the NMM and SynX share. ``body_mass_kg`` (kg, one per row, None: unknown)
-        centres the strength priors (:meth:`PersonalisedParameters.expect_strength`)."""
+        centres the strength priors (:meth:`PersonalisedParameters.expect_strength`);
+        ``uncalibrated`` (one ``(M,)`` bool mask per row, :func:`nmm.model.features.
+        uncalibrated_muscles`) sets the gain priors of muscles whose envelopes are not in
+        fractions of an MVIC (:meth:`PersonalisedParameters.expect_uncalibrated_gains`)."""
         elbows = SubjectElbows.of(elbow)
         table = PersonalisedParameters.from_config(
             settings.physics,
@@ -175,8 +179,7 @@ class PersonalisedElbow(nn.Module):
             row_nominal(elbows, subject_ids),
             list(elbows.muscle_names),
         ).to(torch.get_default_dtype())
-        if body_mass_kg is not None:
-            table.expect_strength(body_mass_kg)
+        table.expect_subjects(body_mass_kg, uncalibrated)
         return cls(
             elbows,
             table,
@@ -196,12 +199,15 @@ class PersonalisedElbow(nn.Module):
         return self.parameters_table.n_subjects
 
     def with_subjects(
-        self, subject_ids: Sequence[str], body_mass_kg: Sequence[float | None] | None = None
+        self,
+        subject_ids: Sequence[str],
+        body_mass_kg: Sequence[float | None] | None = None,
+        uncalibrated: Sequence[Sequence[bool] | None] | None = None,
     ) -> PersonalisedElbow:
         """A copy with a fresh table, one row per subject of ``subject_ids`` (with its elbow
         from :attr:`elbows`) at the initial values (same specs), strengths centred on the
-        ``body_mass_kg`` given (one per row, kg; see
-        :meth:`PersonalisedParameters.expect_strength`)."""
+        ``body_mass_kg`` given (one per row, kg) and gain priors set by ``uncalibrated`` (as
+        :meth:`from_settings`)."""
         old = self.parameters_table
         table = PersonalisedParameters(
             len(subject_ids),
@@ -212,9 +218,9 @@ class PersonalisedElbow(nn.Module):
             tau_deact=old.tau_deact_default,
             deactivation_ratio=old.deactivation_ratio,
             strength_from_body_mass=old.strength_from_body_mass,
+            uncalibrated_gain_prior=old.uncalibrated_gain_prior,
         ).to(device=old.raw.device, dtype=old.raw.dtype)
-        if body_mass_kg is not None:
-            table.expect_strength(body_mass_kg)
+        table.expect_subjects(body_mass_kg, uncalibrated)
         return PersonalisedElbow(
             self.elbows, table, self.dt, self.method, self.substeps, self.smoothing, subject_ids
         )
@@ -290,8 +296,11 @@ class PersonalisedElbow(nn.Module):
 
     def prior_deviation(self, subjects: Tensor | Sequence[int] | None = None) -> Tensor:
         """``(S, P)`` (value - prior centre) / (upper - lower) of every personalised parameter
-        (the centre: the initial value, or what :meth:`PersonalisedParameters.recentre` set)."""
+        (the centre: the initial value, or what :meth:`PersonalisedParameters.recentre` set),
+        divided by the subject's prior width (1, or inf where a parameter has no prior:
+        :meth:`PersonalisedParameters.expect_uncalibrated_gains`, whose deviation is then 0)."""
         table = self.parameters_table
         x = table.bounded(subjects)
-        centre = table.centre if subjects is None else table.centre[torch.as_tensor(subjects)]
-        return (x - centre.to(x)) / (table.upper - table.lower)
+        rows = slice(None) if subjects is None else torch.as_tensor(subjects)
+        centre, width = table.centre[rows], table.prior_width[rows]
+        return (x - centre.to(x)) / ((table.upper - table.lower) * width.to(x))

@@ -37,6 +37,7 @@ from nmm.model.features import (
     prepare_trial,
     samples,
     subject_peak_reference,
+    uncalibrated_muscles,
 )
 from nmm.model.loss import LOSS_TERMS
 from nmm.model.module import NMMModule
@@ -225,15 +226,20 @@ def build_module(
     subject_ids: Sequence[str],
     *,
     body_mass_kg: Sequence[float | None] | None = None,
+    uncalibrated: Sequence[Sequence[bool] | None] | None = None,
     freeze_network: bool = False,
 ) -> NMMModule:
     """The LightningModule of ``setup`` for the given subjects (parameter rows, each with its
     elbow, ``elbow[subject]``), their strength priors centred on the strength expected from
-    ``body_mass_kg`` (one per subject, kg, None: unknown; ``physics.strength_from_body_mass``).
+    ``body_mass_kg`` (one per subject, kg, None: unknown; ``physics.strength_from_body_mass``)
+    and the gain priors of their ``uncalibrated`` muscles as ``physics.uncalibrated_gain_prior``
+    says (one ``(M,)`` mask per subject, :func:`nmm.model.features.uncalibrated_muscles`).
     """
     settings, parts = setup.settings, setup.components
     spec = feature_spec(settings)
-    physics = PersonalisedElbow.from_settings(settings, elbow, subject_ids, body_mass_kg)
+    physics = PersonalisedElbow.from_settings(
+        settings, elbow, subject_ids, body_mass_kg, uncalibrated
+    )
     muscles = list(physics.muscle_names)
     net = parts.net(n_inputs=spec.n_features, n_outputs=len(muscles))
     hidden = [muscles.index(m) for m in settings.hidden]
@@ -369,7 +375,13 @@ def fit(
     val = [s for s in setup.data.val_subjects if s not in set(train_subjects)]
     ids = table_subjects + val
     seed_lightning(setup.seed, workers=True, verbose=False)
-    module = build_module(setup, elbow, ids, body_mass_kg=body_masses(trials, ids))
+    module = build_module(
+        setup,
+        elbow,
+        ids,
+        body_mass_kg=body_masses(trials, ids),
+        uncalibrated=uncalibrated_muscles(trials, ids),
+    )
     dm = build_datamodule(setup, trials, ids, table_subjects, val or None)
 
     t0 = time.perf_counter()

@@ -52,6 +52,7 @@ __all__ = [
     "ACTIVATION_PARAMETERS",
     "MUSCLE_PROPERTY_PARAMETERS",
     "OSIM_ACTIVATION_PROPERTIES",
+    "UNCALIBRATED_GAIN_PRIORS",
     "ActivationParameters",
     "ParameterBoundsError",
     "ParameterSpec",
@@ -84,6 +85,8 @@ OSIM_ACTIVATION_PROPERTIES: Mapping[str, str] = {
     "tau_act_s": "activation_time_constant",
     "tau_deact_s": "deactivation_time_constant",
 }
+#: ``physics.uncalibrated_gain_prior`` (:meth:`PersonalisedParameters.expect_uncalibrated_gains`).
+UNCALIBRATED_GAIN_PRIORS = ("uniform", "centred")
 # A bound value maps to raw = ±inf; values at a bound are moved this fraction of the range inside.
 _BOUND_MARGIN = 1e-6
 
@@ -294,6 +297,9 @@ class PersonalisedParameters(nn.Module):
             exponent``; None: on the initial value whatever the body mass.
         deactivation_ratio: if given and ``tau_deact_s`` is not personalised,
             τ_deact = ratio × τ_act (overrides ``tau_deact``).
+        uncalibrated_gain_prior: the prior of a measured muscle's ``emg_gain`` where its
+            envelopes are not in fractions of an MVIC (:meth:`expect_uncalibrated_gains`):
+            ``"uniform"`` over its bounds, or ``"centred"`` on the initial value as elsewhere.
     """
 
     def __init__(
@@ -306,8 +312,15 @@ class PersonalisedParameters(nn.Module):
         tau_deact: float = DEFAULT_DEACTIVATION_TIME_CONSTANT,
         deactivation_ratio: float | None = None,
         strength_from_body_mass: tuple[float, float] | None = None,
+        uncalibrated_gain_prior: str = "centred",
     ) -> None:
         super().__init__()
+        if uncalibrated_gain_prior not in UNCALIBRATED_GAIN_PRIORS:
+            raise PersonalisationError(
+                f"uncalibrated_gain_prior must be one of {UNCALIBRATED_GAIN_PRIORS}, "
+                f"got {uncalibrated_gain_prior!r}"
+            )
+        self.uncalibrated_gain_prior = uncalibrated_gain_prior
         if n_subjects < 1:
             raise ValueError(f"n_subjects must be >= 1, got {n_subjects}")
         self.muscle_names = tuple(muscle_names)
@@ -365,10 +378,15 @@ class PersonalisedParameters(nn.Module):
         self.raw = nn.Parameter(raw0.repeat(n_subjects, 1).to(torch.get_default_dtype()))
         # prior centres (S, n_params), in values: the initial values unless :meth:`recentre`d
         self.register_buffer("centre", self.bounded().detach().clone())
+        # prior widths (S, n_params) in units of the parameter's σ: 1, or inf where the
+        # parameter has no prior (uniform over its bounds; :meth:`expect_uncalibrated_gains`)
+        self.register_buffer("prior_width", torch.ones_like(self.centre))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
-        # checkpoints written before prior centres were per subject: the initial values
+        # checkpoints written before prior centres (widths) were per subject: the initial
+        # values (every prior as configured)
         state_dict.setdefault(prefix + "centre", self.centre.clone())
+        state_dict.setdefault(prefix + "prior_width", self.prior_width.clone())
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ----------------------------------------------------------------------------------
@@ -417,6 +435,7 @@ class PersonalisedParameters(nn.Module):
             strength_from_body_mass=None
             if not scaling
             else (float(_get(scaling, "reference_kg")), float(_get(scaling, "exponent"))),
+            uncalibrated_gain_prior=str(_get(physics, "uncalibrated_gain_prior", "centred")),
         )
 
     # ----------------------------------------------------------------------------------
@@ -662,14 +681,69 @@ class PersonalisedParameters(nn.Module):
             out.append(factor)
         return out
 
+    def expect_subjects(
+        self,
+        body_mass_kg: Sequence[float | None] | None,
+        uncalibrated: Sequence[Sequence[bool] | None] | None,
+    ) -> None:
+        """What is known of each subject row before the fit: its body mass (kg, None: unknown;
+        :meth:`expect_strength`) and its uncalibrated muscles (:meth:`expect_uncalibrated_gains`);
+        None: nothing of that kind."""
+        if body_mass_kg is not None:
+            self.expect_strength(body_mass_kg)
+        if uncalibrated is not None:
+            released = self.expect_uncalibrated_gains(uncalibrated)
+            if released:
+                log.info(
+                    "EMG gains without a prior (envelopes not in fractions of an MVIC): %s",
+                    ", ".join(released),
+                )
+
+    def expect_uncalibrated_gains(self, uncalibrated: Sequence[Sequence[bool] | None]) -> list[str]:
+        """Leave the ``emg_gain`` of each subject's uncalibrated muscles without a prior
+        (uniform over its bounds) when :attr:`uncalibrated_gain_prior` is ``"uniform"``.
+
+        An envelope divided by an MVIC reference is a fraction of the muscle's maximal
+        excitation, so a gain near 1 is expected; one divided by the subject's peak over its
+        trials (the peak dynamic method, Burden 2010, J Electromyogr Kinesiol 20:1023) is a
+        fraction of the largest excitation those trials happened to demand, and the gain is
+        that excitation: anything within the bounds. A prior centred on 1 would then pull every
+        such gain up and the strengths down (only their product enters the moment).
+
+        Args:
+            uncalibrated: one per subject row, ``(M,)`` bool in :attr:`muscle_names` order
+                (True: a measured muscle whose envelopes are not in fractions of an MVIC), or
+                None (all calibrated).
+
+        Returns:
+            ``"subject/muscle"`` labels of the released gains, by row index (``"0/BIClong"``).
+        """
+        if len(uncalibrated) != self.n_subjects:
+            raise ValueError(f"{len(uncalibrated)} calibration masks for {self.n_subjects} rows")
+        released: list[str] = []
+        if self.uncalibrated_gain_prior != "uniform":
+            return released
+        cols = {m: i for i, (name, m) in enumerate(self.columns) if name == "emg_gain"}
+        for row, mask in enumerate(uncalibrated):
+            if mask is None:
+                continue
+            if len(mask) != self.n_muscles:
+                raise ValueError(f"a calibration mask of {len(mask)} for {self.n_muscles} muscles")
+            for m, flag in zip(self.muscle_names, mask, strict=True):
+                if flag and m in cols:
+                    self.prior_width[row, cols[m]] = math.inf
+                    released.append(f"{row}/{m}")
+        return released
+
     def copy_subject(self, subject: int, into: PersonalisedParameters, row: int = 0) -> None:
-        """Copy one subject's values and prior centre into ``row`` of a table of the same
-        layout."""
+        """Copy one subject's values and prior (centre and widths) into ``row`` of a table of
+        the same layout."""
         if into.columns != self.columns:
             raise PersonalisationError("copy_subject: the tables' parameters differ")
         with torch.no_grad():
             into.raw[row] = self.raw[subject].to(into.raw)
             into.centre[row] = self.centre[subject].to(into.centre)
+            into.prior_width[row] = self.prior_width[subject].to(into.prior_width)
 
     def subject(self, subject: int) -> SubjectParameters:
         """One subject's values as plain numbers (:class:`SubjectParameters`)."""

@@ -12,6 +12,7 @@ from nmm.model.features import (
     MissingChannelError,
     input_features,
     prepare_trial,
+    uncalibrated_muscles,
     window_starts,
 )
 from nmm.model.train import feature_spec
@@ -141,3 +142,8 @@ def test_a_subject_without_mvic_is_normalised_by_its_peak_over_all_its_trials(ti
     top = np.max([p.envelopes[:, measured].max(axis=0) for p in peak], axis=0)
     np.testing.assert_allclose(top, 1.0, atol=0.02)  # resampling moves the peak a little
     assert min(p.envelopes[:, measured].max() for p in peak) < 0.9  # not each trial's own peak
+    # the gains of those muscles are uncalibrated (their prior: physics.uncalibrated_gain_prior)
+    both = peak + [dataclasses.replace(q, subject="S02") for q in with_mvic]
+    masks = uncalibrated_muscles(both, ["S01", "S02"])
+    np.testing.assert_array_equal(masks[0], measured)
+    assert masks[1] is None

@@ -169,6 +169,43 @@ def test_strength_expected_from_body_mass_centres_the_prior(cfg: dict) -> None:
         off.expect_strength([90.0, 60.0])
 
 
+def test_uncalibrated_gains_lose_their_prior_only_when_asked(cfg: dict) -> None:
+    """Envelopes without an MVIC reference: the measured muscles' emg_gain prior is uniform over
+    its bounds (width inf, so a deviation from the centre costs nothing), every other prior and
+    every other subject's stay as configured; ``centred`` keeps them all."""
+    assert cfg["uncalibrated_gain_prior"] == "uniform"  # conf/physics/arm26.yaml
+    module = PersonalisedParameters.from_config(cfg, n_subjects=2, nominal=NOMINAL)
+    measured = [True, True, False, True, True, False]  # BRA and TRImed hidden
+    released = module.expect_uncalibrated_gains([measured, None])
+    assert released == ["0/BIClong", "0/BICshort", "0/TRIlong", "0/TRIlat"]
+    gain = {m: i for i, (n, m) in enumerate(module.columns) if n == "emg_gain"}
+    inf = torch.isinf(module.prior_width)
+    assert set(torch.nonzero(inf)[:, 1].tolist()) == {gain[m] for m in released_muscles(released)}
+    assert not inf[1].any() and (module.prior_width[~inf] == 1.0).all()
+    # widths travel with a subject and a state dict; a checkpoint without them loads with 1
+    one = PersonalisedParameters.from_config(cfg, n_subjects=1, nominal=NOMINAL)
+    module.copy_subject(0, one)
+    torch.testing.assert_close(one.prior_width[0], module.prior_width[0])
+    old = {k: v for k, v in module.state_dict().items() if k != "prior_width"}
+    fresh = PersonalisedParameters.from_config(cfg, n_subjects=2, nominal=NOMINAL)
+    fresh.load_state_dict(old)
+    assert (fresh.prior_width == 1.0).all()
+    centred = PersonalisedParameters.from_config(
+        {**cfg, "uncalibrated_gain_prior": "centred"}, n_subjects=2, nominal=NOMINAL
+    )
+    assert centred.expect_uncalibrated_gains([measured, measured]) == []
+    assert (centred.prior_width == 1.0).all()
+    with pytest.raises(PersonalisationError, match="uncalibrated_gain_prior must be one of"):
+        PersonalisedParameters.from_config(
+            {**cfg, "uncalibrated_gain_prior": "flat"}, n_subjects=1, nominal=NOMINAL
+        )
+
+
+def released_muscles(labels: list[str]) -> list[str]:
+    """Muscle names of ``"row/muscle"`` labels."""
+    return [label.split("/")[1] for label in labels]
+
+
 def test_out_of_bounds_errors_name_the_parameter(cfg: dict) -> None:
     module = PersonalisedParameters.from_config(cfg, n_subjects=1, nominal=NOMINAL)
     before = module.raw.detach().clone()
