@@ -286,7 +286,7 @@ def _monitor(r: Result) -> str:
     rec = co.get("with_reconstructed")
     if rec:
         lines[-1] += (
-            f", with the NMM-reconstructed BRA and TRImed {rec['rmse']:.2f} pp "
+            f", with the NMM's reconstruction {rec['rmse']:.2f} pp "
             f"{_ci(rec['rmse_ci95'])} (ratio {rec['rmse_ratio']:.3f} "
             f"{_ci(rec['rmse_ratio_ci95'], '.3f')}; 95 % subject-cluster bootstrap);"
         )

@@ -180,7 +180,7 @@ def _monitor(r: dict[str, Any]) -> str:
     if full is not None:
         lo, hi = full["rmse_ratio_ci95"]
         text += (
-            f", {full['rmse']:.2f} pp with the reconstructed BRA and TRImed (ratio "
+            f", {full['rmse']:.2f} pp with the NMM's reconstruction (ratio "
             f"{full['rmse_ratio']:.2f} [{lo:.2f}, {hi:.2f}])"
         )
     return f"{text}; monitor {r['monitor_wall_s']:.0f} s" if "monitor_wall_s" in r else text
