@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:  # cohorts first (OpenSim runs its own worker processes)
         g0 = time.perf_counter()
         roots[name] = ensure_variant_cohort(name, overrides=synth)
-        generation[name] = _generation_s(roots[name], time.perf_counter() - g0)
+        generation[name] = recorded_generation_s(roots[name], time.perf_counter() - g0)
         print(f"== {name}: cohort {roots[name]} ({generation[name]:.0f} s to generate)", flush=True)
     variants = compare_all(names, roots, base, extra, n_boot, args.workers)
     for name in names:
@@ -449,7 +449,7 @@ def _merged(
     return merged
 
 
-def _generation_s(root: Path, measured: float) -> float:
+def recorded_generation_s(root: Path, measured: float) -> float:
     """The cohort's recorded generation time (its metrics.json), else the time just measured."""
     try:
         return float(json.loads((root / "metrics.json").read_text())["generation_s"])

@@ -5,8 +5,9 @@
 cohort, ``data/default_cohort/``, generated on first use from ``conf/synth.yaml`` and then
 reused (:func:`~nmm.jobs.cohorts.ensure_default_cohort`); ``data.overrides`` change its config
 (``[synth=tiny]``) and ``data.root`` its folder: a folder that already holds
-``dataset/manifest.yaml`` is read as it is. Only the dataset is read into the cohort; the
-ground truth beside it is for evaluation (:func:`synthetic_truth_dir`), never for models.
+``dataset/manifest.yaml`` is read as it is; ``++data.subjects=[S01,S02]`` keeps only those
+subjects (absent by default). Only the dataset is read into the cohort; the ground truth beside
+it is for evaluation (:func:`synthetic_truth_dir`), never for models.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from nmm.data.errors import ReaderError
 from nmm.data.io.dataset import read_dataset
 from nmm.data.schema import Cohort
 from nmm.data.sources import check_coordinate
@@ -53,11 +55,33 @@ def synthetic_cohort(
     config: str = "synth",
     overrides: Sequence[str] = (),
     coordinate: str = "elbow_flexion",
+    subjects: Sequence[str] | None = None,
 ) -> Cohort:
     """The synthetic cohort's dataset (folder: :func:`synthetic_cohort_folder`); ReaderError
-    when its trials' angle is not ``coordinate``."""
+    when its trials' angle is not ``coordinate``.
+
+    subjects: ids of the subjects to keep (``++data.subjects=[S01,S02]``; in the cohort's
+    order whatever the order given); None: every subject. The whole dataset is read first
+    (about 0.06 s a subject on 2 cores); ReaderError naming the manifest for an id the cohort
+    lacks or an empty list.
+    """
     folder = synthetic_cohort_folder(root, config, overrides)
-    return check_coordinate(read_dataset(folder / "dataset"), coordinate)
+    cohort = check_coordinate(read_dataset(folder / "dataset"), coordinate)
+    return cohort if subjects is None else _only(cohort, subjects, folder / "dataset")
+
+
+def _only(cohort: Cohort, subjects: Sequence[str], dataset: Path) -> Cohort:
+    """The ``subjects`` of ``cohort`` (its order); ReaderError naming ``dataset``'s manifest
+    for ids it lacks or for none."""
+    chosen = [str(s) for s in subjects]
+    missing = [s for s in chosen if s not in cohort.subjects]
+    if missing or not chosen:
+        what = f"{missing} not in the cohort" if missing else "no subject chosen"
+        raise ReaderError(
+            f"data.subjects={chosen}: {what} (it has {cohort.subject_ids})",
+            source=str(dataset / "manifest.yaml"),
+        )
+    return cohort.select(subject=chosen)
 
 
 def _names_this_source(data: Mapping[str, Any] | None) -> bool:

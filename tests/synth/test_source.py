@@ -102,3 +102,17 @@ def test_overrides_never_replace_the_committed_cohort():
     other = root(["seed=1"])
     assert other.parent == VARIANT_ROOT and other.name.startswith("synth-")
     assert root(["synth=tiny"]) not in (DEFAULT_ROOT, other)
+
+
+def test_a_subject_selection_keeps_those_subjects_in_cohort_order():
+    """data.subjects (absent by default): only those subjects and all their trials, in the
+    cohort's order; an id the cohort lacks, or none, is a ReaderError naming the manifest."""
+    full = synthetic_cohort(DEFAULT_ROOT)
+    some = synthetic_cohort(DEFAULT_ROOT, subjects=["S04", "S02"])
+    assert some.subject_ids == ["S02", "S04"]
+    assert [t.trial_id for t in some] == [t.trial_id for t in full if t.subject in {"S02", "S04"}]
+    assert "subjects" not in compose_config("train").data  # absent: every subject, as before
+    for bad, why in ((["S02", "S09"], r"\['S09'\] not in the cohort"), ([], "no subject")):
+        with pytest.raises(ReaderError, match=why) as err:
+            synthetic_cohort(DEFAULT_ROOT, subjects=bad)
+        assert err.value.source == str(DEFAULT_ROOT / "dataset" / "manifest.yaml")
