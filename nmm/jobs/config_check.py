@@ -414,6 +414,8 @@ MONITOR_RULES: tuple[Rule, ...] = (
     text("monitor.model", null=True),
     number("monitor.session.ci", gt=0, lt=1),
     number("monitor.session.max_lag_s", gt=0),
+    number("monitor.session.cocontraction_phases.velocity_fraction", gt=0, lt=1, null=True),
+    number("monitor.session.cocontraction_phases.min_duration_s", ge=0, null=True),
 )
 STUDY_RULES: tuple[Rule, ...] = (
     text("study.model"),

@@ -115,6 +115,12 @@ def test_every_synth_option_passes(option):
 # (app, override, the key the error must name): the cases first
 BAD = [
     ("train", "model.window_s=-1", "model.window_s"),
+    ("train", "physics.uncalibrated_gain_prior=flat", "physics.uncalibrated_gain_prior"),
+    (
+        "monitor",
+        "monitor.session.cocontraction_phases.velocity_fraction=-0.1",
+        "monitor.session.cocontraction_phases.velocity_fraction",
+    ),
     ("train", "model.stride_s=0", "model.stride_s"),
     ("train", "trainer.max_epochs=0", "trainer.max_epochs"),
     ("train", "seed=abc", "seed"),
