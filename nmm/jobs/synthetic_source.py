@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nmm.data.errors import ReaderError
 from nmm.data.io.dataset import read_dataset
 from nmm.data.schema import Cohort
 from nmm.data.sources import check_coordinate
@@ -60,28 +59,12 @@ def synthetic_cohort(
     """The synthetic cohort's dataset (folder: :func:`synthetic_cohort_folder`); ReaderError
     when its trials' angle is not ``coordinate``.
 
-    subjects: ids of the subjects to keep (``++data.subjects=[S01,S02]``; in the cohort's
-    order whatever the order given); None: every subject. The whole dataset is read first
-    (about 0.06 s a subject on 2 cores); ReaderError naming the manifest for an id the cohort
-    lacks or an empty list.
+    subjects: ids of the subjects to read (``++data.subjects=[S01,S02]``; in the cohort's
+    order whatever the order given; the others' files are not opened); None: every subject.
+    ReaderError naming the manifest for an id the cohort lacks or an empty list.
     """
     folder = synthetic_cohort_folder(root, config, overrides)
-    cohort = check_coordinate(read_dataset(folder / "dataset"), coordinate)
-    return cohort if subjects is None else _only(cohort, subjects, folder / "dataset")
-
-
-def _only(cohort: Cohort, subjects: Sequence[str], dataset: Path) -> Cohort:
-    """The ``subjects`` of ``cohort`` (its order); ReaderError naming ``dataset``'s manifest
-    for ids it lacks or for none."""
-    chosen = [str(s) for s in subjects]
-    missing = [s for s in chosen if s not in cohort.subjects]
-    if missing or not chosen:
-        what = f"{missing} not in the cohort" if missing else "no subject chosen"
-        raise ReaderError(
-            f"data.subjects={chosen}: {what} (it has {cohort.subject_ids})",
-            source=str(dataset / "manifest.yaml"),
-        )
-    return cohort.select(subject=chosen)
+    return check_coordinate(read_dataset(folder / "dataset", subjects), coordinate)
 
 
 def _names_this_source(data: Mapping[str, Any] | None) -> bool:

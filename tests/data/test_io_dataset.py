@@ -331,6 +331,23 @@ def test_stream_file_missing(tmp_path: Path):
     assert str(victim) in str(err.value)
 
 
+def test_reading_some_subjects_opens_only_their_files(tmp_path: Path):
+    """read_dataset(subjects=...): those subjects and their trials, exactly, in the manifest's
+    order; another subject's missing stream file is never opened; an id the manifest lacks,
+    or none, is a ReaderError naming the manifest."""
+    cohort = _cohort()
+    write_dataset(cohort, tmp_path)
+    doc = yaml.safe_load((tmp_path / MANIFEST).read_text(encoding="utf-8"))
+    (tmp_path / doc["trials"][2]["streams"]["emg"]["file"]).unlink()  # S02's only stream
+    _assert_same(read_dataset(tmp_path, ["S01"]), cohort.select(subject="S01"))
+    with pytest.raises(ReaderError):  # S02's file is read when S02 is chosen
+        read_dataset(tmp_path, ["S02", "S01"])
+    for bad, match in ((["S01", "S07"], r"\['S07'\] not in the dataset"), ([], "no subject")):
+        with pytest.raises(ReaderError, match=match) as err:
+            read_dataset(tmp_path, bad)
+        assert err.value.source == str(tmp_path / MANIFEST)
+
+
 # --- hostile or damaged folders -----------------------------------------------------------------
 
 

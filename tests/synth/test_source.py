@@ -112,7 +112,7 @@ def test_a_subject_selection_keeps_those_subjects_in_cohort_order():
     assert some.subject_ids == ["S02", "S04"]
     assert [t.trial_id for t in some] == [t.trial_id for t in full if t.subject in {"S02", "S04"}]
     assert "subjects" not in compose_config("train").data  # absent: every subject, as before
-    for bad, why in ((["S02", "S09"], r"\['S09'\] not in the cohort"), ([], "no subject")):
+    for bad, why in ((["S02", "S09"], r"\['S09'\] not in the dataset"), ([], "no subject")):
         with pytest.raises(ReaderError, match=why) as err:
             synthetic_cohort(DEFAULT_ROOT, subjects=bad)
         assert err.value.source == str(DEFAULT_ROOT / "dataset" / "manifest.yaml")

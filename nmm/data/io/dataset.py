@@ -28,6 +28,7 @@ import shutil
 import uuid
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -232,12 +233,16 @@ def _write(cohort: Cohort, folder: Path, generation: str, binary_streams: tuple[
     )
 
 
-def read_dataset(folder: str | os.PathLike[str]) -> Cohort:
+def read_dataset(folder: str | os.PathLike[str], subjects: Sequence[str] | None = None) -> Cohort:
     """Read a dataset folder written by `write_dataset` (or by hand in the same layout).
 
     A stream entry may set `allow_gaps: true` to accept rows missing mid-file (see Signal).
     ReaderError or DataValidationError naming the file (and the manifest key) for anything
     malformed; see the module's docstring for what is checked.
+
+    subjects: ids of the subjects to read, with their trials, in the manifest's order (the
+    others' stream files are not opened); None: every subject. ReaderError naming the manifest
+    for an id it lacks or an empty list.
     """
     folder = Path(folder)
     src = str(folder / MANIFEST)
@@ -253,9 +258,29 @@ def read_dataset(folder: str | os.PathLike[str]) -> Cohort:
         )
     muscle_set = manifest.text("muscle_set", "elbow")
     with naming_file(src):
-        subjects = [_subject(entry, folder) for entry in manifest.sequence("subjects")]
-        trials = [_trial(entry, folder, muscle_set) for entry in manifest.sequence("trials")]
-        return Cohort(subjects, trials, name=manifest.text("name", folder.name))
+        chosen = [_subject(entry, folder) for entry in _chosen_subjects(manifest, subjects)]
+        keep = {s.subject_id for s in chosen}
+        trials = [
+            _trial(entry, folder, muscle_set)
+            for entry in manifest.sequence("trials")
+            if subjects is None or entry.text("subject") in keep
+        ]
+        return Cohort(chosen, trials, name=manifest.text("name", folder.name))
+
+
+def _chosen_subjects(manifest: Fields, subjects: Sequence[str] | None) -> list[Fields]:
+    """The manifest's entries of ``subjects`` (None: all), in its order; ReaderError naming
+    the manifest for ids it lacks or none."""
+    entries = list(manifest.sequence("subjects"))
+    if subjects is None:
+        return entries
+    have = [entry.text("id") for entry in entries]
+    chosen = [str(s) for s in subjects]
+    missing = [s for s in chosen if s not in have]
+    if missing or not chosen:
+        what = f"{missing} not in the dataset" if missing else "no subject chosen"
+        raise ReaderError(f"subjects {chosen}: {what} (it has {have})", source=manifest.source)
+    return [entry for entry, sid in zip(entries, have, strict=True) if sid in set(chosen)]
 
 
 def _model_entry(model: str | None, folder: Path) -> str | None:
