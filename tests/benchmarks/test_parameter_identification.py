@@ -155,10 +155,15 @@ def _fitted(at_truth: bool) -> dict[str, dict]:
     }
 
 
-def test_fitted_at_the_truth_is_identified(tmp_path):
+def _identified(tmp_path, at_truth: bool) -> dict:
+    """The record of a hand-made run fitted at the truth or left at the prior."""
     _write_cohort(tmp_path / "cohort")
-    _write_stage(tmp_path / "nmm", _fitted(at_truth=True))
-    rec = identified_parameters(tmp_path / "nmm", tmp_path / "cohort", n_boot=200)
+    _write_stage(tmp_path / "nmm", _fitted(at_truth=at_truth))
+    return identified_parameters(tmp_path / "nmm", tmp_path / "cohort", n_boot=200)
+
+
+def test_fitted_at_the_truth_is_identified(tmp_path):
+    rec = _identified(tmp_path, at_truth=True)
     for name in ("max_isometric_force", "emg_gain", "shape_factor", "electromechanical_delay_s"):
         assert rec[name]["verdict"] == "identified", name
         assert rec[name]["median_abs_error_fitted"] == pytest.approx(0.0, abs=1e-9), name
@@ -173,9 +178,7 @@ def test_fitted_at_the_truth_is_identified(tmp_path):
 
 
 def test_fitted_at_the_prior_is_not_identified(tmp_path):
-    _write_cohort(tmp_path / "cohort")
-    _write_stage(tmp_path / "nmm", _fitted(at_truth=False))
-    rec = identified_parameters(tmp_path / "nmm", tmp_path / "cohort", n_boot=200)
+    rec = _identified(tmp_path, at_truth=False)
     for name in ("max_isometric_force", "emg_gain", "shape_factor", "electromechanical_delay_s"):
         assert rec[name]["verdict"] == "not identified", name
         assert rec[name]["closer_than_initial"] == 0.0 and rec[name]["median_abs_change"] == 0.0
