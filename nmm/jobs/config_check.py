@@ -41,7 +41,7 @@ from nmm.data.schema import Cohort
 from nmm.jobs.synthetic_source import SOURCE as SYNTHETIC_SOURCE
 from nmm.physics.muscle_models import CONFIG_KEY as MUSCLE_MODEL_KEY
 from nmm.physics.muscle_models import UnknownMuscleModelError, get_muscle_model
-from nmm.physics.parameters import UNCALIBRATED_GAIN_PRIORS
+from nmm.physics.prior_options import UNCALIBRATED_GAIN_PRIORS
 from nmm.pipeline.config import painsig_config
 from nmm.synergy.settings import SynXSettings
 from nmm.synth.config import SynthConfigError, validate_config

@@ -47,12 +47,12 @@ from nmm.physics.activation import (
     excitation_to_activation,
 )
 from nmm.physics.muscle import MuscleParameters
+from nmm.physics.prior_options import UNCALIBRATED_GAIN_PRIORS
 
 __all__ = [
     "ACTIVATION_PARAMETERS",
     "MUSCLE_PROPERTY_PARAMETERS",
     "OSIM_ACTIVATION_PROPERTIES",
-    "UNCALIBRATED_GAIN_PRIORS",
     "ActivationParameters",
     "ParameterBoundsError",
     "ParameterSpec",
@@ -85,8 +85,6 @@ OSIM_ACTIVATION_PROPERTIES: Mapping[str, str] = {
     "tau_act_s": "activation_time_constant",
     "tau_deact_s": "deactivation_time_constant",
 }
-#: ``physics.uncalibrated_gain_prior`` (:meth:`PersonalisedParameters.expect_uncalibrated_gains`).
-UNCALIBRATED_GAIN_PRIORS = ("uniform", "centred")
 # A bound value maps to raw = ±inf; values at a bound are moved this fraction of the range inside.
 _BOUND_MARGIN = 1e-6
 
