@@ -15,6 +15,18 @@ only the patient's level at baseline is replaced by the cohort's. This assumes t
 the monitored course in comparable states (e.g. all at the start of a treatment); with a single
 patient the features are unchanged. Where a patient's or the cohort's baseline median is
 undefined (every value NaN), the feature is left unshifted.
+
+A feature that scales with the recording's gain (an EMG amplitude: its value is the gain times
+the drive, and patients differ by electrode placement, tissue and MVIC) can be referenced by
+ratio instead (``ratio_columns``):
+
+    x'_{p,i,f} = x_{p,i,f} · median_{i ∈ B}(x_{i,f}) / median_{i ∈ B_p}(x_{p,i,f})
+
+which keeps each patient's relative changes (a pain effect that scales the drive by ρ scales the
+feature by ρ at any gain) and keeps the values positive, where the shift moves a patient whose
+gain is larger than the cohort's by more than their smallest values, below zero, and gives the
+changes of a patient whose gain is smaller the cohort's level with their own, smaller, steps.
+Where either median is undefined or not positive, the feature is left unscaled.
 """
 
 from __future__ import annotations
@@ -46,18 +58,32 @@ def baseline_rows(table: pd.DataFrame, k: int) -> pd.Series:
 
 
 def patient_referenced(
-    table: pd.DataFrame, columns: Sequence[str], baseline: pd.Series
+    table: pd.DataFrame,
+    columns: Sequence[str],
+    baseline: pd.Series,
+    ratio_columns: Sequence[str] = (),
 ) -> pd.DataFrame:
     """A copy of ``table`` whose ``columns`` (feature values, any units) are shifted per
-    subject by the cohort's baseline median minus the subject's (module doc). ``baseline``:
-    boolean Series on ``table``'s index marking the baseline contractions
-    (:func:`baseline_rows`). Other columns are copied unchanged."""
+    subject by the cohort's baseline median minus the subject's, and whose ``ratio_columns``
+    (a subset of ``columns``, values in units that scale with the gain) are multiplied by the
+    cohort's baseline median over the subject's (module doc). ``baseline``: boolean Series on
+    ``table``'s index marking the baseline contractions (:func:`baseline_rows`). Other columns
+    are copied unchanged. ValueError for a ratio column not in ``columns``."""
+    stray = sorted(set(ratio_columns) - set(columns))
+    if stray:
+        raise ValueError(f"ratio column(s) {stray} are not among the referenced columns")
     values = table[list(columns)].astype(float)
+    ratio = values.columns.isin(list(ratio_columns))
     shifted = values.copy()
     cohort_level = values[baseline].median()
     for _, rows in table.groupby("subject", sort=False):
         own = values.loc[rows.index[baseline[rows.index].to_numpy()]].median()
-        shifted.loc[rows.index] = values.loc[rows.index] + (cohort_level - own).fillna(0.0)
+        mine = values.loc[rows.index]
+        moved = mine + (cohort_level - own).fillna(0.0)
+        if ratio.any():
+            scale = (cohort_level / own).where((cohort_level > 0) & (own > 0), 1.0)
+            moved.loc[:, ratio] = mine.loc[:, ratio] * scale[ratio]
+        shifted.loc[rows.index] = moved
     out = table.copy()
     out[list(columns)] = shifted
     return out

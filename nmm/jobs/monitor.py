@@ -44,6 +44,7 @@ from nmm.jobs.run_dir import seed_everything, write_config, write_metrics
 from nmm.pipeline.channels import ReconstructedChannels
 from painsig.classifier import PainClassifier, SavedModelError
 from painsig.contractions import contraction_features, preprocessed_trials
+from painsig.features import FEATURES
 from painsig.reference import baseline_rows, patient_referenced
 from painsig.segment import Epoch, segmenter_label
 from painsig.session import (
@@ -62,6 +63,7 @@ __all__ = [
     "MonitorSettings",
     "SessionCountError",
     "check_phases",
+    "check_ratio_features",
     "check_scoring",
     "check_sessions",
     "monitor_settings",
@@ -84,7 +86,9 @@ class MonitorSettings:
     ``band_sd`` (the band's half-width in SDs), ``ci`` (the trend slope's confidence),
     ``session`` (:class:`painsig.session.SessionSettings`) and
     ``features_relative_to_baseline`` (score each patient's contractions from features
-    referenced to their first ``baseline_sessions``, :mod:`painsig.reference`)."""
+    referenced to their first ``baseline_sessions``, :mod:`painsig.reference`) and
+    ``baseline_ratio_features`` (the features, by registry name, referenced by ratio rather
+    than by shift: those whose value scales with the recording's gain; empty: all shifted)."""
 
     exclude_conditions: tuple[str, ...]
     baseline_sessions: int
@@ -92,6 +96,7 @@ class MonitorSettings:
     ci: float
     session: SessionSettings
     features_relative_to_baseline: bool = False
+    baseline_ratio_features: tuple[str, ...] = ()
 
 
 def monitor_settings(cfg: DictConfig) -> MonitorSettings:
@@ -108,7 +113,33 @@ def monitor_settings(cfg: DictConfig) -> MonitorSettings:
         float(plain["ci"]),
         session,
         bool(plain.get("features_relative_to_baseline", False)),
+        tuple(plain.get("baseline_ratio_features") or ()),
     )
+
+
+def check_ratio_features(m: MonitorSettings, settings: PainsigSettings) -> None:
+    """``monitor.baseline_ratio_features`` must name features the contractions are described
+    by (``painsig.features.names``) and needs ``monitor.features_relative_to_baseline``:
+    ConfigError naming the key, before any work."""
+    if not m.baseline_ratio_features:
+        return
+    described = settings.features.names or FEATURES.names()  # None: every registered one
+    unknown = sorted(set(m.baseline_ratio_features) - set(described))
+    if unknown:
+        raise ConfigError(
+            "monitor.baseline_ratio_features",
+            f"{unknown} are not among painsig.features.names {list(described)}",
+        )
+    if not m.features_relative_to_baseline:
+        raise ConfigError(
+            "monitor.baseline_ratio_features",
+            "a ratio reference needs monitor.features_relative_to_baseline=true (or set it to [])",
+        )
+
+
+def _ratio_columns(columns: Sequence[str], names: Sequence[str]) -> list[str]:
+    """The feature columns (``<channel>_<feature>``) of the features ``names``."""
+    return [c for c in columns if any(c.endswith(f"_{n}") for n in names)]
 
 
 def check_sessions(trials: Sequence[Trial], k: int) -> None:
@@ -259,7 +290,9 @@ def run_monitor(
     epochs, table, ref_kind = contraction_features(cohort, list(trials), segmenter, settings)
     if monitor.features_relative_to_baseline:
         baseline = baseline_rows(table, monitor.baseline_sessions)
-        table = patient_referenced(table, feature_columns(table), baseline)
+        columns = feature_columns(table)
+        ratio = _ratio_columns(columns, monitor.baseline_ratio_features)
+        table = patient_referenced(table, columns, baseline, ratio)
     if model is None:
         probability = loso_pain_probability(table, settings)
         scorer = (
@@ -292,6 +325,7 @@ def run_monitor(
         "classifier": scorer,
         "baseline_sessions": monitor.baseline_sessions,
         "features_relative_to_baseline": monitor.features_relative_to_baseline,
+        "baseline_ratio_features": list(monitor.baseline_ratio_features),
         "session_settings": {k: v for k, v in asdict(monitor.session).items() if k != "detector"},
         "latest_outside_band": flagged,
         "trends": trend_rows,
@@ -385,6 +419,7 @@ def run_monitor_job(cfg: DictConfig) -> dict:
     kept = [t for t in cohort if t.condition not in set(monitor.exclude_conditions)]
     check_sessions(kept, monitor.baseline_sessions)
     check_scoring(kept, settings, model)
+    check_ratio_features(monitor, settings)
     check_phases(kept, monitor)
     augment, reconstruction = _reconstructions(cfg, monitor)
     trials = monitored_trials(

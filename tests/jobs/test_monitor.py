@@ -19,10 +19,11 @@ from nmm.data.io import read_dataset, write_dataset, write_sto
 from nmm.data.schema import Cohort, Trial
 from nmm.jobs.cohorts import DEFAULT_ROOT
 from nmm.jobs.config_check import ConfigError
-from nmm.jobs.monitor import MonitorSettings, check_phases
+from nmm.jobs.monitor import MonitorSettings, check_phases, check_ratio_features
 from nmm.jobs.monitor_report import FATIGUE_TEXT, POOLING_TEXT, cocontraction_text
 from painsig.classifier import PainClassifier
 from painsig.session import SessionSettings
+from painsig.settings import FeatureSettings, PainsigSettings
 from tests.html_probe import rendered_dom
 from tests.jobs.conftest import run_app
 
@@ -215,3 +216,23 @@ def test_movement_phases_on_trials_without_kinematics_are_a_config_error():
         check_phases([trial, bare], monitor)
     assert "1 trial(s) have none" in str(err.value)
     check_phases([bare], MonitorSettings(("mvic",), 2, 2.0, 0.95, SessionSettings()))
+
+
+def test_ratio_referenced_features_must_be_described_and_referenced():
+    """monitor.baseline_ratio_features: names of painsig.features.names (None: every registered
+    feature), and only with features_relative_to_baseline; otherwise the key is named."""
+    described = PainsigSettings(features=FeatureSettings(names=("rms", "mnf")))
+
+    def monitor(names, relative=True):
+        return MonitorSettings(
+            ("mvic",), 2, 2.0, 0.95, SessionSettings(), relative, baseline_ratio_features=names
+        )
+
+    check_ratio_features(monitor(("rms",)), described)
+    check_ratio_features(monitor(("var",)), PainsigSettings())  # every registered feature
+    check_ratio_features(monitor((), relative=False), described)
+    with pytest.raises(ConfigError, match=r"monitor\.baseline_ratio_features") as err:
+        check_ratio_features(monitor(("rms", "var")), described)
+    assert "['var'] are not among painsig.features.names ['rms', 'mnf']" in str(err.value)
+    with pytest.raises(ConfigError, match=r"needs monitor\.features_relative_to_baseline=true"):
+        check_ratio_features(monitor(("rms",), relative=False), described)

@@ -75,3 +75,40 @@ def test_one_patient_alone_and_undefined_medians_leave_features_unchanged():
     s01, s02 = holes["subject"] == "S01", holes["subject"] == "S02"
     np.testing.assert_allclose(out.loc[s02, "a_rms"], holes.loc[s02, "a_rms"])
     np.testing.assert_allclose(out.loc[s01, "a_rms"], holes.loc[s01, "a_rms"] + 10.0)
+
+
+def test_a_ratio_column_is_scaled_to_the_cohorts_baseline_and_keeps_relative_changes():
+    # a_rms = gain x drive: S01's gain 1, S02's 10; the drive halves at each session
+    rows = [
+        {"subject": s, "session": str(k + 1), "a_rms": gain * 0.5**k, "b_zc": 10.0 * gain + k}
+        for s, gain in (("S01", 1.0), ("S02", 10.0))
+        for k in range(3)
+    ]
+    table = pd.DataFrame(rows)
+    baseline = baseline_rows(table, 2)
+    out = patient_referenced(table, ["a_rms", "b_zc"], baseline, ratio_columns=["a_rms"])
+    # baseline medians: S01 0.75, S02 7.5, pooled (0.5, 1, 5, 10) 3: scaled by 3 / own
+    scale = np.where(table["subject"] == "S01", 3.0 / 0.75, 3.0 / 7.5)
+    np.testing.assert_allclose(out["a_rms"], table["a_rms"] * scale)
+    s01, s02 = (out.loc[out["subject"] == s, "a_rms"].to_numpy() for s in ("S01", "S02"))
+    np.testing.assert_allclose(s01, s02)  # the gain is gone, the x0.5 steps are kept
+    np.testing.assert_allclose(s01[1:] / s01[:-1], 0.5)
+    # the shift of the same values would take S02's below zero (and keep its larger steps)
+    shifted = patient_referenced(table, ["a_rms"], baseline)
+    assert shifted.loc[table["subject"] == "S02", "a_rms"].min() < 0
+    # b_zc is still shifted: baseline medians S01 10.5, S02 100.5, pooled 55.5
+    np.testing.assert_allclose(
+        out["b_zc"], table["b_zc"] + np.where(table["subject"] == "S01", 45.0, -45.0)
+    )
+
+
+def test_a_ratio_column_with_a_non_positive_median_is_left_unscaled_and_strays_are_refused():
+    table = _table()  # S01's a_rms baseline median -0.45: no ratio; S02's is scaled
+    baseline = baseline_rows(table, 2)
+    out = patient_referenced(table, ["a_rms"], baseline, ratio_columns=["a_rms"])
+    s01, s02 = table["subject"] == "S01", table["subject"] == "S02"
+    np.testing.assert_allclose(out.loc[s01, "a_rms"], table.loc[s01, "a_rms"])
+    # the pooled median is 4.55 and S02's 9.55
+    np.testing.assert_allclose(out.loc[s02, "a_rms"], table.loc[s02, "a_rms"] * 4.55 / 9.55)
+    with pytest.raises(ValueError, match=r"ratio column\(s\) \['b_zc'\]"):
+        patient_referenced(table, ["a_rms"], baseline, ratio_columns=["b_zc"])
