@@ -9,7 +9,11 @@ Issue 21's done-when, measured:
 2. the pain classifier is trained by the ``painsig`` job on the embedded default cohort
    (``experiment=synthetic_painsig``; its ``model.json``), or ``--model`` is used. The final
    model does not depend on the evaluation settings, so the training run uses cheap ones
-   (:data:`TRAIN_RUN`);
+   (:data:`TRAIN_RUN`). ``--train-seed N [--train-subjects M]`` trains it instead on a default
+   variant cohort of M subjects (default :data:`TRAIN_SUBJECTS`) drawn with seed N
+   (``nmm-synth``, generated once and cached like the scored cohort): more bodies than the
+   embedded five, none of them the scored patients' (N must differ from the scored cohort's
+   seed, which draws the same bodies in both variants);
 3. the monitor (:func:`nmm.jobs.monitor.run_monitor_job`, ``conf/monitor.yaml`` with
    ``data.root=<cohort>`` and ``monitor.model=<model.json>``) runs and its ``indices.csv`` is
    scored against ``ground_truth/sessions.json``:
@@ -58,7 +62,8 @@ result written to ``results/``.
 three sessions) with a small classifier (:data:`QUICK_PAINSIG`) and writes
 ``results/monitor_quick.json``: the procedure, not its figures.
 
-Usage: python benchmarks/bench_monitor.py [--quick] [--model MODEL.json]
+Usage: python benchmarks/bench_monitor.py [--quick] [--model MODEL.json | --train-seed N
+[--train-subjects M]]
 [--reconstructed PREDICTIONS_DIR | --nmm-model TRAIN_RUN_DIR] [--run-dir DIR] [--workers N]
 [--monitor-override KEY=VALUE ...] [--out PATH]
        python benchmarks/bench_monitor.py --pool RESULT.json RESULT.json ... [--out PATH]
@@ -122,6 +127,8 @@ QUICK_PAINSIG = [
     "painsig.features.names=[rms,mav,peak,mnf,mdf]",
 ]
 N_BOOT = 2000
+#: Subjects of the classifier's training cohort with ``--train-seed`` (default variant).
+TRAIN_SUBJECTS = 10
 WITHOUT_RECONSTRUCTED = (
     "not run: no NMM-reconstructed BRA/TRImed envelopes for this cohort (--reconstructed, an "
     "nmm-predict predictions folder, or --nmm-model, an nmm-train run folder). The "
@@ -278,10 +285,12 @@ def pooled_scores(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return scores_of(scored)
 
 
-def train_model(run_dir: Path, extra: Sequence[str]) -> Path:
-    """The ``painsig`` job on the embedded default cohort (``experiment=synthetic_painsig``)
-    into ``run_dir``; returns its ``model.json``."""
+def train_model(run_dir: Path, extra: Sequence[str], cohort: Path | None = None) -> Path:
+    """The ``painsig`` job (``experiment=synthetic_painsig``) on the embedded default cohort,
+    or on the generated ``cohort`` folder, into ``run_dir``; returns its ``model.json``."""
     overrides = ["experiment=synthetic_painsig", f"run_dir={run_dir}", *TRAIN_RUN, *extra]
+    if cohort is not None:
+        overrides.append(f"data.root={cohort}")
     run_painsig_job(compose_config("painsig_run", overrides))
     return run_dir / "model.json"
 
@@ -385,6 +394,19 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="a painsig-monitor config override (repeatable), e.g. "
         "monitor.features_relative_to_baseline=false",
     )
+    parser.add_argument(
+        "--train-seed",
+        type=int,
+        default=None,
+        help="train the classifier on a default-variant cohort drawn with this seed (default: "
+        "the embedded cohort)",
+    )
+    parser.add_argument(
+        "--train-subjects",
+        type=int,
+        default=TRAIN_SUBJECTS,
+        help=f"subjects of the --train-seed cohort (default {TRAIN_SUBJECTS})",
+    )
     parser.add_argument("--workers", type=int, default=2, help="OpenSim processes (generation)")
     parser.add_argument("--out", type=Path, default=None, help="default: results/monitor.json")
     parser.add_argument(
@@ -396,7 +418,31 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="score these results of this benchmark together (no run; default out: "
         "results/monitor_pooled.json)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.train_seed is not None and args.model is not None:
+        parser.error("--train-seed trains a classifier: give it or --model, not both")
+    return args
+
+
+def training_cohort(
+    args: argparse.Namespace, synth_seed: int
+) -> tuple[Path | None, list[str] | None]:
+    """The classifier's training cohort of ``--train-seed`` (a default-variant cohort of
+    ``--train-subjects``, generated once and cached) and its overrides; (None, None): the
+    embedded cohort. ValueError when it is drawn with the scored cohort's seed (the same bodies
+    as the scored patients)."""
+    if args.train_seed is None:
+        return None, None
+    if args.train_seed == synth_seed:
+        raise ValueError(
+            f"--train-seed {args.train_seed} is the scored cohort's seed: it draws the same "
+            "bodies, so the classifier would have seen the patients it scores"
+        )
+    overrides = [f"n_subjects={args.train_subjects}"]
+    cohort = ensure_variant_cohort(
+        "default", overrides=overrides, seed=args.train_seed, workers=args.workers
+    )
+    return cohort, overrides
 
 
 def _pool(paths: Sequence[Path], out: Path, argv: Sequence[str]) -> int:
@@ -446,8 +492,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "longitudinal", overrides=synth, seed=synth_seed, workers=args.workers
     )
     cohort_s = time.perf_counter() - t0
+    train_cohort, train_synth = training_cohort(args, synth_seed)
     t1 = time.perf_counter()
-    model = args.model or train_model(base / "painsig", painsig)
+    model = args.model or train_model(base / "painsig", painsig, train_cohort)
     train_s = None if args.model else time.perf_counter() - t1
     monitor_extra = [*painsig, *args.monitor_override]
     reconstructed, predict_s = args.reconstructed, None
@@ -493,6 +540,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "predict_s": predict_s,
         "nmm_repersonalised": None if args.nmm_model is None else synth_seed != NMM_TRAINING_SEED,
         "model": str(args.model) if args.model else "trained (experiment=synthetic_painsig)",
+        "train_cohort": None if train_cohort is None else str(train_cohort),
+        "train_synth_seed": args.train_seed,
+        "train_synth_overrides": train_synth,
         "n_boot": N_BOOT,
         "run_dir": str(base),
         "machine": describe_machine("xgboost", "numpy", "opensim"),

@@ -13,11 +13,13 @@ from scipy import stats
 
 from benchmarks.bench_monitor import (
     WITHOUT_RECONSTRUCTED,
+    _arguments,
     cocontraction_rmse,
     mdf_sign_agreement,
     pain_correlation,
     pooled_scores,
     score,
+    training_cohort,
     truth_table,
 )
 
@@ -167,3 +169,13 @@ def test_pooled_results_keep_each_cohorts_subjects_apart_and_pool_their_errors()
     assert gain["rmse_ratio_ci95"][0] <= gain["rmse_ratio"] <= gain["rmse_ratio_ci95"][1]
     with pytest.raises(ValueError, match="share a cohort"):
         pooled_scores([one, _result(1, 19.0, 20.0)])
+
+
+def test_a_training_cohort_of_the_scored_seed_or_beside_a_model_is_refused():
+    """--train-seed draws the classifier's bodies: the scored cohort's seed would draw the
+    patients themselves (refused before any generation), and a saved model excludes it."""
+    assert training_cohort(_arguments([]), 3) == (None, None)  # the embedded cohort
+    with pytest.raises(ValueError, match="--train-seed 3 is the scored cohort's seed"):
+        training_cohort(_arguments(["--train-seed", "3", "--train-subjects", "2"]), 3)
+    with pytest.raises(SystemExit):
+        _arguments(["--train-seed", "5", "--model", "model.json"])
