@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -134,10 +135,25 @@ def test_the_default_budget_composes_for_every_stage():
         stage_budget(cfg.budget, "refit")
 
 
+def _first_cycle(trial):
+    """``trial`` up to the end of its first flexion-extension cycle: every stream cut at the
+    lowest angle between the first and the second flexion (the rest at the lower target)."""
+    angle, time = trial.angle, trial.kinematics.time
+    half = 0.5 * (angle.max() + angle.min())
+    rise = np.flatnonzero(angle > half)[0]
+    fall = rise + np.flatnonzero(angle[rise:] < half)[0]
+    again = fall + np.flatnonzero(angle[fall:] > half)[0]
+    stop = time[fall + np.argmin(angle[fall:again])]
+    return trial.replace(**{k: s.between(0.0, stop) for k, s in trial.streams().items()})
+
+
 def test_one_subject_with_three_trials_trains_to_convergence_at_the_defaults(arm26_osim, tmp_path):
-    """Three short trials (one subject, 0/2/4 kg) of the embedded default cohort: the default
-    model and budget train until the loss converges (not the step cap), and the loss falls by
-    at least 10x from its first block (89.8 -> 3.4 when this test was written)."""
+    """Three short trials (one subject, 0/2/4 kg, one flexion-extension cycle of 1.9-2.7 s
+    each) of the embedded default cohort: the default model and budget train until the loss
+    converges (not the step cap), and the loss falls by at least 10x from its first block
+    (19.5 -> 0.74 in 1250 steps when the trials were cut to one cycle). Checkpoint callbacks
+    are off: they do not change the fit, and with one batch per epoch they would write a
+    checkpoint at every step."""
     from nmm.data.schema import Cohort
     from nmm.jobs.nmm_setup import budget, build_elbow, load_cohort, prepared_trials, training_setup
     from nmm.model.train import fit
@@ -154,13 +170,23 @@ def test_one_subject_with_three_trials_trains_to_convergence_at_the_defaults(arm
         tmp_path / "geometry",
     )
     cohort, _ = load_cohort(cfg)
-    three = [t for t in cohort if t.subject == "S01" and t.condition == "baseline"]
-    assert len(three) == 3
+    baseline = [t for t in cohort if t.subject == "S01" and t.condition == "baseline"]
+    three = [_first_cycle(t) for t in baseline]
+    assert len(three) == 3 and {t.load.mass_kg for t in three} == {0.0, 2.0, 4.0}
+    for t in three:  # a whole cycle: from the lower target to the upper one and back
+        assert 1.5 < t.kinematics.duration < 3.0 and np.ptp(np.degrees(t.angle)) > 80.0
+        assert abs(t.angle[-1] - t.angle[0]) < np.radians(10.0)
     small = Cohort([cohort.subjects["S01"]], three, name="one_subject")
     elbow = build_elbow(cfg)
     trials = prepared_trials(cfg, small, elbow)
     _, _, info = fit(
-        training_setup(cfg), trials, elbow, tmp_path / "run", budget(cfg, "fit"), loggers=False
+        training_setup(cfg),
+        trials,
+        elbow,
+        tmp_path / "run",
+        budget(cfg, "fit"),
+        callbacks=False,
+        loggers=False,
     )
     b = info["budget"]
     assert b["stop_reason"] == "converged", b["stop_reason"]
