@@ -287,7 +287,8 @@ def _write_models(
     out: Path,
 ) -> list[str]:
     """``<out>/<subject>.osim``: each subject's own model (``physics.elbows``), else ``osim``
-    (``physics.osim``), with its row's personalised muscle properties."""
+    (``physics.osim``), with its row's personalised muscle properties, in its recorded posture
+    where it has one (``physics.elbows.postures``)."""
     written = []
     for sid, row in subject_rows.items():
         src = physics.elbows.model(sid, None if osim is None else str(osim))
@@ -297,7 +298,8 @@ def _write_models(
             log.warning("no .osim at %s: the personalised model of %s not written", src, sid)
             continue
         params = physics.parameters_table.subject(row)
-        written.append(str(export_personalised_osim(src, params, out / f"{sid}.osim")))
+        posture = physics.elbows.postures.get(sid)
+        written.append(str(export_personalised_osim(src, params, out / f"{sid}.osim", posture)))
     return written
 
 

@@ -800,6 +800,7 @@ def export_personalised_osim(
     src_osim: str | os.PathLike[str],
     params_for_subject: SubjectParameters,
     out_path: str | os.PathLike[str],
+    posture: Mapping[str, float] | None = None,
 ) -> Path:
     """Write a copy of ``src_osim`` with one subject's personalised muscle properties.
 
@@ -813,10 +814,16 @@ def export_personalised_osim(
     The relative factors apply to the values in ``src_osim``: export from the same model the
     nominal values came from.
 
+    ``posture`` (the subject's held coordinates, as its elbow was sampled) becomes the default
+    value of each coordinate, so the model opens in the posture it was fitted in. As where the
+    elbow is sampled (:func:`nmm.opensim.geometry_sampling.held_values`), a coordinate the model
+    lacks (a welded joint) is skipped and one it locks keeps its own value.
+
     Args:
         src_osim: source model.
         params_for_subject: :meth:`PersonalisedParameters.subject`.
         out_path: the new ``.osim``.
+        posture: ``{coordinate: value}`` (rad or m); None: the model's own default pose.
 
     Returns:
         ``out_path`` as a Path.
@@ -857,6 +864,24 @@ def export_personalised_osim(
                 )
                 continue
             child.text = repr(float(value))
+    _set_default_pose(root, posture or {}, src)
     with atomic_path(out_path) as tmp:
         tree.write(tmp, encoding="UTF-8", xml_declaration=True)
     return Path(out_path)
+
+
+def _set_default_pose(root: ET.Element, posture: Mapping[str, float], src: Path) -> None:
+    """Set ``<default_value>`` of each coordinate of ``posture`` (rad or m) in a parsed
+    ``.osim`` (``root``); coordinates absent from it or locked in it are left alone."""
+    coordinates = {c.get("name"): c for c in root.iter("Coordinate")}
+    for name, value in posture.items():
+        element = coordinates.get(name)
+        if element is None:
+            log.info("%s: no coordinate %s (welded); its held value is not written", src, name)
+            continue
+        if (element.findtext("locked") or "").strip().lower() == "true":
+            continue
+        default = element.find("default_value")
+        if default is None:
+            default = ET.SubElement(element, "default_value")
+        default.text = repr(float(value))

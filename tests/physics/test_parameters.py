@@ -393,3 +393,30 @@ def test_export_errors(cfg: dict, arm26_osim: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no such file"):
         export_personalised_osim(tmp_path / "missing.osim", subject, target)
     assert not target.exists() and not list(tmp_path.glob(".out.osim*"))
+
+
+def _opensim_default(osim: Path, coordinate: str) -> float:
+    import opensim
+
+    model = opensim.Model(str(osim))
+    return model.getCoordinateSet().get(coordinate).getDefaultValue()
+
+
+def test_export_writes_the_posture_the_subject_was_fitted_in(
+    cfg: dict, arm26_osim: Path, tmp_path: Path
+) -> None:
+    """The held shoulder becomes the coordinate's default value as OpenSim reads it; a
+    coordinate the model lacks is skipped, one it locks keeps the model's value."""
+    pytest.importorskip("opensim")
+    subject = PersonalisedParameters.from_config(cfg, 1, NOMINAL).subject(0)
+    posture = {"r_shoulder_elev": 1.4, "pelvis_tilt": 0.2}
+    out = export_personalised_osim(arm26_osim, subject, tmp_path / "S1.osim", posture)
+    assert _opensim_default(out, "r_shoulder_elev") == pytest.approx(1.4, abs=1e-12)
+    assert _opensim_default(out, "r_elbow_flex") == _opensim_default(arm26_osim, "r_elbow_flex")
+    text = arm26_osim.read_text(encoding="utf-8")
+    start = text.index('<Coordinate name="r_shoulder_elev">')
+    end = text.index("<locked>false</locked>", start)
+    locked = tmp_path / "locked.osim"
+    locked.write_text(text[:end] + "<locked>true</locked>" + text[end + 22 :], encoding="utf-8")
+    out = export_personalised_osim(locked, subject, tmp_path / "S2.osim", posture)
+    assert _opensim_default(out, "r_shoulder_elev") == _opensim_default(locked, "r_shoulder_elev")
