@@ -1,15 +1,23 @@
 """`nmm-pipeline` end to end on the embedded default cohort (three subjects, tiny settings):
 killed after two stages and started again, it completes without recomputing them; a third run
-recomputes nothing; the report renders in headless Chromium with its figures."""
+recomputes nothing; the report renders in headless Chromium with its figures.
+
+Each pipeline is one single-threaded process. The two `data=study` runs (the default cohort
+exported as a study; scaled models without MVIC) are started in the background beside the
+killed-run fixture's runs, so that on two cores they run beside those runs, not after them;
+their tests wait for them."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -61,9 +69,106 @@ def _finished(run_dir: Path, stage: str) -> str:
     return json.loads((run_dir / "stages" / stage / "stage.json").read_text())["finished"]
 
 
+@dataclass
+class Started:
+    """A pipeline process started in the background, its stdout and stderr in files."""
+
+    proc: subprocess.Popen
+    stdout: Path
+    stderr: Path
+
+    def finish(self, timeout_s: float = 400) -> subprocess.CompletedProcess:
+        """Wait for the process (killed after ``timeout_s``); its exit status and output."""
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return subprocess.CompletedProcess(
+            self.proc.args,
+            self.proc.returncode,
+            self.stdout.read_text(errors="replace"),
+            self.stderr.read_text(errors="replace"),
+        )
+
+    def stop(self) -> None:
+        """Kill the process if it still runs (a test that failed before waiting for it)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _start(command: list[str], logs: Path) -> Started:
+    """``command`` started in the repository, its output in ``logs``.out and ``logs``.err."""
+    out, err = logs.with_suffix(".out"), logs.with_suffix(".err")
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(command, cwd=REPO, stdout=stdout, stderr=stderr, text=True)
+    return Started(proc, out, err)
+
+
 @pytest.fixture(scope="module")
-def pipeline_run(tmp_path_factory, arm26_osim) -> dict:
-    """Run 1 killed (SIGKILL) once the mse stage has finished; run 2 to the end; run 3 again."""
+def no_mvic_run(tmp_path_factory, arm26_osim) -> Iterator[tuple[Started, dict] | None]:
+    """Issue 20's done-when case, started in the background: three subjects, each with its own
+    scaled arm26 and no MVIC trial, as a study run through `nmm-pipeline data=study`; the
+    process and the subjects' scale factors (None without OpenSim: the test skips)."""
+    if importlib.util.find_spec("opensim") is None:
+        yield None
+        return
+    from nmm.data.io.dataset import read_dataset
+    from nmm.data.io.study_export import write_study
+    from nmm.data.schema import Cohort, Subject
+    from tests.opensim.scaled_models import scaled_arm26
+
+    root = tmp_path_factory.mktemp("no_mvic")
+    native = read_dataset(REPO / "data" / "default_cohort" / "dataset")
+    scales = {"S01": 0.92, "S02": 1.0, "S03": 1.1}
+    subjects = [
+        Subject(
+            sid,
+            body_mass_kg=native.subjects[sid].body_mass_kg,
+            height_m=native.subjects[sid].height_m,
+            model=str(scaled_arm26(arm26_osim, root / f"{sid}.osim", scale)),
+        )
+        for sid, scale in scales.items()
+    ]
+    trials = [t for t in native if t.subject in scales and t.condition != "mvic"]
+    study = write_study(Cohort(subjects, trials, name="scaled"), root / "study")
+    run_dir = root / "run"
+    started = _start(
+        [*_command(run_dir, root / "geometry"), "data=study", f"data.path={study}"], root / "log"
+    )
+    yield started, {"run_dir": run_dir, "scales": scales}
+    started.stop()
+
+
+def _start_export_run(root: Path, geometry: Path) -> tuple[Started, Path]:
+    """`nmm-study export` of the embedded cohort, then `nmm-pipeline data=study` on it (same
+    seed and settings as the native run) started in the background; the process and its run
+    folder. Only the data source differs, so what the synthetic source finds by itself is given
+    explicitly: the ground truth to score against, and the simulated bodies for nmm-validate's
+    inverse dynamics (the export gives every subject arm26, never its true body)."""
+    from scripts.study import main as nmm_study
+
+    study = root / "study"
+    assert nmm_study(["export", str(study)]) == 0
+    run_dir = root / "run"
+    truth = REPO / "data" / "default_cohort" / "ground_truth"
+    command = [
+        *_command(run_dir, geometry),
+        "data=study",
+        f"data.path={study}",
+        f"evaluate.truth_dir={truth}",
+        f"+validate.id_model.osim='{truth}/{{subject}}/model.osim'",
+        "+validate.id_model.locked={}",
+    ]
+    return _start(command, root / "log"), run_dir
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory, arm26_osim, no_mvic_run) -> Iterator[dict]:
+    """Run 1 killed (SIGKILL) once the mse stage has finished; run 2 to the end; run 3 again.
+    The study-export run starts (in the background, on the muscle geometry run 1 cached) once
+    run 1 is killed; the no-MVIC run (:func:`no_mvic_run`) has started before run 1."""
     root = tmp_path_factory.mktemp("pipeline")
     run_dir, geometry = root / "run", root / "geometry"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -86,25 +191,31 @@ def pipeline_run(tmp_path_factory, arm26_osim) -> dict:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     first = {s: _finished(run_dir, s) for s in ("nmm", "mse")}
+    export, export_dir = _start_export_run(tmp_path_factory.mktemp("export"), geometry)
     runs = []
-    for _ in range(2):
-        done = subprocess.run(
-            _command(run_dir, geometry),
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=400,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        runs.append(json.loads((run_dir / "metrics.json").read_text()))
-    return {
-        "run_dir": run_dir,
-        "first": first,
-        "resumed": runs[0],
-        "again": runs[1],
-        "stdout": done.stdout,
-    }
+    try:
+        for _ in range(2):
+            done = subprocess.run(
+                _command(run_dir, geometry),
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=400,
+            )
+            assert done.returncode == 0, done.stderr[-3000:]
+            runs.append(json.loads((run_dir / "metrics.json").read_text()))
+        yield {
+            "run_dir": run_dir,
+            "first": first,
+            "resumed": runs[0],
+            "again": runs[1],
+            "stdout": done.stdout,
+            "export": export,
+            "export_dir": export_dir,
+        }
+    finally:
+        export.stop()
 
 
 def test_the_killed_run_resumes_without_recomputing_finished_stages(pipeline_run):
@@ -178,36 +289,13 @@ HEADLINE = (
 )
 
 
-def test_the_default_cohort_exported_as_a_study_gives_the_same_numbers(
-    pipeline_run, tmp_path, arm26_osim
-):
+def test_the_default_cohort_exported_as_a_study_gives_the_same_numbers(pipeline_run):
     """Issue 20's round trip: `nmm-study export` of the embedded cohort, run through
-    `nmm-pipeline data=study` (same seed and settings), gives the native run's headline numbers
-    exactly. Only the data source differs, so what the synthetic source finds by itself is given
-    explicitly: the ground truth to score against, and the simulated bodies for nmm-validate's
-    inverse dynamics (the export gives every subject arm26, never its true body)."""
-    from scripts.study import main as nmm_study
-
-    study = tmp_path / "study"
-    assert nmm_study(["export", str(study)]) == 0
-    run_dir = tmp_path / "run"
-    truth = REPO / "data" / "default_cohort" / "ground_truth"
-    done = subprocess.run(
-        [
-            *_command(run_dir, pipeline_run["run_dir"].parent / "geometry"),
-            "data=study",
-            f"data.path={study}",
-            f"evaluate.truth_dir={truth}",
-            f"+validate.id_model.osim='{truth}/{{subject}}/model.osim'",
-            "+validate.id_model.locked={}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    `nmm-pipeline data=study` (same seed and settings; :func:`_start_export_run`), gives the
+    native run's headline numbers exactly."""
+    done = pipeline_run["export"].finish()
     assert done.returncode == 0, done.stderr[-3000:]
-    via_study = json.loads((run_dir / "metrics.json").read_text())
+    via_study = json.loads((pipeline_run["export_dir"] / "metrics.json").read_text())
     native = pipeline_run["resumed"]
     for path in HEADLINE:
         a, b = native, via_study
@@ -216,41 +304,18 @@ def test_the_default_cohort_exported_as_a_study_gives_the_same_numbers(
         assert a == b, path
 
 
-def test_a_study_of_scaled_models_without_mvic_runs_with_only_its_path(tmp_path, arm26_osim):
+def test_a_study_of_scaled_models_without_mvic_runs_with_only_its_path(no_mvic_run):
     """Issue 20's done-when case: three subjects, each with its own scaled arm26 and no MVIC
     trial, run through `nmm-pipeline data=study data.path=...` with no other data or physics
-    override (only the test's fast settings); the data checks warn about the missing MVICs."""
+    override (only the test's fast settings; :func:`no_mvic_run`); the data checks warn about
+    the missing MVICs."""
     pytest.importorskip("opensim")
-    from nmm.data.io.dataset import read_dataset
-    from nmm.data.io.study_export import write_study
-    from nmm.data.schema import Cohort, Subject
-    from tests.opensim.scaled_models import scaled_arm26
-
-    native = read_dataset(REPO / "data" / "default_cohort" / "dataset")
-    scales = {"S01": 0.92, "S02": 1.0, "S03": 1.1}
-    subjects = [
-        Subject(
-            sid,
-            body_mass_kg=native.subjects[sid].body_mass_kg,
-            height_m=native.subjects[sid].height_m,
-            model=str(scaled_arm26(arm26_osim, tmp_path / f"{sid}.osim", scale)),
-        )
-        for sid, scale in scales.items()
-    ]
-    trials = [t for t in native if t.subject in scales and t.condition != "mvic"]
-    study = write_study(Cohort(subjects, trials, name="scaled"), tmp_path / "study")
-    run_dir = tmp_path / "run"
-    done = subprocess.run(
-        [*_command(run_dir, tmp_path / "geometry"), "data=study", f"data.path={study}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    started, study = no_mvic_run
+    done = started.finish()
     assert done.returncode == 0, done.stderr[-3000:]
     assert "no_mvic" in done.stdout + done.stderr
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["cohort_summary"]["subjects"] == list(scales)
+    metrics = json.loads((study["run_dir"] / "metrics.json").read_text())
+    assert metrics["cohort_summary"]["subjects"] == list(study["scales"])
     assert metrics["nmm"]["torque_r2"] > 0.5
-    models = json.loads((run_dir / "stages" / "nmm" / "subject_models.json").read_text())
-    assert sorted(models) == sorted(scales)
+    models = json.loads((study["run_dir"] / "stages" / "nmm" / "subject_models.json").read_text())
+    assert sorted(models) == sorted(study["scales"])
