@@ -19,6 +19,10 @@ load × hidden muscle) it records, per variant and hidden muscle:
   Pearson r >= 0.9, torque R² >= 0.95 (issue 17);
 - ``identified_parameters``: which personalised parameters the fit identified, against the
   cohort's truth (:mod:`benchmarks.parameter_identification`).
+- ``level_shape``: per hidden muscle and method (NMM, SynX, copy-synergist), the RMSE as scored
+  and after each subject's reconstruction is rescaled by its own least-squares factor onto the
+  truth, the share of the squared error that scale removes and the factors
+  (:mod:`benchmarks.level_shape`): how much of the error is a per-subject level.
 
 The result is written atomically to ``benchmarks/results/generalise.json`` and the Markdown
 table in ``benchmarks/README.md`` is regenerated from it (``benchmarks/table.py``).
@@ -210,7 +214,10 @@ def score_run(
 ) -> dict[str, Any]:
     """The scores of a finished ``nmm-compare`` run on the cohort at ``root`` (``metrics``: its
     ``metrics.json``; ``hidden``: its hidden muscles), and which personalised parameters it
-    identified (:func:`benchmarks.parameter_identification.identified_parameters`)."""
+    identified (:func:`benchmarks.parameter_identification.identified_parameters`) and how
+    much of each method's error is a per-subject level
+    (:func:`benchmarks.level_shape.run_level_shape`)."""
+    from benchmarks.level_shape import run_level_shape
     from benchmarks.parameter_identification import identified_parameters
 
     rows = _read_cells(run_dir / metrics["stages"]["compare"]["path"] / "cells.csv")
@@ -228,6 +235,7 @@ def score_run(
         "nmm": _nmm_steps(nmm_stage),
         "stage_wall_s": {k: v["wall_s"] for k, v in metrics["stages"].items()},
         "identified_parameters": identified_parameters(nmm_dir, root, n_boot),
+        "level_shape": run_level_shape(run_dir, root, hidden, rows),
     }
 
 
