@@ -25,6 +25,9 @@ truth, p: the reconstruction, excitation units 0-1):
 - ``subject_factors`` (``{subject: k_s}``; ``k_s < 1``: the reconstruction lies above the
   truth, by ``1 / k_s``) and ``median_abs_log_factor``, the median over subjects of
   ``|ln k_s|`` (0.18: a typical subject's level off by a factor 1.2).
+- ``rmse_cell_scaled`` and ``cell_level_share``: the same with one factor per (subject, load)
+  cell instead (each cell's own least-squares scale): the error no level correction, however
+  fine, can remove; the gap to ``rmse_subject_scaled`` is a level that changes with the load.
 """
 
 from __future__ import annotations
@@ -211,25 +214,40 @@ def check_against_cells(cells: Sequence[ScoredCell], rows: Sequence[Mapping[str,
 
 def level_shape(cells: Sequence[ScoredCell]) -> dict[str, Any]:
     """The record of one method and muscle's cells (module doc): ``n_cells``, ``rmse``,
-    ``rmse_subject_scaled``, ``level_share``, ``subject_factors``, ``median_abs_log_factor``."""
+    ``rmse_subject_scaled``, ``level_share``, ``subject_factors``, ``median_abs_log_factor``,
+    ``rmse_cell_scaled``, ``cell_level_share``."""
     subjects = sorted({c.subject for c in cells})
     factors = {}
     for s in subjects:
         p = np.concatenate([c.pred for c in cells if c.subject == s])
         u = np.concatenate([c.true for c in cells if c.subject == s])
         factors[s] = float(np.dot(p, u) / np.dot(p, p))
+    by_subject = [factors[c.subject] for c in cells]
+    by_cell = [float(np.dot(c.pred, c.true) / np.dot(c.pred, c.pred)) for c in cells]
     sse = sum(float(np.sum((c.pred - c.true) ** 2)) for c in cells)
-    sse_scaled = sum(float(np.sum((factors[c.subject] * c.pred - c.true) ** 2)) for c in cells)
     return {
         "n_cells": len(cells),
         "rmse": float(np.mean([rmse(c.pred, c.true) for c in cells])),
-        "rmse_subject_scaled": float(
-            np.mean([rmse(factors[c.subject] * c.pred, c.true) for c in cells])
-        ),
-        "level_share": 1.0 - sse_scaled / sse if sse > 0 else None,
+        "rmse_subject_scaled": _scaled_rmse(cells, by_subject),
+        "level_share": _level_share(cells, by_subject, sse),
         "subject_factors": factors,
         "median_abs_log_factor": float(np.median([abs(np.log(k)) for k in factors.values()])),
+        "rmse_cell_scaled": _scaled_rmse(cells, by_cell),
+        "cell_level_share": _level_share(cells, by_cell, sse),
     }
+
+
+def _scaled_rmse(cells: Sequence[ScoredCell], scales: Sequence[float]) -> float:
+    """Mean over cells of the RMSE of each cell's reconstruction times its scale."""
+    return float(np.mean([rmse(k * c.pred, c.true) for c, k in zip(cells, scales, strict=True)]))
+
+
+def _level_share(cells: Sequence[ScoredCell], scales: Sequence[float], sse: float) -> float | None:
+    """``1 - SSE_scaled / sse`` over every sample of ``cells`` (None: no error to share)."""
+    scaled = sum(
+        float(np.sum((k * c.pred - c.true) ** 2)) for c, k in zip(cells, scales, strict=True)
+    )
+    return 1.0 - scaled / sse if sse > 0 else None
 
 
 def run_level_shape(

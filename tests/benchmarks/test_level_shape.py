@@ -49,6 +49,19 @@ def test_a_level_error_per_subject_is_all_level():
     assert rec["n_cells"] == len(SUBJECTS) * len(LOADS)
 
 
+def test_a_level_that_changes_with_the_load_needs_a_scale_per_cell():
+    # one subject at levels 1 and 2: k = Σ c u² / Σ c² u² = 3/5; its cells are left at
+    # |k c - 1| rms(u) = 0.4 and 0.2 rms(u); a scale per cell removes every error
+    cells = [ScoredCell("nmm", "S01", load, HIDDEN, c * U, U) for load, c in ((0.0, 1), (2.0, 2))]
+    rec = level_shape(cells)
+    rms_u = np.sqrt(np.mean(U**2))
+    assert rec["subject_factors"] == pytest.approx({"S01": 0.6})
+    assert rec["rmse_subject_scaled"] == pytest.approx(0.3 * rms_u)
+    assert rec["level_share"] == pytest.approx(1 - (0.4**2 + 0.2**2) / (0**2 + 1**2))
+    assert rec["rmse_cell_scaled"] == pytest.approx(0.0, abs=1e-12)
+    assert rec["cell_level_share"] == pytest.approx(1.0)
+
+
 def test_an_orthogonal_shape_error_stays_after_rescaling():
     # p = u + w with Σ u w = 0: k = |u|² / (|u|² + |w|²), and what is left is the part of u
     # off p: SSE_scaled = |u|² |w|² / (|u|² + |w|²), of the unscaled SSE = |w|²
@@ -59,6 +72,8 @@ def test_an_orthogonal_shape_error_stays_after_rescaling():
     assert rec["rmse"] == pytest.approx(np.sqrt(ww / N))
     assert rec["rmse_subject_scaled"] == pytest.approx(np.sqrt(uu * ww / (uu + ww) / N))
     assert rec["level_share"] == pytest.approx(ww / (uu + ww))
+    # every cell has the same shape error: a scale per cell leaves the same
+    assert rec["rmse_cell_scaled"] == pytest.approx(rec["rmse_subject_scaled"])
 
 
 def _write_predictions(folder: Path, hidden_level: dict[str, float]) -> None:
