@@ -16,6 +16,13 @@ import yaml
 
 from benchmarks.bench_generalise import _read_cells
 from benchmarks.level_shape import ScoredCell, check_against_cells, level_shape, run_level_shape
+from benchmarks.table import (
+    LEVEL_BEGIN,
+    LEVEL_END,
+    docs_level_table,
+    render_level_shape,
+    update_level_table,
+)
 from nmm.data.io.sto import write_sto
 from nmm.synth.ground_truth import write_trial_truth
 
@@ -201,3 +208,46 @@ def test_check_against_cells_accepts_the_scorers_numbers():
     check_against_cells(cells, rows)
     with pytest.raises(ValueError, match=r"cells\.csv has None"):
         check_against_cells(cells, rows[1:])
+
+
+def test_the_level_table_states_each_methods_record(tmp_path):
+    rec = {
+        "BRA": {
+            "nmm": {
+                "rmse": 0.04,
+                "rmse_subject_scaled": 0.02,
+                "level_share": 0.75,
+                "subject_factors": {"S01": 0.8, "S02": 1.25},
+            },
+            "synx": {"rmse": 0.05, "rmse_subject_scaled": 0.05, "level_share": 0.0},
+            "copy": {"not_scored": "no predictions"},
+        }
+    }
+    (tmp_path / "generalise.json").write_text(json.dumps({"variants": {"v": {"level_shape": rec}}}))
+    table = render_level_shape(tmp_path).splitlines()
+    assert len(table) == 3
+    cells = [c.strip() for c in table[2].strip("|").split("|")]
+    assert cells == [
+        "v",
+        "BRA",
+        "0.0400 → 0.0200 (0.75)",
+        "0.0500 → 0.0500 (0.00)",
+        "not scored",
+        "0.80, 1.25",
+    ]
+    (tmp_path / "generalise.json").write_text(json.dumps({"variants": {"v": {}}}))
+    assert render_level_shape(tmp_path).startswith("No level and shape records")
+    doc = tmp_path / "generalisation.md"
+    doc.write_text(f"# Doc\n\n{LEVEL_BEGIN}\nold\n{LEVEL_END}\n\nafter\n")
+    assert update_level_table(tmp_path, doc) is True
+    assert docs_level_table(doc) == render_level_shape(tmp_path)
+    assert doc.read_text().endswith(f"{LEVEL_END}\n\nafter\n")
+
+
+def test_docs_level_table_matches_the_json_result():
+    table = docs_level_table()
+    assert table is not None, "docs/generalisation.md lost its level and shape table markers"
+    assert table == render_level_shape(), (
+        "docs/generalisation.md's level and shape table is out of date: run "
+        "`python -m benchmarks.table`"
+    )
