@@ -6,7 +6,7 @@ reconstructions (:func:`nmm.model.reconstruct.read_outputs` of the NMM's and Syn
 ``predictions``; the trials of ``evaluate.kinds`` that both reconstructed and the truth holds),
 the hidden muscle's ``evaluate.hidden_signal`` against the truth's reference envelope
 (:func:`nmm.model.evaluate.read_truth_excitation`), the copy-synergist baseline by the scorer's
-own function (``nmm.model.evaluate._baseline``: the mean of the synergists' recorded
+own function (``nmm.model.evaluate.copy_synergist_baseline``: the mean of the synergists' recorded
 envelopes, which the NMM's ``_envelopes.sto`` holds for the measured muscles), each pooled
 per (subject, load) cell in trial order as :func:`nmm.model.evaluate.cell_scores` pools it.
 
@@ -44,7 +44,11 @@ from nmm.compare.scores import predictions_dir
 from nmm.data.io.sto import read_sto
 from nmm.data.io.textfile import load_yaml
 from nmm.metrics import rmse
-from nmm.model.evaluate import EvaluationSettings, _baseline, read_truth_excitation
+from nmm.model.evaluate import (
+    EvaluationSettings,
+    copy_synergist_baseline,
+    read_truth_excitation,
+)
 from nmm.model.reconstruct import Reconstruction, read_outputs
 from nmm.synth.ground_truth import read_cohort_truth
 
@@ -133,7 +137,10 @@ def _cells_of(
         for m in opt.hidden:
             j = list(recs[ks[0]].muscles).index(m)
             if method == "copy":
-                parts = [_baseline(recs[k].trial, recs[k].muscles, opt.baseline, m) for k in ks]
+                parts = [
+                    copy_synergist_baseline(recs[k].trial, recs[k].muscles, opt.baseline, m)
+                    for k in ks
+                ]
                 if any(p is None for p in parts):
                     continue
             else:

@@ -137,9 +137,12 @@ def read_truth_excitation(
     return out
 
 
-def _baseline(
+def copy_synergist_baseline(
     trial: PreparedTrial, muscles: Sequence[str], spec: Mapping[str, Sequence[str]], muscle: str
 ) -> np.ndarray | None:
+    """``(T,)`` the copy-synergist baseline of ``muscle`` in ``trial``: the mean recorded
+    envelope of its sources in ``spec`` (muscle -> synergists); None when it has none or one of
+    them is not recorded."""
     sources = spec.get(muscle)
     if not sources:
         return None
@@ -196,7 +199,10 @@ def cell_scores(
             j = list(recs[with_truth[0]].muscles).index(m)
             pred = np.concatenate([getattr(recs[k], signal)[:, j] for k in with_truth])
             true = np.concatenate([truths[k][:, j] for k in with_truth])  # type: ignore[index]
-            base = [_baseline(recs[k].trial, recs[k].muscles, baseline, m) for k in with_truth]
+            base = [
+                copy_synergist_baseline(recs[k].trial, recs[k].muscles, baseline, m)
+                for k in with_truth
+            ]
             row = {
                 "subject": subject,
                 "load_kg": load,
