@@ -277,7 +277,8 @@ def _monitor(r: Result) -> str:
         f"{'; quick' if r.get('quick') else ''}), scored against its ground truth:",
         "",
         f"- session pain probability vs the true pain effect: Pearson r {per} (mean "
-        f"{pain['r_mean']:.2f}; target ≥ {t['pain_r_mean']:g});",
+        f"{pain['r_mean']:.3f}; target ≥ {t['pain_r_mean']:g}, "
+        f"{'met' if r['targets_met']['pain_r_mean'] else 'not met'});",
         f"- within-session MDF slope of the right sign in {mdf['n_right']} of "
         f"{mdf['n_sessions']} sessions (target ≥ {t['mdf_sign_fraction']:.0%});",
         f"- co-contraction index vs the truth over all six muscles, RMSE from measured muscles "
@@ -428,7 +429,7 @@ BLOCKS: dict[str, Block] = {
         Block(
             "monitor_pooled",
             (R + "monitor_pooled.json",),
-            "python benchmarks/bench_monitor.py --pool SEED2.json SEED3.json",
+            "python benchmarks/bench_monitor.py --pool SEED2.json SEED3.json SEED4.json",
             _monitor,
         ),
         Block(
@@ -441,6 +442,12 @@ BLOCKS: dict[str, Block] = {
             "monitor_seed2",
             (R + "monitor_seed2.json",),
             "python benchmarks/bench_monitor.py --synth-seed 2 --n-subjects 5",
+            _monitor,
+        ),
+        Block(
+            "monitor_seed4",
+            (R + "monitor_seed4.json",),
+            "python benchmarks/bench_monitor.py --synth-seed 4 --n-subjects 5",
             _monitor,
         ),
         Block(

@@ -303,14 +303,20 @@ ROWS = [
     ),
     Row(
         "monitor_pooled.json",
-        "painsig-monitor, new patients of seeds 2 and 3 pooled",
-        "python benchmarks/bench_monitor.py --pool SEED2.json SEED3.json",
+        "painsig-monitor, new patients of seeds 2, 3 and 4 pooled",
+        "python benchmarks/bench_monitor.py --pool SEED2.json SEED3.json SEED4.json",
         _monitor,
     ),
     Row(
         "monitor_seed2.json",
         "painsig-monitor, new patients (seed 2: judged the baseline reference)",
         "python benchmarks/bench_monitor.py --synth-seed 2 --n-subjects 5",
+        _monitor,
+    ),
+    Row(
+        "monitor_seed4.json",
+        "painsig-monitor, new patients (seed 4: drawn after every default was set)",
+        "python benchmarks/bench_monitor.py --synth-seed 4 --n-subjects 5",
         _monitor,
     ),
     Row(
