@@ -22,10 +22,12 @@ SEEDS = "seed=0,1,-1"
 
 
 def compare_fast(geometry_cache: Path) -> list[str]:
-    """nmm-compare on one subject with the tiny NMM: seconds per job, every stage run."""
+    """nmm-compare on one subject with the tiny NMM: seconds per job, every stage run (one
+    figure per method and protocol: the default six took a third of a job's time)."""
     fast = [o for o in train_fast(geometry_cache) if o != "evaluate.write_outputs=false"]
     return [
         *fast,
+        "evaluate.max_figures=1",
         "subject=S02",
         "mse.steps=5",
         "mse.nmf.replicates=2",
