@@ -177,15 +177,19 @@ def text(key: str, *, null: bool = False) -> Rule:
     return Rule(key, lambda v: isinstance(v, str) and v != "", "a non-empty string", null)
 
 
-def texts(key: str, options: Iterable[str] | None = None, *, null: bool = False) -> Rule:
-    """A non-empty list of strings, each one of ``options`` when given."""
+def texts(
+    key: str, options: Iterable[str] | None = None, *, null: bool = False, empty: bool = False
+) -> Rule:
+    """A list of strings, each one of ``options`` when given; non-empty unless ``empty``."""
     opts = tuple(options) if options is not None else None
-    allowed = "a non-empty list of strings" + (f" from {list(opts)}" if opts else "")
+    allowed = f"a {'' if empty else 'non-empty '}list of strings" + (
+        f" from {list(opts)}" if opts else ""
+    )
     return Rule(
         key,
         lambda v: (
             isinstance(v, list)
-            and len(v) > 0
+            and (empty or len(v) > 0)
             and all(isinstance(x, str) and (opts is None or x in opts) for x in v)
         ),
         allowed,
@@ -407,6 +411,7 @@ STREAM_RULES: tuple[Rule, ...] = (
 MONITOR_RULES: tuple[Rule, ...] = (
     *PAINSIG_RULES,
     texts("monitor.exclude_conditions"),
+    texts("monitor.baseline_ratio_features", empty=True),
     integer("monitor.baseline_sessions", ge=2),
     number("monitor.band_sd", gt=0),
     number("monitor.ci", gt=0, lt=1),

@@ -121,6 +121,7 @@ BAD = [
         "monitor.session.cocontraction_phases.velocity_fraction=-0.1",
         "monitor.session.cocontraction_phases.velocity_fraction",
     ),
+    ("monitor", "monitor.baseline_ratio_features=5", "monitor.baseline_ratio_features"),
     ("train", "model.stride_s=0", "model.stride_s"),
     ("train", "trainer.max_epochs=0", "trainer.max_epochs"),
     ("train", "seed=abc", "seed"),
