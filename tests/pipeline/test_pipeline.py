@@ -37,6 +37,7 @@ FAST = [
     "mse.nmf.replicates=2",
     "compare.n_boot=100",
     "compare.max_overlays=1",
+    "evaluate.max_figures=1",  # the report embeds the same figures as with the default six
     "validate.max_figures=1",
     "pipeline.painsig.overrides=['experiment=synthetic_painsig',"
     "'painsig.evaluation.n_permutations=2','painsig.evaluation.n_boot=50',"
