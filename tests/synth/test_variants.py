@@ -1,19 +1,22 @@
 """The cohort family (docs/cohort_family.md): every generator variant of `conf/synth/`, tiny.
 
-Each variant is generated once for this module (lazily, on first use) through
-:func:`ensure_variant_cohort` with tiny-sized overrides (one subject unless the variant needs
-two, short trials, baseline only unless the variant needs more), and checked for what defines
-it: no MVIC trials; the shoulder posture recorded per subject and TRIlong's fibres in a
-physiological range; more co-contraction than the committed default cohort; three movement
-trials per subject; 60 Hz mains in the EMG; the configured speeds and range of motion.
+Each variant is generated once for this module through :func:`ensure_variant_cohort` with
+tiny-sized overrides (one subject unless the variant needs two, short trials, baseline only
+unless the variant needs more), and checked for what defines it: no MVIC trials; the
+shoulder posture recorded per subject and TRIlong's fibres in a physiological range; more
+co-contraction than the committed default cohort; three movement trials per subject; 60 Hz
+mains in the EMG; the configured speeds and range of motion.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -86,15 +89,78 @@ def tiny_overrides(name: str, osim: Path) -> list[str]:
     return [f"osim={osim}"] + [f"{k}={v}" for k, v in sizes.items() if v is not None]
 
 
+#: ``python -c`` code generating one variant's cohort: name, cache folder, overrides in argv.
+_GENERATE = (
+    "import sys; from nmm.jobs.cohorts import ensure_variant_cohort; "
+    "ensure_variant_cohort(sys.argv[1], root=sys.argv[2], overrides=sys.argv[3:], workers=1)"
+)
+
+
+class _Generations:
+    """Variant cohorts generated in background processes, two at a time: a generation is one
+    single-threaded OpenSim process (``workers=1``), so on two cores two of them run together.
+    :meth:`submit` queues a variant; :meth:`wait` waits for its process and fails the test with
+    its error output if the generation failed; :meth:`stop` kills what still runs."""
+
+    def __init__(self, root: Path, osim: Path) -> None:
+        self.root, self.osim = root, osim
+        self.pool = ThreadPoolExecutor(max_workers=2)
+        self.futures: dict[str, Future] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def _generate(self, name: str) -> tuple[int, str]:
+        log = self.root / f"{name}.log"
+        command = [sys.executable, "-c", _GENERATE, name, str(self.root / name)]
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [*command, *tiny_overrides(name, self.osim)],
+                cwd=Path(CONF_DIR).parent,
+                stdout=out,
+                stderr=out,
+            )
+            self.procs[name] = proc
+            proc.wait()
+        return proc.returncode, log.read_text(errors="replace")
+
+    def submit(self, name: str) -> None:
+        if name not in self.futures:
+            self.futures[name] = self.pool.submit(self._generate, name)
+
+    def wait(self, name: str) -> None:
+        self.submit(name)
+        status, output = self.futures[name].result()
+        assert status == 0, f"generating the tiny {name} cohort failed:\n{output[-3000:]}"
+
+    def stop(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+        self.pool.shutdown(wait=True)
+
+
 @pytest.fixture(scope="module")
-def variant(arm26_osim, tmp_path_factory) -> Callable[[str], SimpleNamespace]:
-    """``variant(name)``: the tiny cohort of a variant, generated on first use in this module."""
+def variant(arm26_osim, tmp_path_factory, request) -> Iterator[Callable[[str], SimpleNamespace]]:
+    """``variant(name)``: the tiny cohort of a variant. Where every test of this module that
+    uses this fixture is selected (a whole run), every variant's generation is queued at once,
+    in the order of :data:`VARIANTS`; otherwise each is generated on first use."""
     root = tmp_path_factory.mktemp("variants")
+    generations = _Generations(root, arm26_osim)
+    selected = {
+        getattr(i, "originalname", i.name)
+        for i in request.session.items
+        if i.module is request.module and "variant" in getattr(i, "fixturenames", ())
+    }
+    if selected == {name for name in dir(request.module) if _uses_variant(request.module, name)}:
+        for name in VARIANTS:
+            generations.submit(name)
     made: dict[str, SimpleNamespace] = {}
 
     def get(name: str) -> SimpleNamespace:
         if name not in made:
+            generations.wait(name)
             overrides = tiny_overrides(name, arm26_osim)
+            # the cohort the background process wrote: found by its fingerprint, not regenerated
             path = ensure_variant_cohort(name, root=root / name, overrides=overrides, workers=1)
             made[name] = SimpleNamespace(
                 root=path,
@@ -109,7 +175,18 @@ def variant(arm26_osim, tmp_path_factory) -> Callable[[str], SimpleNamespace]:
             )
         return made[name]
 
-    return get
+    try:
+        yield get
+    finally:
+        generations.stop()
+
+
+def _uses_variant(module, name: str) -> bool:
+    """Whether ``module.<name>`` is a test function that takes the ``variant`` fixture."""
+    func = getattr(module, name)
+    if not (name.startswith("test_") and callable(func)):
+        return False
+    return "variant" in func.__code__.co_varnames[: func.__code__.co_argcount]
 
 
 def _movement(cohort):
