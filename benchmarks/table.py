@@ -487,20 +487,30 @@ def _ident_cell(record: dict[str, Any] | None) -> str:
     return f"{IDENT_LABELS[record['verdict']]} {start}→{end}"
 
 
+_NO_RECORDS = (
+    "No {what} in `results/generalise.json` yet: run "
+    "`python benchmarks/bench_generalise.py --rescore-from RUN_DIR`.\n"
+)
+
+
+def _generalise_records(results: Path, key: str) -> dict[str, Any] | None:
+    """Each variant's ``key`` record in ``results/generalise.json``; None when the file, a
+    variant or one of the records is missing."""
+    path = results / GENERALISE
+    r = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"variants": {}}
+    records = {n: v.get(key) for n, v in r["variants"].items()}
+    return records if records and all(records.values()) else None
+
+
 def render_identified(results: Path = RESULTS) -> str:
     """The Markdown table of the ``identified_parameters`` records of
     ``results/generalise.json`` (``benchmarks/parameter_identification.py``): one row per
     variant, one column per parameter (strength split into measured and hidden muscles), each
     cell the verdict and median |initial - true| → median |fitted - true|; a line saying there
     is none yet when the file or its records are missing."""
-    path = results / GENERALISE
-    r = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"variants": {}}
-    records = {n: v.get("identified_parameters") for n, v in r["variants"].items()}
-    if not records or not all(records.values()):
-        return (
-            "No parameter identification in `results/generalise.json` yet: run "
-            "`python benchmarks/bench_generalise.py --rescore-from RUN_DIR`.\n"
-        )
+    records = _generalise_records(results, "identified_parameters")
+    if records is None:
+        return _NO_RECORDS.format(what="parameter identification")
     lines = [
         "| variant | " + " | ".join(h for h, _, _ in IDENT_COLUMNS) + " |",
         "|---|" + "---|" * len(IDENT_COLUMNS),
@@ -521,14 +531,9 @@ def render_level_shape(results: Path = RESULTS) -> str:
     squared error that scale removes (the level share); then the NMM's per-subject factors k
     (k < 1: the reconstruction above the truth). A line saying there is none yet when the file
     or its records are missing."""
-    path = results / GENERALISE
-    r = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"variants": {}}
-    records = {n: v.get("level_shape") for n, v in r["variants"].items()}
-    if not records or not all(records.values()):
-        return (
-            "No level and shape records in `results/generalise.json` yet: run "
-            "`python benchmarks/bench_generalise.py --rescore-from RUN_DIR`.\n"
-        )
+    records = _generalise_records(results, "level_shape")
+    if records is None:
+        return _NO_RECORDS.format(what="level and shape records")
     lines = [
         "| variant | muscle | "
         + " | ".join(f"{label}: RMSE → scaled (level share)" for label in LEVEL_METHODS.values())
