@@ -486,13 +486,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         synth = [o for o in synth if not o.startswith("n_subjects=")]
         synth.append(f"n_subjects={args.n_subjects}")
     painsig = QUICK_PAINSIG if args.quick else []
-    t0 = time.perf_counter()
     synth_seed = args.synth_seed if args.synth_seed is not None else 0 if args.quick else FULL_SEED
+    train_cohort, train_synth = training_cohort(args, synth_seed)  # refuses the scored seed first
+    t0 = time.perf_counter()
     cohort = ensure_variant_cohort(
         "longitudinal", overrides=synth, seed=synth_seed, workers=args.workers
     )
     cohort_s = time.perf_counter() - t0
-    train_cohort, train_synth = training_cohort(args, synth_seed)
     t1 = time.perf_counter()
     model = args.model or train_model(base / "painsig", painsig, train_cohort)
     train_s = None if args.model else time.perf_counter() - t1

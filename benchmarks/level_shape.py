@@ -228,9 +228,9 @@ def level_shape(cells: Sequence[ScoredCell]) -> dict[str, Any]:
     for s in subjects:
         p = np.concatenate([c.pred for c in cells if c.subject == s])
         u = np.concatenate([c.true for c in cells if c.subject == s])
-        factors[s] = float(np.dot(p, u) / np.dot(p, p))
+        factors[s] = _least_squares_scale(p, u)
     by_subject = [factors[c.subject] for c in cells]
-    by_cell = [float(np.dot(c.pred, c.true) / np.dot(c.pred, c.pred)) for c in cells]
+    by_cell = [_least_squares_scale(c.pred, c.true) for c in cells]
     sse = sum(float(np.sum((c.pred - c.true) ** 2)) for c in cells)
     return {
         "n_cells": len(cells),
@@ -242,6 +242,11 @@ def level_shape(cells: Sequence[ScoredCell]) -> dict[str, Any]:
         "rmse_cell_scaled": _scaled_rmse(cells, by_cell),
         "cell_level_share": _level_share(cells, by_cell, sse),
     }
+
+
+def _least_squares_scale(pred: np.ndarray, true: np.ndarray) -> float:
+    """k minimising ||k · pred - true||² over ``(N,)`` samples: Σ pred·true / Σ pred²."""
+    return float(np.dot(pred, true) / np.dot(pred, pred))
 
 
 def _scaled_rmse(cells: Sequence[ScoredCell], scales: Sequence[float]) -> float:
